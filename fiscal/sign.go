@@ -69,3 +69,15 @@ func VerifyFiscalSign(key, document []byte) (uint32, error) {
 	}
 	return fpd, nil
 }
+
+// OperatorSignLen is the length of the OFD's sign ФПО (tag 1078) as our OFD emulator writes it.
+const OperatorSignLen = 18
+
+// OperatorSign is the ФПО our OFD emulator puts in tag 1078 of an acknowledgement:
+// the first 18 bytes of HMAC-SHA256 with the OFD's key over the acknowledgement's
+// elements before 1078. A register passes 1078 through untouched.
+func OperatorSign(key, elements []byte) []byte {
+	m := hmac.New(sha256.New, key)
+	m.Write(elements)
+	return m.Sum(nil)[:OperatorSignLen]
+}
