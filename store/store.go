@@ -1,0 +1,445 @@
+// Package store is the register's own durable state: the documents taken from the
+// cloud and where each stands (accepted → fiscalized or failed → reported), the shift
+// ledger with the drawer's cash and the counters, the stop state, and a bounded
+// event log, in one bbolt file. Every method that changes state has committed it
+// (fsync'd) when it returns, so the runtime acknowledges nothing that a power cut
+// could take back. The store never talks to the drive: after a crash it may lag the
+// drive by one document, and the runtime reconciles the two.
+package store
+
+import (
+	"cmp"
+	"slices"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// SchemaVersion is the layout this code writes; Open migrates older files up to it.
+const SchemaVersion = 1
+
+var (
+	bucketMeta       = []byte("meta")
+	bucketDocs       = []byte("docs")       // id → Doc (JSON)
+	bucketAccepted   = []byte("accepted")   // seq → id: waiting for the drive, in order
+	bucketUnreported = []byte("unreported") // seq → id: result not yet confirmed by the cloud
+	bucketReported   = []byte("reported")   // seq → id: reported, pruned oldest first
+	bucketEvents     = []byte("events")     // seq → Event (JSON), bounded
+	keySchema        = []byte("schema")
+	keySeq           = []byte("seq")
+	keyLedger        = []byte("ledger")
+	keyStop          = []byte("stop")
+)
+
+// ErrNotFound reports an id the store does not hold.
+var ErrNotFound = errors.New("store: no such document")
+
+// State is where a document stands in the register.
+type State string
+
+// Document states.
+const (
+	Accepted   State = "accepted"   // taken from the cloud, committed, not yet signed by the drive
+	Fiscalized State = "fiscalized" // signed by the drive
+	Failed     State = "failed"     // refused before or by the drive; no fiscal document exists
+)
+
+// Fiscal is what the drive returned for a document.
+type Fiscal struct {
+	FD     uint32    `json:"fd"`
+	FPD    uint32    `json:"fpd"`
+	Shift  uint32    `json:"shift"`
+	Number uint32    `json:"number"`
+	Time   time.Time `json:"time"`
+}
+
+// Doc is one document taken from the cloud.
+type Doc struct {
+	ID         string          `json:"id"`
+	Seq        uint64          `json:"seq"`
+	State      State           `json:"state"`
+	Body       json.RawMessage `json:"body"`
+	AcceptedAt time.Time       `json:"acceptedAt"`
+	Fiscal     *Fiscal         `json:"fiscal,omitempty"`
+	Result     json.RawMessage `json:"result,omitempty"` // what is reported to the cloud
+	Reported   bool            `json:"reported"`
+	ReportedAt time.Time       `json:"reportedAt,omitzero"`
+	Error      string          `json:"error,omitempty"`
+}
+
+// Store is the register's bbolt file. It is safe for concurrent use; bbolt
+// serialises the writers.
+type Store struct {
+	db  *bolt.DB
+	max Limits
+}
+
+// Limits bound the store's growth: the drive is the archive, so reported documents
+// are pruned and the event log is a ring.
+type Limits struct {
+	KeepReported int // reported documents kept (newest first); 0 = 10,000
+	KeepEvents   int // events kept; 0 = 1,000
+}
+
+// Open opens or creates the store at path and migrates it to SchemaVersion.
+func Open(path string, lim Limits) (*Store, error) {
+	if lim.KeepReported == 0 {
+		lim.KeepReported = 10000
+	}
+	if lim.KeepEvents == 0 {
+		lim.KeepEvents = 1000
+	}
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 2 * time.Second})
+	if err != nil {
+		return nil, fmt.Errorf("store: open %s: %w", path, err)
+	}
+	s := &Store{db: db, max: lim}
+	if err := s.migrate(); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// migrations[i] brings a file from schema i to i+1.
+var migrations = []func(tx *bolt.Tx) error{
+	func(tx *bolt.Tx) error { // 0 → 1: the first layout
+		for _, b := range [][]byte{bucketDocs, bucketAccepted, bucketUnreported, bucketReported, bucketEvents} {
+			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+				return err
+			}
+		}
+		return nil
+	},
+}
+
+func (s *Store) migrate() error {
+	return s.db.Update(func(tx *bolt.Tx) error {
+		meta, err := tx.CreateBucketIfNotExists(bucketMeta)
+		if err != nil {
+			return err
+		}
+		v := 0
+		if b := meta.Get(keySchema); b != nil {
+			v = int(binary.BigEndian.Uint32(b))
+		}
+		if v > SchemaVersion {
+			return fmt.Errorf("store: file has schema %d, this build knows up to %d", v, SchemaVersion)
+		}
+		for ; v < SchemaVersion; v++ {
+			if err := migrations[v](tx); err != nil {
+				return fmt.Errorf("store: migrate schema %d → %d: %w", v, v+1, err)
+			}
+		}
+		return meta.Put(keySchema, binary.BigEndian.AppendUint32(nil, SchemaVersion))
+	})
+}
+
+// Close closes the file.
+func (s *Store) Close() error { return s.db.Close() }
+
+// NewDoc is a document as the cloud leased it.
+type NewDoc struct {
+	ID   string
+	Body json.RawMessage
+}
+
+// Accept records documents taken from the cloud, in order. An id the store already
+// holds is not taken again (a lease repeated by the cloud never makes a second
+// receipt); if its result was already reported, it is queued to be reported again,
+// since the cloud evidently did not keep it. It returns how many were new.
+func (s *Store) Accept(docs []NewDoc, now time.Time) (int, error) {
+	added := 0
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		added = 0
+		docsB := tx.Bucket(bucketDocs)
+		for _, nd := range docs {
+			if old := docsB.Get([]byte(nd.ID)); old != nil {
+				d, err := decodeDoc(old)
+				if err != nil {
+					return err
+				}
+				if d.Reported {
+					if err := unreport(tx, d); err != nil {
+						return err
+					}
+				}
+				continue
+			}
+			seq, err := nextSeq(tx)
+			if err != nil {
+				return err
+			}
+			d := &Doc{ID: nd.ID, Seq: seq, State: Accepted, Body: nd.Body, AcceptedAt: now}
+			if err := putDoc(tx, d); err != nil {
+				return err
+			}
+			if err := tx.Bucket(bucketAccepted).Put(seqKey(seq), []byte(nd.ID)); err != nil {
+				return err
+			}
+			added++
+		}
+		return nil
+	})
+	return added, err
+}
+
+// Accepted returns the documents waiting for the drive, oldest first.
+func (s *Store) Accepted() ([]*Doc, error) {
+	return s.index(bucketAccepted, 0)
+}
+
+// Unreported returns up to max documents whose result the cloud has not confirmed, oldest first.
+func (s *Store) Unreported(max int) ([]*Doc, error) {
+	return s.index(bucketUnreported, max)
+}
+
+func (s *Store) index(bucket []byte, max int) ([]*Doc, error) {
+	var out []*Doc
+	err := s.db.View(func(tx *bolt.Tx) error {
+		docs := tx.Bucket(bucketDocs)
+		c := tx.Bucket(bucket).Cursor()
+		for k, id := c.First(); k != nil && (max <= 0 || len(out) < max); k, id = c.Next() {
+			d, err := decodeDoc(docs.Get(id))
+			if err != nil {
+				return fmt.Errorf("store: %s index entry %x: %w", bucket, k, err)
+			}
+			out = append(out, d)
+		}
+		return nil
+	})
+	return out, err
+}
+
+// Get returns one document.
+func (s *Store) Get(id string) (*Doc, error) {
+	var d *Doc
+	err := s.db.View(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketDocs).Get([]byte(id))
+		if b == nil {
+			return fmt.Errorf("%w: %q", ErrNotFound, id)
+		}
+		var err error
+		d, err = decodeDoc(b)
+		return err
+	})
+	return d, err
+}
+
+// Docs returns every document held, in acceptance order, filtered by keep (nil keeps all).
+func (s *Store) Docs(keep func(*Doc) bool) ([]*Doc, error) {
+	var out []*Doc
+	err := s.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketDocs).ForEach(func(_, v []byte) error {
+			d, err := decodeDoc(v)
+			if err != nil {
+				return err
+			}
+			if keep == nil || keep(d) {
+				out = append(out, d)
+			}
+			return nil
+		})
+	})
+	sortBySeq(out)
+	return out, err
+}
+
+// Fiscalize records that the drive signed document id, its result for the cloud,
+// and the ledger's new state, in one transaction.
+func (s *Store) Fiscalize(id string, f Fiscal, result json.RawMessage, ledger *Ledger) error {
+	return s.settle(id, func(d *Doc) {
+		d.State, d.Fiscal, d.Result, d.Error = Fiscalized, &f, result, ""
+	}, ledger)
+}
+
+// Fail records that document id will not be fiscalized, with the result for the cloud.
+func (s *Store) Fail(id string, reason string, result json.RawMessage) error {
+	return s.settle(id, func(d *Doc) {
+		d.State, d.Result, d.Error = Failed, result, reason
+	}, nil)
+}
+
+// Requeue puts a failed document back in the drive's queue (remote-fiscalization mode).
+func (s *Store) Requeue(id string) error {
+	return s.db.Update(func(tx *bolt.Tx) error {
+		d, err := getDoc(tx, id)
+		if err != nil {
+			return err
+		}
+		if d.State != Failed {
+			return fmt.Errorf("store: document %q is %s, only a failed one goes back to the queue", id, d.State)
+		}
+		d.State, d.Error, d.Result, d.Reported = Accepted, "", nil, false
+		for _, b := range [][]byte{bucketUnreported, bucketReported} {
+			if err := tx.Bucket(b).Delete(seqKey(d.Seq)); err != nil {
+				return err
+			}
+		}
+		if err := putDoc(tx, d); err != nil {
+			return err
+		}
+		return tx.Bucket(bucketAccepted).Put(seqKey(d.Seq), []byte(id))
+	})
+}
+
+func (s *Store) settle(id string, change func(*Doc), ledger *Ledger) error {
+	return s.db.Update(func(tx *bolt.Tx) error {
+		d, err := getDoc(tx, id)
+		if err != nil {
+			return err
+		}
+		if d.State != Accepted {
+			return fmt.Errorf("store: document %q is already %s", id, d.State)
+		}
+		change(d)
+		d.Reported = false
+		if err := putDoc(tx, d); err != nil {
+			return err
+		}
+		if err := tx.Bucket(bucketAccepted).Delete(seqKey(d.Seq)); err != nil {
+			return err
+		}
+		if err := tx.Bucket(bucketUnreported).Put(seqKey(d.Seq), []byte(id)); err != nil {
+			return err
+		}
+		if ledger != nil {
+			return putJSON(tx.Bucket(bucketMeta), keyLedger, ledger)
+		}
+		return nil
+	})
+}
+
+// Reported marks the results of ids as confirmed by the cloud and prunes the oldest
+// reported documents beyond the limit.
+func (s *Store) Reported(ids []string, now time.Time) error {
+	return s.db.Update(func(tx *bolt.Tx) error {
+		for _, id := range ids {
+			d, err := getDoc(tx, id)
+			if errors.Is(err, ErrNotFound) {
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			if d.State == Accepted || d.Reported {
+				continue
+			}
+			d.Reported, d.ReportedAt = true, now
+			if err := putDoc(tx, d); err != nil {
+				return err
+			}
+			if err := tx.Bucket(bucketUnreported).Delete(seqKey(d.Seq)); err != nil {
+				return err
+			}
+			if err := tx.Bucket(bucketReported).Put(seqKey(d.Seq), []byte(d.ID)); err != nil {
+				return err
+			}
+		}
+		return s.prune(tx)
+	})
+}
+
+// unreport queues a reported document's result to be reported again.
+func unreport(tx *bolt.Tx, d *Doc) error {
+	d.Reported = false
+	if err := putDoc(tx, d); err != nil {
+		return err
+	}
+	if err := tx.Bucket(bucketReported).Delete(seqKey(d.Seq)); err != nil {
+		return err
+	}
+	return tx.Bucket(bucketUnreported).Put(seqKey(d.Seq), []byte(d.ID))
+}
+
+// prune drops the oldest reported documents beyond KeepReported. The reported index
+// is in acceptance order, so this walks only what it deletes; the open shift's
+// documents are kept whatever the limit.
+func (s *Store) prune(tx *bolt.Tx) error {
+	rep := tx.Bucket(bucketReported)
+	excess := countKeys(rep) - s.max.KeepReported
+	if excess <= 0 {
+		return nil
+	}
+	var l Ledger
+	if err := getJSON(tx.Bucket(bucketMeta), keyLedger, &l); err != nil {
+		return err
+	}
+	c := rep.Cursor()
+	for k, id := c.First(); k != nil && excess > 0; k, id = c.First() {
+		d, err := getDoc(tx, string(id))
+		if err != nil {
+			return err
+		}
+		if d.Fiscal != nil && d.Fiscal.Shift == l.Shift && l.ShiftOpen {
+			break // the open shift's receipts stay until it closes: Check counts them
+		}
+		if err := tx.Bucket(bucketDocs).Delete(id); err != nil {
+			return err
+		}
+		if err := c.Delete(); err != nil {
+			return err
+		}
+		excess--
+	}
+	return nil
+}
+
+// countKeys counts a bucket's keys. bbolt's Stats does not see the changes of the
+// transaction that asks, so the store counts itself.
+func countKeys(b *bolt.Bucket) int {
+	n := 0
+	c := b.Cursor()
+	for k, _ := c.First(); k != nil; k, _ = c.Next() {
+		n++
+	}
+	return n
+}
+
+func getDoc(tx *bolt.Tx, id string) (*Doc, error) {
+	b := tx.Bucket(bucketDocs).Get([]byte(id))
+	if b == nil {
+		return nil, fmt.Errorf("%w: %q", ErrNotFound, id)
+	}
+	return decodeDoc(b)
+}
+
+func putDoc(tx *bolt.Tx, d *Doc) error {
+	return putJSON(tx.Bucket(bucketDocs), []byte(d.ID), d)
+}
+
+func decodeDoc(b []byte) (*Doc, error) {
+	d := new(Doc)
+	if err := json.Unmarshal(b, d); err != nil {
+		return nil, fmt.Errorf("store: decode document: %w", err)
+	}
+	return d, nil
+}
+
+func putJSON(b *bolt.Bucket, key []byte, v any) error {
+	data, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return b.Put(key, data)
+}
+
+func nextSeq(tx *bolt.Tx) (uint64, error) {
+	meta := tx.Bucket(bucketMeta)
+	var seq uint64
+	if b := meta.Get(keySeq); b != nil {
+		seq = binary.BigEndian.Uint64(b)
+	}
+	seq++
+	return seq, meta.Put(keySeq, seqKey(seq))
+}
+
+func seqKey(seq uint64) []byte { return binary.BigEndian.AppendUint64(nil, seq) }
+
+func sortBySeq(ds []*Doc) {
+	slices.SortFunc(ds, func(a, b *Doc) int { return cmp.Compare(a.Seq, b.Seq) })
+}

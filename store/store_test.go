@@ -1,0 +1,240 @@
+package store
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+var t0 = time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
+
+func open(t *testing.T, lim Limits) (*Store, string) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "kassa.db")
+	s, err := Open(path, lim)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s, path
+}
+
+func body(id string) json.RawMessage { return json.RawMessage(fmt.Sprintf(`{"id":%q}`, id)) }
+
+func ids(ds []*Doc) string {
+	var out []string
+	for _, d := range ds {
+		out = append(out, d.ID)
+	}
+	return strings.Join(out, ",")
+}
+
+func TestLifecycle(t *testing.T) {
+	s, path := open(t, Limits{})
+	n, err := s.Accept([]NewDoc{{"a", body("a")}, {"b", body("b")}, {"a", body("a")}}, t0)
+	if err != nil || n != 2 {
+		t.Fatalf("Accept = %d, %v; want 2 new", n, err)
+	}
+	acc, _ := s.Accepted()
+	if got := ids(acc); got != "a,b" {
+		t.Fatalf("accepted = %s, want a,b", got)
+	}
+	led := Ledger{Shift: 1, ShiftOpen: true, LastFD: 2}
+	led.ShiftTotals.Count[0] = 1
+	if err := s.Fiscalize("a", Fiscal{FD: 2, FPD: 77, Shift: 1, Number: 1, Time: t0}, json.RawMessage(`{"status":"PRINTED"}`), &led); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Fiscalize("a", Fiscal{FD: 3}, nil, nil); err == nil {
+		t.Fatal("a document was fiscalized twice")
+	}
+	if err := s.Fail("b", "items: empty", json.RawMessage(`{"status":"FAILED"}`)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Check(); err != nil {
+		t.Fatal(err)
+	}
+	un, _ := s.Unreported(0)
+	if got := ids(un); got != "a,b" {
+		t.Fatalf("unreported = %s, want a,b", got)
+	}
+	if err := s.Reported([]string{"a"}, t0); err != nil {
+		t.Fatal(err)
+	}
+	un, _ = s.Unreported(0)
+	if got := ids(un); got != "b" {
+		t.Fatalf("unreported after report = %s, want b", got)
+	}
+
+	// The cloud leases a document again: it is not taken again, its result is re-reported.
+	if n, _ := s.Accept([]NewDoc{{"a", body("a")}}, t0); n != 0 {
+		t.Fatalf("re-leased document accepted again as new")
+	}
+	un, _ = s.Unreported(0)
+	if got := ids(un); got != "a,b" {
+		t.Fatalf("unreported after re-lease = %s, want a,b", got)
+	}
+
+	// Survives reopening.
+	s.Close()
+	s2, err := Open(path, Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Close()
+	d, err := s2.Get("a")
+	if err != nil || d.State != Fiscalized || d.Fiscal.FD != 2 || d.Fiscal.FPD != 77 {
+		t.Fatalf("after reopen: %+v, %v", d, err)
+	}
+	l, _ := s2.Ledger()
+	if l.LastFD != 2 || l.ShiftTotals.Count[0] != 1 {
+		t.Fatalf("ledger after reopen: %+v", l)
+	}
+	if err := s2.Check(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s2.Get("zzz"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("Get(unknown) = %v, want ErrNotFound", err)
+	}
+}
+
+func TestRequeue(t *testing.T) {
+	s, _ := open(t, Limits{})
+	s.Accept([]NewDoc{{"x", body("x")}}, t0)
+	if err := s.Requeue("x"); err == nil {
+		t.Fatal("an accepted document was requeued")
+	}
+	s.Fail("x", "drive refused", nil)
+	s.Reported([]string{"x"}, t0)
+	if err := s.Requeue("x"); err != nil {
+		t.Fatal(err)
+	}
+	acc, _ := s.Accepted()
+	if ids(acc) != "x" {
+		t.Fatalf("accepted after requeue = %s", ids(acc))
+	}
+	if err := s.Check(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestPruneKeepsOpenShift(t *testing.T) {
+	s, _ := open(t, Limits{KeepReported: 3})
+	led := Ledger{Shift: 1, ShiftOpen: true}
+	for i := 1; i <= 6; i++ {
+		id := fmt.Sprintf("d%d", i)
+		s.Accept([]NewDoc{{id, body(id)}}, t0)
+		if i == 5 {
+			led = Ledger{Shift: 2, ShiftOpen: true}
+		}
+		shift := led.Shift
+		led.ShiftTotals.Count[0]++
+		led.LastFD = uint32(i)
+		if err := s.Fiscalize(id, Fiscal{FD: uint32(i), Shift: shift}, nil, &led); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Reported([]string{id}, t0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	all, _ := s.Docs(nil)
+	if got := ids(all); got != "d4,d5,d6" {
+		t.Fatalf("after pruning to 3: %s", got)
+	}
+	if err := s.Check(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestEventsRing(t *testing.T) {
+	s, _ := open(t, Limits{KeepEvents: 5})
+	for i := 0; i < 12; i++ {
+		if err := s.Log(Event{At: t0, Kind: "test", Text: fmt.Sprint(i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ev, _ := s.Events(100)
+	var got []string
+	for _, e := range ev {
+		got = append(got, e.Text)
+	}
+	if strings.Join(got, ",") != "7,8,9,10,11" {
+		t.Fatalf("events = %v, want the last five", got)
+	}
+}
+
+func TestCheckFindsBrokenInvariants(t *testing.T) {
+	cases := map[string]func(tx *bolt.Tx) error{
+		"accepted index to a fiscalized doc": func(tx *bolt.Tx) error {
+			return tx.Bucket(bucketAccepted).Put(seqKey(1), []byte("a"))
+		},
+		"dangling index": func(tx *bolt.Tx) error {
+			return tx.Bucket(bucketUnreported).Put(seqKey(99), []byte("ghost"))
+		},
+		"duplicate FD": func(tx *bolt.Tx) error {
+			d := &Doc{ID: "c", Seq: 50, State: Fiscalized, Fiscal: &Fiscal{FD: 1, Shift: 1}}
+			if err := putDoc(tx, d); err != nil {
+				return err
+			}
+			return tx.Bucket(bucketUnreported).Put(seqKey(50), []byte("c"))
+		},
+		"ledger off by one": func(tx *bolt.Tx) error {
+			l := Ledger{Shift: 1, ShiftOpen: true}
+			l.ShiftTotals.Count[0] = 2
+			return putJSON(tx.Bucket(bucketMeta), keyLedger, &l)
+		},
+	}
+	for name, breakIt := range cases {
+		t.Run(name, func(t *testing.T) {
+			s, _ := open(t, Limits{})
+			s.Accept([]NewDoc{{"a", body("a")}}, t0)
+			led := Ledger{Shift: 1, ShiftOpen: true}
+			led.ShiftTotals.Count[0] = 1
+			s.Fiscalize("a", Fiscal{FD: 1, Shift: 1}, nil, &led)
+			if err := s.Check(); err != nil {
+				t.Fatalf("healthy store fails Check: %v", err)
+			}
+			if err := s.db.Update(breakIt); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.Check(); err == nil {
+				t.Fatal("Check passed a broken store")
+			}
+		})
+	}
+}
+
+func TestRefusesNewerSchema(t *testing.T) {
+	s, path := open(t, Limits{})
+	s.db.Update(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketMeta).Put(keySchema, binary.BigEndian.AppendUint32(nil, SchemaVersion+1))
+	})
+	s.Close()
+	if _, err := Open(path, Limits{}); err == nil || !strings.Contains(err.Error(), "schema") {
+		t.Fatalf("Open of a newer schema = %v, want a schema error", err)
+	}
+}
+
+func BenchmarkFiscalize(b *testing.B) {
+	path := filepath.Join(b.TempDir(), "kassa.db")
+	s, err := Open(path, Limits{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	led := Ledger{Shift: 1, ShiftOpen: true}
+	for i := 0; b.Loop(); i++ {
+		id := fmt.Sprint(i)
+		s.Accept([]NewDoc{{id, body(id)}}, t0)
+		led.ShiftTotals.Count[0]++
+		if err := s.Fiscalize(id, Fiscal{FD: uint32(i + 1), Shift: 1}, nil, &led); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
