@@ -104,11 +104,7 @@ func AppendString(dst []byte, t Tag, s string) ([]byte, error) {
 	start := len(dst)
 	dst = appendHeader(dst, t, 0)
 	for _, r := range s {
-		if r < 0x80 {
-			dst = append(dst, byte(r))
-			continue
-		}
-		b, ok := charmap.CodePage866.EncodeRune(r)
+		b, ok := cp866(r)
 		if !ok {
 			return dst[:start], fmt.Errorf("fiscal: tag %d: character %q has no CP866 code", t, r)
 		}
@@ -120,6 +116,20 @@ func AppendString(dst []byte, t Tag, s string) ([]byte, error) {
 	}
 	binary.LittleEndian.PutUint16(dst[start+2:], uint16(n))
 	return dst, nil
+}
+
+// cp866 encodes one character; ASCII and the Russian alphabet, nearly all a
+// receipt holds, skip the code page's table search.
+func cp866(r rune) (byte, bool) {
+	switch {
+	case r < 0x80:
+		return byte(r), true
+	case r >= 'А' && r <= 'п':
+		return byte(0x80 + r - 'А'), true
+	case r >= 'р' && r <= 'я':
+		return byte(0xE0 + r - 'р'), true
+	}
+	return charmap.CodePage866.EncodeRune(r)
 }
 
 // BeginSTLV appends the header of a nested element and returns where it starts;

@@ -22,17 +22,31 @@ const (
 	containerVersion  = 1
 )
 
-// ErrContainer reports a container that does not parse or whose checksum fails.
+// ErrContainer reports a container or session header that does not parse or
+// whose checksum fails.
 var ErrContainer = errors.New("ofd: bad container")
 
 // Container is the drive's message to (or the OFD's acknowledgement from) the OFD.
+//
+// Header layout (FFD105.md, "FN–OFD transport"): 0 length u16 LE · 2 CRC u16 LE ·
+// 4 message type · 5 document type · 6 version · 7 service data (2) · 9 drive
+// number (8 BCD) · 17 FD (3 BE) · 20 service data (12). Checked against the
+// reference: the offsets were right; corrected were the service bytes, which
+// were dropped on parsing and so did not survive a parse and re-encode (they are
+// now kept), drive numbers with non-decimal BCD nibbles, which parsed into
+// strings the encoder refuses, and document types above 255, which were
+// silently truncated to their low byte.
 type Container struct {
 	MessageType byte
-	DocType     fiscal.Tag // the document's own tag, low byte on the wire
+	DocType     fiscal.Tag // the document's own tag, one byte on the wire
 	DriveNumber string     // 16 digits, BCD on the wire
 	FD          uint32     // fiscal document number, 3 bytes big-endian on the wire
 	Document    []byte     // the document's STLV, header included
 	Sign        [MessageSignLen]byte
+
+	// service holds the two service-data fields as parsed (bytes 7–8 and
+	// 20–31), so a parsed container re-encodes byte for byte; zero when built.
+	service [14]byte
 }
 
 // Append encodes c onto dst.
@@ -40,6 +54,9 @@ func (c *Container) Append(dst []byte) ([]byte, error) {
 	bcd, err := bcd16(c.DriveNumber)
 	if err != nil {
 		return dst, err
+	}
+	if c.DocType > 0xFF {
+		return dst, fmt.Errorf("ofd: document type %d does not fit a byte", c.DocType)
 	}
 	if c.FD > 0xFFFFFF {
 		return dst, fmt.Errorf("ofd: FD number %d does not fit 3 bytes", c.FD)
@@ -51,10 +68,11 @@ func (c *Container) Append(dst []byte) ([]byte, error) {
 	start := len(dst)
 	dst = binary.LittleEndian.AppendUint16(dst, uint16(total))
 	dst = append(dst, 0, 0) // CRC, filled below
-	dst = append(dst, c.MessageType, byte(c.DocType), containerVersion, 0, 0)
+	dst = append(dst, c.MessageType, byte(c.DocType), containerVersion)
+	dst = append(dst, c.service[:2]...)
 	dst = append(dst, bcd[:]...)
 	dst = append(dst, byte(c.FD>>16), byte(c.FD>>8), byte(c.FD))
-	dst = append(dst, make([]byte, 12)...)
+	dst = append(dst, c.service[2:]...)
 	dst = append(dst, c.Document...)
 	dst = append(dst, c.Sign[:]...)
 	crc := fiscal.CRC16(0xFFFF, dst[start:start+2])
@@ -81,13 +99,19 @@ func ParseContainer(b []byte) (*Container, error) {
 	if b[6] != containerVersion {
 		return nil, fmt.Errorf("%w: version %d at offset 6", ErrContainer, b[6])
 	}
+	drive, err := unbcd(b[9:17])
+	if err != nil {
+		return nil, fmt.Errorf("%w: drive number at offset 9: %w", ErrContainer, err)
+	}
 	c := &Container{
 		MessageType: b[4],
 		DocType:     fiscal.Tag(b[5]),
-		DriveNumber: unbcd(b[9:17]),
+		DriveNumber: drive,
 		FD:          uint32(b[17])<<16 | uint32(b[18])<<8 | uint32(b[19]),
 		Document:    b[ContainerHeaderLen : n-MessageSignLen],
 	}
+	copy(c.service[:2], b[7:9])
+	copy(c.service[2:], b[20:32])
 	copy(c.Sign[:], b[n-MessageSignLen:])
 	return c, nil
 }
@@ -107,10 +131,13 @@ func bcd16(digits string) ([8]byte, error) {
 	return out, nil
 }
 
-func unbcd(b []byte) string {
+func unbcd(b []byte) (string, error) {
 	out := make([]byte, 0, 2*len(b))
-	for _, x := range b {
+	for i, x := range b {
+		if x>>4 > 9 || x&0x0F > 9 {
+			return "", fmt.Errorf("byte %d is %02x, not two decimal digits", i, x)
+		}
 		out = append(out, '0'+x>>4, '0'+x&0x0F)
 	}
-	return string(out)
+	return string(out), nil
 }

@@ -140,3 +140,21 @@ func getJSON(b *bolt.Bucket, key []byte, v any) error {
 	}
 	return nil
 }
+
+// Setting reads the named setting into v; it reports false when none is stored.
+func (s *Store) Setting(name string, v any) (bool, error) {
+	found := false
+	err := s.db.View(func(tx *bolt.Tx) error {
+		key := []byte("setting/" + name)
+		found = tx.Bucket(bucketMeta).Get(key) != nil
+		return getJSON(tx.Bucket(bucketMeta), key, v)
+	})
+	return found, err
+}
+
+// SetSetting stores v under name.
+func (s *Store) SetSetting(name string, v any) error {
+	return s.db.Update(func(tx *bolt.Tx) error {
+		return putJSON(tx.Bucket(bucketMeta), []byte("setting/"+name), v)
+	})
+}

@@ -1,0 +1,67 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+
+	"github.com/openkassa/kassa/fiscal/fn"
+)
+
+func init() {
+	register(command{name: "fn-emu", summary: "serve the emulated fiscal drive on a pty", run: runFNEmu})
+}
+
+func runFNEmu(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("fn-emu", flag.ContinueOnError)
+	usePTY := fs.Bool("pty", false, "serve on a new pty and print its path")
+	data := fs.String("data", "", "data directory (default $KASSA_DATA or ./var); the drive lives in its fn/")
+	number := fs.String("drive-number", "", "drive serial number, 16 digits")
+	failWrites := fs.Int("fail-writes", 0, "fail the next N writes")
+	memoryFull := fs.Bool("memory-full", false, "report the archive full")
+	expireKey := fs.Bool("expire-key", false, "end the key's validity")
+	signDelay := fs.Duration("sign-delay", 0, "time taken to sign a document")
+	verbose := fs.Bool("v", false, "log every command")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if !*usePTY {
+		return errors.New("only --pty is supported")
+	}
+	dir := *data
+	if dir == "" {
+		dir = os.Getenv("KASSA_DATA")
+	}
+	if dir == "" {
+		dir = "var"
+	}
+	level := slog.LevelInfo
+	if *verbose {
+		level = slog.LevelDebug
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	d, err := fn.NewEmulator(fn.EmulatorConfig{Dir: filepath.Join(dir, "fn"), DriveNumber: *number, SignDelay: *signDelay, Logger: log})
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	d.FailNextWrites(*failWrites)
+	d.SetMemoryFull(*memoryFull)
+	if *expireKey {
+		d.ExpireKey()
+	}
+	p, err := fn.OpenPTY()
+	if err != nil {
+		return err
+	}
+	defer p.Close()
+	fmt.Println(p.Path)
+	if err := p.Serve(ctx, d); err != nil && !errors.Is(err, context.Canceled) {
+		return err
+	}
+	return nil
+}

@@ -1,0 +1,85 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/openkassa/kassa/device"
+)
+
+// version is the firmware version (tag 1188 holds at most 8 characters);
+// scripts/build stamps it with -ldflags "-X main.version=…".
+var version = "0.1.0"
+
+func init() {
+	register(command{name: "run", summary: "start the register (with no config: the sandbox, all on loopback)", run: runRegister})
+	register(command{name: "version", summary: "print the firmware version", run: func(context.Context, []string) error {
+		fmt.Println("kassa", version)
+		return nil
+	}})
+}
+
+func runRegister(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	config := fs.String("config", "", "settings file (JSON, see docs/config.md); none: the sandbox")
+	data := fs.String("data", "", "data directory (default ./var or $KASSA_DATA)")
+	cloudAddr := fs.String("cloud-addr", "", "the sandbox cloud's address (default 127.0.0.1:8780; port 0 = any)")
+	ofdAddr := fs.String("ofd-addr", "", "the OFD emulator's address (default 127.0.0.1:7777; port 0 = any)")
+	lookupAddr := fs.String("lookup-addr", "", "the OFD emulator's receipt look-up (default 127.0.0.1:7778; port 0 = any)")
+	ofdServer := fs.String("ofd-server", "", "send to this OFD (HOST:PORT) instead of the embedded emulator")
+	logLevel := fs.String("log", "", "log level: debug, info, warn, error")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	var s device.Settings
+	if *config != "" {
+		var err error
+		if s, err = device.LoadSettings(*config); err != nil {
+			return err
+		}
+	}
+	override(&s.Data, *data)
+	override(&s.Cloud.Addr, *cloudAddr)
+	override(&s.OFD.Addr, *ofdAddr)
+	override(&s.OFD.LookupAddr, *lookupAddr)
+	override(&s.OFD.Server, *ofdServer)
+	override(&s.Log, *logLevel)
+
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(orDefault(s.Log, "info"))); err != nil {
+		return fmt.Errorf("log level: %w", err)
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	app, err := device.Start(ctx, s, version, log)
+	if err != nil {
+		return err
+	}
+	sb := app.Sandbox
+	if sb.Cloud != "" {
+		log.Info("sandbox ready", "cloud", sb.Cloud, "login", sb.Login, "password", sb.Password,
+			"retailPointId", sb.RetailPointID, "ofd", sb.OFD, "ofdLookup", sb.OFDLookup,
+			"sandbox", filepath.Join(app.Settings.Data, "sandbox.json"))
+	}
+	log.Info("register running", "console", sb.Socket, "version", version)
+	app.Wait(ctx)
+	log.Info("register stopped")
+	return nil
+}
+
+func override(dst *string, v string) {
+	if v != "" {
+		*dst = v
+	}
+}
+
+func orDefault(v, def string) string {
+	if strings.TrimSpace(v) == "" {
+		return def
+	}
+	return v
+}

@@ -1,0 +1,56 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/openkassa/kassa/fiscal"
+)
+
+func init() {
+	register(command{
+		name:    "tlv",
+		summary: "decode a fiscal document's TLV bytes: tlv decode FILE|-",
+		run:     runTLV,
+	})
+}
+
+func runTLV(_ context.Context, args []string) error {
+	fs := flag.NewFlagSet("tlv", flag.ContinueOnError)
+	fs.Usage = func() {
+		fmt.Fprintln(fs.Output(), "usage: kassa tlv decode FILE|-\n\nPrints the document (its STLV, header included) as indented JSON.")
+	}
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() != 2 || fs.Arg(0) != "decode" {
+		return errors.New("usage: kassa tlv decode FILE|-")
+	}
+	var (
+		b   []byte
+		err error
+	)
+	if name := fs.Arg(1); name == "-" {
+		b, err = io.ReadAll(os.Stdin)
+	} else {
+		b, err = os.ReadFile(name)
+	}
+	if err != nil {
+		return err
+	}
+	doc, err := fiscal.Decode(b)
+	if err != nil {
+		return err
+	}
+	out, err := json.MarshalIndent(doc, "", "  ")
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Printf("%s\n", out)
+	return err
+}

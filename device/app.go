@@ -1,0 +1,314 @@
+package device
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/openkassa/kassa/device/cloud"
+	"github.com/openkassa/kassa/fiscal"
+	"github.com/openkassa/kassa/fiscal/fn"
+	"github.com/openkassa/kassa/ofd"
+	"github.com/openkassa/kassa/ofd/sim"
+	"github.com/openkassa/kassa/store"
+)
+
+// SandboxSerial is the serial number (1013) of the sandbox register.
+const SandboxSerial = "0000000000001234"
+
+// sandboxRegPrefix is the first 10 digits of the sandbox registration number.
+const sandboxRegPrefix = "0000000001"
+
+// App is a running `kassa run`: the register and, in the sandbox, the emulators it
+// talks to, each on its own port as DESIGN.md gives them.
+type App struct {
+	Settings Settings
+	Runtime  *Runtime
+	Store    *store.Store
+	Drive    fn.Drive
+	Emulator *fn.Emulator // nil with a real drive
+	Cloud    *cloud.Server
+	OFD      *sim.Server
+	Sender   *ofd.Sender
+	Sandbox  SandboxFile
+
+	log     *slog.Logger
+	closers []func() error
+	wg      sync.WaitGroup
+}
+
+// SandboxFile is var/sandbox.json: what a script or an integrator needs to post documents.
+type SandboxFile struct {
+	Cloud           string                `json:"cloud"`
+	Login           string                `json:"login"`
+	Password        string                `json:"password"`
+	RetailPointID   string                `json:"retailPointId"`
+	CabinetLogin    string                `json:"cabinetLogin"`
+	CabinetPassword string                `json:"cabinetPassword"`
+	RetailPoints    []cloud.SandboxPoint  `json:"retailPoints"`
+	OFD             string                `json:"ofd,omitempty"`
+	OFDLookup       string                `json:"ofdLookup,omitempty"`
+	Socket          string                `json:"socket"`
+}
+
+// Start brings up everything the settings ask for and starts the register. It
+// returns once every part listens and var/sandbox.json is written; Wait blocks
+// until ctx ends and everything has stopped.
+func Start(ctx context.Context, s Settings, version string, log *slog.Logger) (*App, error) {
+	a := &App{Settings: s, log: log}
+	if err := a.start(ctx, version); err != nil {
+		a.close()
+		return nil, err
+	}
+	return a, nil
+}
+
+func (a *App) start(ctx context.Context, version string) error {
+	s := &a.Settings
+	if s.Data == "" {
+		s.Data = os.Getenv("KASSA_DATA")
+	}
+	if s.Data == "" {
+		s.Data = "var"
+	}
+	if err := os.MkdirAll(s.Data, 0o700); err != nil {
+		return err
+	}
+	loc := time.Local
+	if s.Register.Timezone != "" {
+		l, err := time.LoadLocation(s.Register.Timezone)
+		if err != nil {
+			return fmt.Errorf("register.timezone: %w", err)
+		}
+		loc = l
+	}
+	if s.Register.Serial == "" {
+		s.Register.Serial = SandboxSerial
+	}
+
+	// The cloud: the sandbox's in-process, or a real one.
+	cloudURL, token := s.Cloud.URL, s.Cloud.Token
+	if cloudURL == "" {
+		srv, err := cloud.Open(cloud.Config{Dir: s.Data, Logger: a.log.With("part", "cloud")})
+		if err != nil {
+			return err
+		}
+		a.Cloud = srv
+		a.closers = append(a.closers, srv.Close)
+		sb, err := srv.Sandbox()
+		if err != nil {
+			return err
+		}
+		addr, err := a.serveHTTP(ctx, orDefault(s.Cloud.Addr, "127.0.0.1:8780"), srv.Handler())
+		if err != nil {
+			return fmt.Errorf("cloud: %w", err)
+		}
+		cloudURL, token = "http://"+addr, sb.RegisterToken
+		a.Sandbox = SandboxFile{Cloud: cloudURL, Login: sb.Login, Password: sb.Password, RetailPointID: sb.RetailPointID,
+			CabinetLogin: sb.CabinetLogin, CabinetPassword: sb.CabinetPassword, RetailPoints: sb.RetailPoints}
+	}
+	client := cloud.NewClient(cloudURL, token, &http.Client{Timeout: 60 * time.Second})
+
+	// The drive: the emulator under data/fn, or a real one on a serial port.
+	ofdKey, err := a.sandboxOFDKey()
+	if err != nil {
+		return err
+	}
+	if s.Drive.Port != "" {
+		return errors.New("drive.port: a real drive on a serial port is not wired into `kassa run` yet; use the emulated drive")
+	}
+	emuOFDKey := ofdKey
+	if s.OFD.Server != "" {
+		emuOFDKey = nil // another OFD signs with its own key: accept its acknowledgements (sandbox only)
+	}
+	em, err := fn.NewEmulator(fn.EmulatorConfig{Dir: filepath.Join(s.Data, "fn"), OFDKey: emuOFDKey, Logger: a.log.With("part", "fn")})
+	if err != nil {
+		return err
+	}
+	a.Emulator, a.Drive = em, em
+	a.closers = append(a.closers, em.Close)
+
+	// The OFD: the emulator, or a real one.
+	ofdAddr := s.OFD.Server
+	if ofdAddr == "" {
+		o, err := sim.New(sim.Config{
+			Dir: s.Data, OFDKey: ofdKey, Logger: a.log.With("part", "ofd-sim"),
+			DriveKeys: func(n string) ([]byte, bool) {
+				if n == em.DriveNumber() {
+					return em.Key(), true
+				}
+				return nil, false
+			},
+		})
+		if err != nil {
+			return err
+		}
+		a.OFD = o
+		a.closers = append(a.closers, o.Close)
+		ln, err := net.Listen("tcp", orDefault(s.OFD.Addr, "127.0.0.1:7777"))
+		if err != nil {
+			return fmt.Errorf("ofd emulator: %w", err)
+		}
+		go o.Serve(ln)
+		ofdAddr = ln.Addr().String()
+		lookup, err := a.serveHTTP(ctx, orDefault(s.OFD.LookupAddr, "127.0.0.1:7778"), o.LookupHandler())
+		if err != nil {
+			return fmt.Errorf("ofd look-up: %w", err)
+		}
+		a.Sandbox.OFD, a.Sandbox.OFDLookup = ofdAddr, "http://"+lookup
+	}
+	a.Sender = ofd.NewSender(a.Drive, ofd.SenderConfig{Addr: ofdAddr, Logger: a.log.With("part", "ofd")})
+
+	st, err := store.Open(filepath.Join(s.Data, "kassa.db"), store.Limits{})
+	if err != nil {
+		return err
+	}
+	a.Store = st
+	a.closers = append(a.closers, st.Close)
+
+	if err := a.registerSandboxDrive(ctx, client, version); err != nil {
+		return err
+	}
+
+	longPoll := s.Cloud.LongPoll == nil || *s.Cloud.LongPoll
+	a.Runtime = New(Config{
+		Serial: s.Register.Serial, Version: version, Cashier: orDefault(s.Register.Cashier, "Администратор"),
+		Location: loc, ShiftMaxAge: s.Register.ShiftMaxAge.Duration, CloseAt: s.Register.CloseAt,
+		StopAfter: s.Register.StopAfter, RemoteMode: s.Register.RemoteMode,
+		Poller: cloud.PollerConfig{Interval: s.Cloud.PollInterval.Duration, LongPoll: longPoll},
+	}, a.Drive, st, client, a.Sender, nil, a.log.With("part", "register"))
+
+	sock := filepath.Join(s.Data, "kassa.sock")
+	a.Sandbox.Socket = sock
+	ready := make(chan error, 1)
+	a.wg.Add(3)
+	go func() { defer a.wg.Done(); a.Sender.Run(ctx) }()
+	go func() {
+		defer a.wg.Done()
+		if err := a.Runtime.ServeConsole(ctx, sock); err != nil {
+			a.log.Error("console", "err", err)
+		}
+	}()
+	go func() {
+		defer a.wg.Done()
+		if err := a.Runtime.Run(ctx, ready); err != nil {
+			a.log.Error("register stopped with an error", "err", err)
+		}
+	}()
+	select {
+	case err := <-ready:
+		if err != nil {
+			return err
+		}
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	if a.Cloud != nil {
+		b, _ := json.MarshalIndent(a.Sandbox, "", "  ")
+		if err := os.WriteFile(filepath.Join(s.Data, "sandbox.json"), append(b, '\n'), 0o600); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// registerSandboxDrive registers a new emulated drive with the sandbox point's data,
+// as a technician registers a real register once at the tax service.
+func (a *App) registerSandboxDrive(ctx context.Context, client *cloud.Client, version string) error {
+	st, err := a.Drive.State(ctx)
+	if err != nil {
+		return err
+	}
+	if st.Phase != fn.PhaseNotRegistered {
+		return nil
+	}
+	p, err := client.Point(ctx)
+	if err != nil {
+		return fmt.Errorf("registering the drive: the retail point's data: %w", err)
+	}
+	serial := a.Settings.Register.Serial
+	reg, err := fiscal.RegNumber(sandboxRegPrefix, p.INN, serial)
+	if err != nil {
+		return err
+	}
+	g := fiscal.Registration{
+		Seller: fiscal.Seller{Name: p.Name, INN: p.INN, Address: p.Address, Place: p.Place, TaxSystems: p.TaxSystems,
+			RegNumber: reg, Email: p.Email, Internet: true, Automatic: true},
+		Serial: serial, Version: version, RegisterFFD: fiscal.FFD105, DriveFFD: fiscal.FFD105,
+		OFDName: "ОФД-эмулятор kassa", OFDINN: sim.DefaultOFDINN,
+	}
+	if err := g.Validate(); err != nil {
+		return fmt.Errorf("registering the drive: %w", err)
+	}
+	tlv, err := g.AppendTLV(nil, fiscal.DocRegistration)
+	if err != nil {
+		return err
+	}
+	s, err := a.Drive.Register(ctx, fn.Doc{Time: time.Now(), TLV: tlv})
+	if err != nil {
+		return fmt.Errorf("registering the drive: %w", err)
+	}
+	a.log.Info("emulated drive registered", "regNumber", reg, "fd", s.FD)
+	return nil
+}
+
+// sandboxOFDKey is the OFD emulator's signing key, made once and kept in the data directory.
+func (a *App) sandboxOFDKey() ([]byte, error) {
+	path := filepath.Join(a.Settings.Data, "ofd.key")
+	if k, err := os.ReadFile(path); err == nil && len(k) == 32 {
+		return k, nil
+	}
+	k := make([]byte, 32)
+	if _, err := rand.Read(k); err != nil {
+		return nil, err
+	}
+	return k, os.WriteFile(path, k, 0o600)
+}
+
+// serveHTTP serves h on addr until ctx ends and returns the address it listens on.
+func (a *App) serveHTTP(ctx context.Context, addr string, h http.Handler) (string, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return "", err
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	go srv.Serve(ln)
+	a.closers = append(a.closers, func() error {
+		sctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		return srv.Shutdown(sctx)
+	})
+	return ln.Addr().String(), nil
+}
+
+// Wait blocks until ctx ends, then stops every part, the register first.
+func (a *App) Wait(ctx context.Context) {
+	<-ctx.Done()
+	a.wg.Wait()
+	a.close()
+}
+
+func (a *App) close() {
+	for i := len(a.closers) - 1; i >= 0; i-- {
+		if err := a.closers[i](); err != nil {
+			a.log.Debug("closing", "err", err)
+		}
+	}
+	a.closers = nil
+}
+
+func orDefault(v, def string) string {
+	if v == "" {
+		return def
+	}
+	return v
+}

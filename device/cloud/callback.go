@@ -1,0 +1,165 @@
+package cloud
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"time"
+
+	"github.com/cenkalti/backoff/v4"
+	bolt "go.etcd.io/bbolt"
+)
+
+// attemptTimeout bounds one callback POST, whatever the client's own timeout.
+const attemptTimeout = 10 * time.Second
+
+// startCallback delivers the document's callback in the background unless that is
+// already under way; key is the document's key in bucketDocs.
+func (s *Server) startCallback(key string) {
+	s.mu.Lock()
+	if s.inFlight[key] || s.ctx.Err() != nil {
+		s.mu.Unlock()
+		return
+	}
+	s.inFlight[key] = true
+	s.mu.Unlock()
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		s.deliver(key)
+		s.mu.Lock()
+		delete(s.inFlight, key)
+		s.mu.Unlock()
+	}()
+}
+
+// deliver POSTs the DocumentStatus to the responseURL until it answers 2xx,
+// backing off exponentially with jitter for at most CallbackFor. A fiscalized
+// document is WAIT_FOR_CALLBACK while it is refused and COMPLETED once accepted;
+// a failed one stays FAILED. Giving up leaves the state and says so in message.
+func (s *Server) deliver(key string) {
+	b := backoff.NewExponentialBackOff(
+		backoff.WithInitialInterval(s.cfg.CallbackInitial),
+		backoff.WithMaxInterval(s.cfg.CallbackMax),
+		backoff.WithMaxElapsedTime(s.cfg.CallbackFor),
+	)
+	attempts := 0
+	op := func() error {
+		attempts++
+		rec, ok, err := s.callbackDoc(key)
+		if err != nil {
+			return backoff.Permanent(err)
+		}
+		if !ok {
+			return nil // re-queued or gone meanwhile: nothing to deliver
+		}
+		err = s.post(rec)
+		if err != nil {
+			s.log.Info("cloud: callback refused", "point", rec.PointID, "id", rec.ID, "attempt", attempts, "err", err)
+			if uerr := s.update(key, func(d *docRecord) {
+				if d.State == Printed {
+					d.State, d.Changed = WaitForCallback, s.cfg.Clock()
+				}
+				if d.State == WaitForCallback {
+					d.Message = "Waiting for the callback to be accepted: " + err.Error()
+				}
+			}); uerr != nil {
+				return backoff.Permanent(uerr)
+			}
+		}
+		return err
+	}
+	err := backoff.Retry(op, backoff.WithContext(b, s.ctx))
+	if s.ctx.Err() != nil {
+		return // closing: the callback stays due and resumes on the next Open
+	}
+	if err != nil {
+		s.log.Warn("cloud: callback abandoned", "doc", key, "attempts", attempts, "err", err)
+	}
+	uerr := s.update(key, func(d *docRecord) {
+		switch {
+		case err != nil && d.State == WaitForCallback:
+			d.Message = fmt.Sprintf("Callback not accepted after %d attempts: %v", attempts, err)
+		case err == nil && (d.State == Printed || d.State == WaitForCallback):
+			d.State, d.Changed, d.Message = Completed, s.cfg.Clock(), "Document successfully completed with callback"
+		}
+	}, bucketCallbacks)
+	if uerr != nil {
+		s.log.Error("cloud: recording a callback", "doc", key, "err", uerr)
+	}
+}
+
+// callbackDoc returns the document if its callback is still due.
+func (s *Server) callbackDoc(key string) (docRecord, bool, error) {
+	var rec docRecord
+	var due bool
+	err := s.db.View(func(tx *bolt.Tx) error {
+		if tx.Bucket(bucketCallbacks).Get([]byte(key)) == nil {
+			return nil
+		}
+		var err error
+		due, err = getJSON(tx.Bucket(bucketDocs), []byte(key), &rec)
+		return err
+	})
+	return rec, due, err
+}
+
+// update changes a stored document; with clear set it also drops the key from those buckets.
+func (s *Server) update(key string, change func(*docRecord), clear ...[]byte) error {
+	return s.db.Update(func(tx *bolt.Tx) error {
+		for _, b := range clear {
+			if err := tx.Bucket(b).Delete([]byte(key)); err != nil {
+				return err
+			}
+		}
+		var rec docRecord
+		found, err := getJSON(tx.Bucket(bucketDocs), []byte(key), &rec)
+		if err != nil || !found {
+			return err
+		}
+		change(&rec)
+		return putJSON(tx.Bucket(bucketDocs), []byte(key), rec)
+	})
+}
+
+// post sends one callback. The body is the status the document takes once the
+// shop accepts it: COMPLETED for a fiscalized document, FAILED for a failed one.
+func (s *Server) post(rec docRecord) error {
+	st := DocumentStatus{ID: rec.ID, Status: rec.State, FiscalInfo: rec.FiscalInfo, FailureInfo: rec.FailureInfo,
+		Message: rec.Message, TimeStatusChanged: rec.Changed}
+	if rec.State == Printed || rec.State == WaitForCallback {
+		st.Status, st.Message = Completed, "Document successfully completed with callback"
+	}
+	err := s.db.View(func(tx *bolt.Tx) error {
+		ps, err := s.registerStatus(tx, rec.PointID)
+		st.FNState = ps.Status
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	body, err := json.Marshal(st)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(s.ctx, attemptTimeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, rec.ResponseURL, bytes.NewReader(body))
+	if err != nil {
+		return backoff.Permanent(fmt.Errorf("callback URL: %w", err))
+	}
+	req.Header.Set("Content-Type", "application/json; charset=utf-8")
+	resp, err := s.cfg.Client.Do(req)
+	if err != nil {
+		return err
+	}
+	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		return fmt.Errorf("callback answered %s", resp.Status)
+	}
+	return nil
+}

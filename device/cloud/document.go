@@ -1,0 +1,438 @@
+package cloud
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/openkassa/kassa/fiscal"
+)
+
+// FieldError is a shop document refused because of one field; Field is the shop's
+// JSON path (inventPositions[1].price), which the shop API answers in its 400.
+type FieldError struct {
+	Field   string
+	Message string
+	Err     error // the fiscal package's error, when the model refused it
+}
+
+func (e *FieldError) Error() string {
+	if e.Field == "" {
+		return "cloud: document: " + e.Message
+	}
+	return "cloud: document field " + e.Field + ": " + e.Message
+}
+
+func (e *FieldError) Unwrap() error { return e.Err }
+
+func fieldErr(field, format string, args ...any) *FieldError {
+	return &FieldError{Field: field, Message: fmt.Sprintf(format, args...)}
+}
+
+// Document is a shop's document as the vendor's API defines it (FFD105.md, "Shop
+// document"), with money in kopecks. Fields outside the vendor's API are ignored, as
+// the vendor ignores them; fields of the API that this cloud cannot yet turn into a
+// receipt (agents, suppliers, marking codes, corrections) are refused, never dropped.
+type Document struct {
+	ID               string          `json:"id"`
+	DocNum           string          `json:"docNum,omitempty"`
+	DocType          string          `json:"docType"`
+	CheckoutDateTime time.Time       `json:"checkoutDateTime,omitzero"`
+	Email            string          `json:"email"` // buyer's e-mail or +7 phone → 1008
+	PrintReceipt     bool            `json:"printReceipt"`
+	ResponseURL      string          `json:"responseURL,omitempty"`
+	TextToPrint      string          `json:"textToPrint,omitempty"`
+	CashierName      string          `json:"cashierName,omitempty"`
+	CashierInn       string          `json:"cashierInn,omitempty"`
+	CashierPosition  string          `json:"cashierPosition,omitempty"`
+	ClientName       string          `json:"clientName,omitempty"`
+	ClientInn        string          `json:"clientInn,omitempty"`
+	TaxMode          string          `json:"taxMode,omitempty"` // empty: the point's
+	InventPositions  []Position      `json:"inventPositions"`
+	MoneyPositions   []MoneyPosition `json:"moneyPositions"`
+}
+
+// Position is one inventPositions entry.
+type Position struct {
+	Name                     string   `json:"name"`
+	Price                    Money    `json:"price"`
+	Quantity                 Quantity `json:"quantity"`
+	VatTag                   int      `json:"vatTag"`
+	VatSum                   *Money   `json:"vatSum,omitempty"`
+	DiscSum                  Money    `json:"discSum,omitempty"`
+	PaymentObject            string   `json:"paymentObject,omitempty"` // empty: commodity
+	PaymentMethod            string   `json:"paymentMethod,omitempty"` // empty: full_payment
+	Measure                  string   `json:"measure,omitempty"`       // → 1197
+	InventCode               string   `json:"inventCode,omitempty"`
+	Barcode                  string   `json:"barcode,omitempty"`
+	OriginCountryCode        string   `json:"originCountryCode,omitempty"`
+	CustomsDeclarationNumber string   `json:"customsDeclarationNumber,omitempty"`
+}
+
+// MoneyPosition is one payment.
+type MoneyPosition struct {
+	PaymentType string `json:"paymentType"`
+	Sum         Money  `json:"sum"`
+}
+
+var docTypes = map[string]fiscal.CalcSign{
+	"SALE": fiscal.Income, "RETURN": fiscal.IncomeReturn,
+	"BUY": fiscal.Expense, "BUY_RETURN": fiscal.ExpenseReturn,
+}
+
+var taxModes = map[string]fiscal.TaxSystem{
+	"COMMON": fiscal.TaxGeneral, "SIMPLIFIED": fiscal.TaxSimpleIncome,
+	"SIMPLIFIED_WITH_EXPENSE": fiscal.TaxSimpleProfit, "ENVD": fiscal.TaxImputed,
+	"COMMON_AGRICULTURAL": fiscal.TaxAgricultural, "PATENT": fiscal.TaxPatent,
+}
+
+var vatTags = map[int]fiscal.VATRate{
+	1102: fiscal.VAT20, 1103: fiscal.VAT10, 1104: fiscal.VAT0,
+	1105: fiscal.VATNone, 1106: fiscal.VAT20120, 1107: fiscal.VAT10110,
+}
+
+var paymentObjects = map[string]byte{
+	"commodity": 1, "excise": 2, "job": 3, "service": 4, "gambling_bet": 5,
+	"gambling_prize": 6, "lottery": 7, "lottery_prize": 8, "intellectual_activity": 9,
+	"payment": 10, "agent_commission": 11, "composite": 12, "another": 13,
+	"property_right": 14, "non-operating_gain": 15, "insurance_premium": 16,
+	"sales_tax": 17, "resort_fee": 18,
+}
+
+var paymentMethods = map[string]byte{
+	"full_prepayment": 1, "prepayment": 2, "advance": 3, "full_payment": 4,
+	"partial_payment": 5, "credit": 6, "credit_payment": 7,
+}
+
+var paymentTypes = map[string]func(*fiscal.Payments) *int64{
+	"CASH":    func(p *fiscal.Payments) *int64 { return &p.Cash },
+	"CARD":    func(p *fiscal.Payments) *int64 { return &p.Electronic },
+	"PREPAID": func(p *fiscal.Payments) *int64 { return &p.Prepaid },
+	"POSTPAY": func(p *fiscal.Payments) *int64 { return &p.Credit },
+	"OTHER":   func(p *fiscal.Payments) *int64 { return &p.Other },
+}
+
+// The wire shapes keep numbers as text and positions raw, so that every error can
+// name its field with the position's index.
+type documentWire struct {
+	ID               string            `json:"id"`
+	DocNum           string            `json:"docNum"`
+	DocType          string            `json:"docType"`
+	DocumentType     string            `json:"documentType"` // the vendor's field table spells it so
+	CheckoutDateTime string            `json:"checkoutDateTime"`
+	Email            string            `json:"email"`
+	PrintReceipt     bool              `json:"printReceipt"`
+	ResponseURL      string            `json:"responseURL"`
+	TextToPrint      string            `json:"textToPrint"`
+	CashierName      string            `json:"cashierName"`
+	CashierInn       string            `json:"cashierInn"`
+	CashierPosition  string            `json:"cashierPosition"`
+	ClientName       string            `json:"clientName"`
+	ClientInn        string            `json:"clientInn"`
+	TaxMode          string            `json:"taxMode"`
+	InventPositions  []json.RawMessage `json:"inventPositions"`
+	MoneyPositions   []json.RawMessage `json:"moneyPositions"`
+	AgentInfo        json.RawMessage   `json:"agentInfo"`
+	Correction       json.RawMessage   `json:"correction"`
+}
+
+type positionWire struct {
+	Name                     string          `json:"name"`
+	Price                    number     `json:"price"`
+	Quantity                 number     `json:"quantity"`
+	VatTag                   number     `json:"vatTag"`
+	VatSum                   number     `json:"vatSum"`
+	DiscSum                  number     `json:"discSum"`
+	PaymentObject            string          `json:"paymentObject"`
+	PaymentMethod            string          `json:"paymentMethod"`
+	Measure                  string          `json:"measure"`
+	InventCode               string          `json:"inventCode"`
+	Barcode                  string          `json:"barcode"`
+	OriginCountryCode        string          `json:"originCountryCode"`
+	CustomsDeclarationNumber string          `json:"customsDeclarationNumber"`
+	ProductMark              json.RawMessage `json:"productMark"`
+	NomenclatureCode         json.RawMessage `json:"nomenclatureCode"`
+	AgentInfo                json.RawMessage `json:"agentInfo"`
+	SupplierInfo             json.RawMessage `json:"supplierInfo"`
+}
+
+// number is a JSON number kept as its text, so money is parsed exactly and a
+// wrong type is reported with the field's own path.
+type number []byte
+
+func (n *number) UnmarshalJSON(b []byte) error {
+	if string(b) != "null" {
+		*n = append((*n)[:0], b...)
+	}
+	return nil
+}
+
+// text returns the number's text, or an error naming field if it is not a number.
+func (n number) text(field string) (string, error) {
+	if len(n) == 0 || (n[0] != '-' && (n[0] < '0' || n[0] > '9')) {
+		return "", fieldErr(field, "expected a number, got %s", n)
+	}
+	return string(n), nil
+}
+
+type moneyWire struct {
+	PaymentType string      `json:"paymentType"`
+	Sum         number `json:"sum"`
+}
+
+// UnmarshalJSON decodes and checks a shop document; its errors are *FieldError.
+// Unknown fields are ignored, as the vendor's API ignores them.
+func (d *Document) UnmarshalJSON(b []byte) error {
+	var w documentWire
+	if err := decodeStrict(b, &w, ""); err != nil {
+		return err
+	}
+	out := Document{
+		ID: w.ID, DocNum: w.DocNum, DocType: w.DocType, Email: w.Email,
+		PrintReceipt: w.PrintReceipt, ResponseURL: w.ResponseURL, TextToPrint: w.TextToPrint,
+		CashierName: w.CashierName, CashierInn: w.CashierInn, CashierPosition: w.CashierPosition,
+		ClientName: w.ClientName, ClientInn: w.ClientInn, TaxMode: w.TaxMode,
+	}
+	if err := checkID(w.ID); err != nil {
+		return err
+	}
+	switch {
+	case w.DocType == "" && w.DocumentType == "":
+		return fieldErr("docType", "required")
+	case w.DocType == "":
+		out.DocType = w.DocumentType
+	case w.DocumentType != "" && w.DocumentType != w.DocType:
+		return fieldErr("documentType", "differs from docType")
+	}
+	if strings.HasSuffix(out.DocType, "_CORRECTION") || present(w.Correction) {
+		return fieldErr("docType", "correction receipts are not supported yet")
+	}
+	if _, ok := docTypes[out.DocType]; !ok {
+		return fieldErr("docType", "unknown %q", out.DocType)
+	}
+	if w.CheckoutDateTime != "" {
+		t, err := parseDateTime(w.CheckoutDateTime)
+		if err != nil {
+			return &FieldError{Field: "checkoutDateTime", Message: "not an ISO 8601 date and time", Err: err}
+		}
+		out.CheckoutDateTime = t
+	}
+	if !validContact(w.Email) {
+		return fieldErr("email", "need the buyer's e-mail or a phone +7 and 10 digits")
+	}
+	if w.ResponseURL != "" && !validURL(w.ResponseURL) {
+		return fieldErr("responseURL", "not an http(s) URL")
+	}
+	if w.TaxMode != "" {
+		if _, ok := taxModes[w.TaxMode]; !ok {
+			return fieldErr("taxMode", "unknown %q", w.TaxMode)
+		}
+	}
+	for _, f := range []struct {
+		name, v string
+		max     int
+	}{{"textToPrint", w.TextToPrint, 3000}, {"cashierPosition", w.CashierPosition, 64}, {"docNum", w.DocNum, 64}} {
+		if utf8.RuneCountInString(f.v) > f.max {
+			return fieldErr(f.name, "longer than %d characters", f.max)
+		}
+	}
+	if present(w.AgentInfo) {
+		return fieldErr("agentInfo", "agents are not supported yet")
+	}
+	if len(w.InventPositions) == 0 {
+		return fieldErr("inventPositions", "at least one position is required")
+	}
+	for i, raw := range w.InventPositions {
+		p, err := decodePosition(raw, fmt.Sprintf("inventPositions[%d]", i))
+		if err != nil {
+			return err
+		}
+		out.InventPositions = append(out.InventPositions, p)
+	}
+	if len(w.MoneyPositions) == 0 {
+		return fieldErr("moneyPositions", "at least one payment is required")
+	}
+	for i, raw := range w.MoneyPositions {
+		path := fmt.Sprintf("moneyPositions[%d]", i)
+		var mw moneyWire
+		if err := decodeStrict(raw, &mw, path); err != nil {
+			return err
+		}
+		if _, ok := paymentTypes[mw.PaymentType]; !ok {
+			return fieldErr(path+".paymentType", "unknown %q", mw.PaymentType)
+		}
+		sum, err := money(mw.Sum, path+".sum", true)
+		if err != nil {
+			return err
+		}
+		out.MoneyPositions = append(out.MoneyPositions, MoneyPosition{PaymentType: mw.PaymentType, Sum: sum})
+	}
+	*d = out
+	return nil
+}
+
+func decodePosition(raw json.RawMessage, path string) (Position, error) {
+	var w positionWire
+	if err := decodeStrict(raw, &w, path); err != nil {
+		return Position{}, err
+	}
+	for _, f := range []struct {
+		name string
+		v    json.RawMessage
+		what string
+	}{{"productMark", w.ProductMark, "marking codes"}, {"nomenclatureCode", w.NomenclatureCode, "marking codes"},
+		{"agentInfo", w.AgentInfo, "agents"}, {"supplierInfo", w.SupplierInfo, "suppliers"}} {
+		if present(f.v) {
+			return Position{}, fieldErr(path+"."+f.name, "%s are not supported yet", f.what)
+		}
+	}
+	p := Position{
+		Name: w.Name, PaymentObject: w.PaymentObject, PaymentMethod: w.PaymentMethod,
+		Measure: w.Measure, InventCode: w.InventCode, Barcode: w.Barcode,
+		OriginCountryCode: w.OriginCountryCode, CustomsDeclarationNumber: w.CustomsDeclarationNumber,
+	}
+	var err error
+	if p.Price, err = money(w.Price, path+".price", true); err != nil {
+		return p, err
+	}
+	if len(w.Quantity) == 0 {
+		return p, fieldErr(path+".quantity", "required")
+	}
+	qt, err := w.Quantity.text(path + ".quantity")
+	if err != nil {
+		return p, err
+	}
+	q, err := parseQuantity(qt)
+	if err != nil {
+		return p, &FieldError{Field: path + ".quantity", Message: err.Error() + " (at most 3 decimals)", Err: err}
+	}
+	if q.Value == 0 {
+		return p, fieldErr(path+".quantity", "must be positive")
+	}
+	p.Quantity = q
+	tag, err := strconv.Atoi(string(w.VatTag))
+	if _, ok := vatTags[tag]; err != nil || !ok {
+		return p, fieldErr(path+".vatTag", "unknown %s (1102–1107)", w.VatTag)
+	}
+	p.VatTag = tag
+	if len(w.VatSum) != 0 {
+		v, err := money(w.VatSum, path+".vatSum", false)
+		if err != nil {
+			return p, err
+		}
+		p.VatSum = &v
+	}
+	if p.DiscSum, err = money(w.DiscSum, path+".discSum", false); err != nil {
+		return p, err
+	}
+	if _, ok := paymentObjects[w.PaymentObject]; w.PaymentObject != "" && !ok {
+		return p, fieldErr(path+".paymentObject", "unknown %q", w.PaymentObject)
+	}
+	if _, ok := paymentMethods[w.PaymentMethod]; w.PaymentMethod != "" && !ok {
+		return p, fieldErr(path+".paymentMethod", "unknown %q", w.PaymentMethod)
+	}
+	return p, nil
+}
+
+// money parses one money field; an absent optional field is zero.
+func money(n number, field string, required bool) (Money, error) {
+	if len(n) == 0 {
+		if required {
+			return 0, fieldErr(field, "required")
+		}
+		return 0, nil
+	}
+	t, err := n.text(field)
+	if err != nil {
+		return 0, err
+	}
+	m, err := parseMoney(t)
+	if err != nil {
+		msg := err.Error()
+		if errors.Is(err, errPrecision) {
+			msg = "not a whole number of kopecks"
+		}
+		return 0, &FieldError{Field: field, Message: msg, Err: err}
+	}
+	return m, nil
+}
+
+// decodeStrict decodes one JSON value, naming the field of a type error.
+func decodeStrict(b []byte, v any, path string) error {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	err := dec.Decode(v)
+	if err == nil && dec.More() {
+		err = errors.New("data after the JSON value")
+	}
+	if err == nil {
+		return nil
+	}
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) {
+		field := te.Field
+		if path != "" && field != "" {
+			field = path + "." + field
+		} else if field == "" {
+			field = path
+		}
+		return &FieldError{Field: field, Message: "expected " + te.Type.String(), Err: err}
+	}
+	return &FieldError{Field: path, Message: "malformed JSON: " + err.Error(), Err: err}
+}
+
+func present(raw json.RawMessage) bool {
+	s := strings.TrimSpace(string(raw))
+	return s != "" && s != "null"
+}
+
+// checkID keeps ids usable in a URL path segment and inside 1086.
+func checkID(id string) error {
+	if id == "" {
+		return fieldErr("id", "required")
+	}
+	if len(id) > 128 {
+		return fieldErr("id", "longer than 128 bytes")
+	}
+	for _, r := range id {
+		if r <= ' ' || r == 0x7f || strings.ContainsRune("/?#%\\", r) || r == utf8.RuneError {
+			return fieldErr("id", "contains %q", r)
+		}
+	}
+	return nil
+}
+
+func parseDateTime(s string) (time.Time, error) {
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err == nil {
+		return t, nil
+	}
+	// Some clients send local time without a zone.
+	if t2, err2 := time.Parse("2006-01-02T15:04:05", s); err2 == nil {
+		return t2, nil
+	}
+	return time.Time{}, err
+}
+
+// validContact accepts what 1008 holds: an e-mail or +7 with 10 digits.
+func validContact(s string) bool {
+	if len(s) > 64 || s == "" {
+		return false
+	}
+	if strings.HasPrefix(s, "+7") {
+		digits := s[2:]
+		return len(digits) == 10 && strings.Trim(digits, "0123456789") == ""
+	}
+	local, domain, ok := strings.Cut(s, "@")
+	return ok && local != "" && strings.Contains(domain, ".") && !strings.ContainsAny(s, " \t\r\n,;<>") &&
+		!strings.Contains(domain, "@") && !strings.HasPrefix(domain, ".") && !strings.HasSuffix(domain, ".")
+}
+
+func validURL(s string) bool {
+	return (strings.HasPrefix(s, "http://") || strings.HasPrefix(s, "https://")) && len(s) <= 2048
+}

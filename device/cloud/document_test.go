@@ -1,0 +1,308 @@
+package cloud
+
+import (
+	"encoding/json"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/openkassa/kassa/fiscal"
+)
+
+func TestParseMoney(t *testing.T) {
+	cases := []struct {
+		in   string
+		want Money
+		err  error
+	}{
+		{"1990", 199000, nil},
+		{"1990.00", 199000, nil},
+		{"19.9", 1990, nil},
+		{"19.900000000000002", 1990, nil}, // float noise from a client's division
+		{"0.30000000000000004", 30, nil},
+		{"1.0049999999", 0, errPrecision}, // half a kopeck off is no float noise
+		{"1.005", 0, errPrecision},
+		{"0.001", 0, errPrecision},
+		{"1e2", 10000, nil},
+		{"0", 0, nil},
+		{"-1", 0, errNegative},
+		{"abc", 0, errNotNumber},
+		{"1/2", 0, errNotNumber},
+		{"3000000000000", 0, errTooLarge},
+	}
+	for _, c := range cases {
+		t.Run(c.in, func(t *testing.T) {
+			got, err := parseMoney(c.in)
+			if !errors.Is(err, c.err) {
+				t.Fatalf("parseMoney(%s) error %v, want %v", c.in, err, c.err)
+			}
+			if err == nil && got != c.want {
+				t.Fatalf("parseMoney(%s) = %d, want %d", c.in, got, c.want)
+			}
+		})
+	}
+}
+
+func TestParseQuantity(t *testing.T) {
+	cases := []struct {
+		in   string
+		want Quantity
+		ok   bool
+	}{
+		{"1", Quantity{1, 0}, true},
+		{"2.5", Quantity{25, 1}, true},
+		{"0.001", Quantity{1, 3}, true},
+		{"1.250", Quantity{125, 2}, true},
+		{"0.30000000000000004", Quantity{3, 1}, true},
+		{"0.0005", Quantity{}, false},
+		{"-2", Quantity{}, false},
+	}
+	for _, c := range cases {
+		got, err := parseQuantity(c.in)
+		if (err == nil) != c.ok || got != c.want {
+			t.Errorf("parseQuantity(%s) = %v, %v; want %v ok=%v", c.in, got, err, c.want, c.ok)
+		}
+		if c.ok {
+			b, _ := got.MarshalJSON()
+			back, err := parseQuantity(string(b))
+			if err != nil || back != got {
+				t.Errorf("quantity %s does not round-trip: %s → %v, %v", c.in, b, back, err)
+			}
+		}
+	}
+}
+
+// doc is a valid shop document as JSON, changed by edit (a JSON-like map).
+func doc(edit func(m map[string]any)) []byte {
+	m := map[string]any{
+		"id":               "3769574b-d082-4fe2-8cf0-dee21f9a7e0f",
+		"docNum":           "1045",
+		"docType":          "SALE",
+		"checkoutDateTime": "2026-11-22T12:24:00+03:00",
+		"email":            "buyer@example.com",
+		"printReceipt":     false,
+		"cashierName":      "Иванова А.",
+		"cashierInn":       "500100732259",
+		"clientName":       "ООО Ромашка",
+		"clientInn":        "7707083893",
+		"inventPositions": []any{
+			map[string]any{"name": "Чайник", "price": 1990.00, "quantity": 1, "vatTag": 1102,
+				"paymentObject": "commodity", "paymentMethod": "full_payment", "measure": "шт", "description": "ignored"},
+			map[string]any{"name": "Сахар", "price": 100, "quantity": 0.5, "vatTag": 1103, "discSum": 5},
+		},
+		"moneyPositions": []any{
+			map[string]any{"paymentType": "CARD", "sum": 1990.00},
+			map[string]any{"paymentType": "CASH", "sum": 45},
+		},
+		"unknownField": 1,
+	}
+	if edit != nil {
+		edit(m)
+	}
+	b, err := json.Marshal(m)
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
+
+func pos(m map[string]any, i int) map[string]any {
+	return m["inventPositions"].([]any)[i].(map[string]any)
+}
+
+var testPoint = Point{ID: "p1", Name: `ООО "Песочница"`, INN: "7707083893",
+	TaxSystems: fiscal.TaxGeneral | fiscal.TaxSimpleIncome, Address: "г. Москва, ул. Тверская, д. 1",
+	Place: "https://shop.example", Email: "receipts@shop.example"}
+
+func TestDocumentRefusals(t *testing.T) {
+	cases := []struct {
+		name  string
+		body  []byte
+		field string
+	}{
+		{"not an object", []byte(`[1]`), ""},
+		{"positions not a list", doc(func(m map[string]any) { m["inventPositions"] = 5 }), "inventPositions"},
+		{"position not an object", doc(func(m map[string]any) { m["inventPositions"] = []any{5} }), "inventPositions[0]"},
+		{"no id", doc(func(m map[string]any) { delete(m, "id") }), "id"},
+		{"slash in id", doc(func(m map[string]any) { m["id"] = "a/b" }), "id"},
+		{"no type", doc(func(m map[string]any) { delete(m, "docType") }), "docType"},
+		{"unknown type", doc(func(m map[string]any) { m["docType"] = "GIFT" }), "docType"},
+		{"types differ", doc(func(m map[string]any) { m["documentType"] = "RETURN" }), "documentType"},
+		{"correction", doc(func(m map[string]any) { m["docType"] = "SALE_CORRECTION" }), "docType"},
+		{"no contact", doc(func(m map[string]any) { delete(m, "email") }), "email"},
+		{"bad phone", doc(func(m map[string]any) { m["email"] = "+7916123" }), "email"},
+		{"bad date", doc(func(m map[string]any) { m["checkoutDateTime"] = "yesterday" }), "checkoutDateTime"},
+		{"tax mode", doc(func(m map[string]any) { m["taxMode"] = "FLAT" }), "taxMode"},
+		{"id type", doc(func(m map[string]any) { m["id"] = 5 }), "id"},
+		{"price type", doc(func(m map[string]any) { pos(m, 1)["price"] = "cheap" }), "inventPositions[1].price"},
+		{"third decimal", doc(func(m map[string]any) { pos(m, 1)["price"] = 1.005 }), "inventPositions[1].price"},
+		{"negative price", doc(func(m map[string]any) { pos(m, 0)["price"] = -1 }), "inventPositions[0].price"},
+		{"no quantity", doc(func(m map[string]any) { delete(pos(m, 0), "quantity") }), "inventPositions[0].quantity"},
+		{"4 decimals", doc(func(m map[string]any) { pos(m, 1)["quantity"] = 0.0005 }), "inventPositions[1].quantity"},
+		{"zero quantity", doc(func(m map[string]any) { pos(m, 1)["quantity"] = 0 }), "inventPositions[1].quantity"},
+		{"vat tag", doc(func(m map[string]any) { pos(m, 0)["vatTag"] = 1199 }), "inventPositions[0].vatTag"},
+		{"disc decimals", doc(func(m map[string]any) { pos(m, 1)["discSum"] = 0.015 }), "inventPositions[1].discSum"},
+		{"object", doc(func(m map[string]any) { pos(m, 0)["paymentObject"] = "goods" }), "inventPositions[0].paymentObject"},
+		{"method", doc(func(m map[string]any) { pos(m, 0)["paymentMethod"] = "later" }), "inventPositions[0].paymentMethod"},
+		{"mark", doc(func(m map[string]any) { pos(m, 0)["productMark"] = "0104600439931256" }), "inventPositions[0].productMark"},
+		{"supplier", doc(func(m map[string]any) { pos(m, 1)["supplierInfo"] = map[string]any{"name": "x"} }), "inventPositions[1].supplierInfo"},
+		{"agent", doc(func(m map[string]any) { m["agentInfo"] = map[string]any{"types": []string{"attorney"}} }), "agentInfo"},
+		{"no positions", doc(func(m map[string]any) { m["inventPositions"] = []any{} }), "inventPositions"},
+		{"no payments", doc(func(m map[string]any) { delete(m, "moneyPositions") }), "moneyPositions"},
+		{"payment type", doc(func(m map[string]any) {
+			m["moneyPositions"].([]any)[1].(map[string]any)["paymentType"] = "BITCOIN"
+		}), "moneyPositions[1].paymentType"},
+		{"payment sum", doc(func(m map[string]any) {
+			m["moneyPositions"].([]any)[0].(map[string]any)["sum"] = 0.001
+		}), "moneyPositions[0].sum"},
+		{"long text", doc(func(m map[string]any) { m["textToPrint"] = strings.Repeat("я", 3001) }), "textToPrint"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			var d Document
+			err := json.Unmarshal(c.body, &d)
+			var fe *FieldError
+			if !errors.As(err, &fe) {
+				t.Fatalf("error %v, want a *FieldError", err)
+			}
+			if fe.Field != c.field {
+				t.Fatalf("field %q (%v), want %q", fe.Field, err, c.field)
+			}
+		})
+	}
+}
+
+func TestReceipt(t *testing.T) {
+	var d Document
+	if err := json.Unmarshal(doc(func(m map[string]any) { delete(m, "docType"); m["documentType"] = "RETURN" }), &d); err != nil {
+		t.Fatal(err)
+	}
+	r, err := d.Receipt(testPoint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Seller.Name != testPoint.Name || r.Seller.INN != testPoint.INN || r.Seller.Place != testPoint.Place {
+		t.Errorf("seller %+v not from the point", r.Seller)
+	}
+	if r.ShopID != d.ID || r.Sign != fiscal.IncomeReturn || r.TaxSystem != fiscal.TaxGeneral {
+		t.Errorf("shopID %q sign %d tax %d", r.ShopID, r.Sign, r.TaxSystem)
+	}
+	if r.BuyerContact != "buyer@example.com" || r.Cashier != "Иванова А." || r.CashierINN != "500100732259" ||
+		r.BuyerName != "ООО Ромашка" || r.BuyerINN != "7707083893" {
+		t.Errorf("parties %+v", r)
+	}
+	if (r.Payments != fiscal.Payments{Electronic: 199000, Cash: 4500}) {
+		t.Errorf("payments %+v", r.Payments)
+	}
+	it := r.Items[0]
+	if it.Price != 199000 || it.Sum != 199000 || it.VAT != fiscal.VAT20 || it.Unit != "шт" || it.Subject != 1 || it.Method != 4 || it.VATSum != -1 {
+		t.Errorf("item 0 %+v", it)
+	}
+	// 100.00 × 0.5 − 5.00 = 45.00; the unit price after discount is 90.00.
+	it = r.Items[1]
+	if it.Sum != 4500 || it.Price != 9000 || it.Quantity != (fiscal.Quantity{Value: 5, Decimals: 1}) || it.VAT != fiscal.VAT10 {
+		t.Errorf("item 1 %+v", it)
+	}
+}
+
+func TestReceiptRefusals(t *testing.T) {
+	cases := []struct {
+		name  string
+		body  []byte
+		field string
+	}{
+		{"payments short", doc(func(m map[string]any) {
+			m["moneyPositions"].([]any)[1].(map[string]any)["sum"] = 44
+		}), "moneyPositions"},
+		{"cashier inn", doc(func(m map[string]any) { m["cashierInn"] = "500100732250" }), "cashierInn"},
+		{"client inn", doc(func(m map[string]any) { m["clientInn"] = "7707083890" }), "clientInn"},
+		{"tax mode of another", doc(func(m map[string]any) { m["taxMode"] = "PATENT" }), "taxMode"},
+		{"vat sum", doc(func(m map[string]any) { pos(m, 0)["vatSum"] = 398.00 }), "inventPositions[0].vatSum"},
+		{"long name", doc(func(m map[string]any) { pos(m, 0)["name"] = strings.Repeat("x", 129) }), "inventPositions[0].name"},
+		{"discount too big", doc(func(m map[string]any) { pos(m, 1)["discSum"] = 51 }), "inventPositions[1].discSum"},
+		{"discount unsplittable", doc(func(m map[string]any) {
+			p := pos(m, 1)
+			p["price"], p["quantity"], p["discSum"] = 100, 3, 0.01
+			m["moneyPositions"].([]any)[1].(map[string]any)["sum"] = 299.99
+		}), "inventPositions[1].discSum"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			var d Document
+			if err := json.Unmarshal(c.body, &d); err != nil {
+				t.Fatalf("decode: %v", err)
+			}
+			_, err := d.Receipt(testPoint)
+			var fe *FieldError
+			if !errors.As(err, &fe) || fe.Field != c.field {
+				t.Fatalf("error %v, want field %q", err, c.field)
+			}
+		})
+	}
+	// The computed VAT is accepted within a kopeck.
+	var d Document
+	if err := json.Unmarshal(doc(func(m map[string]any) { pos(m, 0)["vatSum"] = 331.67 }), &d); err != nil {
+		t.Fatal(err)
+	}
+	if r, err := d.Receipt(testPoint); err != nil || r.Items[0].VATSum != 33167 {
+		t.Fatalf("vatSum 331.67: %v", err)
+	}
+}
+
+func TestDocumentRoundTrip(t *testing.T) {
+	var d Document
+	if err := json.Unmarshal(doc(nil), &d); err != nil {
+		t.Fatal(err)
+	}
+	b, err := json.Marshal(&d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var back Document
+	if err := json.Unmarshal(b, &back); err != nil {
+		t.Fatalf("stored form does not decode: %v\n%s", err, b)
+	}
+	b2, _ := json.Marshal(&back)
+	if string(b) != string(b2) {
+		t.Fatalf("not stable:\n%s\n%s", b, b2)
+	}
+	if !strings.Contains(string(b), `"price":1990.00`) || strings.Contains(string(b), "unknownField") {
+		t.Fatalf("stored form %s", b)
+	}
+}
+
+func FuzzDocumentJSON(f *testing.F) {
+	f.Add(doc(nil))
+	f.Add(doc(func(m map[string]any) { pos(m, 0)["price"] = 19.900000000000002 }))
+	f.Add([]byte(`{"id":"x","documentType":"BUY","email":"+79161234567","inventPositions":[{"name":"a","price":1e2,"quantity":0.001,"vatTag":1105}],"moneyPositions":[{"paymentType":"OTHER","sum":0.1}]}`))
+	f.Add([]byte(`{"inventPositions":[null,{}],"moneyPositions":[1]}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var d Document
+		if err := json.Unmarshal(b, &d); err != nil {
+			var fe *FieldError
+			var se *json.SyntaxError
+			if !errors.As(err, &fe) && !errors.As(err, &se) {
+				t.Fatalf("error %v is neither a *FieldError nor a syntax error", err)
+			}
+			return
+		}
+		if _, err := d.Receipt(testPoint); err != nil {
+			var fe *FieldError
+			if !errors.As(err, &fe) {
+				t.Fatalf("receipt error %v is not a *FieldError", err)
+			}
+		}
+		stored, err := json.Marshal(&d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var back Document
+		if err := json.Unmarshal(stored, &back); err != nil {
+			t.Fatalf("stored form %s does not decode: %v", stored, err)
+		}
+		again, _ := json.Marshal(&back)
+		if string(again) != string(stored) {
+			t.Fatalf("stored form not stable:\n%s\n%s", stored, again)
+		}
+	})
+}

@@ -1,0 +1,318 @@
+package cloud
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"path/filepath"
+	"sync"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// Config configures a Server. Zero fields take the defaults named on them.
+type Config struct {
+	Dir    string           // where cloud.db lives; required
+	Clock  func() time.Time // default time.Now
+	Logger *slog.Logger     // default discards
+	Client *http.Client     // for callbacks; default a client with a 10 s timeout
+	Rand   io.Reader        // for credentials and ids; default crypto/rand
+
+	CallbackInitial time.Duration // first retry of a refused callback; default 1 s
+	CallbackMax     time.Duration // longest pause between retries; default 5 min
+	CallbackFor     time.Duration // give up after; default 24 h
+
+	Stale    time.Duration // a register silent this long is FAILED; default 60 s
+	LeaseFor time.Duration // a lease not reported within this goes back to the queue; default 2 min
+	MaxWait  time.Duration // the longest long-poll; default 30 s
+}
+
+// Server is the cloud: the shop API, the register API and their bbolt file.
+type Server struct {
+	cfg Config
+	db  *bolt.DB
+	log *slog.Logger
+
+	mu       sync.Mutex
+	wake     map[string]chan struct{} // point id → closed when a document may be leased
+	inFlight map[string]bool          // document keys whose callback is being delivered
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+var (
+	bucketMeta      = []byte("meta")      // "sandbox" → Sandbox
+	bucketAccounts  = []byte("accounts")  // cabinet login → account
+	bucketPoints    = []byte("points")    // point id → pointRecord
+	bucketCreds     = []byte("creds")     // integration userName → credential
+	bucketCredIndex = []byte("credIndex") // point id \0 clientId → userName
+	bucketRegisters = []byte("registers") // hex sha256(token) → registerRecord
+	bucketPointReg  = []byte("pointReg")  // point id → hex sha256(token)
+	bucketDocs      = []byte("docs")      // point id \0 doc id → docRecord
+	bucketQueue     = []byte("queue")     // point id \0 seq → doc id: waiting or leased
+	bucketCallbacks = []byte("callbacks") // point id \0 doc id: callback due
+	keySandbox      = []byte("sandbox")
+)
+
+// ErrClosed is returned by calls on a closed Server.
+var ErrClosed = errors.New("cloud: server closed")
+
+// Open opens (creating if needed) the cloud's file in cfg.Dir and resumes the
+// callbacks that were due when it last stopped.
+func Open(cfg Config) (*Server, error) {
+	if cfg.Dir == "" {
+		return nil, errors.New("cloud: Config.Dir is required")
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Client == nil {
+		cfg.Client = &http.Client{Timeout: 10 * time.Second}
+	}
+	if cfg.Rand == nil {
+		cfg.Rand = rand.Reader
+	}
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	def(&cfg.CallbackInitial, time.Second)
+	def(&cfg.CallbackMax, 5*time.Minute)
+	def(&cfg.CallbackFor, 24*time.Hour)
+	def(&cfg.Stale, 60*time.Second)
+	def(&cfg.LeaseFor, 2*time.Minute)
+	def(&cfg.MaxWait, 30*time.Second)
+
+	db, err := bolt.Open(filepath.Join(cfg.Dir, "cloud.db"), 0o600, &bolt.Options{Timeout: 2 * time.Second})
+	if err != nil {
+		return nil, fmt.Errorf("cloud: open %s: %w", "cloud.db", err)
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		for _, b := range [][]byte{bucketMeta, bucketAccounts, bucketPoints, bucketCreds, bucketCredIndex,
+			bucketRegisters, bucketPointReg, bucketDocs, bucketQueue, bucketCallbacks} {
+			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+				return fmt.Errorf("bucket %s: %w", b, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("cloud: init cloud.db: %w", err)
+	}
+	s := &Server{cfg: cfg, db: db, log: cfg.Logger, wake: map[string]chan struct{}{}, inFlight: map[string]bool{}}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	var due []string
+	err = db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketCallbacks).ForEach(func(k, _ []byte) error {
+			due = append(due, string(k))
+			return nil
+		})
+	})
+	if err != nil {
+		s.Close()
+		return nil, fmt.Errorf("cloud: read due callbacks: %w", err)
+	}
+	for _, k := range due {
+		s.startCallback(k)
+	}
+	return s, nil
+}
+
+// Close stops the callbacks and closes the file.
+func (s *Server) Close() error {
+	s.cancel()
+	s.wg.Wait()
+	return s.db.Close()
+}
+
+// Handler serves the shop API under /api/fn and the register API under /api/device/v1.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /api/fn/v1/associate/{retailPointId}", s.associate)
+	mux.HandleFunc("DELETE /api/fn/v1/associate", s.shop(s.revoke))
+	mux.HandleFunc("GET /api/fn/v1/status", s.shop(s.pointStatus))
+	mux.HandleFunc("POST /api/fn/v1/doc", s.shop(s.postDoc))
+	mux.HandleFunc("POST /api/fn/v2/doc", s.shop(s.postDoc))
+	mux.HandleFunc("GET /api/fn/v1/doc/{id}/status", s.shop(s.docStatus))
+	mux.HandleFunc("PUT /api/fn/v1/doc/{id}/re-queue", s.shop(s.requeue))
+
+	mux.HandleFunc("POST /api/device/v1/lease", s.device(s.lease))
+	mux.HandleFunc("GET /api/device/v1/point", s.device(s.point))
+	mux.HandleFunc("POST /api/device/v1/results", s.device(s.results))
+	mux.HandleFunc("POST /api/device/v1/heartbeat", s.device(s.heartbeat))
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, APIError{Message: "no such endpoint"})
+	})
+	return mux
+}
+
+// maxBody bounds every request body; a shop document is far smaller.
+const maxBody = 1 << 20
+
+type account struct {
+	Salt   []byte   `json:"salt"`
+	Hash   []byte   `json:"hash"`
+	Points []string `json:"points"`
+}
+
+type pointRecord struct {
+	Point   Point  `json:"point"`
+	Account string `json:"account"`
+}
+
+type credential struct {
+	PointID  string `json:"pointId"`
+	ClientID string `json:"clientId"`
+	Salt     []byte `json:"salt"`
+	Hash     []byte `json:"hash"`
+}
+
+type registerRecord struct {
+	PointID  string    `json:"pointId"`
+	BoundAt  time.Time `json:"boundAt"`
+	LastSeen time.Time `json:"lastSeen,omitzero"`
+	Health   *Health   `json:"health,omitempty"`
+}
+
+func hashSecret(salt []byte, secret string) []byte {
+	h := sha256.New()
+	h.Write(salt)
+	h.Write([]byte(secret))
+	return h.Sum(nil)
+}
+
+// checkSecret compares in constant time; passwords are random and long, so a salted
+// SHA-256 is enough and keeps each request cheap on a small board.
+func checkSecret(salt, hash []byte, secret string) bool {
+	return subtle.ConstantTimeCompare(hashSecret(salt, secret), hash) == 1
+}
+
+func tokenKey(token string) []byte {
+	h := sha256.Sum256([]byte(token))
+	return []byte(hex.EncodeToString(h[:]))
+}
+
+func (s *Server) random(n int) ([]byte, error) {
+	b := make([]byte, n)
+	if _, err := io.ReadFull(s.cfg.Rand, b); err != nil {
+		return nil, fmt.Errorf("cloud: random: %w", err)
+	}
+	return b, nil
+}
+
+func (s *Server) secret() (string, error) {
+	b, err := s.random(18)
+	if err != nil {
+		return "", err
+	}
+	return base64.RawURLEncoding.EncodeToString(b), nil
+}
+
+func (s *Server) uuid() (string, error) {
+	b, err := s.random(16)
+	if err != nil {
+		return "", err
+	}
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16]), nil
+}
+
+func putJSON(b *bolt.Bucket, key []byte, v any) error {
+	data, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return b.Put(key, data)
+}
+
+// getJSON reports false when key is absent.
+func getJSON(b *bolt.Bucket, key []byte, v any) (bool, error) {
+	data := b.Get(key)
+	if data == nil {
+		return false, nil
+	}
+	if err := json.Unmarshal(data, v); err != nil {
+		return true, fmt.Errorf("cloud: stored %s: %w", key, err)
+	}
+	return true, nil
+}
+
+func docKey(pointID, id string) []byte { return []byte(pointID + "\x00" + id) }
+
+func queueKey(pointID string, seq uint64) []byte {
+	return binary.BigEndian.AppendUint64([]byte(pointID+"\x00"), seq)
+}
+
+// waiter returns the channel closed when the point next gets a leasable document.
+func (s *Server) waiter(pointID string) <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ch, ok := s.wake[pointID]
+	if !ok {
+		ch = make(chan struct{})
+		s.wake[pointID] = ch
+	}
+	return ch
+}
+
+// notify wakes the point's waiting leases.
+func (s *Server) notify(pointID string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if ch, ok := s.wake[pointID]; ok {
+		close(ch)
+		delete(s.wake, pointID)
+	}
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(code)
+	json.NewEncoder(w).Encode(v)
+}
+
+func writeError(w http.ResponseWriter, code int, e APIError) {
+	if code == http.StatusUnauthorized {
+		w.Header().Set("WWW-Authenticate", `Basic realm="kassa"`)
+	}
+	writeJSON(w, code, e)
+}
+
+// readBody reads at most maxBody bytes, answering 413 itself when there are more.
+func readBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
+	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
+	if err != nil {
+		var mb *http.MaxBytesError
+		if errors.As(err, &mb) {
+			writeError(w, http.StatusRequestEntityTooLarge, APIError{Message: fmt.Sprintf("body larger than %d bytes", maxBody)})
+		} else {
+			writeError(w, http.StatusBadRequest, APIError{Message: "reading the body: " + err.Error()})
+		}
+		return nil, false
+	}
+	return data, true
+}
+
+func (s *Server) internal(w http.ResponseWriter, r *http.Request, err error) {
+	s.log.Error("cloud: request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+	writeError(w, http.StatusInternalServerError, APIError{Message: "internal error"})
+}

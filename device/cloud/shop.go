@@ -1,0 +1,389 @@
+package cloud
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// docRecord is a shop document as the cloud keeps it.
+type docRecord struct {
+	ID          string          `json:"id"`
+	PointID     string          `json:"pointId"`
+	Seq         uint64          `json:"seq"`
+	Hash        string          `json:"hash"` // of Body: a re-post with another hash is a conflict
+	Body        json.RawMessage `json:"body"` // the Document, normalized
+	ResponseURL string          `json:"responseUrl,omitempty"`
+	State       DocState        `json:"state"`
+	Changed     time.Time       `json:"changed"`
+	LeasedUntil time.Time       `json:"leasedUntil,omitzero"`
+	Leases      int             `json:"leases,omitempty"`
+	FiscalInfo  *FiscalInfo     `json:"fiscalInfo,omitempty"`
+	FailureInfo *FailureInfo    `json:"failureInfo,omitempty"`
+	Message     string          `json:"message,omitempty"`
+}
+
+// reported says whether the register's result is in: results after that change nothing.
+func (d *docRecord) reported() bool {
+	switch d.State {
+	case Printed, WaitForCallback, Completed, Failed:
+		return true
+	}
+	return false
+}
+
+var errConflict = errors.New("cloud: document id already used with other content")
+
+type shopHandler func(w http.ResponseWriter, r *http.Request, pr pointRecord)
+
+// shop authenticates the integration pair (HTTP Basic) and passes its point on.
+func (s *Server) shop(h shopHandler) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		user, pass, ok := r.BasicAuth()
+		if !ok {
+			writeError(w, http.StatusUnauthorized, APIError{Message: "integration credentials required (HTTP Basic)"})
+			return
+		}
+		var pr pointRecord
+		var known bool
+		err := s.db.View(func(tx *bolt.Tx) error {
+			var c credential
+			found, err := getJSON(tx.Bucket(bucketCreds), []byte(user), &c)
+			if err != nil || !found {
+				// Hash anyway, so a wrong login costs as long as a wrong password.
+				checkSecret(nil, nil, pass)
+				return err
+			}
+			if !checkSecret(c.Salt, c.Hash, pass) {
+				return nil
+			}
+			known, err = getJSON(tx.Bucket(bucketPoints), []byte(c.PointID), &pr)
+			return err
+		})
+		if err != nil {
+			s.internal(w, r, err)
+			return
+		}
+		if !known {
+			writeError(w, http.StatusUnauthorized, APIError{Message: "wrong integration login or password"})
+			return
+		}
+		h(w, r, pr)
+	}
+}
+
+// associate issues the integration pair of a point to its cabinet account. The
+// login is stable per (point, clientId); each call makes a new password.
+func (s *Server) associate(w http.ResponseWriter, r *http.Request) {
+	login, pass, ok := r.BasicAuth()
+	if !ok {
+		writeError(w, http.StatusUnauthorized, APIError{Message: "cabinet credentials required (HTTP Basic)"})
+		return
+	}
+	pointID, clientID := r.PathValue("retailPointId"), r.URL.Query().Get("clientId")
+	password, err := s.secret()
+	if err != nil {
+		s.internal(w, r, err)
+		return
+	}
+	salt, err := s.random(16)
+	if err != nil {
+		s.internal(w, r, err)
+		return
+	}
+	var out Association
+	code := 0
+	err = s.db.Update(func(tx *bolt.Tx) error {
+		var a account
+		found, err := getJSON(tx.Bucket(bucketAccounts), []byte(login), &a)
+		if err != nil {
+			return err
+		}
+		if !found || !checkSecret(a.Salt, a.Hash, pass) {
+			code = http.StatusUnauthorized
+			return nil
+		}
+		var pr pointRecord
+		found, err = getJSON(tx.Bucket(bucketPoints), []byte(pointID), &pr)
+		if err != nil {
+			return err
+		}
+		if !found || pr.Account != login {
+			code = http.StatusNotFound
+			return nil
+		}
+		user, err := s.issue(tx, pointID, clientID, password, salt)
+		if err != nil {
+			return err
+		}
+		out = Association{UserName: user, Password: password, Name: pr.Point.Name, Address: pr.Point.Address}
+		return nil
+	})
+	switch {
+	case err != nil:
+		s.internal(w, r, err)
+	case code == http.StatusUnauthorized:
+		writeError(w, code, APIError{Message: "wrong cabinet login or password"})
+	case code == http.StatusNotFound:
+		writeError(w, code, APIError{Message: "no such retail point", Field: "retailPointId"})
+	default:
+		s.log.Info("cloud: integration credentials issued", "point", pointID, "clientId", clientID, "user", out.UserName)
+		writeJSON(w, http.StatusOK, out)
+	}
+}
+
+// issue stores a new password for the (point, clientId) pair, creating its login on first use.
+func (s *Server) issue(tx *bolt.Tx, pointID, clientID, password string, salt []byte) (string, error) {
+	idx := tx.Bucket(bucketCredIndex)
+	ik := []byte(pointID + "\x00" + clientID)
+	user := string(idx.Get(ik))
+	if user == "" {
+		b, err := s.random(8)
+		if err != nil {
+			return "", err
+		}
+		user = hex.EncodeToString(b)
+		if err := idx.Put(ik, []byte(user)); err != nil {
+			return "", err
+		}
+	}
+	c := credential{PointID: pointID, ClientID: clientID, Salt: salt, Hash: hashSecret(salt, password)}
+	return user, putJSON(tx.Bucket(bucketCreds), []byte(user), c)
+}
+
+func (s *Server) revoke(w http.ResponseWriter, r *http.Request, pr pointRecord) {
+	user, _, _ := r.BasicAuth()
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		var c credential
+		if _, err := getJSON(tx.Bucket(bucketCreds), []byte(user), &c); err != nil {
+			return err
+		}
+		if err := tx.Bucket(bucketCredIndex).Delete([]byte(c.PointID + "\x00" + c.ClientID)); err != nil {
+			return err
+		}
+		return tx.Bucket(bucketCreds).Delete([]byte(user))
+	})
+	if err != nil {
+		s.internal(w, r, err)
+		return
+	}
+	s.log.Info("cloud: integration credentials revoked", "point", pr.Point.ID, "user", user)
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *Server) pointStatus(w http.ResponseWriter, r *http.Request, pr pointRecord) {
+	var st PointStatus
+	err := s.db.View(func(tx *bolt.Tx) error {
+		var err error
+		st, err = s.registerStatus(tx, pr.Point.ID)
+		return err
+	})
+	if err != nil {
+		s.internal(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, st)
+}
+
+// registerStatus derives the point's register state from its last heartbeat.
+func (s *Server) registerStatus(tx *bolt.Tx, pointID string) (PointStatus, error) {
+	now := s.cfg.Clock()
+	tk := tx.Bucket(bucketPointReg).Get([]byte(pointID))
+	if tk == nil {
+		return PointStatus{Status: Disabled, DateTime: now, Message: "no register serves this retail point"}, nil
+	}
+	var reg registerRecord
+	if _, err := getJSON(tx.Bucket(bucketRegisters), tk, &reg); err != nil {
+		return PointStatus{}, err
+	}
+	switch {
+	case reg.Health == nil:
+		return PointStatus{Status: Associated, DateTime: reg.BoundAt, Message: "the register has not reported in yet"}, nil
+	case now.Sub(reg.LastSeen) > s.cfg.Stale:
+		return PointStatus{Status: RegFailed, DateTime: reg.LastSeen,
+			Message: "no contact since " + reg.LastSeen.Format(time.RFC3339)}, nil
+	case reg.Health.Stopped:
+		reason := reg.Health.StopReason
+		if reason == "" {
+			reason = "the register stopped taking documents"
+		}
+		return PointStatus{Status: RegFailed, DateTime: reg.LastSeen, Message: reason}, nil
+	}
+	return PointStatus{Status: Ready, DateTime: reg.LastSeen}, nil
+}
+
+func (s *Server) postDoc(w http.ResponseWriter, r *http.Request, pr pointRecord) {
+	body, ok := readBody(w, r)
+	if !ok {
+		return
+	}
+	var d Document
+	if err := json.Unmarshal(body, &d); err != nil {
+		writeFieldError(w, err)
+		return
+	}
+	if _, err := d.Receipt(pr.Point); err != nil {
+		writeFieldError(w, err)
+		return
+	}
+	norm, err := json.Marshal(&d)
+	if err != nil {
+		s.internal(w, r, err)
+		return
+	}
+	sum := sha256.Sum256(norm)
+	hash := hex.EncodeToString(sum[:])
+	pointID := pr.Point.ID
+	var rec docRecord
+	created := false
+	err = s.db.Update(func(tx *bolt.Tx) error {
+		docs := tx.Bucket(bucketDocs)
+		found, err := getJSON(docs, docKey(pointID, d.ID), &rec)
+		if err != nil {
+			return err
+		}
+		if found {
+			if rec.Hash != hash {
+				return errConflict
+			}
+			return nil
+		}
+		seq, err := docs.NextSequence()
+		if err != nil {
+			return err
+		}
+		rec = docRecord{ID: d.ID, PointID: pointID, Seq: seq, Hash: hash, Body: norm,
+			ResponseURL: d.ResponseURL, State: Queued, Changed: s.cfg.Clock(), Message: "Document queued for printing"}
+		if err := tx.Bucket(bucketQueue).Put(queueKey(pointID, seq), []byte(d.ID)); err != nil {
+			return err
+		}
+		created = true
+		return putJSON(docs, docKey(pointID, d.ID), rec)
+	})
+	switch {
+	case errors.Is(err, errConflict):
+		writeError(w, http.StatusConflict, APIError{Message: "a document with this id and other content exists", Field: "id"})
+		return
+	case err != nil:
+		s.internal(w, r, err)
+		return
+	}
+	if created {
+		s.log.Info("cloud: document queued", "point", pointID, "id", d.ID)
+		s.notify(pointID)
+	}
+	s.answerDoc(w, r, rec)
+}
+
+// writeFieldError answers 400 naming the shop's field.
+func writeFieldError(w http.ResponseWriter, err error) {
+	var fe *FieldError
+	if errors.As(err, &fe) {
+		writeError(w, http.StatusBadRequest, APIError{Message: fe.Message, Field: fe.Field})
+		return
+	}
+	writeError(w, http.StatusBadRequest, APIError{Message: err.Error()})
+}
+
+// answerDoc writes a document's DocumentStatus with the point's current fnState.
+func (s *Server) answerDoc(w http.ResponseWriter, r *http.Request, rec docRecord) {
+	var st PointStatus
+	err := s.db.View(func(tx *bolt.Tx) error {
+		var err error
+		st, err = s.registerStatus(tx, rec.PointID)
+		return err
+	})
+	if err != nil {
+		s.internal(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, rec.status(st.Status))
+}
+
+func (d *docRecord) status(fn RegisterState) DocumentStatus {
+	return DocumentStatus{Status: d.State, FNState: fn, FiscalInfo: d.FiscalInfo, FailureInfo: d.FailureInfo,
+		Message: d.Message, TimeStatusChanged: d.Changed}
+}
+
+// loadDoc answers 404 itself for an id the point does not own.
+func (s *Server) loadDoc(w http.ResponseWriter, r *http.Request, pointID string) (docRecord, bool) {
+	var rec docRecord
+	var found bool
+	err := s.db.View(func(tx *bolt.Tx) error {
+		var err error
+		found, err = getJSON(tx.Bucket(bucketDocs), docKey(pointID, r.PathValue("id")), &rec)
+		return err
+	})
+	if err != nil {
+		s.internal(w, r, err)
+		return rec, false
+	}
+	if !found {
+		writeError(w, http.StatusNotFound, APIError{Message: "no such document", Field: "id"})
+		return rec, false
+	}
+	return rec, true
+}
+
+func (s *Server) docStatus(w http.ResponseWriter, r *http.Request, pr pointRecord) {
+	if rec, ok := s.loadDoc(w, r, pr.Point.ID); ok {
+		s.answerDoc(w, r, rec)
+	}
+}
+
+var errNotFailed = errors.New("cloud: only a FAILED document can be re-queued")
+
+// requeue puts a FAILED document at the back of the queue as REQUEUED.
+func (s *Server) requeue(w http.ResponseWriter, r *http.Request, pr pointRecord) {
+	pointID, id := pr.Point.ID, r.PathValue("id")
+	var rec docRecord
+	var found bool
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		docs := tx.Bucket(bucketDocs)
+		var err error
+		found, err = getJSON(docs, docKey(pointID, id), &rec)
+		if err != nil || !found {
+			return err
+		}
+		if rec.State == Requeued {
+			return nil
+		}
+		if rec.State != Failed {
+			return errNotFailed
+		}
+		seq, err := docs.NextSequence()
+		if err != nil {
+			return err
+		}
+		rec.Seq, rec.State, rec.Changed = seq, Requeued, s.cfg.Clock()
+		rec.FailureInfo, rec.FiscalInfo, rec.LeasedUntil = nil, nil, time.Time{}
+		rec.Message = "Document re-queued for printing"
+		if err := tx.Bucket(bucketQueue).Put(queueKey(pointID, seq), []byte(id)); err != nil {
+			return err
+		}
+		// A callback still retrying the failure has nothing left to say.
+		if err := tx.Bucket(bucketCallbacks).Delete(docKey(pointID, id)); err != nil {
+			return err
+		}
+		return putJSON(docs, docKey(pointID, id), rec)
+	})
+	switch {
+	case errors.Is(err, errNotFailed):
+		writeError(w, http.StatusConflict, APIError{Message: fmt.Sprintf("the document is %s; only a FAILED document can be re-queued", rec.State), Field: "id"})
+		return
+	case err != nil:
+		s.internal(w, r, err)
+		return
+	case !found:
+		writeError(w, http.StatusNotFound, APIError{Message: "no such document", Field: "id"})
+		return
+	}
+	s.notify(pointID)
+	s.answerDoc(w, r, rec)
+}

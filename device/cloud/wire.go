@@ -1,0 +1,176 @@
+package cloud
+
+import (
+	"encoding/json"
+	"time"
+
+	"github.com/openkassa/kassa/fiscal"
+)
+
+// DocState is where a shop document stands (the vendor's DocumentStatus.status).
+type DocState string
+
+// Document states. PRINTED, WAIT_FOR_CALLBACK and COMPLETED all mean success to the shop.
+const (
+	Queued          DocState = "QUEUED"
+	Pending         DocState = "PENDING" // leased by the register
+	Printed         DocState = "PRINTED" // fiscalized, callback not yet attempted
+	WaitForCallback DocState = "WAIT_FOR_CALLBACK"
+	Completed       DocState = "COMPLETED"
+	Failed          DocState = "FAILED"
+	Requeued        DocState = "REQUEUED"
+)
+
+// RegisterState is the retail point's register as the shop sees it (status and fnState).
+type RegisterState string
+
+// Register states.
+const (
+	Ready      RegisterState = "READY"      // heartbeats fresh, not stopped
+	Associated RegisterState = "ASSOCIATED" // bound, never reported in
+	RegFailed  RegisterState = "FAILED"     // stopped, or no contact for too long
+	Disabled   RegisterState = "DISABLED"   // no register serves the point
+)
+
+// Failure types of failureInfo.type.
+const (
+	FailureFNMemoryOverflow = "FN_MEMORY_OVERFLOW"
+	FailureFNExpired        = "FN_EXPIRED"
+	FailureFNGeneric        = "FN_GENERIC_FAILURE"
+	FailureNonFN            = "NON_FN_FAILURE"
+)
+
+// FiscalInfo is what the shop learns of a fiscalized document; the names are the vendor's.
+type FiscalInfo struct {
+	ShiftNumber           int       `json:"shiftNumber"`
+	CheckNumber           int       `json:"checkNumber"`           // 1042
+	KKTNumber             string    `json:"kktNumber"`             // 1013
+	FNNumber              string    `json:"fnNumber"`              // 1041
+	FNDocNumber           int       `json:"fnDocNumber"`           // 1040
+	FNDocMark             int64     `json:"fnDocMark"`             // the printed ФПД
+	Date                  time.Time `json:"date"`                  // 1012
+	Sum                   Money     `json:"sum"`                   // 1020, roubles on the wire
+	CheckType             string    `json:"checkType"`             // SALE, RETURN, PURCHASE, …
+	QR                    string    `json:"qr"`                    // the receipt's QR text
+	ECRRegistrationNumber string    `json:"ecrRegistrationNumber"` // 1037
+}
+
+// FailureInfo says why a document was not fiscalized.
+type FailureInfo struct {
+	Type    string `json:"type"`
+	Message string `json:"message"`
+}
+
+// DocumentStatus is the vendor's answer to every document call and the body of callbacks.
+type DocumentStatus struct {
+	ID                string        `json:"id,omitempty"` // set in callbacks only
+	Status            DocState      `json:"status"`
+	FNState           RegisterState `json:"fnState"`
+	FiscalInfo        *FiscalInfo   `json:"fiscalInfo"`
+	FailureInfo       *FailureInfo  `json:"failureInfo"`
+	Message           string        `json:"message"`
+	TimeStatusChanged time.Time     `json:"timeStatusChanged"`
+}
+
+// PointStatus is the answer of GET /api/fn/v1/status.
+type PointStatus struct {
+	Status   RegisterState `json:"status"`
+	DateTime time.Time     `json:"dateTime"`
+	Message  string        `json:"message,omitempty"` // the reason when not READY (our addition)
+}
+
+// Association is the answer of POST /api/fn/v1/associate/{retailPointId}.
+type Association struct {
+	UserName string `json:"userName"`
+	Password string `json:"password"`
+	Name     string `json:"name"`
+	Address  string `json:"address"`
+}
+
+// Point is a retail point's seller data: what the register puts into every receipt.
+type Point struct {
+	ID         string           `json:"id"`
+	Name       string           `json:"name"`       // 1048
+	INN        string           `json:"inn"`        // 1018
+	TaxSystems fiscal.TaxSystem `json:"taxSystems"` // 1062 bitmask
+	Address    string           `json:"address"`    // 1009
+	Place      string           `json:"place"`      // 1187, the shop's site
+	Email      string           `json:"email"`      // 1117
+	RegNumber  string           `json:"regNumber,omitempty"`
+}
+
+// Lease is one document handed to the register. Document is the shop JSON as the
+// cloud stored it; decode it with json.Unmarshal into a Document.
+type Lease struct {
+	ID          string          `json:"id"`
+	Document    json.RawMessage `json:"document"`
+	LeasedUntil time.Time       `json:"leasedUntil"`
+}
+
+// LeaseResponse is the body of POST /api/device/v1/lease.
+type LeaseResponse struct {
+	Documents []Lease `json:"documents"`
+}
+
+// Result is the register's outcome for one leased document.
+type Result struct {
+	ID          string       `json:"id"`
+	Status      DocState     `json:"status"` // Printed or Failed
+	FiscalInfo  *FiscalInfo  `json:"fiscalInfo,omitempty"`
+	FailureInfo *FailureInfo `json:"failureInfo,omitempty"`
+	Message     string       `json:"message,omitempty"`
+}
+
+// ResultsRequest is the body of POST /api/device/v1/results.
+type ResultsRequest struct {
+	Results []Result `json:"results"`
+}
+
+// ResultsResponse lists the ids the cloud does not know (they are dropped, not retried).
+type ResultsResponse struct {
+	Unknown []string `json:"unknown,omitempty"`
+}
+
+// DriveHealth is the fiscal drive's part of Health.
+type DriveHealth struct {
+	Phase      string    `json:"phase"`
+	Number     string    `json:"number"`
+	RegNumber  string    `json:"regNumber"`
+	ValidUntil time.Time `json:"validUntil,omitzero"`
+	Warnings   []string  `json:"warnings,omitempty"`
+	LastFD     uint32    `json:"lastFd"`
+	Error      string    `json:"error,omitempty"`
+}
+
+// PrinterHealth is the printer's part of Health.
+type PrinterHealth struct {
+	State     string `json:"state"`
+	Paper     string `json:"paper"`
+	CoverOpen bool   `json:"coverOpen"`
+}
+
+// Health is the register's state, sent in heartbeats.
+type Health struct {
+	At              time.Time     `json:"at"`
+	Version         string        `json:"version"`
+	CloudReachable  bool          `json:"cloudReachable"`
+	OFDReachable    bool          `json:"ofdReachable"`
+	Drive           DriveHealth   `json:"drive"`
+	ShiftOpen       bool          `json:"shiftOpen"`
+	ShiftNumber     uint32        `json:"shiftNumber"`
+	ShiftOpenedAt   time.Time     `json:"shiftOpenedAt,omitzero"`
+	WaitingForDrive int           `json:"waitingForDrive"` // accepted, not yet fiscalized
+	WaitingForOFD   int           `json:"waitingForOfd"`   // fiscalized, not acknowledged by the OFD
+	OldestUnsentAt  time.Time     `json:"oldestUnsentAt,omitzero"`
+	LastOFDExchange time.Time     `json:"lastOfdExchange,omitzero"`
+	Printer         PrinterHealth `json:"printer"`
+	Stopped         bool          `json:"stopped"`
+	StopReason      string        `json:"stopReason,omitempty"`
+	RemoteMode      bool          `json:"remoteMode"`
+}
+
+// APIError is the body of every 4xx answer: the message and the field it is about.
+type APIError struct {
+	Message string `json:"message"`
+	Field   string `json:"field,omitempty"`
+}

@@ -1,0 +1,59 @@
+package device
+
+import (
+	"context"
+	"time"
+
+	"github.com/openkassa/kassa/device/cloud"
+)
+
+// Health builds the register's health from live state: the drive's own report,
+// the store, the OFD sender and the poller. It is what `kassa status` shows and
+// what the heartbeat carries.
+func (r *Runtime) Health(ctx context.Context) cloud.Health {
+	h := cloud.Health{At: r.now(), Version: r.cfg.Version, RemoteMode: r.cfg.RemoteMode}
+	h.CloudReachable = r.poller.Reachable()
+	if r.ofd != nil {
+		s := r.ofd.Status()
+		h.OFDReachable, h.LastOFDExchange = s.Reachable, s.LastExchange
+	}
+	dctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	st, err := r.drive.State(dctx)
+	cancel()
+	r.healthMu.Lock()
+	h.Drive.Error = r.driveErr
+	r.healthMu.Unlock()
+	if err != nil {
+		h.Drive.Error = err.Error()
+	} else {
+		h.Drive.Phase = st.Phase.String()
+		h.Drive.Number = st.DriveNumber
+		h.Drive.RegNumber = st.RegNumber
+		h.Drive.ValidUntil = st.ValidUntil
+		h.Drive.Warnings = st.Warnings.Strings()
+		h.Drive.LastFD = st.LastFD
+		h.ShiftOpen, h.ShiftNumber = st.ShiftOpen, st.Shift
+		if st.ShiftOpen {
+			h.ShiftOpenedAt = r.wallToLocal(st.ShiftOpenedAt)
+		}
+		h.WaitingForOFD = int(st.Unsent)
+		if st.Unsent > 0 {
+			h.OldestUnsentAt = r.wallToLocal(st.FirstUnsentTime)
+		}
+	}
+	if acc, err := r.store.Accepted(); err == nil {
+		h.WaitingForDrive = len(acc)
+	}
+	if stop, err := r.store.Stop(); err == nil {
+		h.Stopped, h.StopReason = stop.Stopped, stop.Reason
+	}
+	h.Printer = cloud.PrinterHealth{State: "none"}
+	return h
+}
+
+// driveNumber is the drive's 16-digit number as last read from it.
+func (r *Runtime) driveNumber() string {
+	r.healthMu.Lock()
+	defer r.healthMu.Unlock()
+	return r.driveNum
+}

@@ -1,0 +1,201 @@
+package device
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/openkassa/kassa/device/cloud"
+	"github.com/openkassa/kassa/fiscal"
+	"github.com/openkassa/kassa/fiscal/fn"
+	"github.com/openkassa/kassa/store"
+)
+
+// Accept durably records leased documents; the store deduplicates by id, so a
+// lease the cloud repeats never makes a second receipt. It implements cloud.Register.
+func (r *Runtime) Accept(ctx context.Context, leases []cloud.Lease) error {
+	if st, err := r.store.Stop(); err != nil {
+		return err
+	} else if st.Stopped && !r.cfg.RemoteMode {
+		return fmt.Errorf("%w: %s", errStopped, st.Reason)
+	}
+	docs := make([]store.NewDoc, len(leases))
+	for i, l := range leases {
+		docs[i] = store.NewDoc{ID: l.ID, Body: l.Document}
+	}
+	if _, err := r.store.Accept(docs, r.now()); err != nil {
+		return err
+	}
+	r.Wake()
+	return nil
+}
+
+// Unreported implements cloud.Register: results committed but not yet confirmed.
+func (r *Runtime) Unreported(ctx context.Context) ([]cloud.Result, error) {
+	docs, err := r.store.Unreported(64)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]cloud.Result, 0, len(docs))
+	for _, d := range docs {
+		var res cloud.Result
+		if err := json.Unmarshal(d.Result, &res); err != nil {
+			return nil, fmt.Errorf("device: result of %q: %w", d.ID, err)
+		}
+		out = append(out, res)
+	}
+	return out, nil
+}
+
+// Reported implements cloud.Register.
+func (r *Runtime) Reported(ctx context.Context, ids []string) error {
+	return r.store.Reported(ids, r.now())
+}
+
+// process takes one accepted document to fiscalized or failed.
+func (r *Runtime) process(ctx context.Context, d *store.Doc) error {
+	r.opMu.Lock()
+	defer r.opMu.Unlock()
+
+	var doc cloud.Document
+	if err := json.Unmarshal(d.Body, &doc); err != nil {
+		return r.refuse(d, cloud.FailureNonFN, fmt.Sprintf("the document does not parse: %v", err))
+	}
+	rc, err := doc.Receipt(r.point)
+	if err != nil {
+		return r.refuse(d, cloud.FailureNonFN, err.Error())
+	}
+	led, err := r.store.Ledger()
+	if err != nil {
+		return err
+	}
+	if cashOut := outgoingCash(rc); cashOut > led.CashBalance {
+		return r.refuse(d, cloud.FailureNonFN, fmt.Sprintf(
+			"moneyPositions: a cash refund of %s exceeds the drawer's balance of %s", rub(cashOut), rub(led.CashBalance)))
+	}
+	tlv, err := rc.AppendTLV(nil)
+	if err != nil {
+		return r.refuse(d, cloud.FailureNonFN, err.Error())
+	}
+	signed, err := r.signReceipt(ctx, rc, tlv)
+	if err != nil {
+		return r.driveFailed(ctx, d, err)
+	}
+	led, err = r.store.Ledger()
+	if err != nil {
+		return err
+	}
+	applyReceipt(&led, rc.Sign, rc.Correction != nil, rc.Total(), rc.Payments)
+	led.LastFD = signed.FD
+	res := r.printedResult(d.ID, rc.Sign, rc.Correction != nil, rc.Total(), signed)
+	if err := r.store.Fiscalize(d.ID, fiscalOf(signed), mustJSON(res), &led); err != nil {
+		// The drive has signed; the store did not take it. Recovery finds the
+		// document in the drive's archive by its shop id.
+		return fmt.Errorf("device: commit of FD %d for %q: %w", signed.FD, d.ID, err)
+	}
+	r.event("receipt", "FD %d signed for %q: %s, ФПД %010d", signed.FD, d.ID, rub(rc.Total()), signed.FPD)
+	r.registrationSucceeded()
+	r.poller.Kick()
+	if r.ofd != nil {
+		r.ofd.Notify()
+	}
+	return nil
+}
+
+// signReceipt has the drive sign a receipt, opening (or renewing) the shift first.
+func (r *Runtime) signReceipt(ctx context.Context, rc *fiscal.Receipt, tlv []byte) (fn.Signed, error) {
+	if err := r.ensureShift(ctx); err != nil {
+		return fn.Signed{}, err
+	}
+	return r.drive.Receipt(ctx, fn.ReceiptDoc{
+		Time: r.now(), Correction: rc.Correction != nil, Sign: rc.Sign, Total: uint64(rc.Total()), TLV: tlv,
+	})
+}
+
+// refuse fails a document that never reached the drive and counts it against the stop policy.
+func (r *Runtime) refuse(d *store.Doc, kind, msg string) error {
+	res := cloud.Result{ID: d.ID, Status: cloud.Failed, FailureInfo: &cloud.FailureInfo{Type: kind, Message: msg}, Message: msg}
+	if err := r.store.Fail(d.ID, msg, mustJSON(res)); err != nil {
+		return err
+	}
+	r.event("failed", "document %q not fiscalized: %s", d.ID, msg)
+	r.registrationFailed(msg)
+	r.poller.Kick()
+	return nil
+}
+
+// driveFailed handles a drive error on a document: a fault stops the register at
+// once and leaves the document accepted (recovery reconciles it on resume, since the
+// drive may have signed before failing); a refusal fails the document.
+func (r *Runtime) driveFailed(ctx context.Context, d *store.Doc, err error) error {
+	if fn.IsFault(err) || errors.Is(err, fn.ErrOFDBacklog) {
+		r.setDriveErr(err)
+		r.stop(fmt.Sprintf("drive error: %v", err))
+		return nil
+	}
+	kind := cloud.FailureFNGeneric
+	switch {
+	case errors.Is(err, fn.ErrMemoryFull):
+		kind = cloud.FailureFNMemoryOverflow
+	case errors.Is(err, fn.ErrKeyExpired):
+		kind = cloud.FailureFNExpired
+	}
+	return r.refuse(d, kind, fmt.Sprintf("the drive refused the receipt: %v", err))
+}
+
+// outgoingCash is the cash a receipt takes out of the drawer: the cash of a refund
+// of a sale or of a purchase.
+func outgoingCash(rc *fiscal.Receipt) int64 {
+	if rc.Sign == fiscal.IncomeReturn || rc.Sign == fiscal.Expense {
+		return rc.Payments.Cash
+	}
+	return 0
+}
+
+// applyReceipt adds a receipt to the ledger: the shift's and cumulative counters,
+// and the drawer's cash (in for приход and возврат расхода, out for the others).
+func applyReceipt(l *store.Ledger, sign fiscal.CalcSign, correction bool, total int64, p fiscal.Payments) {
+	i := int(sign) - 1
+	if i < 0 || i > 3 {
+		return
+	}
+	for _, t := range []*store.Totals{&l.ShiftTotals, &l.Cumulative} {
+		t.Count[i]++
+		t.Sum[i] += total
+		t.Cash[i] += p.Cash
+		t.Electronic[i] += p.Electronic
+		t.Prepaid[i] += p.Prepaid
+		t.Credit[i] += p.Credit
+		t.Other[i] += p.Other
+		if correction {
+			t.Corrections[i]++
+		}
+	}
+	if sign == fiscal.Income || sign == fiscal.ExpenseReturn {
+		l.CashBalance += p.Cash
+	} else {
+		l.CashBalance -= p.Cash
+	}
+}
+
+func fiscalOf(s fn.Signed) store.Fiscal {
+	return store.Fiscal{FD: s.FD, FPD: s.FPD, Shift: s.Shift, Number: s.Number, Time: s.Time}
+}
+
+func mustJSON(v any) json.RawMessage {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err) // only our own wire types come here
+	}
+	return b
+}
+
+// rub formats kopecks as roubles for messages.
+func rub(k int64) string {
+	sign := ""
+	if k < 0 {
+		sign, k = "-", -k
+	}
+	return fmt.Sprintf("%s%d.%02d", sign, k/100, k%100)
+}

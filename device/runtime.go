@@ -1,0 +1,222 @@
+// Package device is the register runtime: it takes documents from the cloud, has the
+// fiscal drive sign them, keeps shifts and the drawer's balance, reports results,
+// stops when documents keep failing, recovers after a crash by reconciling its store
+// with the drive, and answers the technician's console. It never signs or numbers a
+// document itself (the drive does), never fakes an OFD acknowledgement, and never
+// reports a result that is not committed to its store first.
+package device
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/openkassa/kassa/device/cloud"
+	"github.com/openkassa/kassa/fiscal/fn"
+	"github.com/openkassa/kassa/ofd"
+	"github.com/openkassa/kassa/store"
+)
+
+// Config is the runtime's policy. The zero value of each field means its default.
+type Config struct {
+	Serial      string         // the register's serial number, 1013
+	Version     string         // the register's version, 1188
+	Cashier     string         // who opens and closes shifts the runtime opens itself
+	Location    *time.Location // the register's wall clock zone (default time.Local)
+	ShiftMaxAge time.Duration  // close the shift at this age (default 23h30m; the drive refuses at 24 h)
+	CloseAt     string         // "HH:MM": also close the open shift at this local time each day ("" = off)
+	// StopAfter is how many registration errors in a row are tolerated: one more
+	// stops the taking of documents (default 3). A drive fault stops at once.
+	StopAfter int
+	// RemoteMode is remote-fiscalization mode: the stop policy is off and a failed
+	// document may be sent again.
+	RemoteMode     bool
+	HeartbeatEvery time.Duration // default 15 s
+	Poller         cloud.PollerConfig
+}
+
+// OFD is what the runtime needs of the OFD sender.
+type OFD interface {
+	Notify()
+	Status() ofd.SenderStatus
+}
+
+// Runtime is one register.
+type Runtime struct {
+	cfg    Config
+	drive  fn.Drive
+	store  *store.Store
+	cloud  *cloud.Client
+	ofd    OFD
+	clock  func() time.Time
+	log    *slog.Logger
+	poller *cloud.Poller
+
+	// opMu serialises everything that talks to the drive or changes the ledger:
+	// the pipeline, shift operations and the console's commands.
+	opMu  sync.Mutex
+	wake  chan struct{}
+	point cloud.Point
+
+	healthMu sync.Mutex
+	driveErr string
+	driveNum string
+}
+
+// New assembles a runtime; Run starts it.
+func New(cfg Config, drive fn.Drive, st *store.Store, cl *cloud.Client, o OFD, clock func() time.Time, log *slog.Logger) *Runtime {
+	if cfg.Location == nil {
+		cfg.Location = time.Local
+	}
+	if cfg.ShiftMaxAge == 0 {
+		cfg.ShiftMaxAge = 23*time.Hour + 30*time.Minute
+	}
+	if cfg.StopAfter == 0 {
+		cfg.StopAfter = 3
+	}
+	if cfg.HeartbeatEvery == 0 {
+		cfg.HeartbeatEvery = 15 * time.Second
+	}
+	if clock == nil {
+		clock = time.Now
+	}
+	if log == nil {
+		log = slog.Default()
+	}
+	r := &Runtime{cfg: cfg, drive: drive, store: st, cloud: cl, ofd: o, clock: clock, log: log, wake: make(chan struct{}, 1)}
+	pc := cfg.Poller
+	if pc.Logger == nil {
+		pc.Logger = log
+	}
+	if pc.Clock == nil {
+		pc.Clock = clock
+	}
+	r.poller = cloud.NewPoller(cl, r, pc)
+	return r
+}
+
+// now is the register's wall clock in its own zone.
+func (r *Runtime) now() time.Time { return r.clock().In(r.cfg.Location) }
+
+// Run recovers, then takes and fiscalizes documents until ctx ends. The document
+// in flight when ctx ends is finished and committed before Run returns. Recovery's
+// outcome goes to ready (nil: the register is taking documents), if ready is not nil.
+func (r *Runtime) Run(ctx context.Context, ready chan<- error) error {
+	err := r.loadPoint(ctx)
+	if err == nil {
+		if err = r.reconcile(ctx); err != nil {
+			err = fmt.Errorf("device: recovery: %w", err)
+		}
+	}
+	if ready != nil {
+		ready <- err
+	}
+	if err != nil {
+		return err
+	}
+	var wg sync.WaitGroup
+	loops := []func(context.Context){r.pipelineLoop, r.heartbeatLoop, r.shiftLoop, func(ctx context.Context) { r.poller.Run(ctx) }}
+	for _, loop := range loops {
+		wg.Add(1)
+		go func() { defer wg.Done(); loop(ctx) }()
+	}
+	wg.Wait()
+	return nil
+}
+
+// loadPoint fetches the retail point's seller data, falling back to the copy kept
+// from the last start so that a register restarted while the cloud is down still
+// fiscalizes what it has accepted.
+func (r *Runtime) loadPoint(ctx context.Context) error {
+	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	p, err := r.cloud.Point(pctx)
+	if err == nil {
+		r.point = p
+		return r.store.SetSetting("point", p)
+	}
+	found, serr := r.store.Setting("point", &r.point)
+	if serr != nil {
+		return serr
+	}
+	if !found {
+		return fmt.Errorf("device: the retail point's data: cloud unreachable and none kept: %w", err)
+	}
+	r.log.Warn("cloud unreachable at start; using the retail point's data kept from before", "err", err)
+	return nil
+}
+
+// Wake tells the pipeline that documents are waiting.
+func (r *Runtime) Wake() {
+	select {
+	case r.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (r *Runtime) pipelineLoop(ctx context.Context) {
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for {
+		r.drain(ctx)
+		select {
+		case <-ctx.Done():
+			return
+		case <-r.wake:
+		case <-tick.C:
+		}
+	}
+}
+
+// drain fiscalizes every accepted document, oldest first, while not stopped.
+func (r *Runtime) drain(ctx context.Context) {
+	for ctx.Err() == nil {
+		st, err := r.store.Stop()
+		if err != nil || (st.Stopped && !r.cfg.RemoteMode) {
+			return
+		}
+		docs, err := r.store.Accepted()
+		if err != nil || len(docs) == 0 {
+			return
+		}
+		// The document in flight finishes even if ctx ends meanwhile: a SIGTERM
+		// must not leave a signed receipt uncommitted.
+		if err := r.process(context.WithoutCancel(ctx), docs[0]); err != nil {
+			r.log.Error("document not processed", "id", docs[0].ID, "err", err)
+			return
+		}
+	}
+}
+
+func (r *Runtime) heartbeatLoop(ctx context.Context) {
+	tick := time.NewTicker(r.cfg.HeartbeatEvery)
+	defer tick.Stop()
+	for {
+		h := r.Health(ctx)
+		hctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		if err := r.cloud.Heartbeat(hctx, h); err != nil && ctx.Err() == nil {
+			r.log.Debug("heartbeat not delivered", "err", err)
+		}
+		cancel()
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+// event logs and records one event of the register's log.
+func (r *Runtime) event(kind, format string, args ...any) {
+	text := fmt.Sprintf(format, args...)
+	r.log.Info(text, "event", kind)
+	if err := r.store.Log(store.Event{At: r.now(), Kind: kind, Text: text}); err != nil {
+		r.log.Error("event log", "err", err)
+	}
+}
+
+// errStopped is returned to the console when a command needs the register running.
+var errStopped = errors.New("device: the register is stopped; `kassa resume` lifts the stop")

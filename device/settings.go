@@ -1,0 +1,96 @@
+package device
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"time"
+)
+
+// Settings is `kassa run`'s configuration file (JSON). Every field left out takes
+// its sandbox default: the embedded cloud, the emulated drive and the OFD emulator,
+// all on loopback. docs/config.md documents each field.
+type Settings struct {
+	Data     string           `json:"data"` // the data directory; default ./var or $KASSA_DATA
+	Register RegisterSettings `json:"register"`
+	Cloud    CloudSettings    `json:"cloud"`
+	Drive    DriveSettings    `json:"drive"`
+	OFD      OFDSettings      `json:"ofd"`
+	Log      string           `json:"log"` // debug, info (default), warn, error
+}
+
+// RegisterSettings are the register's own policy.
+type RegisterSettings struct {
+	Serial      string   `json:"serial"`      // 1013; default the sandbox's
+	Cashier     string   `json:"cashier"`     // who opens shifts the register opens itself
+	Timezone    string   `json:"timezone"`    // IANA zone of the register's wall clock; default the system's
+	ShiftMaxAge Duration `json:"shiftMaxAge"` // close the shift at this age; default 23h30m
+	CloseAt     string   `json:"closeAt"`     // "HH:MM": close the shift at this time each day
+	StopAfter   int      `json:"stopAfter"`   // registration errors in a row tolerated; default 3
+	RemoteMode  bool     `json:"remoteMode"`  // remote-fiscalization mode: no stop, failed documents may be re-sent
+}
+
+// CloudSettings say which cloud the register serves.
+type CloudSettings struct {
+	URL          string   `json:"url"`          // "" = run the sandbox cloud in-process
+	Token        string   `json:"token"`        // the register's bearer token (production)
+	Addr         string   `json:"addr"`         // the sandbox cloud's address; default 127.0.0.1:8780
+	PollInterval Duration `json:"pollInterval"` // default 5s
+	LongPoll     *bool    `json:"longPoll"`     // default true
+}
+
+// DriveSettings say where the fiscal drive is.
+type DriveSettings struct {
+	Port    string   `json:"port"`    // serial device of a real drive; "" = the emulated drive under data/fn
+	Baud    int      `json:"baud"`    // default 115200
+	Timeout Duration `json:"timeout"` // per answer; default 3s (signing on a real drive can take longer)
+}
+
+// OFDSettings say where fiscal documents go.
+type OFDSettings struct {
+	Server     string `json:"server"`     // HOST:PORT of an OFD; "" = the embedded OFD emulator
+	Addr       string `json:"addr"`       // the emulator's address; default 127.0.0.1:7777
+	LookupAddr string `json:"lookupAddr"` // the emulator's receipt look-up; default 127.0.0.1:7778
+}
+
+// Duration is a time.Duration written as "5s" in the file.
+type Duration struct{ time.Duration }
+
+// UnmarshalJSON reads "1h30m" or a number of seconds.
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		var secs float64
+		if err2 := json.Unmarshal(b, &secs); err2 != nil {
+			return fmt.Errorf("duration: want \"90s\" or seconds, got %s", b)
+		}
+		d.Duration = time.Duration(secs * float64(time.Second))
+		return nil
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return fmt.Errorf("duration %q: %w", s, err)
+	}
+	d.Duration = v
+	return nil
+}
+
+// MarshalJSON writes the duration as text.
+func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(d.String()) }
+
+// LoadSettings reads a settings file; unknown fields are an error, so a typo does
+// not silently leave the sandbox default in place.
+func LoadSettings(path string) (Settings, error) {
+	var s Settings
+	f, err := os.Open(path)
+	if err != nil {
+		return s, err
+	}
+	defer f.Close()
+	dec := json.NewDecoder(f)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&s); err != nil {
+		return s, fmt.Errorf("%s: %w", path, err)
+	}
+	return s, nil
+}

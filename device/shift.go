@@ -1,0 +1,182 @@
+package device
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/openkassa/kassa/fiscal"
+	"github.com/openkassa/kassa/fiscal/fn"
+	"github.com/openkassa/kassa/store"
+)
+
+// ensureShift opens a shift for the next document, first closing one that has
+// reached the configured age. Callers hold opMu.
+func (r *Runtime) ensureShift(ctx context.Context) error {
+	st, err := r.drive.State(ctx)
+	if err != nil {
+		return err
+	}
+	if st.ShiftOpen && r.shiftDue(st) {
+		if _, err := r.closeShiftLocked(ctx); err != nil {
+			return err
+		}
+		st.ShiftOpen = false
+	}
+	if !st.ShiftOpen {
+		_, err := r.openShiftLocked(ctx)
+		return err
+	}
+	return nil
+}
+
+// shiftDue says whether the open shift must close now: at ShiftMaxAge, or at the
+// configured time of day once the shift began before it.
+func (r *Runtime) shiftDue(st fn.State) bool {
+	now := r.now()
+	opened := r.wallToLocal(st.ShiftOpenedAt)
+	if now.Sub(opened) >= r.cfg.ShiftMaxAge {
+		return true
+	}
+	if r.cfg.CloseAt == "" {
+		return false
+	}
+	at, err := time.ParseInLocation("15:04", r.cfg.CloseAt, r.cfg.Location)
+	if err != nil {
+		return false
+	}
+	closeAt := time.Date(now.Year(), now.Month(), now.Day(), at.Hour(), at.Minute(), 0, 0, r.cfg.Location)
+	return !now.Before(closeAt) && opened.Before(closeAt)
+}
+
+// shiftLoop closes a shift when it is due, even when no documents come.
+func (r *Runtime) shiftLoop(ctx context.Context) {
+	tick := time.NewTicker(30 * time.Second)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		r.CloseDueShift(ctx)
+	}
+}
+
+// CloseDueShift closes the open shift if it is due; it reports whether it did.
+func (r *Runtime) CloseDueShift(ctx context.Context) bool {
+	r.opMu.Lock()
+	defer r.opMu.Unlock()
+	st, err := r.drive.State(ctx)
+	if err != nil || !st.ShiftOpen || !r.shiftDue(st) {
+		return false
+	}
+	if _, err := r.closeShiftLocked(ctx); err != nil {
+		r.log.Error("closing the due shift", "err", err)
+		return false
+	}
+	return true
+}
+
+// OpenShift opens a shift by hand.
+func (r *Runtime) OpenShift(ctx context.Context) (fn.Signed, error) {
+	r.opMu.Lock()
+	defer r.opMu.Unlock()
+	return r.openShiftLocked(ctx)
+}
+
+// CloseShift closes the shift by hand: the Z report.
+func (r *Runtime) CloseShift(ctx context.Context) (fn.Signed, store.Ledger, error) {
+	r.opMu.Lock()
+	defer r.opMu.Unlock()
+	led, err := r.store.Ledger()
+	if err != nil {
+		return fn.Signed{}, led, err
+	}
+	s, err := r.closeShiftLocked(ctx)
+	return s, led, err
+}
+
+func (r *Runtime) openShiftLocked(ctx context.Context) (fn.Signed, error) {
+	tlv, err := r.reportTLV(fiscal.DocShiftOpen)
+	if err != nil {
+		return fn.Signed{}, err
+	}
+	s, err := r.drive.OpenShift(ctx, fn.Doc{Time: r.now(), TLV: tlv})
+	if err != nil {
+		return s, fmt.Errorf("device: open shift: %w", err)
+	}
+	led, err := r.store.Ledger()
+	if err != nil {
+		return s, err
+	}
+	openShift(&led, s.Shift, s.Time)
+	led.LastFD = s.FD
+	if err := r.store.SetLedger(led); err != nil {
+		return s, err
+	}
+	r.event("shift", "shift %d opened (FD %d)", s.Shift, s.FD)
+	return s, nil
+}
+
+func (r *Runtime) closeShiftLocked(ctx context.Context) (fn.Signed, error) {
+	tlv, err := r.reportTLV(fiscal.DocShiftClose)
+	if err != nil {
+		return fn.Signed{}, err
+	}
+	s, err := r.drive.CloseShift(ctx, fn.Doc{Time: r.now(), TLV: tlv})
+	if err != nil {
+		return s, fmt.Errorf("device: close shift: %w", err)
+	}
+	led, err := r.store.Ledger()
+	if err != nil {
+		return s, err
+	}
+	led.ShiftOpen = false
+	led.LastFD = s.FD
+	if err := r.store.SetLedger(led); err != nil {
+		return s, err
+	}
+	r.event("shift", "shift %d closed (FD %d); drawer %s", s.Shift, s.FD, rub(led.CashBalance))
+	if r.ofd != nil {
+		r.ofd.Notify()
+	}
+	return s, nil
+}
+
+// openShift starts a new shift in the ledger: the shift's counters start from zero,
+// the drawer's cash and the cumulative counters carry forward.
+func openShift(l *store.Ledger, shift uint32, at time.Time) {
+	l.Shift, l.ShiftOpen, l.OpenedAt = shift, true, at
+	l.ShiftTotals = store.Totals{}
+	l.CashIn, l.CashOut = 0, 0
+}
+
+// Cash puts money into the drawer (in) or takes it out; the drawer never goes below zero.
+func (r *Runtime) Cash(in bool, sum int64) (store.Ledger, error) {
+	r.opMu.Lock()
+	defer r.opMu.Unlock()
+	led, err := r.store.Ledger()
+	if err != nil {
+		return led, err
+	}
+	if sum <= 0 {
+		return led, fmt.Errorf("device: cash sum must be positive, got %s", rub(sum))
+	}
+	if in {
+		led.CashBalance += sum
+		led.CashIn += sum
+	} else {
+		if sum > led.CashBalance {
+			return led, fmt.Errorf("device: cash out of %s exceeds the drawer's balance of %s", rub(sum), rub(led.CashBalance))
+		}
+		led.CashBalance -= sum
+		led.CashOut += sum
+	}
+	if err := r.store.SetLedger(led); err != nil {
+		return led, err
+	}
+	word := map[bool]string{true: "in", false: "out"}[in]
+	r.event("cash", "cash %s %s; drawer %s", word, rub(sum), rub(led.CashBalance))
+	return led, nil
+}

@@ -1,0 +1,90 @@
+package device
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/openkassa/kassa/store"
+)
+
+// registrationFailed counts a document that failed registration; one more than
+// StopAfter in a row stops the register (not in remote-fiscalization mode).
+func (r *Runtime) registrationFailed(msg string) {
+	if r.cfg.RemoteMode {
+		return
+	}
+	st, err := r.store.Stop()
+	if err != nil {
+		r.log.Error("stop state", "err", err)
+		return
+	}
+	st.Consecutive++
+	if err := r.store.SetStop(st); err != nil {
+		r.log.Error("stop state", "err", err)
+	}
+	if st.Consecutive > r.cfg.StopAfter {
+		r.stop(fmt.Sprintf("%d documents in a row failed registration; the last: %s", st.Consecutive, msg))
+	}
+}
+
+// registrationSucceeded resets the count of failures in a row.
+func (r *Runtime) registrationSucceeded() {
+	st, err := r.store.Stop()
+	if err == nil && st.Consecutive != 0 {
+		st.Consecutive = 0
+		err = r.store.SetStop(st)
+	}
+	if err != nil {
+		r.log.Error("stop state", "err", err)
+	}
+	r.setDriveErr(nil)
+}
+
+// stop halts the taking of documents, durably, and says so loudly. In remote-
+// fiscalization mode nothing stops; the reason still shows in health.
+func (r *Runtime) stop(reason string) {
+	if r.cfg.RemoteMode {
+		r.log.Error("registration error (remote-fiscalization mode: not stopping)", "reason", reason)
+		return
+	}
+	st, err := r.store.Stop()
+	if err != nil {
+		r.log.Error("stop state", "err", err)
+	}
+	if st.Stopped {
+		return
+	}
+	st.Stopped, st.Reason, st.Since = true, reason, r.now()
+	if err := r.store.SetStop(st); err != nil {
+		r.log.Error("stop state", "err", err)
+	}
+	r.log.Error("REGISTER STOPPED: no documents are taken until `kassa resume`", "reason", reason)
+	r.event("stop", "register stopped: %s", reason)
+}
+
+// Resume lifts a stop: the drive is reconciled first, then documents flow again.
+func (r *Runtime) Resume(ctx context.Context) error {
+	r.opMu.Lock()
+	err := r.reconcileLocked(ctx)
+	r.opMu.Unlock()
+	if err != nil {
+		return fmt.Errorf("device: resume: the drive does not answer cleanly: %w", err)
+	}
+	if err := r.store.SetStop(store.Stop{}); err != nil {
+		return err
+	}
+	r.setDriveErr(nil)
+	r.event("resume", "register resumed")
+	r.Wake()
+	return nil
+}
+
+func (r *Runtime) setDriveErr(err error) {
+	r.healthMu.Lock()
+	defer r.healthMu.Unlock()
+	if err == nil {
+		r.driveErr = ""
+	} else {
+		r.driveErr = err.Error()
+	}
+}

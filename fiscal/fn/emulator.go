@@ -1,0 +1,848 @@
+package fn
+
+import (
+	"bytes"
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/openkassa/kassa/fiscal"
+	"github.com/openkassa/kassa/ofd"
+)
+
+// DefaultDriveNumber is the emulated drive's serial number unless configured.
+const DefaultDriveNumber = "9999078900004312"
+
+// Limits are the drive's enforced limits; zero fields take the defaults.
+type Limits struct {
+	ShiftMax   time.Duration // an open shift older than this refuses receipts; default 24 h
+	OFDMax     time.Duration // an unsent document older than this blocks new ones; default 30 days
+	Capacity   uint32        // archive size in documents; default 250 000
+	ValidUntil time.Time     // key validity (wall clock); default 36 months after registration
+}
+
+// EmulatorConfig configures NewEmulator.
+type EmulatorConfig struct {
+	Dir         string // the drive's own directory; its file is fn.db in it
+	DriveNumber string // 16 digits; default DefaultDriveNumber
+	Key         []byte // signing key; nil: generated once from Rand and kept in the drive's file
+	Rand        io.Reader
+	// OFDKey verifies acknowledgements (container sign and 1078); nil accepts
+	// any ФПО, as a sandbox pointed at someone else's OFD must.
+	OFDKey    []byte
+	Limits    Limits
+	SignDelay time.Duration // how long signing takes
+	Logger    *slog.Logger
+}
+
+// Emulator is the emulated fiscal drive. It implements Drive and is safe for
+// concurrent use; calls are served one at a time, as a real drive does.
+//
+// Durability: every signed document, its number and the counters it moves are
+// committed in one bbolt transaction (fsync'd) before the call returns, so a
+// power cut at any instant leaves either the whole document or nothing. The
+// same holds for acknowledgements.
+type Emulator struct {
+	db     *bolt.DB
+	key    []byte
+	number string
+	ofdKey []byte
+	limits Limits
+	log    *slog.Logger
+
+	mu         sync.Mutex
+	st         driveState
+	failWrites int
+	memoryFull bool
+	keyExpired bool
+	signDelay  time.Duration
+}
+
+// driveState is what the drive's file holds besides the archive. Times are wall clocks in UTC form.
+type driveState struct {
+	Phase           Phase     `json:"phase"`
+	RegNumber       string    `json:"regNumber"`
+	ShiftOpen       bool      `json:"shiftOpen"`
+	Shift           uint32    `json:"shift"`
+	ShiftOpenedAt   time.Time `json:"shiftOpenedAt"`
+	ReceiptsInShift uint32    `json:"receiptsInShift"`
+	DocsInShift     uint32    `json:"docsInShift"`
+	LastFD          uint32    `json:"lastFD"`
+	LastFDTime      time.Time `json:"lastFDTime"`
+	AckedThrough    uint32    `json:"ackedThrough"`
+	FirstUnsentTime time.Time `json:"firstUnsentTime"`
+	ValidUntil      time.Time `json:"validUntil"`
+}
+
+func (s *driveState) unsent() uint32 { return s.LastFD - s.AckedThrough }
+
+var (
+	bucketDrive = []byte("drive")
+	bucketDocs  = []byte("docs")
+	keyIdentity = []byte("identity")
+	keyState    = []byte("state")
+)
+
+type identity struct {
+	DriveNumber string `json:"driveNumber"`
+	Key         []byte `json:"key"`
+}
+
+const keyLen = 32
+
+// NewEmulator opens (or creates) the emulated drive in cfg.Dir.
+func NewEmulator(cfg EmulatorConfig) (*Emulator, error) {
+	if cfg.Dir == "" {
+		return nil, errors.New("fn: emulator: no directory")
+	}
+	if cfg.DriveNumber == "" {
+		cfg.DriveNumber = DefaultDriveNumber
+	}
+	if !digits(cfg.DriveNumber, 16) {
+		return nil, fmt.Errorf("fn: emulator: drive number %q: want 16 digits", cfg.DriveNumber)
+	}
+	if cfg.Rand == nil {
+		cfg.Rand = rand.Reader
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	lim := cfg.Limits
+	if lim.ShiftMax == 0 {
+		lim.ShiftMax = 24 * time.Hour
+	}
+	if lim.OFDMax == 0 {
+		lim.OFDMax = 30 * 24 * time.Hour
+	}
+	if lim.Capacity == 0 {
+		lim.Capacity = 250000
+	}
+	if !lim.ValidUntil.IsZero() {
+		lim.ValidUntil = wallMinute(lim.ValidUntil)
+	}
+	if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
+		return nil, fmt.Errorf("fn: emulator: %w", err)
+	}
+	path := filepath.Join(cfg.Dir, "fn.db")
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 2 * time.Second})
+	if err != nil {
+		return nil, fmt.Errorf("fn: emulator: open %s: %w", filepath.Base(path), err)
+	}
+	e := &Emulator{db: db, ofdKey: cfg.OFDKey, limits: lim, log: cfg.Logger, signDelay: cfg.SignDelay}
+	err = db.Update(func(tx *bolt.Tx) error {
+		b, err := tx.CreateBucketIfNotExists(bucketDrive)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.CreateBucketIfNotExists(bucketDocs); err != nil {
+			return err
+		}
+		var id identity
+		if raw := b.Get(keyIdentity); raw != nil {
+			if err := json.Unmarshal(raw, &id); err != nil {
+				return fmt.Errorf("identity: %w", err)
+			}
+			if id.DriveNumber != cfg.DriveNumber {
+				return fmt.Errorf("file belongs to drive %s, configured %s", id.DriveNumber, cfg.DriveNumber)
+			}
+			if cfg.Key != nil && !hmac.Equal(cfg.Key, id.Key) {
+				return errors.New("configured key differs from the drive's")
+			}
+		} else {
+			id = identity{DriveNumber: cfg.DriveNumber, Key: cfg.Key}
+			if id.Key == nil {
+				id.Key = make([]byte, keyLen)
+				if _, err := io.ReadFull(cfg.Rand, id.Key); err != nil {
+					return fmt.Errorf("generating key: %w", err)
+				}
+			}
+			raw, _ := json.Marshal(id)
+			if err := b.Put(keyIdentity, raw); err != nil {
+				return err
+			}
+		}
+		e.key, e.number = bytes.Clone(id.Key), id.DriveNumber
+		e.st = driveState{Phase: PhaseNotRegistered}
+		if raw := b.Get(keyState); raw != nil {
+			if err := json.Unmarshal(raw, &e.st); err != nil {
+				return fmt.Errorf("state: %w", err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("fn: emulator: %w", err)
+	}
+	e.log.Info("fn: emulated drive open", "drive", e.number, "phase", e.st.Phase, "lastFD", e.st.LastFD)
+	return e, nil
+}
+
+// Key is the drive's signing key, for verifying its ФПД and ФПС.
+func (e *Emulator) Key() []byte { return bytes.Clone(e.key) }
+
+// DriveNumber is the drive's serial number (1041).
+func (e *Emulator) DriveNumber() string { return e.number }
+
+// Close closes the drive's file.
+func (e *Emulator) Close() error { return e.db.Close() }
+
+// FailNextWrites makes the next n commits (documents or acknowledgements) fail with ErrWrite.
+func (e *Emulator) FailNextWrites(n int) {
+	e.mu.Lock()
+	e.failWrites = n
+	e.mu.Unlock()
+}
+
+// SetMemoryFull makes the archive report full (ErrMemoryFull) until set false.
+func (e *Emulator) SetMemoryFull(full bool) {
+	e.mu.Lock()
+	e.memoryFull = full
+	e.mu.Unlock()
+}
+
+// ExpireKey ends the key's validity for the life of this process: every new
+// document fails with ErrKeyExpired.
+func (e *Emulator) ExpireKey() {
+	e.mu.Lock()
+	e.keyExpired = true
+	e.mu.Unlock()
+}
+
+// SetSignDelay sets how long signing a document takes.
+func (e *Emulator) SetSignDelay(d time.Duration) {
+	e.mu.Lock()
+	e.signDelay = d
+	e.mu.Unlock()
+}
+
+// State reports the drive's state; warnings are judged at the last document's
+// time, as the drive has no clock of its own.
+func (e *Emulator) State(ctx context.Context) (State, error) {
+	if err := ctx.Err(); err != nil {
+		return State{}, err
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	s := &e.st
+	out := State{
+		Phase:           s.Phase,
+		DriveNumber:     e.number,
+		RegNumber:       s.RegNumber,
+		ShiftOpen:       s.ShiftOpen,
+		Shift:           s.Shift,
+		ShiftOpenedAt:   s.ShiftOpenedAt,
+		ReceiptsInShift: s.ReceiptsInShift,
+		LastFD:          s.LastFD,
+		LastFDTime:      s.LastFDTime,
+		Unsent:          s.unsent(),
+		Warnings:        e.warnings(s.LastFDTime),
+		ValidUntil:      e.validUntil(),
+	}
+	if out.Unsent > 0 {
+		out.FirstUnsentFD = s.AckedThrough + 1
+		out.FirstUnsentTime = s.FirstUnsentTime
+	}
+	return out, nil
+}
+
+func (e *Emulator) validUntil() time.Time {
+	if !e.limits.ValidUntil.IsZero() {
+		return e.limits.ValidUntil
+	}
+	return e.st.ValidUntil
+}
+
+func (e *Emulator) warnings(now time.Time) Warnings {
+	var w Warnings
+	if vu := e.validUntil(); !vu.IsZero() && !now.IsZero() {
+		left := vu.Sub(now)
+		if left <= 3*24*time.Hour {
+			w |= WarnReplaceUrgent
+		}
+		if left <= 30*24*time.Hour {
+			w |= WarnKeyExpiring
+		}
+	}
+	n, c := uint64(e.st.LastFD), uint64(e.limits.Capacity)
+	if n*100 >= c*99 {
+		w |= WarnResourceLow
+	}
+	if n*10 >= c*9 {
+		w |= WarnMemory90
+	}
+	if e.st.unsent() > 0 && now.Sub(e.st.FirstUnsentTime) >= e.limits.OFDMax-5*24*time.Hour {
+		w |= WarnOFDTimeout
+	}
+	return w
+}
+
+// Register signs the registration report (1). Its TLV must carry 1037.
+func (e *Emulator) Register(ctx context.Context, d Doc) (Signed, error) {
+	return e.sign(ctx, fiscal.DocRegistration, d.Time, d.TLV, nil)
+}
+
+// ChangeRegistration signs a registration change report (11); a 1037 in it replaces the old one.
+func (e *Emulator) ChangeRegistration(ctx context.Context, d Doc) (Signed, error) {
+	return e.sign(ctx, fiscal.DocRegistrationChange, d.Time, d.TLV, nil)
+}
+
+// OpenShift signs a shift open report (2) and opens the next shift.
+func (e *Emulator) OpenShift(ctx context.Context, d Doc) (Signed, error) {
+	return e.sign(ctx, fiscal.DocShiftOpen, d.Time, d.TLV, nil)
+}
+
+// CloseShift signs a shift close report (5), allowed also after the shift limit.
+func (e *Emulator) CloseShift(ctx context.Context, d Doc) (Signed, error) {
+	return e.sign(ctx, fiscal.DocShiftClose, d.Time, d.TLV, nil)
+}
+
+// Receipt signs a receipt (3) or a correction receipt (31).
+func (e *Emulator) Receipt(ctx context.Context, r ReceiptDoc) (Signed, error) {
+	typ := fiscal.DocReceipt
+	if r.Correction {
+		typ = fiscal.DocCorrection
+	}
+	return e.sign(ctx, typ, r.Time, r.TLV, &r)
+}
+
+// StateReport signs a current state report (21).
+func (e *Emulator) StateReport(ctx context.Context, d Doc) (Signed, error) {
+	return e.sign(ctx, fiscal.DocStateReport, d.Time, d.TLV, nil)
+}
+
+// CloseDrive signs the drive close report (6); afterwards only the archive can be read.
+func (e *Emulator) CloseDrive(ctx context.Context, d Doc) (Signed, error) {
+	return e.sign(ctx, fiscal.DocDriveClose, d.Time, d.TLV, nil)
+}
+
+// maxDocValue keeps a document's FN–OFD container within its 16-bit length.
+const maxDocValue = 0xFFFF - ofd.ContainerHeaderLen - ofd.MessageSignLen - 4
+
+func (e *Emulator) sign(ctx context.Context, typ fiscal.Tag, at time.Time, tlv []byte, r *ReceiptDoc) (Signed, error) {
+	if err := ctx.Err(); err != nil {
+		return Signed{}, err
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.signDelay > 0 {
+		t := time.NewTimer(e.signDelay)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return Signed{}, ctx.Err()
+		case <-t.C:
+		}
+	}
+	now := wallMinute(at)
+	st := e.st // the next state; it replaces e.st only once committed
+	if err := e.admit(typ, now, &st); err != nil {
+		return Signed{}, fmt.Errorf("fn: document %d at %s: %w", typ, now.Format("2006-01-02 15:04"), err)
+	}
+	els, err := fiscal.SplitElements(tlv)
+	if err != nil {
+		return Signed{}, fmt.Errorf("fn: document %d: %w: %w", typ, ErrBadParam, err)
+	}
+	if err := checkElements(typ, els, r); err != nil {
+		return Signed{}, fmt.Errorf("fn: document %d: %w", typ, err)
+	}
+
+	warn := e.warnings(now)
+	unsent, firstFD, firstTime := st.unsent(), st.AckedThrough+1, st.FirstUnsentTime
+	st.LastFD++
+	st.LastFDTime = now
+	if st.LastFD == st.AckedThrough+1 {
+		st.FirstUnsentTime = now
+	}
+	signed := Signed{FD: st.LastFD, Time: now}
+	switch typ {
+	case fiscal.DocRegistration:
+		st.Phase = PhaseFiscal
+		st.RegNumber = regNumber(els)
+		if e.limits.ValidUntil.IsZero() {
+			st.ValidUntil = now.AddDate(0, 36, 0)
+		}
+	case fiscal.DocRegistrationChange:
+		if rn := regNumber(els); rn != "" {
+			st.RegNumber = rn
+		}
+	case fiscal.DocShiftOpen:
+		st.ShiftOpen = true
+		st.Shift++
+		st.ShiftOpenedAt = now
+		st.ReceiptsInShift = 0
+		st.DocsInShift = 0
+	case fiscal.DocReceipt, fiscal.DocCorrection:
+		st.ReceiptsInShift++
+		signed.Number = st.ReceiptsInShift
+	case fiscal.DocDriveClose:
+		st.Phase = PhaseArchiveClosed
+	}
+	if st.ShiftOpen {
+		st.DocsInShift++
+	}
+	if typ != fiscal.DocRegistration && typ != fiscal.DocDriveClose {
+		signed.Shift = st.Shift
+	}
+
+	v := bytes.Clone(tlv)
+	v = fiscal.AppendUint32(v, tagFD, signed.FD)
+	v = fiscal.AppendTLV(v, tagDriveNumber, []byte(e.number))
+	v = fiscal.AppendUint32(v, tagDateTime, uint32(now.Unix()))
+	if typ != fiscal.DocRegistration && typ != fiscal.DocDriveClose {
+		v = fiscal.AppendUint32(v, tagShift, signed.Shift)
+	}
+	if signed.Number != 0 {
+		v = fiscal.AppendUint32(v, tagReceiptNumber, signed.Number)
+	}
+	if typ == fiscal.DocShiftClose {
+		v = fiscal.AppendUint32(v, tagDocsInShift, st.DocsInShift)
+		v = fiscal.AppendUint32(v, tagReceiptsShift, st.ReceiptsInShift)
+		st.ShiftOpen = false
+	}
+	if typ == fiscal.DocShiftClose || typ == fiscal.DocStateReport {
+		v = fiscal.AppendUint32(v, tagUnsentCount, unsent)
+		if unsent > 0 {
+			v = fiscal.AppendUint32(v, tagFirstUnsentAt, uint32(firstTime.Unix()))
+			v = fiscal.AppendUint32(v, tagFirstUnsentFD, firstFD)
+		}
+	}
+	if typ == fiscal.DocShiftOpen || typ == fiscal.DocShiftClose {
+		for _, wt := range []struct {
+			w   Warnings
+			tag fiscal.Tag
+		}{{WarnResourceLow, tagResourceOut}, {WarnReplaceUrgent, tagReplace3Days}, {WarnMemory90, tagMemoryFull}, {WarnOFDTimeout, tagOFDTimeout}} {
+			if warn&wt.w != 0 {
+				v = fiscal.AppendByte(v, wt.tag, 1)
+			}
+		}
+	}
+	signed.FPD = fiscal.FiscalSign(e.key, v)
+	v = fiscal.AppendTLV(v, fiscal.TagFiscalSign, fiscal.FiscalSignValue(signed.FPD))
+	if len(v) > maxDocValue {
+		return Signed{}, fmt.Errorf("fn: document %d: %d bytes, at most %d: %w", typ, len(v), maxDocValue, ErrTooBig)
+	}
+	doc := fiscal.AppendTLV(nil, typ, v)
+
+	if err := e.commit(func(tx *bolt.Tx) error {
+		rec := make([]byte, 0, 10+len(doc))
+		rec = binary.LittleEndian.AppendUint32(rec, signed.FPD)
+		rec = append(rec, doc...)
+		if err := tx.Bucket(bucketDocs).Put(fdKey(signed.FD), rec); err != nil {
+			return err
+		}
+		return putState(tx, &st)
+	}); err != nil {
+		return Signed{}, fmt.Errorf("fn: document %d, FD %d: %w", typ, signed.FD, err)
+	}
+	e.st = st
+	e.log.Debug("fn: signed", "type", typ, "fd", signed.FD, "fpd", signed.FPD, "shift", signed.Shift, "number", signed.Number)
+	return signed, nil
+}
+
+// admit applies the drive's limits to a new document of type typ at now.
+func (e *Emulator) admit(typ fiscal.Tag, now time.Time, st *driveState) error {
+	switch {
+	case st.Phase == PhaseArchiveClosed:
+		return ErrDriveClosed
+	case typ == fiscal.DocRegistration && st.Phase != PhaseNotRegistered:
+		return fmt.Errorf("already registered: %w", ErrState)
+	case typ != fiscal.DocRegistration && st.Phase == PhaseNotRegistered:
+		return ErrNotRegistered
+	}
+	if e.keyExpired {
+		return ErrKeyExpired
+	}
+	if vu := e.validUntil(); !vu.IsZero() && !now.Before(vu) {
+		return fmt.Errorf("valid until %s: %w", vu.Format("2006-01-02 15:04"), ErrKeyExpired)
+	}
+	if e.memoryFull {
+		return ErrMemoryFull
+	}
+	if st.LastFD >= e.limits.Capacity {
+		return fmt.Errorf("%d documents stored: %w", st.LastFD, ErrMemoryFull)
+	}
+	if now.Before(st.LastFDTime) {
+		return fmt.Errorf("last document FD %d at %s: %w", st.LastFD, st.LastFDTime.Format("2006-01-02 15:04"), ErrBadTime)
+	}
+	if st.unsent() > 0 && now.Sub(st.FirstUnsentTime) > e.limits.OFDMax {
+		return fmt.Errorf("FD %d unsent since %s: %w", st.AckedThrough+1, st.FirstUnsentTime.Format("2006-01-02 15:04"), ErrOFDBacklog)
+	}
+	switch typ {
+	case fiscal.DocShiftOpen:
+		if st.ShiftOpen {
+			return fmt.Errorf("shift %d: %w", st.Shift, ErrShiftOpen)
+		}
+	case fiscal.DocShiftClose:
+		if !st.ShiftOpen {
+			return fmt.Errorf("shift %d: %w", st.Shift, ErrShiftClosed)
+		}
+	case fiscal.DocReceipt, fiscal.DocCorrection:
+		if !st.ShiftOpen {
+			return ErrShiftClosed
+		}
+		if now.Sub(st.ShiftOpenedAt) > e.limits.ShiftMax {
+			return fmt.Errorf("shift %d opened %s: %w", st.Shift, st.ShiftOpenedAt.Format("2006-01-02 15:04"), ErrShiftExpired)
+		}
+	case fiscal.DocRegistrationChange, fiscal.DocDriveClose:
+		if st.ShiftOpen {
+			return fmt.Errorf("shift %d: %w", st.Shift, ErrShiftOpen)
+		}
+	}
+	return nil
+}
+
+// checkElements refuses the drive's own tags and, for receipts, a 1054 or
+// 1020 that disagrees with what the register declared; a registration must
+// carry 1037.
+func checkElements(typ fiscal.Tag, els []fiscal.RawElement, r *ReceiptDoc) error {
+	var sign, total bool
+	for _, el := range els {
+		if driveTags[el.Tag] {
+			return fmt.Errorf("tag %d at offset %d is the drive's own: %w", el.Tag, el.Offset, ErrBadParam)
+		}
+		if r == nil {
+			continue
+		}
+		switch el.Tag {
+		case tagCalcSign:
+			if len(el.Value) != 1 || fiscal.CalcSign(el.Value[0]) != r.Sign {
+				return fmt.Errorf("tag 1054 at offset %d: % x, declared %d: %w", el.Offset, el.Value, r.Sign, ErrBadParam)
+			}
+			sign = true
+		case tagTotal:
+			v, err := fiscal.VLN(el.Value)
+			if err != nil || v != r.Total {
+				return fmt.Errorf("tag 1020 at offset %d: % x, declared %d: %w", el.Offset, el.Value, r.Total, ErrBadParam)
+			}
+			total = true
+		}
+	}
+	if r != nil && (!sign || !total) {
+		return fmt.Errorf("receipt without 1054 or 1020: %w", ErrBadParam)
+	}
+	if typ == fiscal.DocRegistration && regNumber(els) == "" {
+		return fmt.Errorf("registration without 1037: %w", ErrBadParam)
+	}
+	return nil
+}
+
+func regNumber(els []fiscal.RawElement) string {
+	for _, el := range els {
+		if el.Tag == tagRegNumber {
+			return fiscal.DecodeString(el.Value)
+		}
+	}
+	return ""
+}
+
+// commit runs one durable transaction, unless a write failure is injected.
+func (e *Emulator) commit(fn func(tx *bolt.Tx) error) error {
+	if e.failWrites > 0 {
+		e.failWrites--
+		return fmt.Errorf("injected: %w", ErrWrite)
+	}
+	if err := e.db.Update(fn); err != nil {
+		return fmt.Errorf("%w: %w", ErrWrite, err)
+	}
+	return nil
+}
+
+func putState(tx *bolt.Tx, st *driveState) error {
+	raw, err := json.Marshal(st)
+	if err != nil {
+		return err
+	}
+	return tx.Bucket(bucketDrive).Put(keyState, raw)
+}
+
+func fdKey(fd uint32) []byte { return binary.BigEndian.AppendUint32(nil, fd) }
+
+// record is an archived document as the drive's file holds it: ФПД u32 LE, then the STLV.
+func archivedFrom(fd uint32, rec []byte, acked bool) (Archived, error) {
+	if len(rec) < 8 {
+		return Archived{}, fmt.Errorf("fn: archive FD %d: record of %d bytes", fd, len(rec))
+	}
+	doc, _, err := fiscal.NextElement(rec[4:], 0)
+	if err != nil {
+		return Archived{}, fmt.Errorf("fn: archive FD %d: %w", fd, err)
+	}
+	a := Archived{FD: fd, Type: doc.Tag, FPD: binary.LittleEndian.Uint32(rec), TLV: bytes.Clone(rec[4:]), Acked: acked}
+	a.Time, err = docTime(doc.Value)
+	if err != nil {
+		return Archived{}, fmt.Errorf("fn: archive FD %d: %w", fd, err)
+	}
+	return a, nil
+}
+
+// docTime reads a document's 1012.
+func docTime(value []byte) (time.Time, error) {
+	for off := 0; off < len(value); {
+		el, next, err := fiscal.NextElement(value, off)
+		if err != nil {
+			return time.Time{}, err
+		}
+		if el.Tag == tagDateTime && len(el.Value) == 4 {
+			return time.Unix(int64(binary.LittleEndian.Uint32(el.Value)), 0).UTC(), nil
+		}
+		off = next
+	}
+	return time.Time{}, errors.New("no 1012")
+}
+
+// Document reads a document from the archive.
+func (e *Emulator) Document(ctx context.Context, fd uint32) (Archived, error) {
+	if err := ctx.Err(); err != nil {
+		return Archived{}, err
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if fd == 0 || fd > e.st.LastFD {
+		return Archived{}, fmt.Errorf("fn: FD %d (last %d): %w", fd, e.st.LastFD, ErrNoDocument)
+	}
+	var a Archived
+	err := e.db.View(func(tx *bolt.Tx) error {
+		rec := tx.Bucket(bucketDocs).Get(fdKey(fd))
+		if rec == nil {
+			return fmt.Errorf("fn: FD %d missing from the archive: %w", fd, ErrNoDocument)
+		}
+		var err error
+		a, err = archivedFrom(fd, rec, fd <= e.st.AckedThrough)
+		return err
+	})
+	return a, err
+}
+
+// NextMessage returns the container of the first unsent document, in the drive's order.
+func (e *Emulator) NextMessage(ctx context.Context) ([]byte, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.st.unsent() == 0 {
+		return nil, nil
+	}
+	fd := e.st.AckedThrough + 1
+	var msg []byte
+	err := e.db.View(func(tx *bolt.Tx) error {
+		rec := tx.Bucket(bucketDocs).Get(fdKey(fd))
+		if rec == nil {
+			return fmt.Errorf("fn: FD %d missing from the archive: %w", fd, ErrNoDocument)
+		}
+		a, err := archivedFrom(fd, rec, false)
+		if err != nil {
+			return err
+		}
+		c := ofd.Container{
+			MessageType: ofd.MessageTypeFiscal,
+			DocType:     a.Type,
+			DriveNumber: e.number,
+			FD:          fd,
+			Document:    a.TLV,
+			Sign:        fiscal.MessageSign(e.key, a.TLV),
+		}
+		msg, err = c.Append(nil)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("fn: OFD message of FD %d: %w", fd, err)
+	}
+	return msg, nil
+}
+
+// ofdAck is the content of an operator acknowledgement (document 7).
+type ofdAck struct {
+	driveNumber string
+	fd          uint32
+	code        byte
+}
+
+// parseAck checks an acknowledgement container: STLV 7 with 1017, 1041, 1040,
+// 1012, 1068 {1022}, 1078 in this order, and when ofdKey is set its container
+// sign and ФПО.
+func parseAck(ack, ofdKey []byte) (ofdAck, error) {
+	var a ofdAck
+	c, err := ofd.ParseContainer(ack)
+	if err != nil {
+		return a, fmt.Errorf("%w: %w", ErrBadAck, err)
+	}
+	doc, _, err := fiscal.NextElement(c.Document, 0)
+	if err != nil {
+		return a, fmt.Errorf("%w: document: %w", ErrBadAck, err)
+	}
+	if doc.Tag != fiscal.DocOperatorAck {
+		return a, fmt.Errorf("%w: document type %d, want 7", ErrBadAck, doc.Tag)
+	}
+	if ofdKey != nil {
+		if s := fiscal.MessageSign(ofdKey, c.Document); !hmac.Equal(s[:], c.Sign[:]) {
+			return a, fmt.Errorf("%w: container sign does not verify", ErrBadAck)
+		}
+	}
+	order := []fiscal.Tag{tagOFDINN, tagDriveNumber, tagFD, tagDateTime, tagOFDMessage, tagOperatorSign}
+	off := 0
+	for i, want := range order {
+		el, next, err := fiscal.NextElement(doc.Value, off)
+		if err != nil {
+			return a, fmt.Errorf("%w: element %d: %w", ErrBadAck, i, err)
+		}
+		if el.Tag != want {
+			return a, fmt.Errorf("%w: tag %d at offset %d, want %d", ErrBadAck, el.Tag, off, want)
+		}
+		switch want {
+		case tagDriveNumber:
+			a.driveNumber = string(el.Value)
+		case tagFD:
+			if len(el.Value) != 4 {
+				return a, fmt.Errorf("%w: tag 1040 of %d bytes", ErrBadAck, len(el.Value))
+			}
+			a.fd = binary.LittleEndian.Uint32(el.Value)
+		case tagOFDMessage:
+			in, _, err := fiscal.NextElement(el.Value, 0)
+			if err != nil || in.Tag != tagOFDResponse || len(in.Value) != 1 {
+				return a, fmt.Errorf("%w: tag 1068 at offset %d: want 1022 of one byte", ErrBadAck, off)
+			}
+			a.code = in.Value[0]
+		case tagOperatorSign:
+			if ofdKey != nil && !hmac.Equal(el.Value, fiscal.OperatorSign(ofdKey, doc.Value[:off])) {
+				return a, fmt.Errorf("%w: ФПО (1078) does not verify", ErrBadAck)
+			}
+		}
+		off = next
+	}
+	return a, nil
+}
+
+// Acknowledge takes the OFD's acknowledgement: it acknowledges its document
+// and every earlier one, durably.
+func (e *Emulator) Acknowledge(ctx context.Context, ack []byte) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	a, err := parseAck(ack, e.ofdKey)
+	if err != nil {
+		return fmt.Errorf("fn: acknowledgement: %w", err)
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if a.driveNumber != e.number {
+		return fmt.Errorf("fn: acknowledgement for drive %q, this is %s: %w", a.driveNumber, e.number, ErrBadAck)
+	}
+	if a.fd <= e.st.AckedThrough {
+		return nil
+	}
+	if a.fd > e.st.LastFD {
+		return fmt.Errorf("fn: acknowledgement for FD %d, unsent are %d–%d: %w", a.fd, e.st.AckedThrough+1, e.st.LastFD, ErrBadAck)
+	}
+	if a.code != 0 {
+		return fmt.Errorf("fn: acknowledgement for FD %d: response code %d (1022): %w", a.fd, a.code, ErrOFDRejected)
+	}
+	st := e.st
+	st.AckedThrough = a.fd
+	st.FirstUnsentTime = time.Time{}
+	err = e.commit(func(tx *bolt.Tx) error {
+		if st.unsent() > 0 {
+			rec := tx.Bucket(bucketDocs).Get(fdKey(st.AckedThrough + 1))
+			if rec == nil {
+				return fmt.Errorf("FD %d missing from the archive", st.AckedThrough+1)
+			}
+			a, err := archivedFrom(st.AckedThrough+1, rec, false)
+			if err != nil {
+				return err
+			}
+			st.FirstUnsentTime = a.Time
+		}
+		return putState(tx, &st)
+	})
+	if err != nil {
+		return fmt.Errorf("fn: acknowledgement for FD %d: %w", a.fd, err)
+	}
+	e.st = st
+	e.log.Debug("fn: acknowledged", "fd", a.fd, "unsent", st.unsent())
+	return nil
+}
+
+// Check verifies the drive file's invariants: bbolt's own, documents numbered
+// 1…LastFD with no gap and nothing beyond, each one's 1040 its number and its
+// ФПД verifying, and the OFD queue's counters within the archive.
+func (e *Emulator) Check() error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.db.View(func(tx *bolt.Tx) error {
+		for err := range tx.Check() {
+			return fmt.Errorf("fn: check: %w", err)
+		}
+		want := uint32(1)
+		c := tx.Bucket(bucketDocs).Cursor()
+		for k, rec := c.First(); k != nil; k, rec = c.Next() {
+			fd := binary.BigEndian.Uint32(k)
+			if fd != want {
+				return fmt.Errorf("fn: check: archive holds FD %d where %d was due", fd, want)
+			}
+			a, err := archivedFrom(fd, rec, false)
+			if err != nil {
+				return fmt.Errorf("fn: check: %w", err)
+			}
+			fpd, err := fiscal.VerifyFiscalSign(e.key, a.TLV)
+			if err != nil {
+				return fmt.Errorf("fn: check: FD %d: %w", fd, err)
+			}
+			if fpd != a.FPD {
+				return fmt.Errorf("fn: check: FD %d: stored ФПД %d, document carries %d", fd, a.FPD, fpd)
+			}
+			if got, err := docFD(a.TLV); err != nil || got != fd {
+				return fmt.Errorf("fn: check: FD %d: its 1040 is %d (%v)", fd, got, err)
+			}
+			want++
+		}
+		if want-1 != e.st.LastFD {
+			return fmt.Errorf("fn: check: archive ends at FD %d, counter says %d", want-1, e.st.LastFD)
+		}
+		if e.st.AckedThrough > e.st.LastFD {
+			return fmt.Errorf("fn: check: acknowledged through FD %d beyond the last %d", e.st.AckedThrough, e.st.LastFD)
+		}
+		return nil
+	})
+}
+
+// docFD reads the 1040 of a document STLV.
+func docFD(doc []byte) (uint32, error) {
+	d, _, err := fiscal.NextElement(doc, 0)
+	if err != nil {
+		return 0, err
+	}
+	els, err := fiscal.SplitElements(d.Value)
+	if err != nil {
+		return 0, err
+	}
+	for _, el := range els {
+		if el.Tag == tagFD && len(el.Value) == 4 {
+			return binary.LittleEndian.Uint32(el.Value), nil
+		}
+	}
+	return 0, errors.New("no 1040")
+}
+
+func digits(s string, n int) bool {
+	if len(s) != n {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,55 @@
+package fn
+
+import (
+	"context"
+	"fmt"
+	"os"
+
+	"github.com/creack/pty"
+	"golang.org/x/sys/unix"
+)
+
+// PTY is a pseudo-terminal pair on which the emulated drive is served: the
+// register opens Path as it would the drive's serial port.
+type PTY struct {
+	Path   string
+	master *os.File
+	tty    *os.File // held open so the master survives the register reconnecting
+}
+
+// OpenPTY opens a pty pair with its terminal side in raw mode.
+func OpenPTY() (*PTY, error) {
+	m, t, err := pty.Open()
+	if err != nil {
+		return nil, fmt.Errorf("fn: pty: %w", err)
+	}
+	tio, err := unix.IoctlGetTermios(int(t.Fd()), unix.TCGETS)
+	if err == nil {
+		tio.Iflag &^= unix.IGNBRK | unix.BRKINT | unix.PARMRK | unix.ISTRIP | unix.INLCR | unix.IGNCR | unix.ICRNL | unix.IXON
+		tio.Oflag &^= unix.OPOST
+		tio.Lflag &^= unix.ECHO | unix.ECHONL | unix.ICANON | unix.ISIG | unix.IEXTEN
+		tio.Cflag &^= unix.CSIZE | unix.PARENB
+		tio.Cflag |= unix.CS8
+		err = unix.IoctlSetTermios(int(t.Fd()), unix.TCSETS, tio)
+	}
+	if err != nil {
+		m.Close()
+		t.Close()
+		return nil, fmt.Errorf("fn: pty %s: raw mode: %w", t.Name(), err)
+	}
+	return &PTY{Path: t.Name(), master: m, tty: t}, nil
+}
+
+// Serve serves the drive d on the pty until ctx is done.
+func (p *PTY) Serve(ctx context.Context, d *Emulator) error {
+	return Serve(ctx, p.master, d)
+}
+
+// Close closes both sides.
+func (p *PTY) Close() error {
+	err := p.master.Close()
+	if terr := p.tty.Close(); err == nil {
+		err = terr
+	}
+	return err
+}

@@ -1,0 +1,376 @@
+package ofd_test
+
+import (
+	"context"
+	"errors"
+	"net"
+	"os"
+	"strconv"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/cenkalti/backoff/v4"
+	"github.com/openkassa/kassa/fiscal"
+	"github.com/openkassa/kassa/fiscal/fn"
+	"github.com/openkassa/kassa/ofd"
+	"github.com/openkassa/kassa/ofd/sim"
+)
+
+var (
+	ofdKey = []byte("test OFD key, signs the acks")
+	t0     = time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
+)
+
+// newDrive is a registered emulated drive with an open shift and n receipts
+// signed: FDs 1 (registration), 2 (shift open), 3…n+2 (receipts), all unsent.
+func newDrive(t testing.TB, n int) *fn.Emulator {
+	t.Helper()
+	d, err := fn.NewEmulator(fn.EmulatorConfig{Dir: t.TempDir(), Key: []byte("test drive key"), OFDKey: ofdKey})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close() })
+	ctx := context.Background()
+	reg, err := fiscal.RegNumber("0000000001", "7707083893", "00000000000000012345")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tlv, err := fiscal.AppendString(nil, 1037, reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.Register(ctx, fn.Doc{Time: t0, TLV: tlv}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.OpenShift(ctx, fn.Doc{Time: t0}); err != nil {
+		t.Fatal(err)
+	}
+	signReceipts(t, d, n)
+	return d
+}
+
+func signReceipts(t testing.TB, d *fn.Emulator, n int) {
+	t.Helper()
+	for i := range n {
+		total := uint64(100 + i)
+		tlv := fiscal.AppendByte(nil, 1054, byte(fiscal.Income))
+		tlv = fiscal.AppendVLN(tlv, 1020, total)
+		if _, err := d.Receipt(context.Background(), fn.ReceiptDoc{Time: t0, Sign: fiscal.Income, Total: total, TLV: tlv}); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// countingDrive is the real emulated drive, with the acks it took counted per FD.
+type countingDrive struct {
+	*fn.Emulator
+	acked map[uint32]int
+	calls atomic.Int64
+}
+
+func (c *countingDrive) Acknowledge(ctx context.Context, ack []byte) error {
+	c.calls.Add(1)
+	err := c.Emulator.Acknowledge(ctx, ack)
+	if err == nil {
+		a, perr := ofd.ParseContainer(ack)
+		if perr != nil {
+			panic("drive accepted an ack that does not parse")
+		}
+		c.acked[a.FD]++
+	}
+	return err
+}
+
+func newSim(t testing.TB, d *fn.Emulator) (*sim.Server, net.Listener) {
+	t.Helper()
+	s, err := sim.New(sim.Config{
+		Dir: t.TempDir(),
+		DriveKeys: func(n string) ([]byte, bool) {
+			if n == d.DriveNumber() {
+				return d.Key(), true
+			}
+			return nil, false
+		},
+		OFDKey: ofdKey,
+		Clock:  func() time.Time { return t0 },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go s.Serve(ln)
+	return s, ln
+}
+
+// countingBackoff is the real exponential backoff, with its uses counted.
+type countingBackoff struct {
+	backoff.BackOff
+	next, reset atomic.Int64
+}
+
+func (c *countingBackoff) NextBackOff() time.Duration { c.next.Add(1); return c.BackOff.NextBackOff() }
+func (c *countingBackoff) Reset()                     { c.reset.Add(1); c.BackOff.Reset() }
+
+func fastBackoff() *countingBackoff {
+	b := backoff.NewExponentialBackOff()
+	b.InitialInterval = 5 * time.Millisecond
+	b.MaxInterval = 40 * time.Millisecond
+	b.MaxElapsedTime = 0
+	return &countingBackoff{BackOff: b}
+}
+
+func startSender(t testing.TB, d ofd.Drive, addr string, cfg ofd.SenderConfig) *ofd.Sender {
+	t.Helper()
+	cfg.Addr = addr
+	if cfg.IOTimeout == 0 {
+		cfg.IOTimeout = 2 * time.Second
+	}
+	if cfg.Idle == 0 {
+		cfg.Idle = 20 * time.Millisecond
+	}
+	if cfg.Backoff == nil {
+		cfg.Backoff = fastBackoff()
+	}
+	s := ofd.NewSender(d, cfg)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	})
+	return s
+}
+
+// waitDelivered waits until the drive's queue is empty.
+func waitDelivered(t testing.TB, d *fn.Emulator, within time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for time.Now().Before(deadline) {
+		msg, err := d.NextMessage(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if msg == nil {
+			return
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	st, _ := d.State(context.Background())
+	t.Fatalf("queue not empty after %v: %+v", within, st)
+}
+
+// checkStored verifies that the OFD holds FDs 1…total, each once, with a ФПД
+// that verifies against the drive's key and equals the drive's own.
+func checkStored(t testing.TB, s *sim.Server, d *fn.Emulator, total int) {
+	t.Helper()
+	docs, err := s.Documents()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(docs) != total || s.Count() != total {
+		t.Fatalf("OFD holds %d documents (Count %d), want %d", len(docs), s.Count(), total)
+	}
+	for i, doc := range docs {
+		if doc.FD != uint32(i+1) || doc.DriveNumber != d.DriveNumber() {
+			t.Fatalf("document %d is %s/%d", i, doc.DriveNumber, doc.FD)
+		}
+		fpd, err := fiscal.VerifyFiscalSign(d.Key(), doc.TLV)
+		if err != nil || fpd != doc.FPD {
+			t.Fatalf("FD %d: ФПД %d stored, %d verified: %v", doc.FD, doc.FPD, fpd, err)
+		}
+		a, err := d.Document(context.Background(), doc.FD)
+		if err != nil || a.FPD != doc.FPD || !a.Acked {
+			t.Fatalf("FD %d: drive has ФПД %d acked %v, OFD %d: %v", doc.FD, a.FPD, a.Acked, doc.FPD, err)
+		}
+	}
+}
+
+func TestSenderDeliversAll(t *testing.T) {
+	n := 1000
+	if v := os.Getenv("KASSA_OFD_DOCS"); v != "" {
+		var err error
+		if n, err = strconv.Atoi(v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	d := newDrive(t, n)
+	cd := &countingDrive{Emulator: d, acked: map[uint32]int{}}
+	s, ln := newSim(t, d)
+	bo := fastBackoff()
+	sender := startSender(t, cd, ln.Addr().String(), ofd.SenderConfig{Backoff: bo, Clock: func() time.Time { return t0.Add(time.Hour) }})
+	waitDelivered(t, d, 2*time.Minute)
+	total := n + 2
+	checkStored(t, s, d, total)
+	for fd := uint32(1); fd <= uint32(total); fd++ {
+		if cd.acked[fd] != 1 {
+			t.Fatalf("FD %d acknowledged %d times", fd, cd.acked[fd])
+		}
+	}
+	if docs, _ := s.Documents(); docs[0].Received != 1 || docs[total-1].Received != 1 {
+		t.Fatalf("received %d and %d times, want once", docs[0].Received, docs[total-1].Received)
+	}
+	if c := s.Connections(); c != 1 {
+		t.Fatalf("%d connections for one batch", c)
+	}
+	st := sender.Status()
+	if !st.Reachable || st.Delivered != uint64(total) || st.Refused != 0 || st.LastError != "" || !st.LastExchange.Equal(t0.Add(time.Hour)) {
+		t.Fatalf("status %+v", st)
+	}
+	if bo.next.Load() != 0 {
+		t.Fatalf("backed off %d times with nothing failing", bo.next.Load())
+	}
+	if err := d.Check(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestSenderSurvivesFaults(t *testing.T) {
+	const n = 8
+	total := n + 2
+	cases := []struct {
+		fault   sim.Fault
+		refused bool // the drive (or the sender's FD check) refuses acks
+		resent  int  // extra arrivals the OFD stores as repeats
+	}{
+		{sim.Fault{Mode: sim.FaultRefuse, Times: 3}, false, 0},
+		{sim.Fault{Mode: sim.FaultDelay, Times: 2, Delay: 300 * time.Millisecond}, false, 2},
+		{sim.Fault{Mode: sim.FaultCloseMidMessage, Times: 3}, false, 3},
+		{sim.Fault{Mode: sim.FaultErrorCode, Times: 3, Code: 9}, true, 0},
+		{sim.Fault{Mode: sim.FaultCorruptAck, Times: 3}, true, 3},
+		{sim.Fault{Mode: sim.FaultDuplicateAck, Times: 3}, true, 3},
+	}
+	for _, tc := range cases {
+		t.Run(tc.fault.Mode.String(), func(t *testing.T) {
+			d := newDrive(t, n)
+			cd := &countingDrive{Emulator: d, acked: map[uint32]int{}}
+			s, ln := newSim(t, d)
+			s.SetFault(tc.fault)
+			sender := startSender(t, cd, ln.Addr().String(), ofd.SenderConfig{IOTimeout: 100 * time.Millisecond})
+			waitDelivered(t, d, 20*time.Second)
+			checkStored(t, s, d, total)
+			for fd := uint32(1); fd <= uint32(total); fd++ {
+				if cd.acked[fd] != 1 {
+					t.Fatalf("FD %d acknowledged %d times", fd, cd.acked[fd])
+				}
+			}
+			docs, _ := s.Documents()
+			arrivals := 0
+			for _, doc := range docs {
+				arrivals += doc.Received
+			}
+			if arrivals != total+tc.resent {
+				t.Fatalf("%d arrivals stored, want %d", arrivals, total+tc.resent)
+			}
+			st := sender.Status()
+			if st.Delivered != uint64(total) || !st.Reachable {
+				t.Fatalf("status %+v", st)
+			}
+			if tc.refused != (st.Refused == uint64(tc.fault.Times)) || (!tc.refused && st.Refused != 0) {
+				t.Fatalf("%d acks refused, fault hit %d times", st.Refused, tc.fault.Times)
+			}
+		})
+	}
+}
+
+// A drive that refuses every ack must not make the sender hammer the OFD.
+func TestSenderBacksOffWhileDriveRefuses(t *testing.T) {
+	d := newDrive(t, 1)
+	s, ln := newSim(t, d)
+	s.SetFault(sim.Fault{Mode: sim.FaultCorruptAck})
+	bo := &countingBackoff{BackOff: &backoff.ExponentialBackOff{
+		InitialInterval: 20 * time.Millisecond, RandomizationFactor: 0.5, Multiplier: 2,
+		MaxInterval: 80 * time.Millisecond, Clock: backoff.SystemClock,
+	}}
+	sender := startSender(t, d, ln.Addr().String(), ofd.SenderConfig{Backoff: bo})
+	time.Sleep(500 * time.Millisecond)
+	// 20+40+80+80+80+80 ms ≥ 300 ms with −50 % jitter: at most about 12 tries in 500 ms.
+	if m := s.Messages(); m < 2 || m > 14 {
+		t.Fatalf("%d messages in 500 ms", m)
+	}
+	st := sender.Status()
+	if !st.Reachable || st.Delivered != 0 || st.Refused < 2 || !errors.Is(nil, nil) || st.LastError == "" {
+		t.Fatalf("status %+v", st)
+	}
+	s.ClearFault()
+	waitDelivered(t, d, 5*time.Second)
+	checkStored(t, s, d, 3)
+}
+
+func TestSenderOFDDownThenUp(t *testing.T) {
+	const n = 20
+	d := newDrive(t, n)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close() // nothing listens: connections are refused
+	bo := fastBackoff()
+	sender := startSender(t, d, addr, ofd.SenderConfig{Backoff: bo})
+	deadline := time.Now().Add(5 * time.Second)
+	for bo.next.Load() < 4 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	st := sender.Status()
+	if st.Reachable || st.Delivered != 0 || st.LastError == "" || bo.next.Load() < 4 {
+		t.Fatalf("while down: status %+v, %d backoffs", st, bo.next.Load())
+	}
+	resets := bo.reset.Load()
+
+	s, err := sim.New(sim.Config{
+		Dir:       t.TempDir(),
+		DriveKeys: func(string) ([]byte, bool) { return d.Key(), true },
+		OFDKey:    ofdKey,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ln, err = net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go s.Serve(ln)
+	waitDelivered(t, d, 10*time.Second)
+	checkStored(t, s, d, n+2)
+	st = sender.Status()
+	if !st.Reachable || st.Delivered != n+2 || st.LastError != "" {
+		t.Fatalf("after: status %+v", st)
+	}
+	if bo.reset.Load() <= resets {
+		t.Fatal("backoff not reset after delivery")
+	}
+}
+
+func TestSenderNotify(t *testing.T) {
+	d := newDrive(t, 0)
+	s, ln := newSim(t, d)
+	sender := startSender(t, d, ln.Addr().String(), ofd.SenderConfig{Idle: time.Hour})
+	waitDelivered(t, d, 5*time.Second) // the first pass runs at once
+	signReceipts(t, d, 1)
+	sender.Notify()
+	waitDelivered(t, d, 5*time.Second) // well before the hour's poll
+	checkStored(t, s, d, 3)
+}
+
+func BenchmarkDeliver(b *testing.B) {
+	d := newDrive(b, b.N)
+	s, ln := newSim(b, d)
+	b.ResetTimer()
+	start := time.Now()
+	startSender(b, d, ln.Addr().String(), ofd.SenderConfig{})
+	waitDelivered(b, d, 10*time.Minute)
+	b.StopTimer()
+	b.ReportMetric(float64(b.N+2)/time.Since(start).Seconds(), "msgs/s")
+	if s.Count() != b.N+2 {
+		b.Fatalf("OFD holds %d of %d", s.Count(), b.N+2)
+	}
+}
