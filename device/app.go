@@ -48,16 +48,16 @@ type App struct {
 
 // SandboxFile is var/sandbox.json: what a script or an integrator needs to post documents.
 type SandboxFile struct {
-	Cloud           string                `json:"cloud"`
-	Login           string                `json:"login"`
-	Password        string                `json:"password"`
-	RetailPointID   string                `json:"retailPointId"`
-	CabinetLogin    string                `json:"cabinetLogin"`
-	CabinetPassword string                `json:"cabinetPassword"`
-	RetailPoints    []cloud.SandboxPoint  `json:"retailPoints"`
-	OFD             string                `json:"ofd,omitempty"`
-	OFDLookup       string                `json:"ofdLookup,omitempty"`
-	Socket          string                `json:"socket"`
+	Cloud           string               `json:"cloud"`
+	Login           string               `json:"login"`
+	Password        string               `json:"password"`
+	RetailPointID   string               `json:"retailPointId"`
+	CabinetLogin    string               `json:"cabinetLogin"`
+	CabinetPassword string               `json:"cabinetPassword"`
+	RetailPoints    []cloud.SandboxPoint `json:"retailPoints"`
+	OFD             string               `json:"ofd,omitempty"`
+	OFDLookup       string               `json:"ofdLookup,omitempty"`
+	Socket          string               `json:"socket"`
 }
 
 // Start brings up everything the settings ask for and starts the register. It
@@ -235,10 +235,20 @@ func (a *App) registerSandboxDrive(ctx context.Context, client *cloud.Client, ve
 	if err != nil {
 		return fmt.Errorf("registering the drive: the retail point's data: %w", err)
 	}
-	serial := a.Settings.Register.Serial
-	reg, err := fiscal.RegNumber(sandboxRegPrefix, p.INN, serial)
+	s, err := registerDrive(ctx, a.Drive, p, a.Settings.Register.Serial, version, time.Now())
 	if err != nil {
 		return err
+	}
+	a.log.Info("emulated drive registered", "fd", s.FD)
+	return nil
+}
+
+// registerDrive writes the registration report of the point's register into a new
+// drive; the registration number is derived from the sandbox prefix, INN and serial.
+func registerDrive(ctx context.Context, d fn.Drive, p cloud.Point, serial, version string, at time.Time) (fn.Signed, error) {
+	reg, err := fiscal.RegNumber(sandboxRegPrefix, p.INN, serial)
+	if err != nil {
+		return fn.Signed{}, err
 	}
 	g := fiscal.Registration{
 		Seller: fiscal.Seller{Name: p.Name, INN: p.INN, Address: p.Address, Place: p.Place, TaxSystems: p.TaxSystems,
@@ -247,18 +257,17 @@ func (a *App) registerSandboxDrive(ctx context.Context, client *cloud.Client, ve
 		OFDName: "ОФД-эмулятор kassa", OFDINN: sim.DefaultOFDINN,
 	}
 	if err := g.Validate(); err != nil {
-		return fmt.Errorf("registering the drive: %w", err)
+		return fn.Signed{}, fmt.Errorf("registering the drive: %w", err)
 	}
 	tlv, err := g.AppendTLV(nil, fiscal.DocRegistration)
 	if err != nil {
-		return err
+		return fn.Signed{}, err
 	}
-	s, err := a.Drive.Register(ctx, fn.Doc{Time: time.Now(), TLV: tlv})
+	s, err := d.Register(ctx, fn.Doc{Time: at, TLV: tlv})
 	if err != nil {
-		return fmt.Errorf("registering the drive: %w", err)
+		return s, fmt.Errorf("registering the drive: %w", err)
 	}
-	a.log.Info("emulated drive registered", "regNumber", reg, "fd", s.FD)
-	return nil
+	return s, nil
 }
 
 // sandboxOFDKey is the OFD emulator's signing key, made once and kept in the data directory.

@@ -57,6 +57,18 @@ func (r *Runtime) Reported(ctx context.Context, ids []string) error {
 func (r *Runtime) process(ctx context.Context, d *store.Doc) error {
 	r.opMu.Lock()
 	defer r.opMu.Unlock()
+	if r.needReconcile {
+		// After a drive fault the drive may have signed what it then failed to
+		// answer: read it back before signing anything again.
+		if err := r.reconcileLocked(ctx); err != nil {
+			r.setDriveErr(err)
+			return err
+		}
+		r.needReconcile = false
+		if cur, err := r.store.Get(d.ID); err != nil || cur.State != store.Accepted {
+			return err // reconciled: the drive had signed it
+		}
+	}
 
 	var doc cloud.Document
 	if err := json.Unmarshal(d.Body, &doc); err != nil {
@@ -108,9 +120,22 @@ func (r *Runtime) signReceipt(ctx context.Context, rc *fiscal.Receipt, tlv []byt
 	if err := r.ensureShift(ctx); err != nil {
 		return fn.Signed{}, err
 	}
-	return r.drive.Receipt(ctx, fn.ReceiptDoc{
-		Time: r.now(), Correction: rc.Correction != nil, Sign: rc.Sign, Total: uint64(rc.Total()), TLV: tlv,
-	})
+	doc := func() fn.ReceiptDoc {
+		return fn.ReceiptDoc{Time: r.now(), Correction: rc.Correction != nil, Sign: rc.Sign, Total: uint64(rc.Total()), TLV: tlv}
+	}
+	s, err := r.drive.Receipt(ctx, doc())
+	if errors.Is(err, fn.ErrShiftExpired) {
+		// The drive's 24 hours ran out before our own limit did (a clock step, a
+		// long outage): close the shift, open the next, and sign there.
+		if _, err := r.closeShiftLocked(ctx); err != nil {
+			return s, err
+		}
+		if _, err := r.openShiftLocked(ctx); err != nil {
+			return s, err
+		}
+		s, err = r.drive.Receipt(ctx, doc())
+	}
+	return s, err
 }
 
 // refuse fails a document that never reached the drive and counts it against the stop policy.
@@ -130,6 +155,7 @@ func (r *Runtime) refuse(d *store.Doc, kind, msg string) error {
 // drive may have signed before failing); a refusal fails the document.
 func (r *Runtime) driveFailed(ctx context.Context, d *store.Doc, err error) error {
 	if fn.IsFault(err) || errors.Is(err, fn.ErrOFDBacklog) {
+		r.needReconcile = true
 		r.setDriveErr(err)
 		r.stop(fmt.Sprintf("drive error: %v", err))
 		return nil

@@ -57,9 +57,10 @@ type Runtime struct {
 
 	// opMu serialises everything that talks to the drive or changes the ledger:
 	// the pipeline, shift operations and the console's commands.
-	opMu  sync.Mutex
-	wake  chan struct{}
-	point cloud.Point
+	opMu          sync.Mutex
+	wake          chan struct{}
+	point         cloud.Point
+	needReconcile bool // a drive fault happened: reconcile before the next signature
 
 	healthMu sync.Mutex
 	driveErr string

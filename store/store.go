@@ -9,11 +9,11 @@ package store
 
 import (
 	"cmp"
-	"slices"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	bolt "go.etcd.io/bbolt"

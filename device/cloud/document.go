@@ -143,11 +143,11 @@ type documentWire struct {
 
 type positionWire struct {
 	Name                     string          `json:"name"`
-	Price                    number     `json:"price"`
-	Quantity                 number     `json:"quantity"`
-	VatTag                   number     `json:"vatTag"`
-	VatSum                   number     `json:"vatSum"`
-	DiscSum                  number     `json:"discSum"`
+	Price                    number          `json:"price"`
+	Quantity                 number          `json:"quantity"`
+	VatTag                   number          `json:"vatTag"`
+	VatSum                   number          `json:"vatSum"`
+	DiscSum                  number          `json:"discSum"`
 	PaymentObject            string          `json:"paymentObject"`
 	PaymentMethod            string          `json:"paymentMethod"`
 	Measure                  string          `json:"measure"`
@@ -181,7 +181,7 @@ func (n number) text(field string) (string, error) {
 }
 
 type moneyWire struct {
-	PaymentType string      `json:"paymentType"`
+	PaymentType string `json:"paymentType"`
 	Sum         number `json:"sum"`
 }
 

@@ -158,9 +158,6 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /api/device/v1/point", s.device(s.point))
 	mux.HandleFunc("POST /api/device/v1/results", s.device(s.results))
 	mux.HandleFunc("POST /api/device/v1/heartbeat", s.device(s.heartbeat))
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, http.StatusNotFound, APIError{Message: "no such endpoint"})
-	})
 	return mux
 }
 

@@ -1,0 +1,766 @@
+package cloud
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// clock is a settable clock for the server and poller.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func newClock() *clock { return &clock{t: time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)} }
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+type fixture struct {
+	t     *testing.T
+	srv   *Server
+	http  *httptest.Server
+	sb    Sandbox
+	clock *clock
+	dir   string
+}
+
+// newFixture runs a real server on loopback with its sandbox; cfg.Dir and Clock are set here.
+func newFixture(t *testing.T, cfg Config) *fixture {
+	t.Helper()
+	f := &fixture{t: t, clock: newClock(), dir: t.TempDir()}
+	cfg.Dir = f.dir
+	if cfg.Clock == nil {
+		cfg.Clock = f.clock.Now
+	}
+	f.open(cfg)
+	return f
+}
+
+func (f *fixture) open(cfg Config) {
+	f.t.Helper()
+	srv, err := Open(cfg)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	f.srv = srv
+	f.sb, err = srv.Sandbox()
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	f.http = httptest.NewServer(srv.Handler())
+	f.t.Cleanup(f.close)
+}
+
+func (f *fixture) close() {
+	if f.http != nil {
+		f.http.Close()
+		f.srv.Close()
+		f.http = nil
+	}
+}
+
+// call makes one request with Basic auth (user != "") and returns the code and body.
+func (f *fixture) call(method, path, user, pass string, body []byte) (int, []byte) {
+	f.t.Helper()
+	req, err := http.NewRequest(method, f.http.URL+path, bytes.NewReader(body))
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	if user != "" {
+		req.SetBasicAuth(user, pass)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return resp.StatusCode, data
+}
+
+// shop calls as the first point's integration pair.
+func (f *fixture) shop(method, path string, body []byte) (int, []byte) {
+	f.t.Helper()
+	return f.call(method, path, f.sb.Login, f.sb.Password, body)
+}
+
+func (f *fixture) post(body []byte) DocumentStatus {
+	f.t.Helper()
+	code, data := f.shop("POST", "/api/fn/v2/doc", body)
+	if code != http.StatusOK {
+		f.t.Fatalf("post: HTTP %d %s", code, data)
+	}
+	return decode[DocumentStatus](f.t, data)
+}
+
+func (f *fixture) status(id string) DocumentStatus {
+	f.t.Helper()
+	code, data := f.shop("GET", "/api/fn/v1/doc/"+id+"/status", nil)
+	if code != http.StatusOK {
+		f.t.Fatalf("status %s: HTTP %d %s", id, code, data)
+	}
+	return decode[DocumentStatus](f.t, data)
+}
+
+func (f *fixture) pointStatus() PointStatus {
+	f.t.Helper()
+	code, data := f.shop("GET", "/api/fn/v1/status", nil)
+	if code != http.StatusOK {
+		f.t.Fatalf("status: HTTP %d %s", code, data)
+	}
+	return decode[PointStatus](f.t, data)
+}
+
+func (f *fixture) client() *Client { return NewClient(f.http.URL, f.sb.RegisterToken, nil) }
+
+func decode[T any](t *testing.T, data []byte) T {
+	t.Helper()
+	var v T
+	if err := json.Unmarshal(data, &v); err != nil {
+		t.Fatalf("decode %T from %s: %v", v, data, err)
+	}
+	return v
+}
+
+func apiError(t *testing.T, data []byte) APIError { return decode[APIError](t, data) }
+
+func withID(id string) []byte { return doc(func(m map[string]any) { m["id"] = id }) }
+
+func fiscalInfo(n int) *FiscalInfo {
+	return &FiscalInfo{ShiftNumber: 1, CheckNumber: n, KKTNumber: "0000000001", FNNumber: "9999078900001234",
+		FNDocNumber: 10 + n, FNDocMark: 1234567890, Date: time.Date(2026, 11, 23, 13, 0, 0, 0, time.UTC),
+		Sum: 203500, CheckType: "SALE", QR: "t=20261123T1300&s=2035.00&fn=9999078900001234&i=11&fp=1234567890&n=1",
+		ECRRegistrationNumber: "0000000001012345"}
+}
+
+func TestShopAuth(t *testing.T) {
+	f := newFixture(t, Config{})
+	cases := []struct {
+		name, user, pass string
+	}{
+		{"none", "", ""},
+		{"wrong password", f.sb.Login, f.sb.Password + "x"},
+		{"unknown login", "nobody", f.sb.Password},
+		{"cabinet pair", f.sb.CabinetLogin, f.sb.CabinetPassword},
+	}
+	for _, c := range cases {
+		for _, ep := range []struct{ method, path string }{
+			{"GET", "/api/fn/v1/status"}, {"POST", "/api/fn/v2/doc"}, {"POST", "/api/fn/v1/doc"},
+			{"GET", "/api/fn/v1/doc/x/status"}, {"PUT", "/api/fn/v1/doc/x/re-queue"}, {"DELETE", "/api/fn/v1/associate"},
+		} {
+			code, data := f.call(ep.method, ep.path, c.user, c.pass, doc(nil))
+			if code != http.StatusUnauthorized || apiError(t, data).Message == "" {
+				t.Errorf("%s %s as %s: HTTP %d %s, want 401 with a message", ep.method, ep.path, c.name, code, data)
+			}
+		}
+	}
+	// The register's token is not a shop credential, nor the reverse.
+	req, _ := http.NewRequest("GET", f.http.URL+"/api/fn/v1/status", nil)
+	req.Header.Set("Authorization", "Bearer "+f.sb.RegisterToken)
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("bearer on the shop API: %v %v", resp.StatusCode, err)
+	}
+	bad := NewClient(f.http.URL, "nope", nil)
+	if _, err := bad.Point(context.Background()); !errors.Is(err, ErrUnauthorized) {
+		t.Errorf("bad token: %v, want ErrUnauthorized", err)
+	}
+	shopAsRegister := NewClient(f.http.URL, f.sb.Password, nil)
+	if _, err := shopAsRegister.Lease(context.Background(), 0, 1); !errors.Is(err, ErrUnauthorized) {
+		t.Errorf("shop password as token: %v, want ErrUnauthorized", err)
+	}
+}
+
+func TestAssociate(t *testing.T) {
+	f := newFixture(t, Config{})
+	path := "/api/fn/v1/associate/" + f.sb.RetailPointID
+	if code, _ := f.call("POST", path, f.sb.CabinetLogin, "wrong", nil); code != http.StatusUnauthorized {
+		t.Fatalf("wrong cabinet password: HTTP %d", code)
+	}
+	if code, _ := f.call("POST", path, f.sb.Login, f.sb.Password, nil); code != http.StatusUnauthorized {
+		t.Fatalf("integration pair as cabinet: HTTP %d", code)
+	}
+	if code, data := f.call("POST", "/api/fn/v1/associate/no-such-point", f.sb.CabinetLogin, f.sb.CabinetPassword, nil); code != http.StatusNotFound || apiError(t, data).Field != "retailPointId" {
+		t.Fatalf("unknown point: HTTP %d %s", code, data)
+	}
+	code, data := f.call("POST", path+"?clientId=crm", f.sb.CabinetLogin, f.sb.CabinetPassword, nil)
+	if code != http.StatusOK {
+		t.Fatalf("associate: HTTP %d %s", code, data)
+	}
+	a1 := decode[Association](t, data)
+	if a1.UserName == "" || a1.Password == "" || a1.Name != f.sb.RetailPoints[0].Name || !strings.Contains(a1.Address, "Тверская") {
+		t.Fatalf("association %+v", a1)
+	}
+	if code, _ := f.call("GET", "/api/fn/v1/status", a1.UserName, a1.Password, nil); code != http.StatusOK {
+		t.Fatalf("new pair: HTTP %d", code)
+	}
+	// Again: same login, new password; the old one stops working.
+	_, data = f.call("POST", path+"?clientId=crm", f.sb.CabinetLogin, f.sb.CabinetPassword, nil)
+	a2 := decode[Association](t, data)
+	if a2.UserName != a1.UserName || a2.Password == a1.Password {
+		t.Fatalf("re-associate %+v after %+v", a2, a1)
+	}
+	if code, _ := f.call("GET", "/api/fn/v1/status", a1.UserName, a1.Password, nil); code != http.StatusUnauthorized {
+		t.Fatalf("old password: HTTP %d, want 401", code)
+	}
+	if code, _ := f.call("GET", "/api/fn/v1/status", a2.UserName, a2.Password, nil); code != http.StatusOK {
+		t.Fatalf("new password: HTTP %d", code)
+	}
+	// Another clientId has its own pair; the sandbox's pair is untouched.
+	_, data = f.call("POST", path, f.sb.CabinetLogin, f.sb.CabinetPassword, nil)
+	if a3 := decode[Association](t, data); a3.UserName == a2.UserName || a3.UserName == f.sb.Login {
+		t.Fatalf("no clientId reused login %s", a3.UserName)
+	}
+	if code, _ := f.shop("GET", "/api/fn/v1/status", nil); code != http.StatusOK {
+		t.Fatalf("sandbox pair after associate: HTTP %d", code)
+	}
+	// Revoke.
+	if code, data := f.call("DELETE", "/api/fn/v1/associate", a2.UserName, a2.Password, nil); code != http.StatusNoContent {
+		t.Fatalf("revoke: HTTP %d %s", code, data)
+	}
+	if code, _ := f.call("GET", "/api/fn/v1/status", a2.UserName, a2.Password, nil); code != http.StatusUnauthorized {
+		t.Fatalf("revoked pair: HTTP %d, want 401", code)
+	}
+	if code, _ := f.shop("GET", "/api/fn/v1/status", nil); code != http.StatusOK {
+		t.Fatalf("other pair after revoke: HTTP %d", code)
+	}
+}
+
+func TestPostDocument(t *testing.T) {
+	f := newFixture(t, Config{})
+	st := f.post(doc(nil))
+	if st.Status != Queued || st.FNState != Associated || st.Message == "" || !st.TimeStatusChanged.Equal(f.clock.Now()) || st.FiscalInfo != nil {
+		t.Fatalf("posted %+v", st)
+	}
+	// The same document again, as v1, with float noise and other whitespace: the same document.
+	f.clock.Advance(time.Minute)
+	again := doc(func(m map[string]any) { pos(m, 0)["price"] = 1990.0000000000002 })
+	code, data := f.shop("POST", "/api/fn/v1/doc", again)
+	if st2 := decode[DocumentStatus](t, data); code != http.StatusOK || st2.Status != Queued || !st2.TimeStatusChanged.Equal(st.TimeStatusChanged) {
+		t.Fatalf("re-post: HTTP %d %s", code, data)
+	}
+	// The same id with other content.
+	code, data = f.shop("POST", "/api/fn/v2/doc", doc(func(m map[string]any) { m["email"] = "other@example.com" }))
+	if code != http.StatusConflict || apiError(t, data).Field != "id" {
+		t.Fatalf("conflict: HTTP %d %s", code, data)
+	}
+	if got := f.status(withIDString(doc(nil))); got.Status != Queued {
+		t.Fatalf("status %+v", got)
+	}
+	// Unknown id; another point's pair never sees this point's document.
+	if code, _ := f.shop("GET", "/api/fn/v1/doc/nope/status", nil); code != http.StatusNotFound {
+		t.Fatalf("unknown id: HTTP %d", code)
+	}
+	other := f.sb.RetailPoints[1]
+	id := withIDString(doc(nil))
+	for _, ep := range []struct{ method, path string }{{"GET", "/api/fn/v1/doc/" + id + "/status"}, {"PUT", "/api/fn/v1/doc/" + id + "/re-queue"}} {
+		if code, data := f.call(ep.method, ep.path, other.Login, other.Password, nil); code != http.StatusNotFound {
+			t.Fatalf("%s as the other point: HTTP %d %s", ep.path, code, data)
+		}
+	}
+	// The other point may use the same id for its own document, taxed its own way.
+	code, data = f.call("POST", "/api/fn/v2/doc", other.Login, other.Password, doc(func(m map[string]any) { m["taxMode"] = "COMMON" }))
+	if code != http.StatusBadRequest || apiError(t, data).Field != "taxMode" {
+		t.Fatalf("other point, a tax system it lacks: HTTP %d %s", code, data)
+	}
+	code, data = f.call("POST", "/api/fn/v2/doc", other.Login, other.Password, doc(nil))
+	if code != http.StatusOK {
+		t.Fatalf("other point, its own tax system by default: HTTP %d %s", code, data)
+	}
+	// Re-queue is only for FAILED documents.
+	if code, data := f.shop("PUT", "/api/fn/v1/doc/"+id+"/re-queue", nil); code != http.StatusConflict {
+		t.Fatalf("re-queue QUEUED: HTTP %d %s", code, data)
+	}
+}
+
+func withIDString(b []byte) string {
+	var m struct{ ID string }
+	json.Unmarshal(b, &m)
+	return m.ID
+}
+
+func TestPostRefusals(t *testing.T) {
+	f := newFixture(t, Config{})
+	cases := []struct {
+		name  string
+		body  []byte
+		code  int
+		field string
+	}{
+		{"float noise accepted", doc(func(m map[string]any) {
+			m["id"] = "noise"
+			pos(m, 0)["price"] = 19.900000000000002
+			m["moneyPositions"].([]any)[0].(map[string]any)["sum"] = 19.9
+		}), 200, ""},
+		{"third decimal", doc(func(m map[string]any) { m["id"] = "d3"; pos(m, 0)["price"] = 1.005 }), 400, "inventPositions[0].price"},
+		{"malformed", []byte(`{"id": "x", `), 400, ""},
+		{"empty", nil, 400, ""},
+		{"wrong total", doc(func(m map[string]any) { m["id"] = "t"; pos(m, 0)["price"] = 1000 }), 400, "moneyPositions"},
+		{"bad cashier inn", doc(func(m map[string]any) { m["id"] = "c"; m["cashierInn"] = "123" }), 400, "cashierInn"},
+		{"oversized", doc(func(m map[string]any) { m["id"] = "big"; m["padding"] = strings.Repeat("x", maxBody) }), 413, ""},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			code, data := f.shop("POST", "/api/fn/v2/doc", c.body)
+			if code != c.code {
+				t.Fatalf("HTTP %d %s, want %d", code, data, c.code)
+			}
+			if code != 200 {
+				e := apiError(t, data)
+				if e.Field != c.field || e.Message == "" {
+					t.Fatalf("error %+v, want field %q", e, c.field)
+				}
+			}
+		})
+	}
+	if code, _ := f.shop("GET", "/api/fn/v2/doc", nil); code != http.StatusMethodNotAllowed {
+		t.Errorf("GET doc: HTTP %d", code)
+	}
+	if code, _ := f.shop("GET", "/api/fn/v3/doc", nil); code != http.StatusNotFound {
+		t.Errorf("unknown path: HTTP %d", code)
+	}
+}
+
+func TestConcurrentPostsMakeOneDocument(t *testing.T) {
+	f := newFixture(t, Config{})
+	const n = 16
+	var wg sync.WaitGroup
+	codes := make([]int, n)
+	for i := range n {
+		wg.Go(func() {
+			req, _ := http.NewRequest("POST", f.http.URL+"/api/fn/v2/doc", bytes.NewReader(withID("same")))
+			req.SetBasicAuth(f.sb.Login, f.sb.Password)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			resp.Body.Close()
+			codes[i] = resp.StatusCode
+		})
+	}
+	wg.Wait()
+	for i, c := range codes {
+		if c != http.StatusOK {
+			t.Fatalf("post %d: HTTP %d", i, c)
+		}
+	}
+	leases, err := f.client().Lease(context.Background(), 0, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(leases) != 1 || leases[0].ID != "same" {
+		t.Fatalf("leases %+v, want one document", leases)
+	}
+}
+
+func TestLifecycleAndCallbacks(t *testing.T) {
+	var hits atomic.Int32
+	got := make(chan DocumentStatus, 10)
+	receiver := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Query().Get("token") != "t1" {
+			t.Errorf("callback query %q", r.URL.RawQuery)
+		}
+		if hits.Add(1) <= 2 {
+			http.Error(w, "busy", http.StatusServiceUnavailable)
+			return
+		}
+		var st DocumentStatus
+		if err := json.NewDecoder(r.Body).Decode(&st); err != nil {
+			t.Error(err)
+		}
+		got <- st
+	}))
+	defer receiver.Close()
+	f := newFixture(t, Config{CallbackInitial: 20 * time.Millisecond, CallbackMax: 50 * time.Millisecond, CallbackFor: 10 * time.Second})
+	ctx := context.Background()
+	c := f.client()
+
+	f.post(doc(func(m map[string]any) { m["id"] = "cb"; m["responseURL"] = receiver.URL + "/cb?token=t1" }))
+	f.post(withID("plain"))
+	f.post(withID("bad"))
+	leases, err := c.Lease(ctx, 0, 2)
+	if err != nil || len(leases) != 2 || leases[0].ID != "cb" || leases[1].ID != "plain" {
+		t.Fatalf("lease: %+v %v", leases, err)
+	}
+	var d Document
+	if err := json.Unmarshal(leases[0].Document, &d); err != nil || d.ResponseURL == "" || d.InventPositions[0].Price != 199000 {
+		t.Fatalf("leased document %s: %v", leases[0].Document, err)
+	}
+	if !leases[0].LeasedUntil.Equal(f.clock.Now().Add(2 * time.Minute)) {
+		t.Errorf("leasedUntil %v", leases[0].LeasedUntil)
+	}
+	if st := f.status("cb"); st.Status != Pending {
+		t.Fatalf("leased: %+v", st)
+	}
+	if st := f.status("bad"); st.Status != Queued {
+		t.Fatalf("not leased: %+v", st)
+	}
+
+	res := []Result{{ID: "cb", Status: Printed, FiscalInfo: fiscalInfo(1)}, {ID: "plain", Status: Printed, FiscalInfo: fiscalInfo(2)}, {ID: "ghost", Status: Printed, FiscalInfo: fiscalInfo(3)}}
+	if err := c.Report(ctx, res); err != nil {
+		t.Fatal(err)
+	}
+	if st := f.status("plain"); st.Status != Completed || st.FiscalInfo == nil || st.FiscalInfo.FNDocNumber != 12 {
+		t.Fatalf("without responseURL: %+v", st)
+	}
+	var cb DocumentStatus
+	select {
+	case cb = <-got:
+	case <-time.After(5 * time.Second):
+		t.Fatalf("no callback accepted after %d attempts", hits.Load())
+	}
+	if cb.ID != "cb" || cb.Status != Completed || cb.FiscalInfo == nil || cb.FiscalInfo.QR == "" || cb.FiscalInfo.Sum != 203500 {
+		t.Fatalf("callback body %+v", cb)
+	}
+	waitFor(t, func() bool { return f.status("cb").Status == Completed })
+	if n := hits.Load(); n != 3 {
+		t.Fatalf("callback attempts %d, want 3", n)
+	}
+	// A result again changes nothing, and is accepted.
+	before := f.status("cb")
+	f.clock.Advance(time.Minute)
+	if err := c.Report(ctx, []Result{{ID: "cb", Status: Failed, Message: "late"}}); err != nil {
+		t.Fatal(err)
+	}
+	if after := f.status("cb"); after.Status != Completed || !after.TimeStatusChanged.Equal(before.TimeStatusChanged) {
+		t.Fatalf("re-reported: %+v", after)
+	}
+
+	// A failure, re-queued, leased again under the same id.
+	if _, err := c.Lease(ctx, 0, 5); err != nil {
+		t.Fatal(err)
+	}
+	fail := &FailureInfo{Type: FailureFNGeneric, Message: "drive answered 03h"}
+	if err := c.Report(ctx, []Result{{ID: "bad", Status: Failed, FailureInfo: fail, Message: "drive error"}}); err != nil {
+		t.Fatal(err)
+	}
+	st := f.status("bad")
+	if st.Status != Failed || st.FailureInfo == nil || *st.FailureInfo != *fail || st.Message != "drive error" {
+		t.Fatalf("failed: %+v", st)
+	}
+	code, data := f.shop("PUT", "/api/fn/v1/doc/bad/re-queue", nil)
+	if code != http.StatusOK || decode[DocumentStatus](t, data).Status != Requeued {
+		t.Fatalf("re-queue: HTTP %d %s", code, data)
+	}
+	leases, err = c.Lease(ctx, 0, 5)
+	if err != nil || len(leases) != 1 || leases[0].ID != "bad" {
+		t.Fatalf("lease after re-queue: %+v %v", leases, err)
+	}
+	if st := f.status("bad"); st.Status != Pending || st.FailureInfo != nil {
+		t.Fatalf("re-leased: %+v", st)
+	}
+
+	// Malformed results are refused whole.
+	for _, bad := range []Result{{ID: "bad", Status: Printed}, {ID: "bad", Status: "DONE"}, {Status: Failed}} {
+		err := c.Report(ctx, []Result{bad})
+		var se *StatusError
+		if !errors.As(err, &se) || se.Code != http.StatusBadRequest || !strings.HasPrefix(se.Field, "results[0].") {
+			t.Errorf("result %+v: %v", bad, err)
+		}
+	}
+}
+
+func TestCallbackGivesUp(t *testing.T) {
+	var hits atomic.Int32
+	receiver := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		http.Error(w, "gone", http.StatusInternalServerError)
+	}))
+	defer receiver.Close()
+	f := newFixture(t, Config{CallbackInitial: 10 * time.Millisecond, CallbackMax: 20 * time.Millisecond, CallbackFor: 200 * time.Millisecond})
+	f.post(doc(func(m map[string]any) { m["responseURL"] = receiver.URL }))
+	ctx := context.Background()
+	leases, err := f.client().Lease(ctx, 0, 1)
+	if err != nil || len(leases) != 1 {
+		t.Fatal(leases, err)
+	}
+	if err := f.client().Report(ctx, []Result{{ID: leases[0].ID, Status: Printed, FiscalInfo: fiscalInfo(1)}}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool { return strings.HasPrefix(f.status(leases[0].ID).Message, "Callback not accepted after") })
+	st := f.status(leases[0].ID)
+	if st.Status != WaitForCallback || st.FiscalInfo == nil {
+		t.Fatalf("abandoned callback: %+v", st)
+	}
+	n := hits.Load()
+	if n < 3 || n > 30 {
+		t.Fatalf("%d attempts in 200 ms with 10–20 ms pauses", n)
+	}
+	time.Sleep(100 * time.Millisecond)
+	if hits.Load() != n {
+		t.Fatalf("attempts went on after giving up")
+	}
+}
+
+func TestCallbackResumesAfterRestart(t *testing.T) {
+	var ok atomic.Bool
+	done := make(chan string, 1)
+	receiver := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !ok.Load() {
+			http.Error(w, "down", http.StatusBadGateway)
+			return
+		}
+		var st DocumentStatus
+		json.NewDecoder(r.Body).Decode(&st)
+		done <- st.ID
+	}))
+	defer receiver.Close()
+	cfg := Config{CallbackInitial: 10 * time.Millisecond, CallbackMax: 20 * time.Millisecond, CallbackFor: time.Minute}
+	f := newFixture(t, cfg)
+	f.post(doc(func(m map[string]any) { m["id"] = "r1"; m["responseURL"] = receiver.URL }))
+	c := f.client()
+	if _, err := c.Lease(context.Background(), 0, 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Report(context.Background(), []Result{{ID: "r1", Status: Printed, FiscalInfo: fiscalInfo(1)}}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool { return f.status("r1").Status == WaitForCallback })
+	sb := f.sb
+	f.close()
+	ok.Store(true)
+	cfg.Dir, cfg.Clock = f.dir, f.clock.Now
+	f.open(cfg)
+	if !sameSandbox(f.sb, sb) {
+		t.Fatalf("sandbox changed on restart:\n%+v\n%+v", f.sb, sb)
+	}
+	select {
+	case id := <-done:
+		if id != "r1" {
+			t.Fatalf("callback for %q", id)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("callback not resumed after restart")
+	}
+	waitFor(t, func() bool { return f.status("r1").Status == Completed })
+}
+
+func sameSandbox(a, b Sandbox) bool {
+	x, _ := json.Marshal(a)
+	y, _ := json.Marshal(b)
+	return string(x) == string(y)
+}
+
+func TestRegisterStatus(t *testing.T) {
+	f := newFixture(t, Config{Stale: time.Minute})
+	ctx := context.Background()
+	c := f.client()
+	if st := f.pointStatus(); st.Status != Associated {
+		t.Fatalf("before heartbeats: %+v", st)
+	}
+	other := f.sb.RetailPoints[1]
+	code, data := f.call("GET", "/api/fn/v1/status", other.Login, other.Password, nil)
+	if st := decode[PointStatus](t, data); code != 200 || st.Status != Disabled || st.Message == "" {
+		t.Fatalf("point without a register: %+v", st)
+	}
+	h := Health{At: f.clock.Now(), Version: "test", CloudReachable: true, Drive: DriveHealth{Phase: "fiscal", RegNumber: "0000000001012345"}}
+	if err := c.Heartbeat(ctx, h); err != nil {
+		t.Fatal(err)
+	}
+	if st := f.pointStatus(); st.Status != Ready || !st.DateTime.Equal(f.clock.Now()) {
+		t.Fatalf("after a heartbeat: %+v", st)
+	}
+	if st := f.post(doc(nil)); st.FNState != Ready {
+		t.Fatalf("fnState %s", st.FNState)
+	}
+	p, err := c.Point(ctx)
+	if err != nil || p.RegNumber != "0000000001012345" || p.INN != "7707083893" || p.ID != f.sb.RetailPointID || p.TaxSystems == 0 || p.Place == "" {
+		t.Fatalf("point %+v %v", p, err)
+	}
+	seen := f.clock.Now()
+	f.clock.Advance(time.Minute)
+	if st := f.pointStatus(); st.Status != Ready {
+		t.Fatalf("a minute on: %+v", st)
+	}
+	f.clock.Advance(time.Second)
+	st := f.pointStatus()
+	if st.Status != RegFailed || !strings.Contains(st.Message, "no contact since "+seen.Format(time.RFC3339)) {
+		t.Fatalf("stale: %+v", st)
+	}
+	// Documents are still accepted while FAILED.
+	if st := f.post(withID("while-failed")); st.Status != Queued || st.FNState != RegFailed {
+		t.Fatalf("post while failed: %+v", st)
+	}
+	h.Stopped, h.StopReason = true, "4 documents failed registration in a row"
+	if err := c.Heartbeat(ctx, h); err != nil {
+		t.Fatal(err)
+	}
+	if st := f.pointStatus(); st.Status != RegFailed || st.Message != h.StopReason {
+		t.Fatalf("stopped: %+v", st)
+	}
+	h.Stopped, h.StopReason = false, ""
+	if err := c.Heartbeat(ctx, h); err != nil {
+		t.Fatal(err)
+	}
+	if st := f.pointStatus(); st.Status != Ready {
+		t.Fatalf("resumed: %+v", st)
+	}
+}
+
+func TestLeaseExpiry(t *testing.T) {
+	f := newFixture(t, Config{LeaseFor: time.Minute})
+	ctx := context.Background()
+	c := f.client()
+	f.post(withID("e1"))
+	other := f.sb.RetailPoints[1]
+	if code, data := f.call("POST", "/api/fn/v2/doc", other.Login, other.Password, doc(func(m map[string]any) { m["id"] = "o1"; m["taxMode"] = "SIMPLIFIED" })); code != 200 {
+		t.Fatalf("other point: %d %s", code, data)
+	}
+	first, err := c.Lease(ctx, 0, 10)
+	if err != nil || len(first) != 1 || first[0].ID != "e1" {
+		t.Fatalf("first lease %+v %v", first, err)
+	}
+	f.clock.Advance(59 * time.Second)
+	if again, err := c.Lease(ctx, 0, 10); err != nil || len(again) != 0 {
+		t.Fatalf("lease while leased: %+v %v", again, err)
+	}
+	f.clock.Advance(time.Second)
+	again, err := c.Lease(ctx, 0, 10)
+	if err != nil || len(again) != 1 || again[0].ID != "e1" || !again[0].LeasedUntil.After(first[0].LeasedUntil) || string(again[0].Document) != string(first[0].Document) {
+		t.Fatalf("re-lease %+v %v", again, err)
+	}
+	if st := f.status("e1"); st.Status != Pending {
+		t.Fatalf("re-leased: %+v", st)
+	}
+	// The other point's document stays QUEUED: it has no register.
+	code, data := f.call("GET", "/api/fn/v1/doc/o1/status", other.Login, other.Password, nil)
+	if st := decode[DocumentStatus](t, data); code != 200 || st.Status != Queued || st.FNState != Disabled {
+		t.Fatalf("other point's document: %d %s", code, data)
+	}
+}
+
+func TestLongPollWakesOnExpiry(t *testing.T) {
+	f := newFixture(t, Config{LeaseFor: 300 * time.Millisecond, Clock: time.Now})
+	ctx := context.Background()
+	c := f.client()
+	f.post(withID("x1"))
+	first, err := c.Lease(ctx, 0, 10)
+	if err != nil || len(first) != 1 {
+		t.Fatalf("lease %+v %v", first, err)
+	}
+	start := time.Now()
+	again, err := c.Lease(ctx, 10*time.Second, 10)
+	d := time.Since(start)
+	if err != nil || len(again) != 1 || again[0].ID != "x1" {
+		t.Fatalf("long-poll over an expiring lease: %+v %v", again, err)
+	}
+	if d < 200*time.Millisecond || d > 3*time.Second {
+		t.Fatalf("re-leased after %v, want about 300 ms", d)
+	}
+}
+
+func TestLongPoll(t *testing.T) {
+	f := newFixture(t, Config{MaxWait: 400 * time.Millisecond})
+	ctx := context.Background()
+	c := f.client()
+	start := time.Now()
+	if l, err := c.Lease(ctx, 30*time.Second, 16); err != nil || len(l) != 0 {
+		t.Fatalf("idle long-poll: %+v %v", l, err)
+	}
+	if d := time.Since(start); d < 350*time.Millisecond || d > 3*time.Second {
+		t.Fatalf("idle long-poll took %v, want MaxWait 400 ms", d)
+	}
+	f2 := newFixture(t, Config{})
+	c2 := f2.client()
+	done := make(chan []Lease, 1)
+	start = time.Now()
+	go func() {
+		l, err := c2.Lease(ctx, 20*time.Second, 16)
+		if err != nil {
+			t.Error(err)
+		}
+		done <- l
+	}()
+	time.Sleep(100 * time.Millisecond)
+	f2.post(withID("wake"))
+	select {
+	case l := <-done:
+		if len(l) != 1 || l[0].ID != "wake" {
+			t.Fatalf("woken lease %+v", l)
+		}
+		if d := time.Since(start); d > 2*time.Second {
+			t.Fatalf("woke after %v", d)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("long-poll not woken by a post")
+	}
+	var se *StatusError
+	if _, err := c2.Lease(ctx, -time.Second, 1); !errors.As(err, &se) || se.Code != 400 || se.Field != "wait" {
+		t.Fatalf("negative wait: %v", err)
+	}
+}
+
+func TestDeviceBodies(t *testing.T) {
+	f := newFixture(t, Config{})
+	for _, path := range []string{"/api/device/v1/results", "/api/device/v1/heartbeat"} {
+		for _, c := range []struct {
+			body []byte
+			code int
+		}{{[]byte("{"), 400}, {[]byte(`{"results": 5}`), 400}, {bytes.Repeat([]byte(" "), maxBody+1), 413}} {
+			req, _ := http.NewRequest("POST", f.http.URL+path, bytes.NewReader(c.body))
+			req.Header.Set("Authorization", "Bearer "+f.sb.RegisterToken)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != c.code && !(path == "/api/device/v1/heartbeat" && c.code == 400 && resp.StatusCode == 204) {
+				t.Errorf("%s with %.10q: HTTP %d, want %d", path, c.body, resp.StatusCode, c.code)
+			}
+		}
+	}
+}
+
+func TestSandboxIdempotent(t *testing.T) {
+	f := newFixture(t, Config{})
+	sb, err := f.srv.Sandbox()
+	if err != nil || !sameSandbox(sb, f.sb) {
+		t.Fatalf("second Sandbox differs: %+v %v", sb, err)
+	}
+	if len(sb.RetailPoints) != 2 || sb.RetailPoints[0].ID != sb.RetailPointID || sb.RetailPoints[0].Login != sb.Login ||
+		sb.RetailPoints[0].ID == sb.RetailPoints[1].ID || sb.RegisterToken == "" || sb.CabinetPassword == "" {
+		t.Fatalf("sandbox %+v", sb)
+	}
+	b, _ := json.Marshal(sb)
+	for _, k := range []string{`"login"`, `"password"`, `"retailPointId"`, `"cabinetLogin"`, `"cabinetPassword"`, `"retailPoints"`, `"registerToken"`} {
+		if !bytes.Contains(b, []byte(k)) {
+			t.Errorf("sandbox JSON lacks %s: %s", k, b)
+		}
+	}
+}
+
+// waitFor polls cond for up to 5 s.
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not met in 5 s")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

@@ -1,0 +1,149 @@
+package device
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/openkassa/kassa/device/cloud"
+	"github.com/openkassa/kassa/fiscal"
+)
+
+// startApp runs the whole sandbox in-process on free loopback ports.
+func startApp(t *testing.T, dir string) (*App, context.CancelFunc) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	s := Settings{Data: dir}
+	s.Cloud.Addr, s.OFD.Addr, s.OFD.LookupAddr = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
+	s.Cloud.PollInterval = Duration{100 * time.Millisecond}
+	app, err := Start(ctx, s, "0.1.0", slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { app.Wait(ctx); close(done) }()
+	return app, func() { cancel(); <-done }
+}
+
+func waitFor(t *testing.T, what string, timeout time.Duration, ok func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !ok() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func TestEndToEndSale(t *testing.T) {
+	dir := t.TempDir()
+	app, stop := startApp(t, dir)
+	defer stop()
+	var sb SandboxFile
+	b, err := os.ReadFile(filepath.Join(dir, "sandbox.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, &sb); err != nil {
+		t.Fatal(err)
+	}
+	if len(sb.RetailPoints) != 2 || sb.OFD == "" || sb.OFDLookup == "" {
+		t.Fatalf("sandbox.json lacks parts: %s", b)
+	}
+	doc := sale("3769574b-d082-4fe2-8cf0-dee21f9a7e0f", "SALE", "CARD", 1990.00)
+	if code := postDoc(t, sb.Cloud, sb.Login, sb.Password, doc); code != 200 {
+		t.Fatalf("POST: %d", code)
+	}
+	var st cloud.DocumentStatus
+	waitFor(t, "COMPLETED", 10*time.Second, func() bool {
+		st = docStatus(t, sb.Cloud, sb.Login, sb.Password, "3769574b-d082-4fe2-8cf0-dee21f9a7e0f")
+		return st.Status == cloud.Completed
+	})
+	fi := st.FiscalInfo
+	if fi == nil || fi.FNDocNumber == 0 || fi.FNDocMark == 0 || fi.CheckType != "SALE" || int64(fi.Sum) != 199000 {
+		t.Fatalf("fiscalInfo: %+v", fi)
+	}
+	// The ФПД the shop got is the one the drive signed, and it verifies with the drive's key.
+	a, err := app.Drive.Document(context.Background(), uint32(fi.FNDocNumber))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fpd, err := fiscal.VerifyFiscalSign(app.Emulator.Key(), a.TLV)
+	if err != nil || int64(fpd) != fi.FNDocMark {
+		t.Fatalf("ФПД %d from the drive (%v), the shop got %d", fpd, err, fi.FNDocMark)
+	}
+	d, err := fiscal.Decode(a.TLV)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, _ := d.Elements.Money(1020); v != 199000 {
+		t.Fatalf("1020 in the drive = %d", v)
+	}
+	if !strings.Contains(fi.QR, fmt.Sprintf("&i=%d&fp=%d&n=1", fi.FNDocNumber, fi.FNDocMark)) || !strings.Contains(fi.QR, "s=1990.00") {
+		t.Fatalf("QR %q", fi.QR)
+	}
+	// Delivered to the OFD: the drive's queue empties and the OFD's look-up finds it by the QR's fields.
+	waitFor(t, "the OFD's acknowledgement", 10*time.Second, func() bool {
+		s, err := app.Drive.State(context.Background())
+		return err == nil && s.Unsent == 0
+	})
+	url := fmt.Sprintf("%s/receipt?fn=%s&i=%d&fp=%d", sb.OFDLookup, fi.FNNumber, fi.FNDocNumber, fi.FNDocMark)
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("OFD look-up: %d", resp.StatusCode)
+	}
+
+	// The technician's console over the real socket.
+	out, _, err := CallConsole(sb.Socket, []string{"status"})
+	if err != nil || !strings.Contains(out, "READY") || !strings.Contains(out, "0 for the OFD") {
+		t.Fatalf("status: %v\n%s", err, out)
+	}
+	out, _, err = CallConsole(sb.Socket, []string{"status", "--json"})
+	var h cloud.Health
+	if err != nil || json.Unmarshal([]byte(out), &h) != nil || !h.ShiftOpen || h.Drive.LastFD != uint32(fi.FNDocNumber) {
+		t.Fatalf("status --json: %v\n%s", err, out)
+	}
+	if _, _, err := CallConsole(sb.Socket, []string{"cash", "in", "1500.50"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := CallConsole(sb.Socket, []string{"cash", "out", "2000"}); err == nil || !strings.Contains(err.Error(), "exceeds") {
+		t.Fatalf("cash out beyond the drawer: %v", err)
+	}
+	_, raw, err := CallConsole(sb.Socket, []string{"doc", fmt.Sprint(fi.FNDocNumber), "--tlv"})
+	if err != nil || string(raw) != string(a.TLV) {
+		t.Fatalf("doc --tlv: %v, %d bytes", err, len(raw))
+	}
+	out, _, err = CallConsole(sb.Socket, []string{"doc", fmt.Sprint(fi.FNDocNumber)})
+	if err != nil || !strings.Contains(out, `"ofdAcknowledged": true`) || !strings.Contains(out, "Товар 1") {
+		t.Fatalf("doc: %v\n%s", err, out)
+	}
+	out, _, err = CallConsole(sb.Socket, []string{"selftest"})
+	if err != nil || strings.Contains(out, "FAIL") {
+		t.Fatalf("selftest: %v\n%s", err, out)
+	}
+	if _, _, err := CallConsole(sb.Socket, []string{"frobnicate"}); err == nil {
+		t.Fatal("an unknown console command succeeded")
+	}
+	out, _, err = CallConsole(sb.Socket, []string{"report", "z"})
+	if err != nil || !strings.Contains(out, "Z REPORT") || !strings.Contains(out, "drawer 1500.50") {
+		t.Fatalf("report z: %v\n%s", err, out)
+	}
+	info, err := os.Stat(sb.Socket)
+	if err != nil || info.Mode().Perm() != 0o600 {
+		t.Fatalf("console socket mode: %v %v", info.Mode(), err)
+	}
+}

@@ -1,0 +1,194 @@
+package device
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/openkassa/kassa/device/cloud"
+	"github.com/openkassa/kassa/fiscal/fn"
+	"github.com/openkassa/kassa/store"
+)
+
+// rig is a register wired to the real cloud server (over loopback HTTP) and the
+// emulated drive, with a clock the test moves. It drives the pipeline by hand:
+// lease, accept, drain, report — the same calls the loops make.
+type rig struct {
+	t      *testing.T
+	ctx    context.Context
+	mu     sync.Mutex
+	now    time.Time
+	server *cloud.Server
+	http   *httptest.Server
+	sb     cloud.Sandbox
+	client *cloud.Client
+	em     *fn.Emulator
+	st     *store.Store
+	rt     *Runtime
+}
+
+var msk = time.FixedZone("MSK", 3*3600)
+
+func newRig(t *testing.T, cfg Config) *rig {
+	t.Helper()
+	dir := t.TempDir()
+	g := &rig{t: t, ctx: context.Background(), now: time.Date(2026, 11, 23, 9, 0, 0, 0, msk)}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	var err error
+	g.server, err = cloud.Open(cloud.Config{Dir: dir, Clock: g.clock, Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { g.server.Close() })
+	if g.sb, err = g.server.Sandbox(); err != nil {
+		t.Fatal(err)
+	}
+	g.http = httptest.NewServer(g.server.Handler())
+	t.Cleanup(g.http.Close)
+	g.client = cloud.NewClient(g.http.URL, g.sb.RegisterToken, g.http.Client())
+	g.em, err = fn.NewEmulator(fn.EmulatorConfig{Dir: filepath.Join(dir, "fn"), Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { g.em.Close() })
+	p, err := g.client.Point(g.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := registerDrive(g.ctx, g.em, p, SandboxSerial, "0.1.0", g.clock()); err != nil {
+		t.Fatal(err)
+	}
+	g.st, err = store.Open(filepath.Join(dir, "kassa.db"), store.Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { g.st.Close() })
+	cfg.Location = msk
+	cfg.Serial, cfg.Version = SandboxSerial, "0.1.0"
+	g.rt = New(cfg, g.em, g.st, g.client, nil, g.clock, log)
+	if err := g.rt.loadPoint(g.ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := g.rt.reconcile(g.ctx); err != nil {
+		t.Fatal(err)
+	}
+	return g
+}
+
+func (g *rig) clock() time.Time {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.now
+}
+
+func (g *rig) advance(d time.Duration) {
+	g.mu.Lock()
+	g.now = g.now.Add(d)
+	g.mu.Unlock()
+}
+
+// sale is a shop document: one position per sum (roubles), paid by payment type.
+func sale(id, docType, payment string, sums ...float64) map[string]any {
+	var pos []map[string]any
+	total := 0.0
+	for i, s := range sums {
+		pos = append(pos, map[string]any{"name": fmt.Sprintf("Товар %d", i+1), "price": s, "quantity": 1, "vatTag": 1105})
+		total += s
+	}
+	return map[string]any{
+		"id": id, "docType": docType, "checkoutDateTime": "2026-11-23T09:00:00+03:00", "email": "buyer@example.com",
+		"inventPositions": pos, "moneyPositions": []map[string]any{{"paymentType": payment, "sum": total}},
+	}
+}
+
+// post sends a shop document with the first point's credentials and returns the HTTP status.
+func (g *rig) post(doc map[string]any) int {
+	return postDoc(g.t, g.http.URL, g.sb.Login, g.sb.Password, doc)
+}
+
+func postDoc(t *testing.T, base, login, password string, doc map[string]any) int {
+	t.Helper()
+	b, _ := json.Marshal(doc)
+	req, _ := http.NewRequest("POST", base+"/api/fn/v2/doc", bytes.NewReader(b))
+	req.SetBasicAuth(login, password)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 {
+		body, _ := io.ReadAll(resp.Body)
+		t.Logf("POST %s: %d %s", doc["id"], resp.StatusCode, body)
+	}
+	return resp.StatusCode
+}
+
+func docStatus(t *testing.T, base, login, password, id string) cloud.DocumentStatus {
+	t.Helper()
+	req, _ := http.NewRequest("GET", base+"/api/fn/v1/doc/"+id+"/status", nil)
+	req.SetBasicAuth(login, password)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var st cloud.DocumentStatus
+	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
+		t.Fatalf("status of %s: %v", id, err)
+	}
+	return st
+}
+
+// cycle moves queued documents through the register once: lease, accept,
+// fiscalize, report — what the poller and the pipeline loop do.
+func (g *rig) cycle() {
+	g.t.Helper()
+	leases, err := g.client.Lease(g.ctx, 0, 16)
+	if err != nil {
+		g.t.Fatal(err)
+	}
+	if len(leases) > 0 {
+		if err := g.rt.Accept(g.ctx, leases); err != nil {
+			g.t.Logf("accept: %v", err)
+		}
+	}
+	g.rt.drain(g.ctx)
+	res, err := g.rt.Unreported(g.ctx)
+	if err != nil {
+		g.t.Fatal(err)
+	}
+	if len(res) > 0 {
+		if err := g.client.Report(g.ctx, res); err != nil {
+			g.t.Fatal(err)
+		}
+		ids := make([]string, len(res))
+		for i, r := range res {
+			ids[i] = r.ID
+		}
+		if err := g.rt.Reported(g.ctx, ids); err != nil {
+			g.t.Fatal(err)
+		}
+	}
+}
+
+func (g *rig) status(id string) cloud.DocumentStatus {
+	return docStatus(g.t, g.http.URL, g.sb.Login, g.sb.Password, id)
+}
+
+func (g *rig) ledger() store.Ledger {
+	l, err := g.st.Ledger()
+	if err != nil {
+		g.t.Fatal(err)
+	}
+	return l
+}

@@ -1,0 +1,154 @@
+package device
+
+import (
+	"encoding/json"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/openkassa/kassa/device/cloud"
+	"github.com/openkassa/kassa/store"
+)
+
+// badLease is a document that reaches the register but cannot be registered: its
+// tax system is not one the point is registered for.
+func badLease(id string) cloud.Lease {
+	doc := sale(id, "SALE", "CARD", 10)
+	doc["taxMode"] = "PATENT"
+	b, _ := json.Marshal(doc)
+	return cloud.Lease{ID: id, Document: b}
+}
+
+func goodLease(id string) cloud.Lease {
+	b, _ := json.Marshal(sale(id, "SALE", "CARD", 10))
+	return cloud.Lease{ID: id, Document: b}
+}
+
+func (g *rig) stopState() store.Stop {
+	s, err := g.st.Stop()
+	if err != nil {
+		g.t.Fatal(err)
+	}
+	return s
+}
+
+func TestFourBadDocumentsInARowStop(t *testing.T) {
+	g := newRig(t, Config{})
+	for i, id := range []string{"b1", "b2", "b3"} {
+		g.rt.Accept(g.ctx, []cloud.Lease{badLease(id)})
+		g.rt.drain(g.ctx)
+		if s := g.stopState(); s.Stopped || s.Consecutive != i+1 {
+			t.Fatalf("after %d bad documents: %+v", i+1, s)
+		}
+	}
+	// A good one in between resets the count.
+	g.rt.Accept(g.ctx, []cloud.Lease{goodLease("ok1")})
+	g.rt.drain(g.ctx)
+	if s := g.stopState(); s.Consecutive != 0 {
+		t.Fatalf("a good document did not reset the count: %+v", s)
+	}
+	for _, id := range []string{"b4", "b5", "b6", "b7"} {
+		g.rt.Accept(g.ctx, []cloud.Lease{badLease(id)})
+		g.rt.drain(g.ctx)
+	}
+	s := g.stopState()
+	if !s.Stopped || !strings.Contains(s.Reason, "4 documents in a row") {
+		t.Fatalf("4 bad documents in a row: %+v", s)
+	}
+	h := g.rt.Health(g.ctx)
+	if !h.Stopped || h.StopReason == "" {
+		t.Fatalf("health does not show the stop: %+v", h)
+	}
+	// Stopped: new documents are not taken.
+	if err := g.rt.Accept(g.ctx, []cloud.Lease{goodLease("after")}); err == nil {
+		t.Fatal("a stopped register accepted a document")
+	}
+	// The cloud shows the register FAILED with the reason once the heartbeat says so.
+	if err := g.client.Heartbeat(g.ctx, h); err != nil {
+		t.Fatal(err)
+	}
+	if ps := g.pointStatus(); ps.Status != "FAILED" || !strings.Contains(ps.Message, "in a row") {
+		t.Fatalf("point status after a stop: %+v", ps)
+	}
+	if ans := g.rt.Console(g.ctx, []string{"resume"}); !ans.OK {
+		t.Fatalf("resume: %s", ans.Error)
+	}
+	if s := g.stopState(); s.Stopped || s.Consecutive != 0 {
+		t.Fatalf("after resume: %+v", s)
+	}
+	if err := g.rt.Accept(g.ctx, []cloud.Lease{goodLease("after")}); err != nil {
+		t.Fatalf("resumed register refused a document: %v", err)
+	}
+	g.rt.drain(g.ctx)
+	if d, _ := g.st.Get("after"); d.State != store.Fiscalized {
+		t.Fatalf("after resume the document is %s", d.State)
+	}
+}
+
+func TestDriveFaultStopsAtOnceAndResumeReconciles(t *testing.T) {
+	g := newRig(t, Config{})
+	g.rt.Accept(g.ctx, []cloud.Lease{goodLease("warm")})
+	g.rt.drain(g.ctx)
+	g.em.FailNextWrites(1)
+	g.rt.Accept(g.ctx, []cloud.Lease{goodLease("victim")})
+	g.rt.drain(g.ctx)
+	s := g.stopState()
+	if !s.Stopped || !strings.Contains(s.Reason, "drive") {
+		t.Fatalf("one drive fault: %+v", s)
+	}
+	if d, _ := g.st.Get("victim"); d.State != store.Accepted {
+		t.Fatalf("the document hit by the fault is %s, want still accepted", d.State)
+	}
+	if h := g.rt.Health(g.ctx); h.Drive.Error == "" {
+		t.Fatal("health does not name the drive error")
+	}
+	if err := g.rt.Resume(g.ctx); err != nil {
+		t.Fatal(err)
+	}
+	g.rt.drain(g.ctx)
+	d, _ := g.st.Get("victim")
+	if d.State != store.Fiscalized {
+		t.Fatalf("after resume: %s", d.State)
+	}
+	if err := g.st.Check(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestRemoteModeNeverStops(t *testing.T) {
+	g := newRig(t, Config{RemoteMode: true})
+	for _, id := range []string{"b1", "b2", "b3", "b4", "b5", "b6"} {
+		g.rt.Accept(g.ctx, []cloud.Lease{badLease(id)})
+		g.rt.drain(g.ctx)
+	}
+	if s := g.stopState(); s.Stopped {
+		t.Fatalf("remote mode stopped: %+v", s)
+	}
+	g.em.FailNextWrites(1)
+	g.rt.Accept(g.ctx, []cloud.Lease{goodLease("g")})
+	g.rt.drain(g.ctx) // the fault: not stopped, the document waits
+	if s := g.stopState(); s.Stopped {
+		t.Fatalf("remote mode stopped on a drive fault: %+v", s)
+	}
+	g.rt.drain(g.ctx) // retried
+	if d, _ := g.st.Get("g"); d.State != store.Fiscalized {
+		t.Fatalf("remote mode: the document is %s after the retry", d.State)
+	}
+	st, _ := g.em.State(g.ctx)
+	if err := g.st.Check(); err != nil || st.ReceiptsInShift != 1 {
+		t.Fatalf("check %v, receipts in shift %d (want 1)", err, st.ReceiptsInShift)
+	}
+}
+
+func (g *rig) pointStatus() cloud.PointStatus {
+	req, _ := http.NewRequest("GET", g.http.URL+"/api/fn/v1/status", nil)
+	req.SetBasicAuth(g.sb.Login, g.sb.Password)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		g.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var ps cloud.PointStatus
+	json.NewDecoder(resp.Body).Decode(&ps)
+	return ps
+}
