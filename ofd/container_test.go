@@ -18,7 +18,7 @@ import (
 const (
 	vecDrive = "9999078900001234"
 	// A receipt (tag 3) holding only 1040 = 5.
-	vecDocument = "03 00 08 00 10 04 04 00 05 00 00 00"
+	vecDocument  = "03 00 08 00 10 04 04 00 05 00 00 00"
 	vecContainer = "34 00 9a 62" + // length 52, CRC
 		" a5 03 01 00 00" + // message type, document type, version, service data
 		" 99 99 07 89 00 00 12 34" + // drive number, BCD
