@@ -192,3 +192,13 @@ func (g *rig) ledger() store.Ledger {
 	}
 	return l
 }
+
+var quickClient = &http.Client{Timeout: 5 * time.Second}
+
+func newJSONRequest(method, url string, body []byte) (*http.Request, error) {
+	req, err := http.NewRequest(method, url, bytes.NewReader(body))
+	if err == nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	return req, err
+}
