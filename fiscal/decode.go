@@ -71,7 +71,7 @@ type Document struct {
 func Decode(b []byte) (*Document, error) {
 	outer, next, err := NextElement(b, 0)
 	if err != nil {
-		return nil, fmt.Errorf("fiscal: document: %w", err)
+		return nil, err
 	}
 	if !docTypes[outer.Tag] {
 		return nil, &TagError{Tag: outer.Tag, Offset: 0, Err: ErrNotDocument}
@@ -90,9 +90,9 @@ func Decode(b []byte) (*Document, error) {
 func decodeElements(b []byte, start, end int, ctx Tag) (Elements, error) {
 	var out Elements
 	for off := start; off < end; {
-		raw, next, err := NextElement(b[:end], off)
+		raw, next, err := NextElement(b[:end], off) // names the tag and the absolute offset
 		if err != nil {
-			return nil, fmt.Errorf("fiscal: inside %d: %w", ctx, err)
+			return nil, err
 		}
 		ti, ok := tagInfos[raw.Tag]
 		if !ok {
@@ -276,8 +276,8 @@ func (es Elements) Bytes(t Tag) ([]byte, bool) {
 // Info is the registry's entry for the element's tag.
 func (e Element) Info() TagInfo { return tagInfos[e.Tag] }
 
-// Uint reads an integer value (little-endian, any width up to 8 bytes); 0 for
-// values that are not integers.
+// Uint reads an integer value (byte, uint16, uint32, VLN, or a unixtime's
+// seconds), little-endian; 0 for values of other types.
 func (e Element) Uint() uint64 {
 	switch e.Info().Type {
 	case TypeByte, TypeUint16, TypeUint32, TypeVLN, TypeTime:

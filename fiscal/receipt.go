@@ -358,7 +358,7 @@ func (a *AgentData) appendTLV(dst []byte) ([]byte, error) {
 		return dst, err
 	}
 	if a.TransferOperINN != "" {
-		if dst, err = appendINN(dst, TagSupplierINN1016, a.TransferOperINN); err != nil {
+		if dst, err = appendINN(dst, TagTransferOperINN, a.TransferOperINN); err != nil {
 			return dst, err
 		}
 	}

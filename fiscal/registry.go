@@ -76,7 +76,7 @@ const (
 	TagAddress          Tag = 1009
 	TagDateTime         Tag = 1012
 	TagRegisterSerial   Tag = 1013
-	TagSupplierINN1016  Tag = 1016
+	TagTransferOperINN  Tag = 1016
 	TagOFDINN           Tag = 1017
 	TagUserINN          Tag = 1018
 	TagTotal            Tag = 1020
@@ -183,7 +183,7 @@ var tagTable = []TagInfo{
 	{Tag: TagAddress, Name: "адрес расчётов", Type: TypeString, Max: 256},
 	{Tag: TagDateTime, Name: "дата, время", Type: TypeTime, Max: 4},
 	{Tag: TagRegisterSerial, Name: "заводской номер ККТ", Type: TypeString, Max: 20},
-	{Tag: TagSupplierINN1016, Name: "ИНН оператора перевода", Type: TypeString, Max: 12},
+	{Tag: TagTransferOperINN, Name: "ИНН оператора перевода", Type: TypeString, Max: 12},
 	{Tag: TagOFDINN, Name: "ИНН ОФД", Type: TypeString, Max: 12},
 	{Tag: TagUserINN, Name: "ИНН пользователя", Type: TypeString, Max: 12},
 	{Tag: TagTotal, Name: "сумма расчёта, указанного в чеке", Type: TypeVLN, Max: 6},
@@ -322,7 +322,7 @@ var (
 	vatSums  = []Tag{TagVAT20, TagVAT10, TagVAT0, TagVATNone, TagVAT20120, TagVAT10110}
 	// receiptAgent are the receipt-level agent tags (FFD105.md, "Agents").
 	receiptAgent = []Tag{TagAgentFlags, TagAgentOperation, TagAgentPhone, TagReceiverPhone, TagTransferPhone,
-		TagTransferOperName, TagTransferOperAddr, TagSupplierINN1016, TagSupplierPhone}
+		TagTransferOperName, TagTransferOperAddr, TagTransferOperINN, TagSupplierPhone}
 	// receiptOptional is what a receipt or correction receipt may carry beyond its required set.
 	receiptOptional = tags(vatSums, cashier, receiptAgent, []Tag{TagBuyerContact, TagSenderEmail, TagBuyerName,
 		TagBuyerINN, TagReceiptRequisite, TagUserRequisite, TagInternet, TagAutomatic, TagTaxSite, TagVendingMachine})
@@ -383,7 +383,7 @@ var rules = map[Tag]contextRule{
 	TagUserRequisite: {required: []Tag{TagRequisiteName, TagRequisiteValue}},
 	// (check) FFD105.md: all of 1174 present (yandex/ofd); our builder writes 1179 even when empty.
 	TagCorrectionBasis: {required: []Tag{TagBasisName, TagBasisDate, TagBasisNumber}},
-	TagItemAgent: {optional: []Tag{TagTransferOperAddr, TagSupplierINN1016, TagTransferOperName, TagAgentOperation,
+	TagItemAgent: {optional: []Tag{TagTransferOperAddr, TagTransferOperINN, TagTransferOperName, TagAgentOperation,
 		TagAgentPhone, TagReceiverPhone, TagTransferPhone}},
 	TagItemSupplier: {optional: []Tag{TagSupplierPhone, TagSupplierName}},
 	TagOFDMessage:   {required: []Tag{TagOFDResponse}},

@@ -102,10 +102,10 @@ func (g *Registration) AppendTLV(dst []byte, t Tag) ([]byte, error) {
 	if dst, err = AppendString(dst, TagTaxSite, TaxSite); err != nil {
 		return dst, err
 	}
-	dst = AppendByte(dst, TagAutomatic, flag(g.Seller.Automatic))
-	dst = AppendByte(dst, TagAutonomous, flag(g.Autonomous))
-	dst = AppendByte(dst, TagEncryption, flag(g.Encryption))
-	dst = AppendByte(dst, TagInternet, flag(g.Seller.Internet))
+	dst = AppendByte(dst, TagAutomatic, boolByte(g.Seller.Automatic))
+	dst = AppendByte(dst, TagAutonomous, boolByte(g.Autonomous))
+	dst = AppendByte(dst, TagEncryption, boolByte(g.Encryption))
+	dst = AppendByte(dst, TagInternet, boolByte(g.Seller.Internet))
 	if dst, err = appendOptString(dst, TagOFDName, g.OFDName); err != nil {
 		return dst, err
 	}
@@ -182,7 +182,7 @@ func appendCashier(dst []byte, name, inn string) ([]byte, error) {
 	return appendINN(dst, TagCashierINN, inn)
 }
 
-func flag(b bool) byte {
+func boolByte(b bool) byte {
 	if b {
 		return 1
 	}

@@ -10,12 +10,15 @@ import (
 
 var testKey = []byte("drive key of the test")
 
-func mustAppend(t testing.TB, b []byte, err error) []byte {
-	t.Helper()
-	if err != nil {
-		t.Fatal(err)
+// must returns the bytes of an encoder call, failing the test on its error.
+func must(t testing.TB) func([]byte, error) []byte {
+	return func(b []byte, err error) []byte {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
 	}
-	return b
 }
 
 // signed plays the drive: it appends the numbers and the time, what extra adds
@@ -23,7 +26,7 @@ func mustAppend(t testing.TB, b []byte, err error) []byte {
 func signed(t testing.TB, typ Tag, body []byte, extra func([]byte) []byte) []byte {
 	t.Helper()
 	body = AppendUint32(body, TagDocNumber, 42)
-	body = mustAppend(t, AppendString(body, TagDriveNumber, "9999078900012345"))
+	body = must(t)(AppendString(body, TagDriveNumber, "9999078900012345"))
 	body = AppendTime(body, TagDateTime, time.Date(2026, 11, 22, 12, 24, 0, 0, time.UTC))
 	if extra != nil {
 		body = extra(body)
@@ -70,8 +73,8 @@ func TestRoundTripEveryDocument(t *testing.T) {
 	}
 	shift := func(b []byte) []byte { return AppendUint32(b, TagShiftNumber, 7) }
 	ack := func() []byte {
-		body := mustAppend(t, AppendString(nil, TagOFDINN, "7704211201  "))
-		body = mustAppend(t, AppendString(body, TagDriveNumber, "9999078900012345"))
+		body := must(t)(AppendString(nil, TagOFDINN, "7704211201  "))
+		body = must(t)(AppendString(body, TagDriveNumber, "9999078900012345"))
 		body = AppendUint32(body, TagDocNumber, 42)
 		body = AppendTime(body, TagDateTime, time.Date(2026, 11, 22, 12, 25, 0, 0, time.UTC))
 		b, m := BeginSTLV(body, TagOFDMessage)
@@ -86,28 +89,28 @@ func TestRoundTripEveryDocument(t *testing.T) {
 		doc  func() []byte
 	}{
 		{DocRegistration, NameRegistration, func() []byte {
-			return signed(t, 1, mustAppend(t, testRegistration().AppendTLV(nil, 1)), nil)
+			return signed(t, 1, must(t)(testRegistration().AppendTLV(nil, 1)), nil)
 		}},
 		{DocRegistrationChange, NameRegistrationChange, func() []byte {
-			return signed(t, 11, mustAppend(t, testRegistration().AppendTLV(nil, 11)), nil)
+			return signed(t, 11, must(t)(testRegistration().AppendTLV(nil, 11)), nil)
 		}},
 		{DocShiftOpen, NameShiftOpen, func() []byte {
-			return signed(t, 2, mustAppend(t, testReport().AppendTLV(nil, 2)), shift)
+			return signed(t, 2, must(t)(testReport().AppendTLV(nil, 2)), shift)
 		}},
 		{DocStateReport, NameStateReport, func() []byte {
-			return signed(t, 21, mustAppend(t, testReport().AppendTLV(nil, 21)), shift)
+			return signed(t, 21, must(t)(testReport().AppendTLV(nil, 21)), shift)
 		}},
 		{DocReceipt, NameReceipt, func() []byte {
-			return signed(t, 3, mustAppend(t, testReceipt().AppendTLV(nil)), shiftAndReceipt)
+			return signed(t, 3, must(t)(testReceipt().AppendTLV(nil)), shiftAndReceipt)
 		}},
 		{DocCorrection, NameCorrection, func() []byte {
-			return signed(t, 31, mustAppend(t, correction.AppendTLV(nil)), shiftAndReceipt)
+			return signed(t, 31, must(t)(correction.AppendTLV(nil)), shiftAndReceipt)
 		}},
 		{DocShiftClose, NameShiftClose, func() []byte {
-			return signed(t, 5, mustAppend(t, testReport().AppendTLV(nil, 5)), closeCounters)
+			return signed(t, 5, must(t)(testReport().AppendTLV(nil, 5)), closeCounters)
 		}},
 		{DocDriveClose, NameDriveClose, func() []byte {
-			return signed(t, 6, mustAppend(t, testReport().AppendTLV(nil, 6)), nil)
+			return signed(t, 6, must(t)(testReport().AppendTLV(nil, 6)), nil)
 		}},
 		{DocOperatorAck, "", ack},
 	}
@@ -152,7 +155,7 @@ func TestReportContents(t *testing.T) {
 		{DocDriveClose, []Tag{TagCashier}, []Tag{TagRegisterVersion}},
 	}
 	for _, c := range cases {
-		els, err := SplitElements(mustAppend(t, testReport().AppendTLV(nil, c.typ)))
+		els, err := SplitElements(must(t)(testReport().AppendTLV(nil, c.typ)))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -1,7 +1,9 @@
 // Package fiscal owns the fiscal documents of FFD 1.05: the tag registry, the TLV
 // encoding and decoding, the document model with its builders and validation, and
 // the checksums and signs that travel with a document. It never talks to a drive,
-// a printer or a network; those packages build on it.
+// a printer or a network; those packages build on it. Its builders write only
+// the register's elements: numbering, dating and signing a document (1040,
+// 1041, 1012, 1038, 1042, 1077) is the drive's and must never happen here.
 package fiscal
 
 import (

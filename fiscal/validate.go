@@ -1,6 +1,7 @@
 package fiscal
 
 import (
+	"errors"
 	"fmt"
 	"math/bits"
 	"strings"
@@ -106,97 +107,104 @@ func (r *Receipt) validateItems() error {
 	if len(r.Items) == 0 {
 		return fieldErr("items", "a receipt needs at least one item")
 	}
-	var total int64
+	var (
+		total int64
+		buf   [1100]byte // an item's STLV is at most 1024 bytes
+	)
 	for i := range r.Items {
-		p := fmt.Sprintf("items[%d]", i)
-		if err := r.Items[i].validate(p); err != nil {
-			return err
+		if err := r.Items[i].validate(); err != nil {
+			return prefixField(fmt.Sprintf("items[%d]", i), err)
+		}
+		// Each field within its limit can still make an item, or its agent or
+		// supplier data, longer than its STLV allows: encoding is the measure.
+		if _, err := r.Items[i].appendTLV(buf[:0]); err != nil {
+			return fieldErr(fmt.Sprintf("items[%d]", i), "%v", err)
 		}
 		total += r.Items[i].Sum
 		if total > MaxMoney {
-			return fieldErr(p+".sum", "receipt total exceeds %d kopecks", int64(MaxMoney))
+			return fieldErr(fmt.Sprintf("items[%d].sum", i), "receipt total exceeds %d kopecks", int64(MaxMoney))
 		}
 	}
 	return nil
 }
 
-// validate checks one item; p is its path ("items[2]").
-func (it *Item) validate(p string) error {
-	if err := checkString(p+".name", TagItemName, it.Name, true); err != nil {
+// validate checks one item; fields are relative to it ("price"), the caller prefixes them.
+func (it *Item) validate() error {
+	if err := checkString("name", TagItemName, it.Name, true); err != nil {
 		return err
 	}
-	if err := checkMoney(p+".price", it.Price); err != nil {
+	if err := checkMoney("price", it.Price); err != nil {
 		return err
 	}
 	q := it.Quantity
 	if q.Value == 0 {
-		return fieldErr(p+".quantity", "quantity must be positive")
+		return fieldErr("quantity", "quantity must be positive")
 	}
 	// (check) FFD is silent on the number of decimals; the shop API uses up to 3,
 	// we allow up to 6 and a value that fits the 8-byte FVLN.
 	if q.Decimals > 6 || q.Value >= 1<<56 {
-		return fieldErr(p+".quantity", "quantity %d / 10^%d: want at most 6 decimals and 7 value bytes", q.Value, q.Decimals)
+		return fieldErr("quantity", "quantity %d / 10^%d: want at most 6 decimals and 7 value bytes", q.Value, q.Decimals)
 	}
-	if err := checkMoney(p+".sum", it.Sum); err != nil {
+	if err := checkMoney("sum", it.Sum); err != nil {
 		return err
 	}
 	if want := ItemSum(it.Price, q); want != it.Sum {
-		return fieldErr(p+".sum", "sum %d ≠ price × quantity = %d", it.Sum, want)
+		return fieldErr("sum", "sum %d ≠ price × quantity = %d", it.Sum, want)
 	}
 	if it.VAT < VAT20 || it.VAT > VATNone {
-		return fieldErr(p+".vat", "VAT rate %d out of range 1..6", it.VAT)
+		return fieldErr("vat", "VAT rate %d out of range 1..6", it.VAT)
 	}
 	if it.VATSum != -1 {
-		if err := checkMoney(p+".vatSum", it.VATSum); err != nil {
+		if err := checkMoney("vatSum", it.VATSum); err != nil {
 			return err
 		}
 		if want := VAT(it.Sum, it.VAT); it.VATSum-want > 1 || want-it.VATSum > 1 {
-			return fieldErr(p+".vatSum", "VAT sum %d differs from the computed %d by more than 1 kopeck", it.VATSum, want)
+			return fieldErr("vatSum", "VAT sum %d differs from the computed %d by more than 1 kopeck", it.VATSum, want)
 		}
 	}
 	// (check) FFD105.md lists 1212 values 1..13; the shop API maps up to 18
 	// (property_right … resort_fee, added to 1.05 by later orders): we accept 1..18.
 	if it.Subject < 1 || it.Subject > 18 {
-		return fieldErr(p+".subject", "subject %d out of range 1..18", it.Subject)
+		return fieldErr("subject", "subject %d out of range 1..18", it.Subject)
 	}
 	if it.Method < 1 || it.Method > 7 {
-		return fieldErr(p+".method", "method %d out of range 1..7", it.Method)
+		return fieldErr("method", "method %d out of range 1..7", it.Method)
 	}
-	if err := checkString(p+".unit", TagUnit, it.Unit, false); err != nil {
+	if err := checkString("unit", TagUnit, it.Unit, false); err != nil {
 		return err
 	}
 	if n := len(it.MarkCode); n != 0 && (n < 2 || n > maxLen(TagMarkCode)) {
-		return fieldErr(p+".markCode", "product code of %d bytes: want 2..%d", n, maxLen(TagMarkCode))
+		return fieldErr("markCode", "product code of %d bytes: want 2..%d", n, maxLen(TagMarkCode))
 	}
 	if it.AgentFlags&0x80 != 0 {
-		return fieldErr(p+".agentFlags", "agent flags %#02x: only bits 0..6 are defined", it.AgentFlags)
+		return fieldErr("agentFlags", "agent flags %#02x: only bits 0..6 are defined", it.AgentFlags)
 	}
 	if it.Agent != nil {
-		if err := it.Agent.validate(p + ".agent"); err != nil {
+		if err := prefixField("agent", it.Agent.validate()); err != nil {
 			return err
 		}
 	}
 	if it.AgentFlags != 0 && (it.Supplier == nil || it.Supplier.Name == "") {
-		return fieldErr(p+".supplier.name", "an item with agent flags needs its supplier's name")
+		return fieldErr("supplier.name", "an item with agent flags needs its supplier's name")
 	}
 	if it.AgentFlags != 0 && it.Supplier.INN == "" {
-		return fieldErr(p+".supplier.inn", "an item with agent flags needs its supplier's INN")
+		return fieldErr("supplier.inn", "an item with agent flags needs its supplier's INN")
 	}
 	if s := it.Supplier; s != nil {
-		if err := checkString(p+".supplier.name", TagSupplierName, s.Name, false); err != nil {
+		if err := checkString("supplier.name", TagSupplierName, s.Name, false); err != nil {
 			return err
 		}
-		if err := checkINN(p+".supplier.inn", s.INN, false); err != nil {
+		if err := checkINN("supplier.inn", s.INN, false); err != nil {
 			return err
 		}
-		if err := checkPhones(p+".supplier.phones", TagSupplierPhone, s.Phones); err != nil {
+		if err := checkPhones("supplier.phones", TagSupplierPhone, s.Phones); err != nil {
 			return err
 		}
 	}
 	if it.Country != "" && (len(it.Country) != 3 || !allDigits(it.Country)) {
-		return fieldErr(p+".country", "country code %q: want 3 digits (ОКСМ)", it.Country)
+		return fieldErr("country", "country code %q: want 3 digits (ОКСМ)", it.Country)
 	}
-	return checkString(p+".customs", TagCustoms, it.Customs, false)
+	return checkString("customs", TagCustoms, it.Customs, false)
 }
 
 func (r *Receipt) validatePayments() error {
@@ -254,7 +262,7 @@ func (r *Receipt) validateAgent() error {
 		return fieldErr("agentFlags", "agent flags %#02x: only bits 0..6 are defined", r.AgentFlags)
 	}
 	if r.Agent != nil {
-		if err := r.Agent.validate("agent"); err != nil {
+		if err := prefixField("agent", r.Agent.validate()); err != nil {
 			return err
 		}
 	}
@@ -264,26 +272,36 @@ func (r *Receipt) validateAgent() error {
 	return nil
 }
 
-func (a *AgentData) validate(p string) error {
-	if err := checkString(p+".operation", TagAgentOperation, a.Operation, false); err != nil {
+func (a *AgentData) validate() error {
+	if err := checkString("operation", TagAgentOperation, a.Operation, false); err != nil {
 		return err
 	}
-	if err := checkPhones(p+".payingAgentPhones", TagAgentPhone, a.PayingAgentPhones); err != nil {
+	if err := checkPhones("payingAgentPhones", TagAgentPhone, a.PayingAgentPhones); err != nil {
 		return err
 	}
-	if err := checkPhones(p+".receiverPhones", TagReceiverPhone, a.ReceiverPhones); err != nil {
+	if err := checkPhones("receiverPhones", TagReceiverPhone, a.ReceiverPhones); err != nil {
 		return err
 	}
-	if err := checkPhones(p+".transferOperPhones", TagTransferPhone, a.TransferOperPhones); err != nil {
+	if err := checkPhones("transferOperPhones", TagTransferPhone, a.TransferOperPhones); err != nil {
 		return err
 	}
-	if err := checkString(p+".transferOperName", TagTransferOperName, a.TransferOperName, false); err != nil {
+	if err := checkString("transferOperName", TagTransferOperName, a.TransferOperName, false); err != nil {
 		return err
 	}
-	if err := checkString(p+".transferOperAddr", TagTransferOperAddr, a.TransferOperAddr, false); err != nil {
+	if err := checkString("transferOperAddr", TagTransferOperAddr, a.TransferOperAddr, false); err != nil {
 		return err
 	}
-	return checkINN(p+".transferOperInn", a.TransferOperINN, false)
+	return checkINN("transferOperInn", a.TransferOperINN, false)
+}
+
+// prefixField puts a path in front of a *FieldError's field: the item's checks
+// name fields relative to it so that a valid receipt costs no path strings.
+func prefixField(prefix string, err error) error {
+	var fe *FieldError
+	if errors.As(err, &fe) {
+		fe.Field = prefix + "." + fe.Field
+	}
+	return err
 }
 
 // checkString refuses a string that is empty when required, not encodable in
