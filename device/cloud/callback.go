@@ -29,10 +29,18 @@ func (s *Server) startCallback(key string) {
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
-		s.deliver(key)
-		s.mu.Lock()
-		delete(s.inFlight, key)
-		s.mu.Unlock()
+		for {
+			s.deliver(key)
+			// A result that came while this delivery finished made the callback due again.
+			s.mu.Lock()
+			_, due, err := s.callbackDoc(key)
+			if s.ctx.Err() != nil || !due || err != nil {
+				delete(s.inFlight, key)
+				s.mu.Unlock()
+				return
+			}
+			s.mu.Unlock()
+		}
 	}()
 }
 
@@ -61,7 +69,7 @@ func (s *Server) deliver(key string) {
 			s.log.Info("cloud: callback refused", "point", rec.PointID, "id", rec.ID, "attempt", attempts, "err", err)
 			if uerr := s.update(key, func(d *docRecord) {
 				if d.State == Printed {
-					d.State, d.Changed = WaitForCallback, s.cfg.Clock()
+					d.State, d.Changed = WaitForCallback, s.now()
 				}
 				if d.State == WaitForCallback {
 					d.Message = "Waiting for the callback to be accepted: " + err.Error()
@@ -84,7 +92,7 @@ func (s *Server) deliver(key string) {
 		case err != nil && d.State == WaitForCallback:
 			d.Message = fmt.Sprintf("Callback not accepted after %d attempts: %v", attempts, err)
 		case err == nil && (d.State == Printed || d.State == WaitForCallback):
-			d.State, d.Changed, d.Message = Completed, s.cfg.Clock(), "Document successfully completed with callback"
+			d.State, d.Changed, d.Message = Completed, s.now(), "Document successfully completed with callback"
 		}
 	}, bucketCallbacks)
 	if uerr != nil {

@@ -51,7 +51,7 @@ func (s *Server) device(h deviceHandler) http.HandlerFunc {
 func (s *Server) lease(w http.ResponseWriter, r *http.Request, _ []byte, reg registerRecord) {
 	wait, limit, err := leaseParams(r)
 	if err != nil {
-		writeError(w, http.StatusBadRequest, APIError{Message: err.Error(), Field: strings.SplitN(err.Error(), ":", 2)[0]})
+		writeFieldError(w, err)
 		return
 	}
 	wait = min(wait, s.cfg.MaxWait)
@@ -68,25 +68,34 @@ func (s *Server) lease(w http.ResponseWriter, r *http.Request, _ []byte, reg reg
 			writeJSON(w, http.StatusOK, LeaseResponse{Documents: leases})
 			return
 		}
-		var expiry <-chan time.Time
-		if !next.IsZero() {
-			t := time.NewTimer(max(next.Sub(s.cfg.Clock()), time.Millisecond))
-			defer t.Stop()
-			expiry = t.C
-		}
-		select {
-		case <-wake:
-		case <-expiry:
-		case <-deadline.C:
-			writeJSON(w, http.StatusOK, LeaseResponse{Documents: []Lease{}})
-			return
-		case <-r.Context().Done():
-			return
-		case <-s.ctx.Done():
-			writeError(w, http.StatusServiceUnavailable, APIError{Message: "the cloud is shutting down"})
+		if !s.await(wake, next, deadline.C, r) {
+			if r.Context().Err() == nil {
+				writeJSON(w, http.StatusOK, LeaseResponse{Documents: []Lease{}})
+			}
 			return
 		}
 	}
+}
+
+// await waits for a post to the point, for the lease expiring at next (if any), or
+// for the end; it reports whether to scan the queue again.
+func (s *Server) await(wake <-chan struct{}, next time.Time, deadline <-chan time.Time, r *http.Request) bool {
+	var expiry <-chan time.Time
+	if !next.IsZero() {
+		t := time.NewTimer(max(next.Sub(s.now()), time.Millisecond))
+		defer t.Stop()
+		expiry = t.C
+	}
+	select {
+	case <-wake:
+		return true
+	case <-expiry:
+		return true
+	case <-deadline:
+	case <-r.Context().Done():
+	case <-s.ctx.Done():
+	}
+	return false
 }
 
 func leaseParams(r *http.Request) (time.Duration, int, error) {
@@ -97,19 +106,19 @@ func leaseParams(r *http.Request) (time.Duration, int, error) {
 		if err != nil {
 			secs, err2 := strconv.Atoi(v)
 			if err2 != nil {
-				return 0, 0, fmt.Errorf("wait: %q is not a duration", v)
+				return 0, 0, fieldErr("wait", "%q is not a duration", v)
 			}
 			d = time.Duration(secs) * time.Second
 		}
 		if d < 0 {
-			return 0, 0, fmt.Errorf("wait: negative")
+			return 0, 0, fieldErr("wait", "negative")
 		}
 		wait = d
 	}
 	if v := q.Get("max"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 {
-			return 0, 0, fmt.Errorf("max: %q is not a positive number", v)
+			return 0, 0, fieldErr("max", "%q is not a positive number", v)
 		}
 		limit = min(n, maxLeaseBatch)
 	}
@@ -119,7 +128,7 @@ func leaseParams(r *http.Request) (time.Duration, int, error) {
 // take leases up to limit of the point's oldest waiting documents, and expired leases again with
 // the same id. It returns the earliest expiry of the leases still running.
 func (s *Server) take(pointID string, limit int) ([]Lease, time.Time, error) {
-	now := s.cfg.Clock()
+	now := s.now()
 	leases := []Lease{}
 	var next time.Time
 	err := s.db.Update(func(tx *bolt.Tx) error {
@@ -209,7 +218,7 @@ func (s *Server) results(w http.ResponseWriter, r *http.Request, _ []byte, reg r
 			return
 		}
 	}
-	now := s.cfg.Clock()
+	now := s.now()
 	var out ResultsResponse
 	var callbacks []string
 	err := s.db.Update(func(tx *bolt.Tx) error {
@@ -287,7 +296,7 @@ func (s *Server) heartbeat(w http.ResponseWriter, r *http.Request, key []byte, _
 			return err
 		}
 		// Staleness is judged by the cloud's clock, not by the register's own.
-		reg.LastSeen, reg.Health = s.cfg.Clock(), &h
+		reg.LastSeen, reg.Health = s.now(), &h
 		return putJSON(tx.Bucket(bucketRegisters), key, reg)
 	})
 	if err != nil {

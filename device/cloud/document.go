@@ -35,9 +35,8 @@ func fieldErr(field, format string, args ...any) *FieldError {
 }
 
 // Document is a shop's document as the vendor's API defines it (FFD105.md, "Shop
-// document"), with money in kopecks. Fields outside the vendor's API are ignored, as
-// the vendor ignores them; fields of the API that this cloud cannot yet turn into a
-// receipt (agents, suppliers, marking codes, corrections) are refused, never dropped.
+// document"), with money in kopecks, plus our correction-receipt extension. Fields
+// outside the API are ignored, as the vendor ignores them.
 type Document struct {
 	ID               string          `json:"id"`
 	DocNum           string          `json:"docNum,omitempty"`
@@ -55,23 +54,71 @@ type Document struct {
 	TaxMode          string          `json:"taxMode,omitempty"` // empty: the point's
 	InventPositions  []Position      `json:"inventPositions"`
 	MoneyPositions   []MoneyPosition `json:"moneyPositions"`
+	AgentInfo        *AgentInfo      `json:"agentInfo,omitempty"`  // → 1057 and the receipt's agent tags
+	Correction       *Correction     `json:"correction,omitempty"` // our extension: SALE_CORRECTION, BUY_CORRECTION
+}
+
+// AgentInfo is the vendor's agent block: on the document → 1057, on a position → 1222/1223.
+type AgentInfo struct {
+	Types                   []string               `json:"types"`
+	PayingAgent             *PayingAgent           `json:"payingAgent,omitempty"`
+	ReceivePaymentsOperator *PaymentsOperator      `json:"receivePaymentsOperator,omitempty"`
+	MoneyTransferOperator   *MoneyTransferOperator `json:"moneyTransferOperator,omitempty"`
+}
+
+// PayingAgent is the paying agent's operation (1044) and phones (1073).
+type PayingAgent struct {
+	Operation string   `json:"operation,omitempty"`
+	Phones    []string `json:"phones,omitempty"`
+}
+
+// PaymentsOperator is the payment-receiving operator's phones (1074).
+type PaymentsOperator struct {
+	Phones []string `json:"phones,omitempty"`
+}
+
+// MoneyTransferOperator is 1075 phones, 1026 name, 1005 address and 1016 INN.
+type MoneyTransferOperator struct {
+	Phones  []string `json:"phones,omitempty"`
+	Name    string   `json:"name,omitempty"`
+	Address string   `json:"address,omitempty"`
+	Inn     string   `json:"inn,omitempty"`
+}
+
+// SupplierInfo is a position's supplier: 1224 {1225 name, 1171 phones} and 1226 INN.
+type SupplierInfo struct {
+	Name   string   `json:"name,omitempty"`
+	Inn    string   `json:"inn,omitempty"`
+	Phones []string `json:"phones,omitempty"`
+}
+
+// Correction is the basis of a correction receipt (1173, 1174); our extension of the API.
+type Correction struct {
+	Type       string `json:"type"`     // SELF (1173 = 0) or ORDER (1)
+	BaseName   string `json:"baseName"` // 1177
+	BaseDate   string `json:"baseDate"` // 1178, YYYY-MM-DD
+	BaseNumber string `json:"baseNumber,omitempty"`
 }
 
 // Position is one inventPositions entry.
 type Position struct {
-	Name                     string   `json:"name"`
-	Price                    Money    `json:"price"`
-	Quantity                 Quantity `json:"quantity"`
-	VatTag                   int      `json:"vatTag"`
-	VatSum                   *Money   `json:"vatSum,omitempty"`
-	DiscSum                  Money    `json:"discSum,omitempty"`
-	PaymentObject            string   `json:"paymentObject,omitempty"` // empty: commodity
-	PaymentMethod            string   `json:"paymentMethod,omitempty"` // empty: full_payment
-	Measure                  string   `json:"measure,omitempty"`       // → 1197
-	InventCode               string   `json:"inventCode,omitempty"`
-	Barcode                  string   `json:"barcode,omitempty"`
-	OriginCountryCode        string   `json:"originCountryCode,omitempty"`
-	CustomsDeclarationNumber string   `json:"customsDeclarationNumber,omitempty"`
+	Name                     string        `json:"name"`
+	Price                    Money         `json:"price"`
+	Quantity                 Quantity      `json:"quantity"`
+	VatTag                   int           `json:"vatTag"`
+	VatSum                   *Money        `json:"vatSum,omitempty"`
+	DiscSum                  Money         `json:"discSum,omitempty"`
+	PaymentObject            string        `json:"paymentObject,omitempty"` // empty: commodity
+	PaymentMethod            string        `json:"paymentMethod,omitempty"` // empty: full_payment
+	Measure                  string        `json:"measure,omitempty"`       // → 1197
+	InventCode               string        `json:"inventCode,omitempty"`
+	Barcode                  string        `json:"barcode,omitempty"`
+	OriginCountryCode        string        `json:"originCountryCode,omitempty"`
+	CustomsDeclarationNumber string        `json:"customsDeclarationNumber,omitempty"`
+	ProductMark              string        `json:"productMark,omitempty"`      // as scanned; the cloud builds 1162
+	NomenclatureCode         string        `json:"nomenclatureCode,omitempty"` // 1162 built, hex bytes
+	AgentInfo                *AgentInfo    `json:"agentInfo,omitempty"`
+	SupplierInfo             *SupplierInfo `json:"supplierInfo,omitempty"`
 }
 
 // MoneyPosition is one payment.
@@ -83,6 +130,12 @@ type MoneyPosition struct {
 var docTypes = map[string]fiscal.CalcSign{
 	"SALE": fiscal.Income, "RETURN": fiscal.IncomeReturn,
 	"BUY": fiscal.Expense, "BUY_RETURN": fiscal.ExpenseReturn,
+	"SALE_CORRECTION": fiscal.Income, "BUY_CORRECTION": fiscal.Expense,
+}
+
+var agentTypes = map[string]byte{
+	"bank_paying_agent": 1 << 0, "bank_paying_subagent": 1 << 1, "paying_agent": 1 << 2,
+	"paying_subagent": 1 << 3, "attorney": 1 << 4, "commission_agent": 1 << 5, "another": 1 << 6,
 }
 
 var taxModes = map[string]fiscal.TaxSystem{
@@ -155,8 +208,8 @@ type positionWire struct {
 	Barcode                  string          `json:"barcode"`
 	OriginCountryCode        string          `json:"originCountryCode"`
 	CustomsDeclarationNumber string          `json:"customsDeclarationNumber"`
-	ProductMark              json.RawMessage `json:"productMark"`
-	NomenclatureCode         json.RawMessage `json:"nomenclatureCode"`
+	ProductMark              string          `json:"productMark"`
+	NomenclatureCode         string          `json:"nomenclatureCode"`
 	AgentInfo                json.RawMessage `json:"agentInfo"`
 	SupplierInfo             json.RawMessage `json:"supplierInfo"`
 }
@@ -209,11 +262,21 @@ func (d *Document) UnmarshalJSON(b []byte) error {
 	case w.DocumentType != "" && w.DocumentType != w.DocType:
 		return fieldErr("documentType", "differs from docType")
 	}
-	if strings.HasSuffix(out.DocType, "_CORRECTION") || present(w.Correction) {
-		return fieldErr("docType", "correction receipts are not supported yet")
-	}
 	if _, ok := docTypes[out.DocType]; !ok {
 		return fieldErr("docType", "unknown %q", out.DocType)
+	}
+	isCorrection := strings.HasSuffix(out.DocType, "_CORRECTION")
+	switch {
+	case isCorrection && !present(w.Correction):
+		return fieldErr("correction", "required for %s", out.DocType)
+	case !isCorrection && present(w.Correction):
+		return fieldErr("correction", "only for SALE_CORRECTION and BUY_CORRECTION")
+	case isCorrection:
+		c, err := decodeCorrection(w.Correction)
+		if err != nil {
+			return err
+		}
+		out.Correction = c
 	}
 	if w.CheckoutDateTime != "" {
 		t, err := parseDateTime(w.CheckoutDateTime)
@@ -242,7 +305,11 @@ func (d *Document) UnmarshalJSON(b []byte) error {
 		}
 	}
 	if present(w.AgentInfo) {
-		return fieldErr("agentInfo", "agents are not supported yet")
+		a, err := decodeAgent(w.AgentInfo, "agentInfo")
+		if err != nil {
+			return err
+		}
+		out.AgentInfo = a
 	}
 	if len(w.InventPositions) == 0 {
 		return fieldErr("inventPositions", "at least one position is required")
@@ -281,22 +348,37 @@ func decodePosition(raw json.RawMessage, path string) (Position, error) {
 	if err := decodeStrict(raw, &w, path); err != nil {
 		return Position{}, err
 	}
-	for _, f := range []struct {
-		name string
-		v    json.RawMessage
-		what string
-	}{{"productMark", w.ProductMark, "marking codes"}, {"nomenclatureCode", w.NomenclatureCode, "marking codes"},
-		{"agentInfo", w.AgentInfo, "agents"}, {"supplierInfo", w.SupplierInfo, "suppliers"}} {
-		if present(f.v) {
-			return Position{}, fieldErr(path+"."+f.name, "%s are not supported yet", f.what)
+	var err error
+	if w.ProductMark != "" && w.NomenclatureCode != "" {
+		return Position{}, fieldErr(path+".nomenclatureCode", "give productMark or nomenclatureCode, not both")
+	}
+	if utf8.RuneCountInString(w.ProductMark) > 255 {
+		return Position{}, fieldErr(path+".productMark", "longer than 255 characters")
+	}
+	if w.NomenclatureCode != "" {
+		if _, err := nomenclature(w.NomenclatureCode); err != nil {
+			return Position{}, &FieldError{Field: path + ".nomenclatureCode", Message: err.Error(), Err: err}
+		}
+	}
+	var agent *AgentInfo
+	if present(w.AgentInfo) {
+		if agent, err = decodeAgent(w.AgentInfo, path+".agentInfo"); err != nil {
+			return Position{}, err
+		}
+	}
+	var supplier *SupplierInfo
+	if present(w.SupplierInfo) {
+		supplier = new(SupplierInfo)
+		if err := decodeStrict(w.SupplierInfo, supplier, path+".supplierInfo"); err != nil {
+			return Position{}, err
 		}
 	}
 	p := Position{
 		Name: w.Name, PaymentObject: w.PaymentObject, PaymentMethod: w.PaymentMethod,
 		Measure: w.Measure, InventCode: w.InventCode, Barcode: w.Barcode,
 		OriginCountryCode: w.OriginCountryCode, CustomsDeclarationNumber: w.CustomsDeclarationNumber,
+		ProductMark: w.ProductMark, NomenclatureCode: w.NomenclatureCode, AgentInfo: agent, SupplierInfo: supplier,
 	}
-	var err error
 	if p.Price, err = money(w.Price, path+".price", true); err != nil {
 		return p, err
 	}
@@ -384,6 +466,65 @@ func decodeStrict(b []byte, v any, path string) error {
 		return &FieldError{Field: field, Message: "expected " + te.Type.String(), Err: err}
 	}
 	return &FieldError{Field: path, Message: "malformed JSON: " + err.Error(), Err: err}
+}
+
+func decodeAgent(raw json.RawMessage, path string) (*AgentInfo, error) {
+	a := new(AgentInfo)
+	if err := decodeStrict(raw, a, path); err != nil {
+		return nil, err
+	}
+	if len(a.Types) == 0 {
+		return nil, fieldErr(path+".types", "at least one agent type is required")
+	}
+	for i, t := range a.Types {
+		if _, ok := agentTypes[t]; !ok {
+			return nil, fieldErr(fmt.Sprintf("%s.types[%d]", path, i), "unknown %q", t)
+		}
+	}
+	return a, nil
+}
+
+func decodeCorrection(raw json.RawMessage) (*Correction, error) {
+	c := new(Correction)
+	if err := decodeStrict(raw, c, "correction"); err != nil {
+		return nil, err
+	}
+	if c.Type != "SELF" && c.Type != "ORDER" {
+		return nil, fieldErr("correction.type", "want SELF or ORDER, got %q", c.Type)
+	}
+	if _, err := baseDate(c.BaseDate); err != nil {
+		return nil, &FieldError{Field: "correction.baseDate", Message: "want YYYY-MM-DD", Err: err}
+	}
+	return c, nil
+}
+
+// baseDate reads a correction's basis date; midnight of that day, as a register writes 1178.
+func baseDate(s string) (time.Time, error) {
+	if t, err := time.Parse(time.DateOnly, s); err == nil {
+		return t, nil
+	}
+	t, err := time.Parse(time.RFC3339, s)
+	if err != nil {
+		return time.Time{}, err
+	}
+	return time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, time.UTC), nil
+}
+
+// nomenclature reads 1162 given as hex bytes separated by spaces ("44 4D 04 2F …").
+func nomenclature(s string) ([]byte, error) {
+	fields := strings.Fields(s)
+	if len(fields) < 2 || len(fields) > 32 {
+		return nil, fmt.Errorf("want 2 to 32 hex bytes separated by spaces, got %d", len(fields))
+	}
+	out := make([]byte, len(fields))
+	for i, f := range fields {
+		v, err := strconv.ParseUint(f, 16, 8)
+		if err != nil || len(f) != 2 {
+			return nil, fmt.Errorf("byte %d: %q is not two hex digits", i, f)
+		}
+		out[i] = byte(v)
+	}
+	return out, nil
 }
 
 func present(raw json.RawMessage) bool {

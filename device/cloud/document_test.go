@@ -3,8 +3,10 @@ package cloud
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/openkassa/kassa/fiscal"
 )
@@ -128,7 +130,14 @@ func TestDocumentRefusals(t *testing.T) {
 		{"no type", doc(func(m map[string]any) { delete(m, "docType") }), "docType"},
 		{"unknown type", doc(func(m map[string]any) { m["docType"] = "GIFT" }), "docType"},
 		{"types differ", doc(func(m map[string]any) { m["documentType"] = "RETURN" }), "documentType"},
-		{"correction", doc(func(m map[string]any) { m["docType"] = "SALE_CORRECTION" }), "docType"},
+		{"correction without basis", doc(func(m map[string]any) { m["docType"] = "SALE_CORRECTION" }), "correction"},
+		{"basis without correction", doc(func(m map[string]any) { m["correction"] = map[string]any{"type": "SELF"} }), "correction"},
+		{"correction type", doc(func(m map[string]any) {
+			m["docType"], m["correction"] = "BUY_CORRECTION", map[string]any{"type": "MINE", "baseName": "x", "baseDate": "2026-11-20"}
+		}), "correction.type"},
+		{"correction date", doc(func(m map[string]any) {
+			m["docType"], m["correction"] = "BUY_CORRECTION", map[string]any{"type": "SELF", "baseName": "x", "baseDate": "20.11.2026"}
+		}), "correction.baseDate"},
 		{"no contact", doc(func(m map[string]any) { delete(m, "email") }), "email"},
 		{"bad phone", doc(func(m map[string]any) { m["email"] = "+7916123" }), "email"},
 		{"bad date", doc(func(m map[string]any) { m["checkoutDateTime"] = "yesterday" }), "checkoutDateTime"},
@@ -144,9 +153,13 @@ func TestDocumentRefusals(t *testing.T) {
 		{"disc decimals", doc(func(m map[string]any) { pos(m, 1)["discSum"] = 0.015 }), "inventPositions[1].discSum"},
 		{"object", doc(func(m map[string]any) { pos(m, 0)["paymentObject"] = "goods" }), "inventPositions[0].paymentObject"},
 		{"method", doc(func(m map[string]any) { pos(m, 0)["paymentMethod"] = "later" }), "inventPositions[0].paymentMethod"},
-		{"mark", doc(func(m map[string]any) { pos(m, 0)["productMark"] = "0104600439931256" }), "inventPositions[0].productMark"},
-		{"supplier", doc(func(m map[string]any) { pos(m, 1)["supplierInfo"] = map[string]any{"name": "x"} }), "inventPositions[1].supplierInfo"},
-		{"agent", doc(func(m map[string]any) { m["agentInfo"] = map[string]any{"types": []string{"attorney"}} }), "agentInfo"},
+		{"mark and code", doc(func(m map[string]any) {
+			pos(m, 0)["productMark"], pos(m, 0)["nomenclatureCode"] = "4606203090785", "45 0D 04 30 77 19 57 61"
+		}), "inventPositions[0].nomenclatureCode"},
+		{"code not hex", doc(func(m map[string]any) { pos(m, 0)["nomenclatureCode"] = "45 0D zz" }), "inventPositions[0].nomenclatureCode"},
+		{"supplier type", doc(func(m map[string]any) { pos(m, 1)["supplierInfo"] = map[string]any{"name": 5} }), "inventPositions[1].supplierInfo.name"},
+		{"agent type", doc(func(m map[string]any) { m["agentInfo"] = map[string]any{"types": []string{"attorney", "spy"}} }), "agentInfo.types[1]"},
+		{"agent no types", doc(func(m map[string]any) { pos(m, 0)["agentInfo"] = map[string]any{} }), "inventPositions[0].agentInfo.types"},
 		{"no positions", doc(func(m map[string]any) { m["inventPositions"] = []any{} }), "inventPositions"},
 		{"no payments", doc(func(m map[string]any) { delete(m, "moneyPositions") }), "moneyPositions"},
 		{"payment type", doc(func(m map[string]any) {
@@ -249,6 +262,89 @@ func TestReceiptRefusals(t *testing.T) {
 	}
 }
 
+func TestReceiptAgentsMarksCorrection(t *testing.T) {
+	var d Document
+	err := json.Unmarshal(doc(func(m map[string]any) {
+		m["agentInfo"] = map[string]any{"types": []string{"paying_agent"},
+			"payingAgent":           map[string]any{"operation": "оплата", "phones": []string{"+74951234567"}},
+			"moneyTransferOperator": map[string]any{"name": "ООО Перевод", "inn": "7707083893", "address": "Москва"}}
+		p := pos(m, 0)
+		p["productMark"] = "010460043993125621JgXJ5.T<GS>8005112000<GS>930001<GS>923zbrLA==<GS>24014276281"
+		p["agentInfo"] = map[string]any{"types": []string{"commission_agent", "attorney"}}
+		p["supplierInfo"] = map[string]any{"name": "ООО Поставщик", "inn": "7707083893", "phones": []string{"+74951234567"}}
+		pos(m, 1)["nomenclatureCode"] = "45 0D 04 30 77 19 57 61"
+	}), &d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := d.Receipt(testPoint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.AgentFlags != 1<<2 || r.Agent == nil || r.Agent.Operation != "оплата" || r.Agent.TransferOperName != "ООО Перевод" || r.Agent.TransferOperINN != "7707083893" {
+		t.Errorf("receipt agent %#x %+v", r.AgentFlags, r.Agent)
+	}
+	it := r.Items[0]
+	if it.AgentFlags != 1<<5|1<<4 || it.Agent != nil || it.Supplier == nil || it.Supplier.INN != "7707083893" || it.Supplier.Phones[0] != "+74951234567" {
+		t.Errorf("item agent %#x %+v %+v", it.AgentFlags, it.Agent, it.Supplier)
+	}
+	wantMark := "444d042f1f9681784a67584a352e54313132303030"
+	if got := fmt.Sprintf("%x", it.MarkCode); got != wantMark {
+		t.Errorf("1162 from productMark %s, want %s", got, wantMark)
+	}
+	if got := fmt.Sprintf("%x", r.Items[1].MarkCode); got != "450d043077195761" {
+		t.Errorf("1162 from nomenclatureCode %s", got)
+	}
+
+	// An agent's position needs its supplier; the fiscal model says so, we name the shop's field.
+	err = json.Unmarshal(doc(func(m map[string]any) {
+		pos(m, 1)["agentInfo"] = map[string]any{"types": []string{"attorney"}}
+	}), &d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var fe *FieldError
+	if _, err := d.Receipt(testPoint); !errors.As(err, &fe) || fe.Field != "inventPositions[1].supplierInfo.name" {
+		t.Errorf("agent without supplier: %v", err)
+	}
+
+	if err := json.Unmarshal(doc(func(m map[string]any) {
+		m["docType"] = "SALE_CORRECTION"
+		m["correction"] = map[string]any{"type": "ORDER", "baseName": "Предписание", "baseDate": "2026-11-20", "baseNumber": "17"}
+	}), &d); err != nil {
+		t.Fatal(err)
+	}
+	if r, err = d.Receipt(testPoint); err != nil {
+		t.Fatal(err)
+	}
+	c := r.Correction
+	if r.Sign != fiscal.Income || c == nil || !c.ByOrder || c.Name != "Предписание" || c.Number != "17" ||
+		!c.Date.Equal(time.Date(2026, 11, 20, 0, 0, 0, 0, time.UTC)) {
+		t.Errorf("correction sign %d %+v", r.Sign, c)
+	}
+}
+
+func TestShopField(t *testing.T) {
+	for in, want := range map[string]string{
+		"items[2].price":                 "inventPositions[2].price",
+		"items[0].sum":                   "inventPositions[0].price",
+		"items[1].agent.transferOperInn": "inventPositions[1].agentInfo.moneyTransferOperator.inn",
+		"items[1].supplier.phones":       "inventPositions[1].supplierInfo.phones",
+		"items[3]":                       "inventPositions[3]",
+		"payments.cash":                  "moneyPositions",
+		"payments":                       "moneyPositions",
+		"buyerContact":                   "email",
+		"agent.operation":                "agentInfo.payingAgent.operation",
+		"correction.date":                "correction.baseDate",
+		"seller.inn":                     "retailPoint.inn",
+		"cashierInn":                     "cashierInn",
+	} {
+		if got := shopField(in); got != want {
+			t.Errorf("shopField(%s) = %s, want %s", in, got, want)
+		}
+	}
+}
+
 func TestDocumentRoundTrip(t *testing.T) {
 	var d Document
 	if err := json.Unmarshal(doc(nil), &d); err != nil {
@@ -276,6 +372,14 @@ func FuzzDocumentJSON(f *testing.F) {
 	f.Add(doc(func(m map[string]any) { pos(m, 0)["price"] = 19.900000000000002 }))
 	f.Add([]byte(`{"id":"x","documentType":"BUY","email":"+79161234567","inventPositions":[{"name":"a","price":1e2,"quantity":0.001,"vatTag":1105}],"moneyPositions":[{"paymentType":"OTHER","sum":0.1}]}`))
 	f.Add([]byte(`{"inventPositions":[null,{}],"moneyPositions":[1]}`))
+	f.Add(doc(func(m map[string]any) {
+		m["docType"] = "BUY_CORRECTION"
+		m["correction"] = map[string]any{"type": "SELF", "baseName": "акт", "baseDate": "2026-11-20"}
+		m["agentInfo"] = map[string]any{"types": []string{"another"}, "payingAgent": map[string]any{"operation": "x"}}
+		pos(m, 0)["supplierInfo"] = map[string]any{"name": "ООО", "inn": "7707083893"}
+		pos(m, 0)["productMark"] = "4606203090785"
+		pos(m, 1)["nomenclatureCode"] = "45 08 00 00 02 C0 EE D8"
+	}))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var d Document
 		if err := json.Unmarshal(b, &d); err != nil {

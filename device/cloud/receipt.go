@@ -36,6 +36,16 @@ func (d *Document) Receipt(p Point) (*fiscal.Receipt, error) {
 		BuyerINN:     d.ClientInn,
 		ShopID:       d.ID,
 	}
+	if d.AgentInfo != nil {
+		r.AgentFlags, r.Agent = d.AgentInfo.model()
+	}
+	if c := d.Correction; c != nil {
+		date, err := baseDate(c.BaseDate)
+		if err != nil {
+			return nil, &FieldError{Field: "correction.baseDate", Message: "want YYYY-MM-DD", Err: err}
+		}
+		r.Correction = &fiscal.Correction{ByOrder: c.Type == "ORDER", Name: c.BaseName, Date: date, Number: c.BaseNumber}
+	}
 	for i, pos := range d.InventPositions {
 		it, err := pos.item(fmt.Sprintf("inventPositions[%d]", i))
 		if err != nil {
@@ -102,6 +112,23 @@ func (pos Position) item(path string) (fiscal.Item, error) {
 		Subject: 1, Method: 4, Unit: pos.Measure,
 		Country: pos.OriginCountryCode, Customs: pos.CustomsDeclarationNumber,
 	}
+	if pos.AgentInfo != nil {
+		it.AgentFlags, it.Agent = pos.AgentInfo.model()
+	}
+	if si := pos.SupplierInfo; si != nil {
+		it.Supplier = &fiscal.Supplier{Name: si.Name, Phones: si.Phones, INN: si.Inn}
+	}
+	var err error
+	switch {
+	case pos.ProductMark != "":
+		if it.MarkCode, err = fiscal.MarkCode(pos.ProductMark); err != nil {
+			return fiscal.Item{}, &FieldError{Field: path + ".productMark", Message: err.Error(), Err: err}
+		}
+	case pos.NomenclatureCode != "":
+		if it.MarkCode, err = nomenclature(pos.NomenclatureCode); err != nil {
+			return fiscal.Item{}, &FieldError{Field: path + ".nomenclatureCode", Message: err.Error(), Err: err}
+		}
+	}
 	if pos.PaymentObject != "" {
 		it.Subject = paymentObjects[pos.PaymentObject]
 	}
@@ -116,6 +143,29 @@ func (pos Position) item(path string) (fiscal.Item, error) {
 		it.VATSum = int64(*pos.VatSum)
 	}
 	return it, nil
+}
+
+// model is the agent flags (1057 or 1222) and the agent's data, nil when it has none.
+func (a *AgentInfo) model() (byte, *fiscal.AgentData) {
+	var flags byte
+	for _, t := range a.Types {
+		flags |= agentTypes[t]
+	}
+	var ad fiscal.AgentData
+	if pa := a.PayingAgent; pa != nil {
+		ad.Operation, ad.PayingAgentPhones = pa.Operation, pa.Phones
+	}
+	if ro := a.ReceivePaymentsOperator; ro != nil {
+		ad.ReceiverPhones = ro.Phones
+	}
+	if mt := a.MoneyTransferOperator; mt != nil {
+		ad.TransferOperPhones, ad.TransferOperName, ad.TransferOperAddr, ad.TransferOperINN = mt.Phones, mt.Name, mt.Address, mt.Inn
+	}
+	if ad.Operation == "" && ad.PayingAgentPhones == nil && ad.ReceiverPhones == nil && ad.TransferOperPhones == nil &&
+		ad.TransferOperName == "" && ad.TransferOperAddr == "" && ad.TransferOperINN == "" {
+		return flags, nil
+	}
+	return flags, &ad
 }
 
 // unitPrice is the kopeck price whose product with q is sum (1043 = 1079 × 1023,
@@ -134,42 +184,66 @@ func unitPrice(sum int64, q fiscal.Quantity) (int64, bool) {
 	return 0, false
 }
 
-var itemPath = regexp.MustCompile(`^items\[(\d+)\](?:\.(\w+))?`)
+var itemPath = regexp.MustCompile(`^items\[(\d+)\](?:\.(.+))?$`)
 
-// itemFields and receiptFields map the model's field paths to the shop document's.
+// itemFields and receiptFields map the model's field paths to the shop document's;
+// a path not listed keeps its first part mapped and the rest as it is.
 var itemFields = map[string]string{
 	"name": "name", "price": "price", "quantity": "quantity", "sum": "price",
 	"vat": "vatTag", "vatSum": "vatSum", "subject": "paymentObject", "method": "paymentMethod",
 	"unit": "measure", "country": "originCountryCode", "customs": "customsDeclarationNumber",
-	"markCode": "productMark", "agentFlags": "agentInfo", "agent": "agentInfo", "supplier": "supplierInfo",
+	"markCode": "productMark", "agentFlags": "agentInfo.types", "agent": "agentInfo", "supplier": "supplierInfo",
+	"supplier.name": "supplierInfo.name", "supplier.inn": "supplierInfo.inn", "supplier.phones": "supplierInfo.phones",
 }
 
 var receiptFields = map[string]string{
 	"sign": "docType", "taxSystem": "taxMode", "items": "inventPositions", "payments": "moneyPositions",
 	"cashier": "cashierName", "cashierInn": "cashierInn", "buyerContact": "email",
 	"buyerName": "clientName", "buyerInn": "clientInn", "shopId": "id", "requisite": "docNum",
-	"agentFlags": "agentInfo", "agent": "agentInfo", "correction": "correction",
+	"agentFlags": "agentInfo.types", "agent": "agentInfo", "correction": "correction", "supplier": "agentInfo",
+	"correction.name": "correction.baseName", "correction.date": "correction.baseDate",
+	"correction.number": "correction.baseNumber",
+	"payments.cash":     "moneyPositions", "payments.electronic": "moneyPositions", "payments.prepaid": "moneyPositions",
+	"payments.credit": "moneyPositions", "payments.other": "moneyPositions",
+}
+
+// agentFields map AgentData's fields to the parts of the vendor's agentInfo.
+var agentFields = map[string]string{
+	"operation": "payingAgent.operation", "payingAgentPhones": "payingAgent.phones",
+	"receiverPhones": "receivePaymentsOperator.phones", "transferOperPhones": "moneyTransferOperator.phones",
+	"transferOperName": "moneyTransferOperator.name", "transferOperAddr": "moneyTransferOperator.address",
+	"transferOperInn": "moneyTransferOperator.inn",
 }
 
 // shopField maps a fiscal model path (items[2].price, payments.cash) to the shop's JSON path.
 func shopField(p string) string {
-	if m := itemPath.FindStringSubmatch(p); m != nil {
-		out := "inventPositions[" + m[1] + "]"
-		if m[2] != "" {
-			f, ok := itemFields[m[2]]
-			if !ok {
-				f = m[2]
-			}
-			out += "." + f
-		}
-		return out
-	}
 	if rest, ok := strings.CutPrefix(p, "seller."); ok {
 		return "retailPoint." + rest // the cloud's own data: not the shop's to fix
 	}
-	head, _, _ := strings.Cut(p, ".")
-	head, _, _ = strings.Cut(head, "[")
-	if f, ok := receiptFields[head]; ok {
+	if m := itemPath.FindStringSubmatch(p); m != nil {
+		out := "inventPositions[" + m[1] + "]"
+		if m[2] != "" {
+			out += "." + translate(m[2], itemFields)
+		}
+		return out
+	}
+	return translate(p, receiptFields)
+}
+
+func translate(p string, fields map[string]string) string {
+	if f, ok := fields[p]; ok {
+		return f
+	}
+	if rest, ok := strings.CutPrefix(p, "agent."); ok {
+		if f, ok := agentFields[rest]; ok {
+			return "agentInfo." + f
+		}
+	}
+	head, rest, _ := strings.Cut(p, ".")
+	if f, ok := fields[head]; ok {
+		if rest != "" {
+			return f + "." + rest
+		}
 		return f
 	}
 	return p

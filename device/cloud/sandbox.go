@@ -3,7 +3,6 @@ package cloud
 import (
 	"encoding/base64"
 	"fmt"
-	"time"
 
 	"github.com/openkassa/kassa/fiscal"
 	bolt "go.etcd.io/bbolt"
@@ -121,7 +120,7 @@ func (s *Server) bind(tx *bolt.Tx, pointID string) (string, error) {
 	}
 	token := base64.RawURLEncoding.EncodeToString(b)
 	key := tokenKey(token)
-	reg := registerRecord{PointID: pointID, BoundAt: s.cfg.Clock().Truncate(time.Second)}
+	reg := registerRecord{PointID: pointID, BoundAt: s.now()}
 	if err := putJSON(tx.Bucket(bucketRegisters), key, reg); err != nil {
 		return "", err
 	}

@@ -67,9 +67,6 @@ var (
 	keySandbox      = []byte("sandbox")
 )
 
-// ErrClosed is returned by calls on a closed Server.
-var ErrClosed = errors.New("cloud: server closed")
-
 // Open opens (creating if needed) the cloud's file in cfg.Dir and resumes the
 // callbacks that were due when it last stopped.
 func Open(cfg Config) (*Server, error) {
@@ -136,7 +133,8 @@ func Open(cfg Config) (*Server, error) {
 	return s, nil
 }
 
-// Close stops the callbacks and closes the file.
+// Close ends waiting leases and callbacks and closes the file; stop serving
+// Handler first, since requests after Close fail.
 func (s *Server) Close() error {
 	s.cancel()
 	s.wg.Wait()
@@ -313,3 +311,6 @@ func (s *Server) internal(w http.ResponseWriter, r *http.Request, err error) {
 	s.log.Error("cloud: request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 	writeError(w, http.StatusInternalServerError, APIError{Message: "internal error"})
 }
+
+// now is the cloud's time as it is stored and shown: UTC, to the millisecond.
+func (s *Server) now() time.Time { return s.cfg.Clock().UTC().Truncate(time.Millisecond) }

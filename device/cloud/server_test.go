@@ -491,7 +491,7 @@ func TestCallbackGivesUp(t *testing.T) {
 		http.Error(w, "gone", http.StatusInternalServerError)
 	}))
 	defer receiver.Close()
-	f := newFixture(t, Config{CallbackInitial: 10 * time.Millisecond, CallbackMax: 20 * time.Millisecond, CallbackFor: 200 * time.Millisecond})
+	f := newFixture(t, Config{CallbackInitial: 10 * time.Millisecond, CallbackMax: 20 * time.Millisecond, CallbackFor: 500 * time.Millisecond})
 	f.post(doc(func(m map[string]any) { m["responseURL"] = receiver.URL }))
 	ctx := context.Background()
 	leases, err := f.client().Lease(ctx, 0, 1)
@@ -507,8 +507,8 @@ func TestCallbackGivesUp(t *testing.T) {
 		t.Fatalf("abandoned callback: %+v", st)
 	}
 	n := hits.Load()
-	if n < 3 || n > 30 {
-		t.Fatalf("%d attempts in 200 ms with 10–20 ms pauses", n)
+	if n < 2 || n > 60 {
+		t.Fatalf("%d attempts in 500 ms with 10–20 ms pauses", n)
 	}
 	time.Sleep(100 * time.Millisecond)
 	if hits.Load() != n {
@@ -763,4 +763,26 @@ func waitFor(t *testing.T, cond func() bool) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+func TestPrintedWhileCallbackInFlight(t *testing.T) {
+	release := make(chan struct{})
+	receiver := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		<-release
+	}))
+	defer receiver.Close()
+	f := newFixture(t, Config{CallbackInitial: 10 * time.Millisecond})
+	f.post(doc(func(m map[string]any) { m["id"] = "p1"; m["responseURL"] = receiver.URL }))
+	c := f.client()
+	if _, err := c.Lease(context.Background(), 0, 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Report(context.Background(), []Result{{ID: "p1", Status: Printed, FiscalInfo: fiscalInfo(1)}}); err != nil {
+		t.Fatal(err)
+	}
+	if st := f.status("p1"); st.Status != Printed || st.FiscalInfo == nil {
+		t.Fatalf("while the first callback is in flight: %+v", st)
+	}
+	close(release)
+	waitFor(t, func() bool { return f.status("p1").Status == Completed })
 }

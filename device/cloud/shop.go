@@ -193,7 +193,7 @@ func (s *Server) pointStatus(w http.ResponseWriter, r *http.Request, pr pointRec
 
 // registerStatus derives the point's register state from its last heartbeat.
 func (s *Server) registerStatus(tx *bolt.Tx, pointID string) (PointStatus, error) {
-	now := s.cfg.Clock()
+	now := s.now()
 	tk := tx.Bucket(bucketPointReg).Get([]byte(pointID))
 	if tk == nil {
 		return PointStatus{Status: Disabled, DateTime: now, Message: "no register serves this retail point"}, nil
@@ -259,7 +259,7 @@ func (s *Server) postDoc(w http.ResponseWriter, r *http.Request, pr pointRecord)
 			return err
 		}
 		rec = docRecord{ID: d.ID, PointID: pointID, Seq: seq, Hash: hash, Body: norm,
-			ResponseURL: d.ResponseURL, State: Queued, Changed: s.cfg.Clock(), Message: "Document queued for printing"}
+			ResponseURL: d.ResponseURL, State: Queued, Changed: s.now(), Message: "Document queued for printing"}
 		if err := tx.Bucket(bucketQueue).Put(queueKey(pointID, seq), []byte(d.ID)); err != nil {
 			return err
 		}
@@ -361,7 +361,7 @@ func (s *Server) requeue(w http.ResponseWriter, r *http.Request, pr pointRecord)
 		if err != nil {
 			return err
 		}
-		rec.Seq, rec.State, rec.Changed = seq, Requeued, s.cfg.Clock()
+		rec.Seq, rec.State, rec.Changed = seq, Requeued, s.now()
 		rec.FailureInfo, rec.FiscalInfo, rec.LeasedUntil = nil, nil, time.Time{}
 		rec.Message = "Document re-queued for printing"
 		if err := tx.Bucket(bucketQueue).Put(queueKey(pointID, seq), []byte(id)); err != nil {

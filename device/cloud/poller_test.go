@@ -1,0 +1,269 @@
+package cloud
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// testRegister is an in-memory Register: it fiscalizes nothing, but turns every
+// accepted document into a receipt with the real conversion and reports a result.
+type testRegister struct {
+	t     *testing.T
+	point Point
+	hold  string // ids with this prefix get no result until release
+	kick  func()
+
+	mu         sync.Mutex
+	accepted   map[string]int // id → times accepted
+	held       []Result
+	unreported []Result
+	reported   map[string]int // id → times marked reported
+}
+
+func newTestRegister(t *testing.T, p Point) *testRegister {
+	return &testRegister{t: t, point: p, accepted: map[string]int{}, reported: map[string]int{}}
+}
+
+func (r *testRegister) Accept(ctx context.Context, leases []Lease) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, l := range leases {
+		r.accepted[l.ID]++
+		if r.accepted[l.ID] > 1 {
+			continue // deduplicated by id
+		}
+		var d Document
+		if err := json.Unmarshal(l.Document, &d); err != nil {
+			return fmt.Errorf("lease %s: %w", l.ID, err)
+		}
+		rc, err := d.Receipt(r.point)
+		if err != nil {
+			return fmt.Errorf("lease %s: %w", l.ID, err)
+		}
+		var total int64
+		for _, it := range rc.Items {
+			total += it.Sum
+		}
+		res := Result{ID: l.ID, Status: Printed, FiscalInfo: &FiscalInfo{FNDocNumber: len(r.accepted), Sum: Money(total), CheckType: "SALE"}}
+		if r.hold != "" && strings.HasPrefix(l.ID, r.hold) {
+			r.held = append(r.held, res)
+			continue
+		}
+		r.unreported = append(r.unreported, res)
+	}
+	if r.kick != nil && len(r.unreported) > 0 {
+		r.kick()
+	}
+	return nil
+}
+
+func (r *testRegister) release() {
+	r.mu.Lock()
+	r.unreported = append(r.unreported, r.held...)
+	r.held = nil
+	r.mu.Unlock()
+	r.kick()
+}
+
+func (r *testRegister) Unreported(ctx context.Context) ([]Result, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]Result(nil), r.unreported...), nil
+}
+
+func (r *testRegister) Reported(ctx context.Context, ids []string) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	done := map[string]bool{}
+	for _, id := range ids {
+		done[id] = true
+		r.reported[id]++
+	}
+	kept := r.unreported[:0]
+	for _, res := range r.unreported {
+		if !done[res.ID] {
+			kept = append(kept, res)
+		}
+	}
+	r.unreported = kept
+	return nil
+}
+
+func (r *testRegister) pending() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.unreported)
+}
+
+// gate is the cloud as the register sees it: the real server behind a switch that
+// can make it answer 503, counting requests and checking that no lease is asked
+// for while results wait.
+type gate struct {
+	next       http.Handler
+	reg        *testRegister
+	down       atomic.Bool
+	requests   atomic.Int64
+	violations atomic.Int64
+}
+
+func (g *gate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	g.requests.Add(1)
+	if g.down.Load() {
+		http.Error(w, "maintenance", http.StatusServiceUnavailable)
+		return
+	}
+	if strings.HasSuffix(r.URL.Path, "/lease") && g.reg.pending() > 0 {
+		g.violations.Add(1)
+	}
+	g.next.ServeHTTP(w, r)
+}
+
+func startPoller(t *testing.T, f *fixture, cfg PollerConfig) (*Poller, *testRegister, *gate) {
+	t.Helper()
+	p, err := f.client().Point(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := newTestRegister(t, p)
+	g := &gate{next: f.srv.Handler(), reg: reg}
+	front := httptest.NewServer(g)
+	cfg.Seed = 7
+	poller := NewPoller(NewClient(front.URL, f.sb.RegisterToken, nil), reg, cfg)
+	reg.kick = poller.Kick
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- poller.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != context.Canceled {
+			t.Errorf("Run returned %v", err)
+		}
+		front.Close()
+	})
+	return poller, reg, g
+}
+
+func TestPollerOutage(t *testing.T) {
+	f := newFixture(t, Config{})
+	poller, reg, g := startPoller(t, f, PollerConfig{Interval: 30 * time.Millisecond,
+		MinBackoff: 20 * time.Millisecond, MaxBackoff: 100 * time.Millisecond})
+	reg.mu.Lock()
+	reg.hold = "slow"
+	reg.mu.Unlock()
+
+	ids := []string{"a1", "a2", "a3", "slow1"}
+	for _, id := range ids {
+		f.post(withID(id))
+	}
+	completed := func(ids ...string) func() bool {
+		return func() bool {
+			for _, id := range ids {
+				if f.status(id).Status != Completed {
+					return false
+				}
+			}
+			return true
+		}
+	}
+	waitFor(t, completed("a1", "a2", "a3"))
+	if !poller.Reachable() || poller.LastContact().IsZero() {
+		t.Fatal("not reachable while the cloud answers")
+	}
+	waitFor(t, func() bool { return f.status("slow1").Status == Pending }) // accepted, its result held
+
+	// The cloud goes down; documents keep coming to it, and a result waits.
+	g.down.Store(true)
+	before := g.requests.Load()
+	f.post(withID("b1"))
+	f.post(withID("b2"))
+	reg.release()
+	time.Sleep(600 * time.Millisecond)
+	during := g.requests.Load() - before
+	if poller.Reachable() {
+		t.Error("reachable while the cloud answers 503")
+	}
+	// 600 ms with pauses growing 20 → 100 ms (half of each jitter): at most ~12 tries.
+	if during < 3 || during > 20 {
+		t.Errorf("%d requests to a sick cloud in 600 ms", during)
+	}
+
+	g.down.Store(false)
+	back := time.Now()
+	waitFor(t, completed("slow1", "b1", "b2"))
+	if d := time.Since(back); d > 2*time.Second {
+		t.Errorf("recovered after %v", d)
+	}
+	if !poller.Reachable() {
+		t.Error("not reachable after recovery")
+	}
+	if n := g.violations.Load(); n != 0 {
+		t.Errorf("%d leases asked for while results waited", n)
+	}
+	reg.mu.Lock()
+	for _, id := range append(ids, "b1", "b2") {
+		if reg.accepted[id] != 1 || reg.reported[id] != 1 {
+			t.Errorf("%s accepted %d times, reported %d times", id, reg.accepted[id], reg.reported[id])
+		}
+	}
+	reg.mu.Unlock()
+
+	// Idle: polls at Interval, no busy loop.
+	before = g.requests.Load()
+	time.Sleep(300 * time.Millisecond)
+	if idle := g.requests.Load() - before; idle < 2 || idle > 15 {
+		t.Errorf("%d requests in 300 ms idle at a 30 ms interval", idle)
+	}
+}
+
+func TestPollerLongPoll(t *testing.T) {
+	f := newFixture(t, Config{})
+	_, reg, g := startPoller(t, f, PollerConfig{LongPoll: true, Wait: 2 * time.Second, Interval: time.Second,
+		MinBackoff: 20 * time.Millisecond, MaxBackoff: 100 * time.Millisecond})
+	time.Sleep(100 * time.Millisecond)
+	before := g.requests.Load()
+	time.Sleep(400 * time.Millisecond)
+	if idle := g.requests.Load() - before; idle > 1 {
+		t.Errorf("%d requests in 400 ms of a 2 s long-poll", idle)
+	}
+	start := time.Now()
+	f.post(withID("lp1"))
+	waitFor(t, func() bool { return f.status("lp1").Status == Completed })
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("long-poll took %v to fiscalize a posted document", d)
+	}
+	// A held result is reported as soon as it is released, not after the 2 s wait.
+	reg.mu.Lock()
+	reg.hold = "h"
+	reg.mu.Unlock()
+	f.post(withID("h1"))
+	waitFor(t, func() bool { return f.status("h1").Status == Pending })
+	time.Sleep(50 * time.Millisecond) // the poller is back in its long-poll
+	start = time.Now()
+	reg.release()
+	waitFor(t, func() bool { return f.status("h1").Status == Completed })
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("a kicked result took %v", d)
+	}
+	if n := g.violations.Load(); n != 0 {
+		t.Errorf("%d leases asked for while results waited", n)
+	}
+}
+
+func TestPollerBackoff(t *testing.T) {
+	p := NewPoller(nil, nil, PollerConfig{MinBackoff: 100 * time.Millisecond, MaxBackoff: time.Second, Seed: 3})
+	for failures, want := range map[int]time.Duration{1: 100 * time.Millisecond, 2: 200 * time.Millisecond, 4: 800 * time.Millisecond, 5: time.Second, 50: time.Second} {
+		for range 20 {
+			if d := p.backoff(failures); d < want/2 || d > want {
+				t.Fatalf("backoff(%d) = %v, want within [%v, %v]", failures, d, want/2, want)
+			}
+		}
+	}
+}
