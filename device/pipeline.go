@@ -14,21 +14,36 @@ import (
 
 // Accept durably records leased documents; the store deduplicates by id, so a
 // lease the cloud repeats never makes a second receipt. It implements cloud.Register.
+//
+// A document the shop re-queued after it failed is fiscalized again. Accepting
+// signs nothing, so a lease that arrives just as the register stops is kept, not
+// lost; it waits in the store until `kassa resume`.
 func (r *Runtime) Accept(ctx context.Context, leases []cloud.Lease) error {
-	if st, err := r.store.Stop(); err != nil {
-		return err
-	} else if st.Stopped && !r.cfg.RemoteMode {
-		return fmt.Errorf("%w: %s", errStopped, st.Reason)
-	}
 	docs := make([]store.NewDoc, len(leases))
 	for i, l := range leases {
 		docs[i] = store.NewDoc{ID: l.ID, Body: l.Document}
+		if !l.Requeued {
+			continue
+		}
+		if d, err := r.store.Get(l.ID); err == nil && d.State == store.Failed {
+			if err := r.store.Requeue(l.ID); err != nil {
+				return err
+			}
+			r.event("requeue", "document %q re-queued by the shop: fiscalizing it again", l.ID)
+		}
 	}
 	if _, err := r.store.Accept(docs, r.now()); err != nil {
 		return err
 	}
 	r.Wake()
 	return nil
+}
+
+// Taking implements cloud.Register: a stopped register takes no new documents
+// (in remote-fiscalization mode it never stops).
+func (r *Runtime) Taking() bool {
+	st, err := r.store.Stop()
+	return err == nil && (!st.Stopped || r.cfg.RemoteMode)
 }
 
 // Unreported implements cloud.Register: results committed but not yet confirmed.

@@ -8,7 +8,6 @@ package device
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -218,6 +217,3 @@ func (r *Runtime) event(kind, format string, args ...any) {
 		r.log.Error("event log", "err", err)
 	}
 }
-
-// errStopped is returned to the console when a command needs the register running.
-var errStopped = errors.New("device: the register is stopped; `kassa resume` lifts the stop")

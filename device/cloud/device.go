@@ -55,11 +55,13 @@ func (s *Server) lease(w http.ResponseWriter, r *http.Request, _ []byte, reg reg
 		return
 	}
 	wait = min(wait, s.cfg.MaxWait)
+	resume := r.URL.Query().Get("resume") == "1"
 	deadline := time.NewTimer(wait)
 	defer deadline.Stop()
 	for {
 		wake := s.waiter(reg.PointID)
-		leases, next, err := s.take(reg.PointID, limit)
+		leases, next, err := s.take(reg.PointID, limit, resume)
+		resume = false
 		if err != nil {
 			s.internal(w, r, err)
 			return
@@ -126,8 +128,9 @@ func leaseParams(r *http.Request) (time.Duration, int, error) {
 }
 
 // take leases up to limit of the point's oldest waiting documents, and expired leases again with
-// the same id. It returns the earliest expiry of the leases still running.
-func (s *Server) take(pointID string, limit int) ([]Lease, time.Time, error) {
+// the same id (with resume, every lease of the point's register, expired or not: it restarted).
+// It returns the earliest expiry of the leases still running.
+func (s *Server) take(pointID string, limit int, resume bool) ([]Lease, time.Time, error) {
 	now := s.now()
 	leases := []Lease{}
 	var next time.Time
@@ -147,8 +150,9 @@ func (s *Server) take(pointID string, limit int) ([]Lease, time.Time, error) {
 			switch {
 			case rec.State == Queued || rec.State == Requeued:
 				rec.State, rec.Changed, rec.Message = Pending, now, "Document taken by the register"
-			case rec.State == Pending && !now.Before(rec.LeasedUntil):
-				// Lease expired: the same register gets it again under the same id.
+			case rec.State == Pending && (resume || !now.Before(rec.LeasedUntil)):
+				// Lease expired, or its register restarted: the same register
+				// gets it again under the same id.
 			case rec.State == Pending:
 				if next.IsZero() || rec.LeasedUntil.Before(next) {
 					next = rec.LeasedUntil
@@ -162,7 +166,7 @@ func (s *Server) take(pointID string, limit int) ([]Lease, time.Time, error) {
 			if err := putJSON(docs, docKey(pointID, rec.ID), rec); err != nil {
 				return err
 			}
-			leases = append(leases, Lease{ID: rec.ID, Document: rec.Body, LeasedUntil: rec.LeasedUntil})
+			leases = append(leases, Lease{ID: rec.ID, Document: rec.Body, LeasedUntil: rec.LeasedUntil, Requeued: rec.Requeued})
 		}
 		return nil
 	})
@@ -240,7 +244,7 @@ func (s *Server) results(w http.ResponseWriter, r *http.Request, _ []byte, reg r
 			if err := tx.Bucket(bucketQueue).Delete(queueKey(reg.PointID, rec.Seq)); err != nil {
 				return err
 			}
-			rec.Changed, rec.LeasedUntil = now, time.Time{}
+			rec.Changed, rec.LeasedUntil, rec.Requeued = now, time.Time{}, false
 			if res.Status == Printed {
 				rec.State, rec.FiscalInfo, rec.Message = Printed, res.FiscalInfo, "Document printed"
 				if rec.ResponseURL == "" {

@@ -18,6 +18,9 @@ type Register interface {
 	Unreported(ctx context.Context) ([]Result, error)
 	// Reported marks results as delivered to the cloud.
 	Reported(ctx context.Context, ids []string) error
+	// Taking says whether the register takes new documents; a stopped one does
+	// not, and the poller then only reports, leaving the documents queued.
+	Taking() bool
 }
 
 // PollerConfig configures a Poller. Zero fields take the defaults named on them.
@@ -48,11 +51,12 @@ type Poller struct {
 	rnd *rand.Rand
 
 	kick      chan struct{}
+	resumed   bool // the first lease, which takes back this register's open leases, is done
 	reachable atomic.Bool
 	lastOK    atomic.Int64 // unix nanoseconds of the last answer from the cloud
 
-	mu         sync.Mutex
-	cancelWait context.CancelFunc // ends a long-poll early when a Kick comes
+	reportMu sync.Mutex // one report at a time, from either loop
+	rndMu    sync.Mutex
 }
 
 // NewPoller makes a poller; Run starts it.
@@ -85,11 +89,6 @@ func (p *Poller) Kick() {
 	case p.kick <- struct{}{}:
 	default:
 	}
-	p.mu.Lock()
-	if p.cancelWait != nil {
-		p.cancelWait()
-	}
-	p.mu.Unlock()
 }
 
 // Reachable reports whether the cloud answered the last exchange.
@@ -106,8 +105,12 @@ func (p *Poller) LastContact() time.Time {
 // errRegister marks failures of the Register, which say nothing of the cloud.
 var errRegister = errors.New("register")
 
-// Run polls until ctx ends, and returns ctx's error.
+// Run polls until ctx ends, and returns ctx's error. Results go to the cloud from
+// a loop of their own as soon as Kick says they are there, so a result never waits
+// for a long-poll to end, and a long-poll is never cut short: cutting it could lose
+// a lease the cloud had just granted, and the document would wait out its lease.
 func (p *Poller) Run(ctx context.Context) error {
+	go p.reportLoop(ctx)
 	failures := 0
 	for {
 		start := time.Now()
@@ -116,7 +119,6 @@ func (p *Poller) Run(ctx context.Context) error {
 			return ctx.Err()
 		}
 		var delay time.Duration
-		kick := p.kick
 		switch {
 		case err != nil:
 			failures++
@@ -124,7 +126,6 @@ func (p *Poller) Run(ctx context.Context) error {
 				p.reachable.Store(false)
 			}
 			delay = p.backoff(failures)
-			kick = nil // a sick cloud is not hammered for every result
 			p.log.Warn("cloud: poll failed", "err", err, "failures", failures, "retryIn", delay)
 		default:
 			if failures > 0 {
@@ -148,26 +149,54 @@ func (p *Poller) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			t.Stop()
 			return ctx.Err()
-		case <-kick:
-			t.Stop()
 		case <-t.C:
 		}
 	}
 }
 
-// cycle reports what is unreported, then leases; it returns how many documents came.
-func (p *Poller) cycle(ctx context.Context) (int, error) {
+// reportLoop reports as soon as a Kick comes; after a failure it backs off
+// (a sick cloud is not hammered for every result) and tries again.
+func (p *Poller) reportLoop(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-p.kick:
+		}
+		for failures := 1; ; failures++ {
+			err := p.report(ctx)
+			if err == nil || ctx.Err() != nil {
+				break
+			}
+			if !errors.Is(err, errRegister) {
+				p.reachable.Store(false)
+			}
+			t := time.NewTimer(p.backoff(failures))
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return
+			case <-t.C:
+			}
+		}
+	}
+}
+
+// report sends every unreported result, oldest first.
+func (p *Poller) report(ctx context.Context) error {
+	p.reportMu.Lock()
+	defer p.reportMu.Unlock()
 	for {
 		results, err := p.reg.Unreported(ctx)
 		if err != nil {
-			return 0, errors.Join(errRegister, err)
+			return errors.Join(errRegister, err)
 		}
 		if len(results) == 0 {
-			break
+			return nil
 		}
 		batch := results[:min(len(results), reportBatch)]
 		if err := p.c.Report(ctx, batch); err != nil {
-			return 0, err
+			return err
 		}
 		p.contact()
 		ids := make([]string, len(batch))
@@ -175,34 +204,35 @@ func (p *Poller) cycle(ctx context.Context) (int, error) {
 			ids[i] = r.ID
 		}
 		if err := p.reg.Reported(ctx, ids); err != nil {
-			return 0, errors.Join(errRegister, err)
+			return errors.Join(errRegister, err)
 		}
 		p.log.Debug("cloud: results reported", "n", len(ids))
 		if len(results) <= reportBatch {
-			break
+			return nil
 		}
+	}
+}
+
+// cycle reports what is unreported, then leases; it returns how many documents came.
+func (p *Poller) cycle(ctx context.Context) (int, error) {
+	if err := p.report(ctx); err != nil {
+		return 0, err
+	}
+	if !p.reg.Taking() {
+		return 0, nil
 	}
 	wait := time.Duration(0)
-	if p.cfg.LongPoll {
+	if p.cfg.LongPoll && p.resumed {
 		wait = p.cfg.Wait
 	}
-	lctx, cancel := context.WithCancel(ctx)
-	p.mu.Lock()
-	p.cancelWait = cancel
-	p.mu.Unlock()
-	leases, err := p.c.Lease(lctx, wait, p.cfg.MaxBatch)
-	p.mu.Lock()
-	p.cancelWait = nil
-	p.mu.Unlock()
-	kicked := lctx.Err() != nil && ctx.Err() == nil
-	cancel()
+	// The first lease after a start takes back what this register had leased
+	// before it went down, rather than leaving it to wait out its lease.
+	leases, err := p.c.lease(ctx, wait, p.cfg.MaxBatch, !p.resumed)
 	if err != nil {
-		if kicked {
-			return 0, nil // a Kick ended the wait; the kick channel brings us straight back
-		}
 		return 0, err
 	}
 	p.contact()
+	p.resumed = true
 	if len(leases) == 0 {
 		return 0, nil
 	}
@@ -226,5 +256,7 @@ func (p *Poller) backoff(failures int) time.Duration {
 		d *= 2
 	}
 	d = min(d, p.cfg.MaxBackoff)
+	p.rndMu.Lock()
+	defer p.rndMu.Unlock()
 	return d/2 + time.Duration(p.rnd.Int64N(int64(d/2)+1))
 }

@@ -79,6 +79,8 @@ func (r *testRegister) Unreported(ctx context.Context) ([]Result, error) {
 	return append([]Result(nil), r.unreported...), nil
 }
 
+func (r *testRegister) Taking() bool { return true }
+
 func (r *testRegister) Reported(ctx context.Context, ids []string) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()

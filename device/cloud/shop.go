@@ -24,6 +24,7 @@ type docRecord struct {
 	Changed     time.Time       `json:"changed"`
 	LeasedUntil time.Time       `json:"leasedUntil,omitzero"`
 	Leases      int             `json:"leases,omitempty"`
+	Requeued    bool            `json:"requeued,omitempty"` // re-queued by the shop; cleared by the next result
 	FiscalInfo  *FiscalInfo     `json:"fiscalInfo,omitempty"`
 	FailureInfo *FailureInfo    `json:"failureInfo,omitempty"`
 	Message     string          `json:"message,omitempty"`
@@ -361,7 +362,7 @@ func (s *Server) requeue(w http.ResponseWriter, r *http.Request, pr pointRecord)
 		if err != nil {
 			return err
 		}
-		rec.Seq, rec.State, rec.Changed = seq, Requeued, s.now()
+		rec.Seq, rec.State, rec.Changed, rec.Requeued = seq, Requeued, s.now(), true
 		rec.FailureInfo, rec.FiscalInfo, rec.LeasedUntil = nil, nil, time.Time{}
 		rec.Message = "Document re-queued for printing"
 		if err := tx.Bucket(bucketQueue).Put(queueKey(pointID, seq), []byte(id)); err != nil {

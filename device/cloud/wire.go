@@ -105,6 +105,9 @@ type Lease struct {
 	ID          string          `json:"id"`
 	Document    json.RawMessage `json:"document"`
 	LeasedUntil time.Time       `json:"leasedUntil"`
+	// Requeued: the shop re-queued this document after it FAILED, so a register
+	// that holds it as failed fiscalizes it again instead of repeating the failure.
+	Requeued bool `json:"requeued,omitempty"`
 }
 
 // LeaseResponse is the body of POST /api/device/v1/lease.

@@ -90,7 +90,7 @@ func (c *Client) roundTrip(ctx context.Context, cmd byte, data []byte) ([]byte, 
 	}
 	a := Answer{Code: Code(code & 0x7F), Data: ans}
 	if err := a.Err(); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("fn: command %s: %w", hex2(cmd), err)
 	}
 	return a.Data, nil
 }
@@ -211,8 +211,6 @@ func (c *Client) sendDocument(ctx context.Context, begin, finish byte, tlv, fini
 	return c.checked(ctx, finish, finishData, want)
 }
 
-func signedAt(t time.Time) time.Time { return wallMinute(t) }
-
 // Register signs the registration report: 02h, 07h…, 03h.
 func (c *Client) Register(ctx context.Context, d Doc) (Signed, error) {
 	return c.registration(ctx, d, 0)
@@ -228,7 +226,7 @@ func (c *Client) registration(ctx context.Context, d Doc, kind byte) (Signed, er
 	if err != nil {
 		return Signed{}, err
 	}
-	sg := Signed{FD: binary.LittleEndian.Uint32(a), FPD: binary.LittleEndian.Uint32(a[4:]), Time: signedAt(d.Time)}
+	sg := Signed{FD: binary.LittleEndian.Uint32(a), FPD: binary.LittleEndian.Uint32(a[4:]), Time: wallMinute(d.Time)}
 	if kind == 1 {
 		st, err := c.shiftParams(ctx)
 		if err != nil {
@@ -266,7 +264,7 @@ func (c *Client) shiftDoc(ctx context.Context, begin, finish byte, d Doc) (Signe
 		Shift: uint32(binary.LittleEndian.Uint16(a)),
 		FD:    binary.LittleEndian.Uint32(a[2:]),
 		FPD:   binary.LittleEndian.Uint32(a[6:]),
-		Time:  signedAt(d.Time),
+		Time:  wallMinute(d.Time),
 	}, nil
 }
 
@@ -293,7 +291,7 @@ func (c *Client) Receipt(ctx context.Context, r ReceiptDoc) (Signed, error) {
 		FD:     binary.LittleEndian.Uint32(a[2:]),
 		FPD:    binary.LittleEndian.Uint32(a[6:]),
 		Shift:  uint32(binary.LittleEndian.Uint16(a[10:])),
-		Time:   signedAt(r.Time),
+		Time:   wallMinute(r.Time),
 	}, nil
 }
 
@@ -307,7 +305,7 @@ func (c *Client) StateReport(ctx context.Context, d Doc) (Signed, error) {
 		FD:    binary.LittleEndian.Uint32(a),
 		FPD:   binary.LittleEndian.Uint32(a[4:]),
 		Shift: uint32(binary.LittleEndian.Uint16(a[8:])),
-		Time:  signedAt(d.Time),
+		Time:  wallMinute(d.Time),
 	}, nil
 }
 
@@ -317,7 +315,7 @@ func (c *Client) CloseDrive(ctx context.Context, d Doc) (Signed, error) {
 	if err != nil {
 		return Signed{}, err
 	}
-	return Signed{FD: binary.LittleEndian.Uint32(a), FPD: binary.LittleEndian.Uint32(a[4:]), Time: signedAt(d.Time)}, nil
+	return Signed{FD: binary.LittleEndian.Uint32(a), FPD: binary.LittleEndian.Uint32(a[4:]), Time: wallMinute(d.Time)}, nil
 }
 
 // Document reads an archived document: 40h, 41h, then 45h and 46h blocks.

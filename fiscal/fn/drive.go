@@ -27,6 +27,7 @@ const (
 	PhaseArchiveClosed Phase = 0x07 // closed: only the archive can be read
 )
 
+// String names the phase for status displays.
 func (p Phase) String() string {
 	switch p {
 	case PhaseNotRegistered:
@@ -65,6 +66,7 @@ func (w Warnings) Strings() []string {
 	return out
 }
 
+// String lists the set flags, comma-separated.
 func (w Warnings) String() string { return strings.Join(w.Strings(), ", ") }
 
 // State is what the drive reports about itself. Times are wall clocks in UTC

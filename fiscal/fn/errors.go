@@ -69,6 +69,10 @@ var (
 	ErrOFDRejected   = &Error{CodeOFDNotAccepted, 2, "fn: OFD rejected the document (20h)"}
 )
 
+// errCRCRequest is how the drive answers a request whose CRC failed: 01h with
+// reason 1 (ours). Nothing was done; the register sends the command again.
+var errCRCRequest = &Error{CodeBadCommand, 1, "fn: request CRC mismatch (01h)"}
+
 // Transport errors of the UART client; no drive answer carries them.
 var (
 	ErrTimeout = errors.New("fn: no answer from the drive in time")
@@ -78,7 +82,7 @@ var (
 var sentinels = []*Error{
 	ErrBadFormat, ErrState, ErrNotRegistered, ErrShiftClosed, ErrShiftOpen, ErrShiftExpired,
 	ErrWrite, ErrCrypto, ErrKeyExpired, ErrDriveClosed, ErrMemoryFull, ErrBadTime,
-	ErrNoDocument, ErrBadParam, ErrTooBig, ErrOFDBacklog, ErrBadAck, ErrOFDRejected,
+	ErrNoDocument, ErrBadParam, ErrTooBig, ErrOFDBacklog, ErrBadAck, ErrOFDRejected, errCRCRequest,
 }
 
 // sentinelFor finds the sentinel of a code and reason, or builds an error for

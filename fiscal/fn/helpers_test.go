@@ -76,11 +76,7 @@ func serveOnPTY(t *testing.T, e *fn.Emulator, wrap func(rw ptyRW) ptyRW, opts fn
 	if err != nil {
 		t.Fatal(err)
 	}
-	port, err := board.OpenSerial(board.SerialConfig{Path: p.Path, Baud: 115200})
-	if err != nil {
-		p.Close()
-		t.Fatal(err)
-	}
+	port := openPort(t, p.Path)
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	wg.Add(1)
@@ -103,6 +99,15 @@ func serveOnPTY(t *testing.T, e *fn.Emulator, wrap func(rw ptyRW) ptyRW, opts fn
 		p.Close()
 	})
 	return fn.NewClient(port, opts), port
+}
+
+func openPort(t testing.TB, path string) board.Port {
+	t.Helper()
+	port, err := board.OpenSerial(board.SerialConfig{Path: path, Baud: 115200})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return port
 }
 
 type ptyRW = interface {
@@ -129,7 +134,13 @@ func (f clientFaults) check(err error) {
 	}
 }
 
-func str(t testing.TB, dst []byte, tag fiscal.Tag, s string) []byte {
+// tb is what the document builders need of a test; the power-cut child has its own.
+type tb interface {
+	Helper()
+	Fatal(args ...any)
+}
+
+func str(t tb, dst []byte, tag fiscal.Tag, s string) []byte {
 	t.Helper()
 	out, err := fiscal.AppendString(dst, tag, s)
 	if err != nil {
@@ -138,7 +149,7 @@ func str(t testing.TB, dst []byte, tag fiscal.Tag, s string) []byte {
 	return out
 }
 
-func registrationTLV(t testing.TB, rn string) []byte {
+func registrationTLV(t tb, rn string) []byte {
 	b := str(t, nil, 1000, "ОТЧЕТ О РЕГИСТРАЦИИ")
 	b = str(t, b, 1048, "ООО Ромашка")
 	b = str(t, b, 1018, "7707083893  ")
@@ -147,13 +158,13 @@ func registrationTLV(t testing.TB, rn string) []byte {
 	return fiscal.AppendByte(b, 1209, 2)
 }
 
-func reportTLV(t testing.TB, name string) []byte {
+func reportTLV(t tb, name string) []byte {
 	b := str(t, nil, 1000, name)
 	b = str(t, b, 1048, "ООО Ромашка")
 	return fiscal.AppendByte(b, 1209, 2)
 }
 
-func receipt(t testing.TB, at time.Time, total uint64) fn.ReceiptDoc {
+func receipt(t tb, at time.Time, total uint64) fn.ReceiptDoc {
 	b := str(t, nil, 1000, "КАССОВЫЙ ЧЕК")
 	b = fiscal.AppendByte(b, 1054, byte(fiscal.Income))
 	b = fiscal.AppendByte(b, 1055, 2)
@@ -170,7 +181,7 @@ func receipt(t testing.TB, at time.Time, total uint64) fn.ReceiptDoc {
 }
 
 // ackFor builds the OFD's acknowledgement container exactly as ofd/sim does.
-func ackFor(t testing.TB, ofdKey []byte, drive string, fd uint32, code byte, at time.Time) []byte {
+func ackFor(t tb, ofdKey []byte, drive string, fd uint32, code byte, at time.Time) []byte {
 	t.Helper()
 	v := str(t, nil, 1017, "7704358518  ")
 	v = fiscal.AppendTLV(v, 1041, []byte(drive))
@@ -215,12 +226,20 @@ func u32(v []byte) uint32 {
 	return binary.LittleEndian.Uint32(v)
 }
 
-func must[T any](t testing.TB, v T, err error) T {
+// must(x, err).ok(t) is x, or the test's end on err.
+func must[T any](v T, err error) result[T] { return result[T]{v, err} }
+
+type result[T any] struct {
+	v   T
+	err error
+}
+
+func (r result[T]) ok(t testing.TB) T {
 	t.Helper()
-	if err != nil {
-		t.Fatal(err)
+	if r.err != nil {
+		t.Fatal(r.err)
 	}
-	return v
+	return r.v
 }
 
 func wantErr(t testing.TB, err, want error, fault bool) {

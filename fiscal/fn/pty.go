@@ -37,13 +37,27 @@ func OpenPTY() (*PTY, error) {
 		t.Close()
 		return nil, fmt.Errorf("fn: pty %s: raw mode: %w", t.Name(), err)
 	}
-	return &PTY{Path: t.Name(), master: m, tty: t}, nil
+	// pty.Open leaves the master in blocking mode, where read deadlines do not
+	// work; a non-blocking copy lets Serve stop when its context ends.
+	fd, err := unix.Dup(int(m.Fd()))
+	m.Close()
+	if err == nil {
+		err = unix.SetNonblock(fd, true)
+	}
+	if err != nil {
+		t.Close()
+		return nil, fmt.Errorf("fn: pty %s: %w", t.Name(), err)
+	}
+	return &PTY{Path: t.Name(), master: os.NewFile(uintptr(fd), "/dev/ptmx"), tty: t}, nil
 }
 
 // Serve serves the drive d on the pty until ctx is done.
 func (p *PTY) Serve(ctx context.Context, d *Emulator) error {
 	return Serve(ctx, p.master, d)
 }
+
+// Master is the drive's end of the pair, for serving through a line of one's own.
+func (p *PTY) Master() *os.File { return p.master }
 
 // Close closes both sides.
 func (p *PTY) Close() error {

@@ -61,14 +61,6 @@ const (
 	cmdSetSignDelay  = 0xE3 // data: milliseconds u32
 )
 
-// reasonCRC is the reason byte (ours) with which the drive answers 01h to a
-// request whose CRC failed: nothing was done, the register may send it again.
-const reasonCRC = 0x01
-
-var errCRCRequest = &Error{CodeBadCommand, reasonCRC, "fn: request CRC mismatch (01h)"}
-
-func init() { sentinels = append(sentinels, errCRCRequest) }
-
 // session is the device side's state of one exchange: the document being
 // assembled, the OFD message being read, the archive document being read.
 type session struct {
@@ -86,16 +78,12 @@ type session struct {
 }
 
 // Serve speaks the drive exchange on rw as the drive d until ctx is done or rw
-// fails. A pending read is unblocked at ctx's end when rw has read deadlines
-// (a pty or a connection); otherwise close rw to stop it.
+// fails. It notices ctx's end within 100 ms when rw has read deadlines or a
+// read timeout (a pty, a connection, a serial port); otherwise close rw to stop it.
 func Serve(ctx context.Context, rw io.ReadWriter, d *Emulator) error {
 	log := d.log
 	fr := &frameReader{r: rw, log: log, side: "drive"}
 	s := &session{d: d, log: log}
-	if dl, ok := rw.(readDeadliner); ok {
-		stop := context.AfterFunc(ctx, func() { dl.SetReadDeadline(time.Now()) })
-		defer stop()
-	}
 	for {
 		cmd, data, err := fr.next(ctx, time.Time{})
 		if errors.Is(err, ErrFrameCRC) {
