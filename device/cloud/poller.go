@@ -232,7 +232,8 @@ func (p *Poller) cycle(ctx context.Context) (int, error) {
 		return 0, err
 	}
 	p.contact()
-	p.resumed = true
+	// A full batch may have left more of the old leases behind: resume again.
+	p.resumed = len(leases) < p.cfg.MaxBatch
 	if len(leases) == 0 {
 		return 0, nil
 	}
