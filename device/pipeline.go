@@ -169,10 +169,15 @@ func (r *Runtime) refuse(d *store.Doc, kind, msg string) error {
 // once and leaves the document accepted (recovery reconciles it on resume, since the
 // drive may have signed before failing); a refusal fails the document.
 func (r *Runtime) driveFailed(ctx context.Context, d *store.Doc, err error) error {
-	if fn.IsFault(err) || errors.Is(err, fn.ErrOFDBacklog) {
+	if errors.Is(err, fn.ErrOFDBacklog) {
+		r.stop(stopOFD, "the OFD has not acknowledged a document for 30 days, so the drive takes no new ones; "+
+			"check the OFD connection (the stop lifts itself once the OFD catches up)")
+		return nil
+	}
+	if fn.IsFault(err) {
 		r.needReconcile = true
 		r.setDriveErr(err)
-		r.stop(fmt.Sprintf("drive error: %v", err))
+		r.stop(stopDrive, fmt.Sprintf("drive error: %v", err))
 		return nil
 	}
 	kind := cloud.FailureFNGeneric

@@ -195,6 +195,7 @@ func (r *Runtime) heartbeatLoop(ctx context.Context) {
 	tick := time.NewTicker(r.cfg.HeartbeatEvery)
 	defer tick.Stop()
 	for {
+		r.liftOFDStop(ctx)
 		h := r.Health(ctx)
 		hctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		if err := r.cloud.Heartbeat(hctx, h); err != nil && ctx.Err() == nil {

@@ -11,7 +11,7 @@ import (
 func TestLoadSettings(t *testing.T) {
 	cases := []struct {
 		name, file, err string
-		check       func(Settings) bool
+		check           func(Settings) bool
 	}{
 		{"durations as text and seconds", `{"register":{"shiftMaxAge":"12h"},"cloud":{"pollInterval":2.5}}`, "",
 			func(s Settings) bool {

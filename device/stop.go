@@ -3,6 +3,7 @@ package device
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/openkassa/kassa/store"
 )
@@ -23,7 +24,7 @@ func (r *Runtime) registrationFailed(msg string) {
 		r.log.Error("stop state", "err", err)
 	}
 	if st.Consecutive > r.cfg.StopAfter {
-		r.stop(fmt.Sprintf("%d documents in a row failed registration; the last: %s", st.Consecutive, msg))
+		r.stop(stopRegistration, fmt.Sprintf("%d documents in a row failed registration; the last: %s", st.Consecutive, msg))
 	}
 }
 
@@ -40,9 +41,16 @@ func (r *Runtime) registrationSucceeded() {
 	r.setDriveErr(nil)
 }
 
+// What stopped the register.
+const (
+	stopRegistration = "registration"
+	stopDrive        = "drive"
+	stopOFD          = "ofd"
+)
+
 // stop halts the taking of documents, durably, and says so loudly. In remote-
 // fiscalization mode nothing stops; the reason still shows in health.
-func (r *Runtime) stop(reason string) {
+func (r *Runtime) stop(kind, reason string) {
 	if r.cfg.RemoteMode {
 		r.log.Error("registration error (remote-fiscalization mode: not stopping)", "reason", reason)
 		return
@@ -54,7 +62,7 @@ func (r *Runtime) stop(reason string) {
 	if st.Stopped {
 		return
 	}
-	st.Stopped, st.Reason, st.Since = true, reason, r.now()
+	st.Stopped, st.Reason, st.Kind, st.Since = true, reason, kind, r.now()
 	if err := r.store.SetStop(st); err != nil {
 		r.log.Error("stop state", "err", err)
 	}
@@ -78,6 +86,25 @@ func (r *Runtime) Resume(ctx context.Context) error {
 	r.Wake()
 	return nil
 }
+
+// liftOFDStop resumes a register stopped by the OFD backlog once the drive's
+// oldest unsent document is back within the limit.
+func (r *Runtime) liftOFDStop(ctx context.Context) {
+	st, err := r.store.Stop()
+	if err != nil || !st.Stopped || st.Kind != stopOFD {
+		return
+	}
+	ds, err := r.drive.State(ctx)
+	if err != nil || (ds.Unsent > 0 && r.now().Sub(r.wallToLocal(ds.FirstUnsentTime)) >= ofdLimit) {
+		return
+	}
+	if err := r.Resume(ctx); err != nil {
+		r.log.Error("lifting the OFD stop", "err", err)
+	}
+}
+
+// ofdLimit is how long a drive keeps documents unacknowledged before it blocks.
+const ofdLimit = 30 * 24 * time.Hour
 
 func (r *Runtime) setDriveErr(err error) {
 	r.healthMu.Lock()

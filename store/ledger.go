@@ -58,6 +58,7 @@ func (s *Store) SetLedger(l Ledger) error {
 type Stop struct {
 	Stopped     bool      `json:"stopped"`
 	Reason      string    `json:"reason,omitempty"`
+	Kind        string    `json:"kind,omitempty"` // what stopped it: registration, drive, ofd
 	Since       time.Time `json:"since,omitzero"`
 	Consecutive int       `json:"consecutive"` // registration errors in a row
 }
