@@ -37,8 +37,10 @@ func (r *Runtime) Health(ctx context.Context) cloud.Health {
 			h.ShiftOpenedAt = r.wallToLocal(st.ShiftOpenedAt)
 		}
 		h.WaitingForOFD = int(st.Unsent)
+		h.OFDAckedThrough = st.LastFD
 		if st.Unsent > 0 {
 			h.OldestUnsentAt = r.wallToLocal(st.FirstUnsentTime)
+			h.OFDAckedThrough = st.FirstUnsentFD - 1
 		}
 	}
 	if acc, err := r.store.Accepted(); err == nil {

@@ -154,17 +154,20 @@ type PrinterHealth struct {
 
 // Health is the register's state, sent in heartbeats.
 type Health struct {
-	At              time.Time     `json:"at"`
-	Version         string        `json:"version"`
-	CloudReachable  bool          `json:"cloudReachable"`
-	OFDReachable    bool          `json:"ofdReachable"`
-	Drive           DriveHealth   `json:"drive"`
-	ShiftOpen       bool          `json:"shiftOpen"`
-	ShiftNumber     uint32        `json:"shiftNumber"`
-	ShiftOpenedAt   time.Time     `json:"shiftOpenedAt,omitzero"`
-	WaitingForDrive int           `json:"waitingForDrive"` // accepted, not yet fiscalized
-	WaitingForOFD   int           `json:"waitingForOfd"`   // fiscalized, not acknowledged by the OFD
-	OldestUnsentAt  time.Time     `json:"oldestUnsentAt,omitzero"`
+	At              time.Time   `json:"at"`
+	Version         string      `json:"version"`
+	CloudReachable  bool        `json:"cloudReachable"`
+	OFDReachable    bool        `json:"ofdReachable"`
+	Drive           DriveHealth `json:"drive"`
+	ShiftOpen       bool        `json:"shiftOpen"`
+	ShiftNumber     uint32      `json:"shiftNumber"`
+	ShiftOpenedAt   time.Time   `json:"shiftOpenedAt,omitzero"`
+	WaitingForDrive int         `json:"waitingForDrive"` // accepted, not yet fiscalized
+	WaitingForOFD   int         `json:"waitingForOfd"`   // fiscalized, not acknowledged by the OFD
+	OldestUnsentAt  time.Time   `json:"oldestUnsentAt,omitzero"`
+	// OFDAckedThrough is the last fiscal document number the OFD has acknowledged,
+	// with every one before it: the drive delivers in order.
+	OFDAckedThrough uint32        `json:"ofdAckedThrough"`
 	LastOFDExchange time.Time     `json:"lastOfdExchange,omitzero"`
 	Printer         PrinterHealth `json:"printer"`
 	Stopped         bool          `json:"stopped"`
