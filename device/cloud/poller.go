@@ -113,7 +113,7 @@ func (p *Poller) Run(ctx context.Context) error {
 	go p.reportLoop(ctx)
 	failures := 0
 	for {
-		start := time.Now()
+		start, resuming := time.Now(), !p.resumed
 		n, err := p.cycle(ctx)
 		if ctx.Err() != nil {
 			return ctx.Err()
@@ -135,8 +135,8 @@ func (p *Poller) Run(ctx context.Context) error {
 			switch {
 			case n >= p.cfg.MaxBatch:
 				delay = 0 // more is waiting
-			case p.cfg.LongPoll && time.Since(start) >= p.cfg.Wait/2:
-				delay = 0 // the cloud held the request: ask again at once
+			case p.cfg.LongPoll && (resuming || time.Since(start) >= p.cfg.Wait/2):
+				delay = 0 // the cloud held the request (or did not, being asked to resume): ask again at once
 			default:
 				delay = p.cfg.Interval
 			}
