@@ -14,11 +14,14 @@ import (
 	"sync"
 	"time"
 
+	"github.com/openkassa/kassa/board"
 	"github.com/openkassa/kassa/device/cloud"
 	"github.com/openkassa/kassa/fiscal"
 	"github.com/openkassa/kassa/fiscal/fn"
 	"github.com/openkassa/kassa/ofd"
 	"github.com/openkassa/kassa/ofd/sim"
+	"github.com/openkassa/kassa/printer"
+	"github.com/openkassa/kassa/printer/emu"
 	"github.com/openkassa/kassa/store"
 )
 
@@ -36,10 +39,13 @@ type App struct {
 	Store    *store.Store
 	Drive    fn.Drive
 	Emulator *fn.Emulator // nil with a real drive
-	Cloud    *cloud.Server
-	OFD      *sim.Server
-	Sender   *ofd.Sender
-	Sandbox  SandboxFile
+	// PrinterEmu is the emulated printer; nil with a real one or none.
+	PrinterEmu     *emu.Printer
+	printerProfile printer.Profile
+	Cloud          *cloud.Server
+	OFD            *sim.Server
+	Sender         *ofd.Sender
+	Sandbox        SandboxFile
 
 	log     *slog.Logger
 	closers []func() error
@@ -123,23 +129,21 @@ func (a *App) start(ctx context.Context, version string) error {
 	if err != nil {
 		return err
 	}
-	if s.Drive.Port != "" {
-		return errors.New("drive.port: a real drive on a serial port is not wired into `kassa run` yet; use the emulated drive")
+	if err := a.openDrive(ofdKey); err != nil {
+		return err
 	}
-	emuOFDKey := ofdKey
-	if s.OFD.Server != "" {
-		emuOFDKey = nil // another OFD signs with its own key: accept its acknowledgements (sandbox only)
-	}
-	em, err := fn.NewEmulator(fn.EmulatorConfig{Dir: filepath.Join(s.Data, "fn"), OFDKey: emuOFDKey, Logger: a.log.With("part", "fn")})
+	pr, err := a.openPrinter()
 	if err != nil {
 		return err
 	}
-	a.Emulator, a.Drive = em, em
-	a.closers = append(a.closers, em.Close)
 
 	// The OFD: the emulator, or a real one.
 	ofdAddr := s.OFD.Server
+	if ofdAddr == "" && a.Emulator == nil {
+		return errors.New("ofd.server: a real drive needs a real OFD (its acknowledgements are signed with the OFD's key)")
+	}
 	if ofdAddr == "" {
+		em := a.Emulator
 		o, err := sim.New(sim.Config{
 			Dir: s.Data, OFDKey: ofdKey, Logger: a.log.With("part", "ofd-sim"),
 			DriveKeys: func(n string) ([]byte, bool) {
@@ -184,7 +188,8 @@ func (a *App) start(ctx context.Context, version string) error {
 		Serial: s.Register.Serial, Version: version, Cashier: orDefault(s.Register.Cashier, "Администратор"),
 		Location: loc, ShiftMaxAge: s.Register.ShiftMaxAge.Duration, CloseAt: s.Register.CloseAt,
 		StopAfter: s.Register.StopAfter, RemoteMode: s.Register.RemoteMode,
-		Poller: cloud.PollerConfig{Interval: s.Cloud.PollInterval.Duration, LongPoll: longPoll},
+		Poller:  cloud.PollerConfig{Interval: s.Cloud.PollInterval.Duration, LongPoll: longPoll},
+		Printer: pr, PrinterProfile: a.printerProfile, OFDName: sandboxOFDName, OFDSite: a.Sandbox.OFDLookup,
 	}, a.Drive, st, client, a.Sender, nil, a.log.With("part", "register"))
 
 	sock := filepath.Join(s.Data, "kassa.sock")
@@ -254,7 +259,7 @@ func registerDrive(ctx context.Context, d fn.Drive, p cloud.Point, serial, versi
 		Seller: fiscal.Seller{Name: p.Name, INN: p.INN, Address: p.Address, Place: p.Place, TaxSystems: p.TaxSystems,
 			RegNumber: reg, Email: p.Email, Internet: true, Automatic: true},
 		Serial: serial, Version: version, RegisterFFD: fiscal.FFD105, DriveFFD: fiscal.FFD105,
-		OFDName: "ОФД-эмулятор kassa", OFDINN: sim.DefaultOFDINN,
+		OFDName: sandboxOFDName, OFDINN: sim.DefaultOFDINN,
 	}
 	if err := g.Validate(); err != nil {
 		return fn.Signed{}, fmt.Errorf("registering the drive: %w", err)
@@ -268,6 +273,61 @@ func registerDrive(ctx context.Context, d fn.Drive, p cloud.Point, serial, versi
 		return s, fmt.Errorf("registering the drive: %w", err)
 	}
 	return s, nil
+}
+
+// sandboxOFDName is the OFD emulator's name in registrations and on receipts.
+const sandboxOFDName = "ОФД-эмулятор kassa"
+
+// openDrive opens the real drive on its serial port, or the emulated one under data/fn.
+func (a *App) openDrive(ofdKey []byte) error {
+	s := &a.Settings
+	if s.Drive.Port != "" {
+		port, err := board.OpenSerial(board.SerialConfig{Path: s.Drive.Port, Baud: s.Drive.Baud})
+		if err != nil {
+			return fmt.Errorf("drive.port: %w", err)
+		}
+		a.closers = append(a.closers, port.Close)
+		a.Drive = fn.NewClient(port, fn.ClientOptions{Timeout: s.Drive.Timeout.Duration, Logger: a.log.With("part", "fn")})
+		return nil
+	}
+	emuOFDKey := ofdKey
+	if s.OFD.Server != "" {
+		emuOFDKey = nil // another OFD signs with its own key: accept its acknowledgements (sandbox only)
+	}
+	em, err := fn.NewEmulator(fn.EmulatorConfig{Dir: filepath.Join(s.Data, "fn"), OFDKey: emuOFDKey, Logger: a.log.With("part", "fn")})
+	if err != nil {
+		return err
+	}
+	a.Emulator, a.Drive = em, em
+	a.closers = append(a.closers, em.Close)
+	return nil
+}
+
+// openPrinter opens the real printer on its serial port, or the emulated one that
+// writes each page to data/receipts as <FD>.txt and <FD>.png; nil with printer.none.
+func (a *App) openPrinter() (Printer, error) {
+	s := &a.Settings
+	if s.Printer.None {
+		return nil, nil
+	}
+	prof, ok := printer.ProfileByName(orDefault(s.Printer.Profile, "emu-58"))
+	if !ok {
+		return nil, fmt.Errorf("printer.profile: unknown model %q", s.Printer.Profile)
+	}
+	a.printerProfile = prof
+	opts := printer.Options{Logger: a.log.With("part", "printer")}
+	if s.Printer.Port != "" {
+		port, err := board.OpenSerial(board.SerialConfig{Path: s.Printer.Port, Baud: prof.Baud, FlowControl: prof.FlowControl})
+		if err != nil {
+			return nil, fmt.Errorf("printer.port: %w", err)
+		}
+		a.closers = append(a.closers, port.Close)
+		return printer.New(port, prof, opts), nil
+	}
+	a.PrinterEmu = emu.New(emu.Config{Dir: filepath.Join(s.Data, "receipts"), Profile: prof, Logger: a.log.With("part", "printer-emu")})
+	pipe := a.PrinterEmu.Pipe()
+	a.closers = append(a.closers, pipe.Close)
+	return printer.New(pipe, prof, opts), nil
 }
 
 // sandboxOFDKey is the OFD emulator's signing key, made once and kept in the data directory.

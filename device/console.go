@@ -46,6 +46,7 @@ func init() {
 		"cash":     {"cash in|out SUM   put money into the drawer or take it out (roubles, e.g. 1500.00)", cmdCash},
 		"docs":     {"docs [--failed]   documents in the store and where each stands", cmdDocs},
 		"resume":   {"resume            lift a stop after the cause is fixed", cmdResume},
+		"reprint":  {"reprint FD        print a copy of a document from the drive's archive", cmdReprint},
 		"selftest": {"selftest          check cloud, OFD, drive, store and printer", cmdSelftest},
 		"doc":      {"doc FD [--tlv]    a document from the drive's archive (JSON, or raw TLV)", cmdDoc},
 		"events":   {"events [N]        the last N events (default 20)", cmdEvents},
@@ -223,7 +224,13 @@ func cmdReport(ctx context.Context, r *Runtime, args []string) (consoleAnswer, e
 		if err != nil {
 			return consoleAnswer{}, err
 		}
-		return text("X REPORT, shift %d\n%s", led.Shift, ledgerText(led)), nil
+		out := fmt.Sprintf("X REPORT, shift %d\n%s", led.Shift, ledgerText(led))
+		if r.printer != nil {
+			if err := r.printXReport(ctx, led); err != nil {
+				out += fmt.Sprintf("not printed: %v\n", err)
+			}
+		}
+		return text("%s", out), nil
 	case "z":
 		s, led, err := r.CloseShift(ctx)
 		if err != nil {
@@ -297,6 +304,20 @@ func cmdDocs(_ context.Context, r *Runtime, args []string) (consoleAnswer, error
 		b.WriteString("no documents\n")
 	}
 	return consoleAnswer{Output: b.String()}, nil
+}
+
+func cmdReprint(_ context.Context, r *Runtime, args []string) (consoleAnswer, error) {
+	if len(args) != 1 {
+		return consoleAnswer{}, errors.New("usage: reprint FD")
+	}
+	fd, err := strconv.ParseUint(args[0], 10, 32)
+	if err != nil {
+		return consoleAnswer{}, fmt.Errorf("reprint: %q is not a document number", args[0])
+	}
+	if err := r.Reprint(uint32(fd)); err != nil {
+		return consoleAnswer{}, err
+	}
+	return text("FD %d queued for printing (a copy)\n", fd), nil
 }
 
 func cmdResume(ctx context.Context, r *Runtime, _ []string) (consoleAnswer, error) {
@@ -375,7 +396,11 @@ func cmdSelftest(ctx context.Context, r *Runtime, _ []string) (consoleAnswer, er
 	}
 	check("drive", driveErr, unsent)
 	check("store", r.store.Check(), "invariants hold")
-	check("printer", nil, h.Printer.State)
+	var printErr error
+	if r.printer != nil {
+		printErr = r.printSelfTest(ctx, b.String())
+	}
+	check("printer", printErr, h.Printer.State)
 	if failed {
 		return consoleAnswer{Output: b.String()}, errors.New("self-test failed:\n" + b.String())
 	}

@@ -107,6 +107,25 @@ func TestEndToEndSale(t *testing.T) {
 		t.Fatalf("OFD look-up: %d", resp.StatusCode)
 	}
 
+	// A receipt the shop asks to print comes out of the emulated printer as text and PNG.
+	printed := sale("printed-1", "SALE", "CASH", 100)
+	printed["printReceipt"] = true
+	postDoc(t, sb.Cloud, sb.Login, sb.Password, printed)
+	var pst cloud.DocumentStatus
+	waitFor(t, "the printed receipt COMPLETED", 10*time.Second, func() bool {
+		pst = docStatus(t, sb.Cloud, sb.Login, sb.Password, "printed-1")
+		return pst.Status == cloud.Completed
+	})
+	base := filepath.Join(dir, "receipts", fmt.Sprint(pst.FiscalInfo.FNDocNumber))
+	waitFor(t, "the receipt's files", 10*time.Second, func() bool {
+		_, e1 := os.Stat(base + ".png")
+		_, e2 := os.Stat(base + ".txt")
+		return e1 == nil && e2 == nil
+	})
+	if txt, _ := os.ReadFile(base + ".txt"); !strings.Contains(string(txt), fmt.Sprintf("%010d", pst.FiscalInfo.FNDocMark)) {
+		t.Fatalf("the printed receipt lacks its ФП:\n%s", txt)
+	}
+
 	// The technician's console over the real socket.
 	out, _, err := CallConsole(sb.Socket, []string{"status"})
 	if err != nil || !strings.Contains(out, "READY") || !strings.Contains(out, "0 for the OFD") {
@@ -114,7 +133,7 @@ func TestEndToEndSale(t *testing.T) {
 	}
 	out, _, err = CallConsole(sb.Socket, []string{"status", "--json"})
 	var h cloud.Health
-	if err != nil || json.Unmarshal([]byte(out), &h) != nil || !h.ShiftOpen || h.Drive.LastFD != uint32(fi.FNDocNumber) {
+	if err != nil || json.Unmarshal([]byte(out), &h) != nil || !h.ShiftOpen || h.Drive.LastFD != uint32(pst.FiscalInfo.FNDocNumber) || h.Printer.State != "ready" {
 		t.Fatalf("status --json: %v\n%s", err, out)
 	}
 	if _, _, err := CallConsole(sb.Socket, []string{"cash", "in", "1500.50"}); err != nil {
@@ -139,7 +158,7 @@ func TestEndToEndSale(t *testing.T) {
 		t.Fatal("an unknown console command succeeded")
 	}
 	out, _, err = CallConsole(sb.Socket, []string{"report", "z"})
-	if err != nil || !strings.Contains(out, "Z REPORT") || !strings.Contains(out, "drawer 1500.50") {
+	if err != nil || !strings.Contains(out, "Z REPORT") || !strings.Contains(out, "drawer 1600.50") {
 		t.Fatalf("report z: %v\n%s", err, out)
 	}
 	info, err := os.Stat(sb.Socket)

@@ -49,7 +49,7 @@ func (r *Runtime) Health(ctx context.Context) cloud.Health {
 	if stop, err := r.store.Stop(); err == nil {
 		h.Stopped, h.StopReason = stop.Stopped, stop.Reason
 	}
-	h.Printer = cloud.PrinterHealth{State: "none"}
+	h.Printer = r.printerHealth()
 	return h
 }
 

@@ -93,6 +93,12 @@ func (r *Runtime) process(ctx context.Context, d *store.Doc) error {
 	if err != nil {
 		return r.refuse(d, cloud.FailureNonFN, err.Error())
 	}
+	toPrint := doc.PrintReceipt && r.printer != nil
+	if toPrint {
+		if err := r.printerReady(ctx); err != nil {
+			return err
+		}
+	}
 	led, err := r.store.Ledger()
 	if err != nil {
 		return err
@@ -116,13 +122,16 @@ func (r *Runtime) process(ctx context.Context, d *store.Doc) error {
 	applyReceipt(&led, rc.Sign, rc.Correction != nil, rc.Total(), rc.Payments)
 	led.LastFD = signed.FD
 	res := r.printedResult(d.ID, rc.Sign, rc.Correction != nil, rc.Total(), signed)
-	if err := r.store.Fiscalize(d.ID, fiscalOf(signed), mustJSON(res), &led); err != nil {
+	if err := r.store.Fiscalize(d.ID, fiscalOf(signed), mustJSON(res), &led, toPrint); err != nil {
 		// The drive has signed; the store did not take it. Recovery finds the
 		// document in the drive's archive by its shop id.
 		return fmt.Errorf("device: commit of FD %d for %q: %w", signed.FD, d.ID, err)
 	}
 	r.event("receipt", "FD %d signed for %q: %s, ФПД %010d", signed.FD, d.ID, rub(rc.Total()), signed.FPD)
 	r.registrationSucceeded()
+	if toPrint {
+		r.wakePrinter()
+	}
 	r.poller.Kick()
 	if r.ofd != nil {
 		r.ofd.Notify()

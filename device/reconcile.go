@@ -89,7 +89,7 @@ func (r *Runtime) applyArchived(led *store.Ledger, a fn.Archived) error {
 			s := fn.Signed{FD: a.FD, FPD: a.FPD, Time: a.Time, Shift: uint32(els.uint(1038)), Number: uint32(els.uint(1042))}
 			res := r.printedResult(id, sign, a.Type == fiscal.DocCorrection, total, s)
 			r.event("recovery", "FD %d: receipt for %q was signed before the crash; taken from the drive", a.FD, id)
-			return r.store.Fiscalize(id, fiscalOf(s), mustJSON(res), led)
+			return r.store.Fiscalize(id, fiscalOf(s), mustJSON(res), led, r.wantsPrint(d.Body))
 		}
 		if err != nil && !errors.Is(err, store.ErrNotFound) {
 			return err

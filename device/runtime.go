@@ -8,6 +8,7 @@ package device
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -16,6 +17,7 @@ import (
 	"github.com/openkassa/kassa/device/cloud"
 	"github.com/openkassa/kassa/fiscal/fn"
 	"github.com/openkassa/kassa/ofd"
+	"github.com/openkassa/kassa/printer"
 	"github.com/openkassa/kassa/store"
 )
 
@@ -35,6 +37,11 @@ type Config struct {
 	RemoteMode     bool
 	HeartbeatEvery time.Duration // default 15 s
 	Poller         cloud.PollerConfig
+
+	Printer        Printer         // nil: no printer; every receipt is electronic
+	PrinterProfile printer.Profile // the printer's paper and abilities
+	OFDName        string          // printed on receipts, for the buyer to check them
+	OFDSite        string
 }
 
 // OFD is what the runtime needs of the OFD sender.
@@ -45,14 +52,15 @@ type OFD interface {
 
 // Runtime is one register.
 type Runtime struct {
-	cfg    Config
-	drive  fn.Drive
-	store  *store.Store
-	cloud  *cloud.Client
-	ofd    OFD
-	clock  func() time.Time
-	log    *slog.Logger
-	poller *cloud.Poller
+	cfg     Config
+	drive   fn.Drive
+	store   *store.Store
+	cloud   *cloud.Client
+	ofd     OFD
+	printer Printer
+	clock   func() time.Time
+	log     *slog.Logger
+	poller  *cloud.Poller
 
 	// opMu serialises everything that talks to the drive or changes the ledger:
 	// the pipeline, shift operations and the console's commands.
@@ -61,9 +69,13 @@ type Runtime struct {
 	point         cloud.Point
 	needReconcile bool // a drive fault happened: reconcile before the next signature
 
-	healthMu sync.Mutex
-	driveErr string
-	driveNum string
+	printWake chan struct{}
+
+	healthMu   sync.Mutex
+	driveErr   string
+	driveNum   string
+	printerSt  printer.Status
+	printerErr error
 }
 
 // New assembles a runtime; Run starts it.
@@ -86,7 +98,8 @@ func New(cfg Config, drive fn.Drive, st *store.Store, cl *cloud.Client, o OFD, c
 	if log == nil {
 		log = slog.Default()
 	}
-	r := &Runtime{cfg: cfg, drive: drive, store: st, cloud: cl, ofd: o, clock: clock, log: log, wake: make(chan struct{}, 1)}
+	r := &Runtime{cfg: cfg, drive: drive, store: st, cloud: cl, ofd: o, printer: cfg.Printer, clock: clock, log: log,
+		wake: make(chan struct{}, 1), printWake: make(chan struct{}, 1)}
 	pc := cfg.Poller
 	if pc.Logger == nil {
 		pc.Logger = log
@@ -118,7 +131,8 @@ func (r *Runtime) Run(ctx context.Context, ready chan<- error) error {
 		return err
 	}
 	var wg sync.WaitGroup
-	loops := []func(context.Context){r.pipelineLoop, r.heartbeatLoop, r.shiftLoop, func(ctx context.Context) { r.poller.Run(ctx) }}
+	loops := []func(context.Context){r.pipelineLoop, r.heartbeatLoop, r.shiftLoop, r.printLoop,
+		func(ctx context.Context) { r.poller.Run(ctx) }}
 	for _, loop := range loops {
 		wg.Add(1)
 		go func() { defer wg.Done(); loop(ctx) }()
@@ -171,22 +185,30 @@ func (r *Runtime) pipelineLoop(ctx context.Context) {
 	}
 }
 
-// drain fiscalizes every accepted document, oldest first, while not stopped.
+// drain fiscalizes every accepted document, oldest first, while not stopped. A
+// document waiting for the printer is passed over; electronic ones behind it go on.
 func (r *Runtime) drain(ctx context.Context) {
-	for ctx.Err() == nil {
-		st, err := r.store.Stop()
-		if err != nil || (st.Stopped && !r.cfg.RemoteMode) {
-			return
-		}
+	for progressed := true; progressed && ctx.Err() == nil; {
+		progressed = false
 		docs, err := r.store.Accepted()
-		if err != nil || len(docs) == 0 {
+		if err != nil {
 			return
 		}
-		// The document in flight finishes even if ctx ends meanwhile: a SIGTERM
-		// must not leave a signed receipt uncommitted.
-		if err := r.process(context.WithoutCancel(ctx), docs[0]); err != nil {
-			r.log.Error("document not processed", "id", docs[0].ID, "err", err)
-			return
+		for _, d := range docs {
+			if !r.Taking() || ctx.Err() != nil {
+				return
+			}
+			// The document in flight finishes even if ctx ends meanwhile: a SIGTERM
+			// must not leave a signed receipt uncommitted.
+			err := r.process(context.WithoutCancel(ctx), d)
+			if errors.Is(err, errWaitPrinter) {
+				continue
+			}
+			if err != nil {
+				r.log.Error("document not processed", "id", d.ID, "err", err)
+				return
+			}
+			progressed = true
 		}
 	}
 }

@@ -16,6 +16,7 @@ type Settings struct {
 	Cloud    CloudSettings    `json:"cloud"`
 	Drive    DriveSettings    `json:"drive"`
 	OFD      OFDSettings      `json:"ofd"`
+	Printer  PrinterSettings  `json:"printer"`
 	Log      string           `json:"log"` // debug, info (default), warn, error
 }
 
@@ -51,6 +52,13 @@ type OFDSettings struct {
 	Server     string `json:"server"`     // HOST:PORT of an OFD; "" = the embedded OFD emulator
 	Addr       string `json:"addr"`       // the emulator's address; default 127.0.0.1:7777
 	LookupAddr string `json:"lookupAddr"` // the emulator's receipt look-up; default 127.0.0.1:7778
+}
+
+// PrinterSettings say where the receipt printer is.
+type PrinterSettings struct {
+	Port    string `json:"port"`    // serial device of a real printer; "" = the emulated printer writing data/receipts
+	Profile string `json:"profile"` // the model: its columns, dots, code page, QR and cutter; default emu-58
+	None    bool   `json:"none"`    // no printer at all: every receipt is electronic
 }
 
 // Duration is a time.Duration written as "5s" in the file.

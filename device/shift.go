@@ -116,6 +116,7 @@ func (r *Runtime) openShiftLocked(ctx context.Context) (fn.Signed, error) {
 		return s, err
 	}
 	r.event("shift", "shift %d opened (FD %d)", s.Shift, s.FD)
+	r.printReport(s.FD)
 	return s, nil
 }
 
@@ -138,6 +139,7 @@ func (r *Runtime) closeShiftLocked(ctx context.Context) (fn.Signed, error) {
 		return s, err
 	}
 	r.event("shift", "shift %d closed (FD %d); drawer %s", s.Shift, s.FD, rub(led.CashBalance))
+	r.printReport(s.FD)
 	if r.ofd != nil {
 		r.ofd.Notify()
 	}

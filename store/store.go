@@ -250,17 +250,23 @@ func (s *Store) Docs(keep func(*Doc) bool) ([]*Doc, error) {
 }
 
 // Fiscalize records that the drive signed document id, its result for the cloud,
-// and the ledger's new state, in one transaction.
-func (s *Store) Fiscalize(id string, f Fiscal, result json.RawMessage, ledger *Ledger) error {
-	return s.settle(id, func(d *Doc) {
+// the ledger's new state and, when print is set, its place in the print queue, in
+// one transaction: a receipt that must be printed is never signed and forgotten.
+func (s *Store) Fiscalize(id string, f Fiscal, result json.RawMessage, ledger *Ledger, print bool) error {
+	return s.settle(id, func(tx *bolt.Tx, d *Doc) error {
 		d.State, d.Fiscal, d.Result, d.Error = Fiscalized, &f, result, ""
+		if print {
+			return queuePrint(tx, Print{FD: f.FD})
+		}
+		return nil
 	}, ledger)
 }
 
 // Fail records that document id will not be fiscalized, with the result for the cloud.
 func (s *Store) Fail(id string, reason string, result json.RawMessage) error {
-	return s.settle(id, func(d *Doc) {
+	return s.settle(id, func(_ *bolt.Tx, d *Doc) error {
 		d.State, d.Result, d.Error = Failed, result, reason
+		return nil
 	}, nil)
 }
 
@@ -287,7 +293,7 @@ func (s *Store) Requeue(id string) error {
 	})
 }
 
-func (s *Store) settle(id string, change func(*Doc), ledger *Ledger) error {
+func (s *Store) settle(id string, change func(*bolt.Tx, *Doc) error, ledger *Ledger) error {
 	return s.db.Update(func(tx *bolt.Tx) error {
 		d, err := getDoc(tx, id)
 		if err != nil {
@@ -296,7 +302,9 @@ func (s *Store) settle(id string, change func(*Doc), ledger *Ledger) error {
 		if d.State != Accepted {
 			return fmt.Errorf("store: document %q is already %s", id, d.State)
 		}
-		change(d)
+		if err := change(tx, d); err != nil {
+			return err
+		}
 		d.Reported = false
 		if err := putDoc(tx, d); err != nil {
 			return err

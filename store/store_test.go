@@ -48,10 +48,10 @@ func TestLifecycle(t *testing.T) {
 	}
 	led := Ledger{Shift: 1, ShiftOpen: true, LastFD: 2}
 	led.ShiftTotals.Count[0] = 1
-	if err := s.Fiscalize("a", Fiscal{FD: 2, FPD: 77, Shift: 1, Number: 1, Time: t0}, json.RawMessage(`{"status":"PRINTED"}`), &led); err != nil {
+	if err := s.Fiscalize("a", Fiscal{FD: 2, FPD: 77, Shift: 1, Number: 1, Time: t0}, json.RawMessage(`{"status":"PRINTED"}`), &led, true); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Fiscalize("a", Fiscal{FD: 3}, nil, nil); err == nil {
+	if err := s.Fiscalize("a", Fiscal{FD: 3}, nil, nil, false); err == nil {
 		t.Fatal("a document was fiscalized twice")
 	}
 	if err := s.Fail("b", "items: empty", json.RawMessage(`{"status":"FAILED"}`)); err != nil {
@@ -99,6 +99,19 @@ func TestLifecycle(t *testing.T) {
 	if err := s2.Check(); err != nil {
 		t.Fatal(err)
 	}
+	// The print queued with the signature survives the restart until printed.
+	if p, err := s2.Prints(); err != nil || len(p) != 1 || p[0].FD != 2 {
+		t.Fatalf("print queue after reopen: %v %v", p, err)
+	}
+	s2.QueuePrint(Print{FD: 1, Copy: true})
+	if p, _ := s2.Prints(); len(p) != 2 || p[0].FD != 1 || !p[0].Copy {
+		t.Fatalf("print queue is not in document order: %v", p)
+	}
+	s2.Printed(1)
+	s2.Printed(2)
+	if p, _ := s2.Prints(); len(p) != 0 {
+		t.Fatalf("printed documents still queued: %v", p)
+	}
 	if _, err := s2.Get("zzz"); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("Get(unknown) = %v, want ErrNotFound", err)
 	}
@@ -136,7 +149,7 @@ func TestPruneKeepsOpenShift(t *testing.T) {
 		shift := led.Shift
 		led.ShiftTotals.Count[0]++
 		led.LastFD = uint32(i)
-		if err := s.Fiscalize(id, Fiscal{FD: uint32(i), Shift: shift}, nil, &led); err != nil {
+		if err := s.Fiscalize(id, Fiscal{FD: uint32(i), Shift: shift}, nil, &led, false); err != nil {
 			t.Fatal(err)
 		}
 		if err := s.Reported([]string{id}, t0); err != nil {
@@ -196,7 +209,7 @@ func TestCheckFindsBrokenInvariants(t *testing.T) {
 			s.Accept([]NewDoc{{"a", body("a")}}, t0)
 			led := Ledger{Shift: 1, ShiftOpen: true}
 			led.ShiftTotals.Count[0] = 1
-			s.Fiscalize("a", Fiscal{FD: 1, Shift: 1}, nil, &led)
+			s.Fiscalize("a", Fiscal{FD: 1, Shift: 1}, nil, &led, false)
 			if err := s.Check(); err != nil {
 				t.Fatalf("healthy store fails Check: %v", err)
 			}
@@ -233,7 +246,7 @@ func BenchmarkFiscalize(b *testing.B) {
 		id := fmt.Sprint(i)
 		s.Accept([]NewDoc{{id, body(id)}}, t0)
 		led.ShiftTotals.Count[0]++
-		if err := s.Fiscalize(id, Fiscal{FD: uint32(i + 1), Shift: 1}, nil, &led); err != nil {
+		if err := s.Fiscalize(id, Fiscal{FD: uint32(i + 1), Shift: 1}, nil, &led, false); err != nil {
 			b.Fatal(err)
 		}
 	}
