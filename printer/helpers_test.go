@@ -204,7 +204,7 @@ type rig struct {
 func newRig(t testing.TB, p printer.Profile, dir string) rig {
 	t.Helper()
 	e := emu.New(emu.Config{Profile: p, Dir: dir})
-	pt, err := emu.OpenPTY()
+	pt, err := board.OpenPTY()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -116,7 +116,7 @@ func TestPaperRunsOutMidJob(t *testing.T) {
 
 // TestStatusTimeout: a line nobody answers on times out rather than hanging.
 func TestStatusTimeout(t *testing.T) {
-	pt, err := emu.OpenPTY()
+	pt, err := board.OpenPTY()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/openkassa/kassa/board"
 	"github.com/openkassa/kassa/fiscal/fn"
 )
 
@@ -54,13 +55,13 @@ func runFNEmu(ctx context.Context, args []string) error {
 	if *expireKey {
 		d.ExpireKey()
 	}
-	p, err := fn.OpenPTY()
+	p, err := board.OpenPTY()
 	if err != nil {
 		return err
 	}
 	defer p.Close()
 	fmt.Println(p.Path)
-	if err := p.Serve(ctx, d); err != nil && !errors.Is(err, context.Canceled) {
+	if err := fn.Serve(ctx, p.Master(), d); err != nil && !errors.Is(err, context.Canceled) {
 		return err
 	}
 	return nil

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 
+	"github.com/openkassa/kassa/board"
 	"github.com/openkassa/kassa/printer"
 	"github.com/openkassa/kassa/printer/emu"
 )
@@ -42,7 +43,7 @@ func runPrinterEmu(ctx context.Context, args []string) error {
 	e := emu.New(emu.Config{Dir: *dir, Profile: p, Logger: log})
 	e.SetPaperOut(*paperOut)
 	e.SetCoverOpen(*coverOpen)
-	pt, err := emu.OpenPTY()
+	pt, err := board.OpenPTY()
 	if err != nil {
 		return err
 	}

@@ -72,7 +72,7 @@ func overUART(t *testing.T, cfg fn.EmulatorConfig) fixture {
 // and returns a client on the pty's serial port.
 func serveOnPTY(t *testing.T, e *fn.Emulator, wrap func(rw ptyRW) ptyRW, opts fn.ClientOptions) (*fn.Client, board.Port) {
 	t.Helper()
-	p, err := fn.OpenPTY()
+	p, err := board.OpenPTY()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -84,7 +84,7 @@ func serveOnPTY(t *testing.T, e *fn.Emulator, wrap func(rw ptyRW) ptyRW, opts fn
 		defer wg.Done()
 		var err error
 		if wrap == nil {
-			err = p.Serve(ctx, e)
+			err = fn.Serve(ctx, p.Master(), e)
 		} else {
 			err = fn.Serve(ctx, wrap(p.Master()), e)
 		}

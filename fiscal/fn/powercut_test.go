@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/openkassa/kassa/board"
 	"github.com/openkassa/kassa/fiscal/fn"
 	"github.com/openkassa/kassa/ofd"
 )
@@ -213,14 +214,14 @@ func BenchmarkEmulatorReceipt(b *testing.B) {
 
 func BenchmarkUARTReceipt(b *testing.B) {
 	e := shiftOpenB(b)
-	p, err := fn.OpenPTY()
+	p, err := board.OpenPTY()
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer p.Close()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- p.Serve(ctx, e) }()
+	go func() { done <- fn.Serve(ctx, p.Master(), e) }()
 	defer func() { cancel(); <-done }()
 	port := openPort(b, p.Path)
 	defer port.Close()

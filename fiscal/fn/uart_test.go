@@ -146,7 +146,7 @@ func TestSigningSlowerThanTimeout(t *testing.T) {
 }
 
 func TestSilentDrive(t *testing.T) {
-	p, err := fn.OpenPTY()
+	p, err := board.OpenPTY()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -176,14 +176,14 @@ func TestSilentDrive(t *testing.T) {
 
 func TestServeStops(t *testing.T) {
 	e := openEmulator(t, fn.EmulatorConfig{})
-	p, err := fn.OpenPTY()
+	p, err := board.OpenPTY()
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer p.Close()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- p.Serve(ctx, e) }()
+	go func() { done <- fn.Serve(ctx, p.Master(), e) }()
 	time.Sleep(20 * time.Millisecond)
 	cancel()
 	select {

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/openkassa/kassa/board"
 	"github.com/openkassa/kassa/printer"
 	"github.com/openkassa/kassa/printer/emu"
 )
@@ -54,7 +55,7 @@ func TestCodePage(t *testing.T) {
 
 // TestServeStops: Serve returns when its context ends.
 func TestServeStops(t *testing.T) {
-	pt, err := emu.OpenPTY()
+	pt, err := board.OpenPTY()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,7 +1,6 @@
-package fn
+package board
 
 import (
-	"context"
 	"fmt"
 	"os"
 
@@ -9,19 +8,20 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// PTY is a pseudo-terminal pair on which the emulated drive is served: the
-// register opens Path as it would the drive's serial port.
+// PTY is a pseudo-terminal pair on which an emulated device (the drive, the
+// printer) is served: the register opens Path as it would the device's serial port.
 type PTY struct {
 	Path   string
 	master *os.File
 	tty    *os.File // held open so the master survives the register reconnecting
 }
 
-// OpenPTY opens a pty pair with its terminal side in raw mode.
+// OpenPTY opens a pty pair with its terminal side in raw mode, so that no byte of
+// the device's protocol is translated on the way.
 func OpenPTY() (*PTY, error) {
 	m, t, err := pty.Open()
 	if err != nil {
-		return nil, fmt.Errorf("fn: pty: %w", err)
+		return nil, fmt.Errorf("board: pty: %w", err)
 	}
 	tio, err := unix.IoctlGetTermios(int(t.Fd()), unix.TCGETS)
 	if err == nil {
@@ -35,10 +35,11 @@ func OpenPTY() (*PTY, error) {
 	if err != nil {
 		m.Close()
 		t.Close()
-		return nil, fmt.Errorf("fn: pty %s: raw mode: %w", t.Name(), err)
+		return nil, fmt.Errorf("board: pty %s: raw mode: %w", t.Name(), err)
 	}
 	// pty.Open leaves the master in blocking mode, where read deadlines do not
-	// work; a non-blocking copy lets Serve stop when its context ends.
+	// work; a non-blocking copy lets Go's poller serve it, so a server can stop
+	// when its context ends.
 	fd, err := unix.Dup(int(m.Fd()))
 	m.Close()
 	if err == nil {
@@ -46,17 +47,12 @@ func OpenPTY() (*PTY, error) {
 	}
 	if err != nil {
 		t.Close()
-		return nil, fmt.Errorf("fn: pty %s: %w", t.Name(), err)
+		return nil, fmt.Errorf("board: pty %s: non-blocking master: %w", t.Name(), err)
 	}
 	return &PTY{Path: t.Name(), master: os.NewFile(uintptr(fd), "/dev/ptmx"), tty: t}, nil
 }
 
-// Serve serves the drive d on the pty until ctx is done.
-func (p *PTY) Serve(ctx context.Context, d *Emulator) error {
-	return Serve(ctx, p.master, d)
-}
-
-// Master is the drive's end of the pair, for serving through a line of one's own.
+// Master is the device's end of the pair.
 func (p *PTY) Master() *os.File { return p.master }
 
 // Close closes both sides.
