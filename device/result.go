@@ -1,7 +1,6 @@
 package device
 
 import (
-	"fmt"
 	"strings"
 	"time"
 
@@ -25,7 +24,7 @@ func (r *Runtime) printedResult(id string, sign fiscal.CalcSign, correction bool
 			Date:                  r.wallToLocal(s.Time),
 			Sum:                   cloud.Money(total),
 			CheckType:             checkType(sign, correction),
-			QR:                    receiptQR(s.Time, total, r.driveNumber(), s.FD, s.FPD, sign),
+			QR:                    fiscal.ReceiptQR(s.Time, total, r.driveNumber(), s.FD, s.FPD, sign),
 			ECRRegistrationNumber: strings.TrimSpace(r.point.RegNumber),
 		},
 		Message: "Document fiscalized",
@@ -39,13 +38,6 @@ func (r *Runtime) wallToLocal(t time.Time) time.Time {
 		return t
 	}
 	return time.Date(t.Year(), t.Month(), t.Day(), t.Hour(), t.Minute(), t.Second(), 0, r.cfg.Location)
-}
-
-// receiptQR is the string of the receipt's QR code (FFD105.md): time to the minute,
-// the sum with two decimals, numbers without leading zeros.
-func receiptQR(wall time.Time, total int64, driveNumber string, fd, fpd uint32, sign fiscal.CalcSign) string {
-	return fmt.Sprintf("t=%s&s=%d.%02d&fn=%s&i=%d&fp=%d&n=%d",
-		wall.Format("20060102T1504"), total/100, total%100, driveNumber, fd, fpd, sign)
 }
 
 // checkType names a receipt for fiscalInfo.checkType, as the vendor's API does.

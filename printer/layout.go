@@ -116,8 +116,7 @@ func QRString(doc *fiscal.Document, fpd uint32) (string, error) {
 			return "", fmt.Errorf("printer: QR of document %d: %w", doc.Type, &fiscal.TagError{Tag: t, Err: fiscal.ErrMissingTag})
 		}
 	}
-	return fmt.Sprintf("t=%s&s=%s&fn=%s&i=%d&fp=%d&n=%d", tm.Format("20060102T1504"), money(sum),
-		strings.TrimSpace(fn), fd, fpd, sign), nil
+	return fiscal.ReceiptQR(tm, sum, fn, uint32(fd), fpd, fiscal.CalcSign(sign)), nil
 }
 
 func receipt(b *builder, doc *fiscal.Document, fp uint32, extra Extra) error {
