@@ -16,6 +16,7 @@ import (
 
 	"github.com/openkassa/kassa/board"
 	"github.com/openkassa/kassa/device/cloud"
+	"github.com/openkassa/kassa/device/mail"
 	"github.com/openkassa/kassa/fiscal"
 	"github.com/openkassa/kassa/fiscal/fn"
 	"github.com/openkassa/kassa/ofd"
@@ -61,6 +62,8 @@ type SandboxFile struct {
 	CabinetLogin    string               `json:"cabinetLogin"`
 	CabinetPassword string               `json:"cabinetPassword"`
 	RetailPoints    []cloud.SandboxPoint `json:"retailPoints"`
+	Cabinet         string               `json:"cabinet"` // the owner's cabinet, log in with the cabinet pair
+	SMTP            string               `json:"smtp"`    // the mail sink: alerts land in data/mail as .eml
 	OFD             string               `json:"ofd,omitempty"`
 	OFDLookup       string               `json:"ofdLookup,omitempty"`
 	Socket          string               `json:"socket"`
@@ -104,7 +107,11 @@ func (a *App) start(ctx context.Context, version string) error {
 	// The cloud: the sandbox's in-process, or a real one.
 	cloudURL, token := s.Cloud.URL, s.Cloud.Token
 	if cloudURL == "" {
-		srv, err := cloud.Open(cloud.Config{Dir: s.Data, Logger: a.log.With("part", "cloud")})
+		mailer, smtpAddr, err := a.startMailSink()
+		if err != nil {
+			return err
+		}
+		srv, err := cloud.Open(cloud.Config{Dir: s.Data, Logger: a.log.With("part", "cloud"), Mailer: mailer})
 		if err != nil {
 			return err
 		}
@@ -120,7 +127,8 @@ func (a *App) start(ctx context.Context, version string) error {
 		}
 		cloudURL, token = "http://"+addr, sb.RegisterToken
 		a.Sandbox = SandboxFile{Cloud: cloudURL, Login: sb.Login, Password: sb.Password, RetailPointID: sb.RetailPointID,
-			CabinetLogin: sb.CabinetLogin, CabinetPassword: sb.CabinetPassword, RetailPoints: sb.RetailPoints}
+			CabinetLogin: sb.CabinetLogin, CabinetPassword: sb.CabinetPassword, RetailPoints: sb.RetailPoints,
+			Cabinet: cloudURL + "/cabinet/", SMTP: smtpAddr}
 	}
 	client := cloud.NewClient(cloudURL, token, &http.Client{Timeout: 60 * time.Second})
 
@@ -273,6 +281,27 @@ func registerDrive(ctx context.Context, d fn.Drive, p cloud.Point, serial, versi
 		return s, fmt.Errorf("registering the drive: %w", err)
 	}
 	return s, nil
+}
+
+// startMailSink starts the sandbox's SMTP sink on loopback, which keeps every alert
+// the cloud mails as an .eml file under data/mail, and returns a sender to it.
+func (a *App) startMailSink() (cloud.Mailer, string, error) {
+	log := a.log.With("part", "mail")
+	sink, err := mail.NewSink(filepath.Join(a.Settings.Data, "mail"), log)
+	if err != nil {
+		return nil, "", err
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, "", fmt.Errorf("mail sink: %w", err)
+	}
+	go sink.Serve(ln)
+	a.closers = append(a.closers, sink.Close)
+	sender, err := mail.NewSender(mail.Config{Addr: ln.Addr().String(), From: "kassa@sandbox.local", TLS: mail.TLSOff}, log)
+	if err != nil {
+		return nil, "", err
+	}
+	return sender, ln.Addr().String(), nil
 }
 
 // sandboxOFDName is the OFD emulator's name in registrations and on receipts.

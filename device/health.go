@@ -11,7 +11,7 @@ import (
 // the store, the OFD sender and the poller. It is what `kassa status` shows and
 // what the heartbeat carries.
 func (r *Runtime) Health(ctx context.Context) cloud.Health {
-	h := cloud.Health{At: r.now(), Version: r.cfg.Version, RemoteMode: r.cfg.RemoteMode}
+	h := cloud.Health{At: r.now(), Version: r.cfg.Version, RemoteMode: r.remote()}
 	h.CloudReachable = r.poller.Reachable()
 	if r.ofd != nil {
 		s := r.ofd.Status()

@@ -43,7 +43,7 @@ func (r *Runtime) Accept(ctx context.Context, leases []cloud.Lease) error {
 // (in remote-fiscalization mode it never stops).
 func (r *Runtime) Taking() bool {
 	st, err := r.store.Stop()
-	return err == nil && (!st.Stopped || r.cfg.RemoteMode)
+	return err == nil && (!st.Stopped || r.remote())
 }
 
 // Unreported implements cloud.Register: results committed but not yet confirmed.
@@ -89,7 +89,7 @@ func (r *Runtime) process(ctx context.Context, d *store.Doc) error {
 	if err := json.Unmarshal(d.Body, &doc); err != nil {
 		return r.refuse(d, cloud.FailureNonFN, fmt.Sprintf("the document does not parse: %v", err))
 	}
-	rc, err := doc.Receipt(r.point)
+	rc, err := doc.Receipt(r.pt())
 	if err != nil {
 		return r.refuse(d, cloud.FailureNonFN, err.Error())
 	}

@@ -185,7 +185,7 @@ func (r *Runtime) printXReport(ctx context.Context, led store.Ledger) error {
 		electronic += t.Electronic[i]
 	}
 	page := printer.XReport(printer.XReportData{
-		Seller: r.point.Name, INN: r.point.INN, RegNumber: st.RegNumber, DriveNumber: st.DriveNumber,
+		Seller: r.pt().Name, INN: r.pt().INN, RegNumber: st.RegNumber, DriveNumber: st.DriveNumber,
 		Time: r.now(), Shift: led.Shift, ShiftOpen: led.ShiftOpen, Opened: r.wallToLocal(led.OpenedAt),
 		Receipts: receipts, Income: total(0), IncomeRet: total(1), Expense: total(2), ExpenseRet: total(3),
 		Cash: cash, Electronic: electronic, Unsent: st.Unsent, UnsentSince: r.wallToLocal(st.FirstUnsentTime),

@@ -34,7 +34,9 @@ func (r *Runtime) reconcileLocked(ctx context.Context) error {
 	r.driveNum = st.DriveNumber
 	r.healthMu.Unlock()
 	// The registration number lives in the drive; receipts carry the drive's.
-	r.point.RegNumber = st.RegNumber
+	p := r.pt()
+	p.RegNumber = st.RegNumber
+	r.point.Store(&p)
 	led, err := r.store.Ledger()
 	if err != nil {
 		return err

@@ -16,7 +16,7 @@ func (r *Runtime) reportTLV(doc fiscal.Tag) ([]byte, error) {
 
 // seller is the retail point's data as the receipts carry it.
 func (r *Runtime) seller() fiscal.Seller {
-	p := r.point
+	p := r.pt()
 	return fiscal.Seller{Name: p.Name, INN: p.INN, Address: p.Address, Place: p.Place, TaxSystems: p.TaxSystems, RegNumber: p.RegNumber, Email: p.Email}
 }
 

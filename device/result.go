@@ -25,7 +25,7 @@ func (r *Runtime) printedResult(id string, sign fiscal.CalcSign, correction bool
 			Sum:                   cloud.Money(total),
 			CheckType:             checkType(sign, correction),
 			QR:                    fiscal.ReceiptQR(s.Time, total, r.driveNumber(), s.FD, s.FPD, sign),
-			ECRRegistrationNumber: strings.TrimSpace(r.point.RegNumber),
+			ECRRegistrationNumber: strings.TrimSpace(r.pt().RegNumber),
 		},
 		Message: "Document fiscalized",
 	}

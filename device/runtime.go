@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/openkassa/kassa/device/cloud"
@@ -66,8 +67,8 @@ type Runtime struct {
 	// the pipeline, shift operations and the console's commands.
 	opMu          sync.Mutex
 	wake          chan struct{}
-	point         cloud.Point
-	needReconcile bool // a drive fault happened: reconcile before the next signature
+	point         atomic.Pointer[cloud.Point] // swapped whole when the cabinet changes it
+	needReconcile bool                        // a drive fault happened: reconcile before the next signature
 
 	printWake chan struct{}
 
@@ -149,18 +150,50 @@ func (r *Runtime) loadPoint(ctx context.Context) error {
 	defer cancel()
 	p, err := r.cloud.Point(pctx)
 	if err == nil {
-		r.point = p
+		r.point.Store(&p)
 		return r.store.SetSetting("point", p)
 	}
-	found, serr := r.store.Setting("point", &r.point)
+	found, serr := r.store.Setting("point", &p)
 	if serr != nil {
 		return serr
 	}
+	r.point.Store(&p)
 	if !found {
 		return fmt.Errorf("device: the retail point's data: cloud unreachable and none kept: %w", err)
 	}
 	r.log.Warn("cloud unreachable at start; using the retail point's data kept from before", "err", err)
 	return nil
+}
+
+// refreshPoint takes the retail point's settings changed in the cabinet (the stop
+// policy, the seller's data). The registration number stays the drive's.
+func (r *Runtime) refreshPoint(ctx context.Context) {
+	p, err := r.cloud.Point(ctx)
+	if err != nil {
+		return
+	}
+	old := r.pt()
+	p.RegNumber = old.RegNumber
+	if p != old {
+		r.point.Store(&p)
+		if err := r.store.SetSetting("point", p); err != nil {
+			r.log.Error("keeping the retail point's data", "err", err)
+		}
+	}
+}
+
+// remote says whether the register is in remote-fiscalization mode: by its own
+// configuration, or because the owner turned "stop registration on errors" off.
+func (r *Runtime) remote() bool {
+	return r.cfg.RemoteMode || r.pt().RemoteMode
+}
+
+// pt is the retail point's data as last known.
+func (r *Runtime) pt() cloud.Point {
+	if p := r.point.Load(); p != nil {
+		return *p
+	}
+	return cloud.Point{}
 }
 
 // Wake tells the pipeline that documents are waiting.
@@ -220,8 +253,18 @@ func (r *Runtime) heartbeatLoop(ctx context.Context) {
 		r.liftOFDStop(ctx)
 		h := r.Health(ctx)
 		hctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		if err := r.cloud.Heartbeat(hctx, h); err != nil && ctx.Err() == nil {
+		resp, err := r.cloud.SendHeartbeat(hctx, h)
+		switch {
+		case err != nil && ctx.Err() == nil:
 			r.log.Debug("heartbeat not delivered", "err", err)
+		case err == nil && resp.Resume:
+			// The owner pressed "resume" in the cabinet.
+			if err := r.Resume(ctx); err != nil {
+				r.log.Error("resume from the cabinet", "err", err)
+			}
+		}
+		if err == nil {
+			r.refreshPoint(hctx)
 		}
 		cancel()
 		select {

@@ -11,7 +11,7 @@ import (
 // registrationFailed counts a document that failed registration; one more than
 // StopAfter in a row stops the register (not in remote-fiscalization mode).
 func (r *Runtime) registrationFailed(msg string) {
-	if r.cfg.RemoteMode {
+	if r.remote() {
 		return
 	}
 	st, err := r.store.Stop()
@@ -51,7 +51,7 @@ const (
 // stop halts the taking of documents, durably, and says so loudly. In remote-
 // fiscalization mode nothing stops; the reason still shows in health.
 func (r *Runtime) stop(kind, reason string) {
-	if r.cfg.RemoteMode {
+	if r.remote() {
 		r.log.Error("registration error (remote-fiscalization mode: not stopping)", "reason", reason)
 		return
 	}

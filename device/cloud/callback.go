@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/cenkalti/backoff/v4"
@@ -54,7 +55,7 @@ func (s *Server) deliver(key string) {
 		backoff.WithMaxInterval(s.cfg.CallbackMax),
 		backoff.WithMaxElapsedTime(s.cfg.CallbackFor),
 	)
-	attempts := 0
+	attempts, accepted := 0, false
 	op := func() error {
 		attempts++
 		rec, ok, err := s.callbackDoc(key)
@@ -65,9 +66,12 @@ func (s *Server) deliver(key string) {
 			return nil // re-queued or gone meanwhile: nothing to deliver
 		}
 		err = s.post(rec)
+		accepted = err == nil
 		if err != nil {
 			s.log.Info("cloud: callback refused", "point", rec.PointID, "id", rec.ID, "attempt", attempts, "err", err)
 			if uerr := s.update(key, func(d *docRecord) {
+				d.CallbackAttempts++
+				d.CallbackError = err.Error()
 				if d.State == Printed {
 					d.State, d.Changed = WaitForCallback, s.now()
 				}
@@ -77,6 +81,7 @@ func (s *Server) deliver(key string) {
 			}); uerr != nil {
 				return backoff.Permanent(uerr)
 			}
+			s.evaluate(rec.PointID)
 		}
 		return err
 	}
@@ -88,6 +93,10 @@ func (s *Server) deliver(key string) {
 		s.log.Warn("cloud: callback abandoned", "doc", key, "attempts", attempts, "err", err)
 	}
 	uerr := s.update(key, func(d *docRecord) {
+		if accepted {
+			d.CallbackAttempts++
+			d.CallbackError = ""
+		}
 		switch {
 		case err != nil && d.State == WaitForCallback:
 			d.Message = fmt.Sprintf("Callback not accepted after %d attempts: %v", attempts, err)
@@ -97,6 +106,9 @@ func (s *Server) deliver(key string) {
 	}, bucketCallbacks)
 	if uerr != nil {
 		s.log.Error("cloud: recording a callback", "doc", key, "err", uerr)
+	}
+	if pointID, _, ok := strings.Cut(key, "\x00"); ok {
+		s.evaluate(pointID)
 	}
 }
 

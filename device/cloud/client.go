@@ -88,9 +88,20 @@ func (c *Client) Report(ctx context.Context, results []Result) error {
 	return c.do(ctx, http.MethodPost, "/api/device/v1/results", ResultsRequest{Results: results}, nil)
 }
 
-// Heartbeat posts the register's health, from which the cloud derives its status.
+// Heartbeat posts the register's health, from which the cloud derives its status,
+// and drops the cloud's answer; SendHeartbeat returns it.
 func (c *Client) Heartbeat(ctx context.Context, h Health) error {
-	return c.do(ctx, http.MethodPost, "/api/device/v1/heartbeat", h, nil)
+	_, err := c.SendHeartbeat(ctx, h)
+	return err
+}
+
+// SendHeartbeat posts the register's health and returns the cloud's answer: with
+// Resume set, the owner asked the stopped register to take documents again. The
+// cloud says so once.
+func (c *Client) SendHeartbeat(ctx context.Context, h Health) (HeartbeatResponse, error) {
+	var out HeartbeatResponse
+	err := c.do(ctx, http.MethodPost, "/api/device/v1/heartbeat", h, &out)
+	return out, err
 }
 
 func (c *Client) do(ctx context.Context, method, path string, in, out any) error {

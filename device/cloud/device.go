@@ -2,6 +2,7 @@ package cloud
 
 import (
 	"bytes"
+	"encoding/binary"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -196,6 +197,28 @@ func (s *Server) point(w http.ResponseWriter, r *http.Request, _ []byte, reg reg
 	writeJSON(w, http.StatusOK, p)
 }
 
+// awaitAck files a fiscalized document under those the OFD has yet to acknowledge,
+// unless the register's last heartbeat already showed it acknowledged (the
+// result came late, after an outage): then it is delivered as of now.
+func (s *Server) awaitAck(tx *bolt.Tx, pointID string, rec *docRecord) error {
+	fi := rec.FiscalInfo
+	if fi.FNDocNumber <= 0 || fi.FNNumber == "" {
+		return nil
+	}
+	fd := uint32(fi.FNDocNumber)
+	var reg registerRecord
+	if tk := tx.Bucket(bucketPointReg).Get([]byte(pointID)); tk != nil {
+		if _, err := getJSON(tx.Bucket(bucketRegisters), tk, &reg); err != nil {
+			return err
+		}
+	}
+	if h := reg.Health; h != nil && h.Drive.Number == fi.FNNumber && fd <= h.OFDAckedThrough {
+		rec.OFDDeliveredAt = s.now()
+		return nil
+	}
+	return tx.Bucket(bucketUnacked).Put(unackedKey(pointID, fi.FNNumber, fd), []byte(rec.ID))
+}
+
 // results records the register's outcomes. A result for a document already
 // reported is accepted again and changes nothing, so the register may resend freely.
 func (s *Server) results(w http.ResponseWriter, r *http.Request, _ []byte, reg registerRecord) {
@@ -246,7 +269,10 @@ func (s *Server) results(w http.ResponseWriter, r *http.Request, _ []byte, reg r
 			}
 			rec.Changed, rec.LeasedUntil, rec.Requeued = now, time.Time{}, false
 			if res.Status == Printed {
-				rec.State, rec.FiscalInfo, rec.Message = Printed, res.FiscalInfo, "Document printed"
+				rec.State, rec.FiscalInfo, rec.Message, rec.Fiscalized = Printed, res.FiscalInfo, "Document printed", now
+				if err := s.awaitAck(tx, reg.PointID, &rec); err != nil {
+					return err
+				}
 				if rec.ResponseURL == "" {
 					rec.State, rec.Message = Completed, "Document successfully completed"
 				}
@@ -281,9 +307,12 @@ func (s *Server) results(w http.ResponseWriter, r *http.Request, _ []byte, reg r
 	for _, k := range callbacks {
 		s.startCallback(k)
 	}
+	s.evaluate(reg.PointID)
 	writeJSON(w, http.StatusOK, out)
 }
 
+// heartbeat records the register's health, marks the documents the OFD has
+// acknowledged as delivered, and answers whether the owner asked it to resume.
 func (s *Server) heartbeat(w http.ResponseWriter, r *http.Request, key []byte, _ registerRecord) {
 	body, ok := readBody(w, r)
 	if !ok {
@@ -294,18 +323,87 @@ func (s *Server) heartbeat(w http.ResponseWriter, r *http.Request, key []byte, _
 		writeFieldError(w, err)
 		return
 	}
+	var out HeartbeatResponse
+	var pointID string
+	delivered := 0
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		var reg registerRecord
 		if _, err := getJSON(tx.Bucket(bucketRegisters), key, &reg); err != nil {
 			return err
 		}
+		pointID = reg.PointID
 		// Staleness is judged by the cloud's clock, not by the register's own.
-		reg.LastSeen, reg.Health = s.now(), &h
-		return putJSON(tx.Bucket(bucketRegisters), key, reg)
+		now := s.now()
+		if reg.Health == nil || now.Sub(reg.LastSeen) > s.cfg.Stale || reg.Health.Stopped != h.Stopped {
+			reg.Since = now
+		}
+		reg.LastSeen, reg.Health = now, &h
+		// A resume goes out once, and only to a register still stopped.
+		out.Resume = reg.Resume && h.Stopped
+		reg.Resume = false
+		if err := putJSON(tx.Bucket(bucketRegisters), key, reg); err != nil {
+			return err
+		}
+		var err error
+		delivered, err = s.markDelivered(tx, reg.PointID, h.Drive.Number, h.OFDAckedThrough)
+		return err
 	})
 	if err != nil {
 		s.internal(w, r, err)
 		return
 	}
-	w.WriteHeader(http.StatusNoContent)
+	if delivered > 0 {
+		s.log.Debug("cloud: documents acknowledged by the OFD", "point", pointID, "count", delivered, "through", h.OFDAckedThrough)
+	}
+	if out.Resume {
+		s.log.Info("cloud: resume sent to the register", "point", pointID)
+	}
+	s.evaluate(pointID)
+	writeJSON(w, http.StatusOK, out)
+}
+
+// unackedKey orders a point's documents not yet acknowledged by the OFD by drive
+// and fiscal document number, so an acknowledgement is one short cursor walk.
+func unackedKey(pointID, drive string, fd uint32) []byte {
+	return binary.BigEndian.AppendUint32([]byte(pointID+"\x00"+drive+"\x00"), fd)
+}
+
+// markDelivered stamps the point's documents of the drive numbered up to through
+// as delivered to the OFD now. The drive sends in order, so every earlier one is
+// acknowledged too; a new drive numbers from 1 again, hence the drive in the key.
+func (s *Server) markDelivered(tx *bolt.Tx, pointID, drive string, through uint32) (int, error) {
+	if drive == "" || through == 0 {
+		return 0, nil
+	}
+	prefix := []byte(pointID + "\x00" + drive + "\x00")
+	c := tx.Bucket(bucketUnacked).Cursor()
+	docs := tx.Bucket(bucketDocs)
+	var done [][]byte
+	var ids []string
+	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+		if len(k) != len(prefix)+4 || binary.BigEndian.Uint32(k[len(prefix):]) > through {
+			break
+		}
+		done = append(done, k)
+		ids = append(ids, string(v))
+	}
+	now := s.now()
+	for i, k := range done {
+		if err := tx.Bucket(bucketUnacked).Delete(k); err != nil {
+			return 0, err
+		}
+		var rec docRecord
+		found, err := getJSON(docs, docKey(pointID, ids[i]), &rec)
+		if err != nil {
+			return 0, err
+		}
+		if !found || !rec.OFDDeliveredAt.IsZero() {
+			continue
+		}
+		rec.OFDDeliveredAt = now
+		if err := putJSON(docs, docKey(pointID, rec.ID), rec); err != nil {
+			return 0, err
+		}
+	}
+	return len(done), nil
 }

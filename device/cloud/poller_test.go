@@ -209,6 +209,12 @@ func TestPollerOutage(t *testing.T) {
 	if n := g.violations.Load(); n != 0 {
 		t.Errorf("%d leases asked for while results waited", n)
 	}
+	// The cloud has the results; the register hears so once the report returns.
+	waitFor(t, func() bool {
+		reg.mu.Lock()
+		defer reg.mu.Unlock()
+		return reg.reported["b1"] > 0 && reg.reported["b2"] > 0
+	})
 	reg.mu.Lock()
 	for _, id := range append(ids, "b1", "b2") {
 		if reg.accepted[id] != 1 || reg.reported[id] != 1 {

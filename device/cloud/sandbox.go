@@ -6,6 +6,7 @@ import (
 
 	"github.com/openkassa/kassa/fiscal"
 	bolt "go.etcd.io/bbolt"
+	"golang.org/x/crypto/bcrypt"
 )
 
 // Sandbox is what var/sandbox.json needs to start posting to the sandbox cloud.
@@ -30,6 +31,9 @@ type SandboxPoint struct {
 // sandboxClientID is the clientId of the sandbox's own pairs, so that an integrator
 // calling associate (without clientId) gets a fresh pair and sandbox.json keeps working.
 const sandboxClientID = "sandbox"
+
+// sandboxNotify is where the sandbox points' alerts go: the sandbox's SMTP sink keeps them.
+const sandboxNotify = "owner@shop.example"
 
 // sandboxPoints are the sandbox cabinet's shops; 7707083893 is a valid INN (check digits
 // hold). Names stay within CP866, which has no «guillemets».
@@ -73,17 +77,19 @@ func (s *Server) newSandbox(tx *bolt.Tx) (Sandbox, error) {
 	if sb.CabinetPassword, err = s.secret(); err != nil {
 		return sb, err
 	}
-	salt, err := s.random(16)
+	hash, err := bcrypt.GenerateFromPassword([]byte(sb.CabinetPassword), s.cfg.PasswordCost)
 	if err != nil {
-		return sb, err
+		return sb, fmt.Errorf("cabinet password: %w", err)
 	}
-	acc := account{Salt: salt, Hash: hashSecret(salt, sb.CabinetPassword)}
+	acc := account{PasswordHash: hash}
 	for _, p := range sandboxPoints {
 		if p.ID, err = s.uuid(); err != nil {
 			return sb, err
 		}
 		acc.Points = append(acc.Points, p.ID)
-		if err := putJSON(tx.Bucket(bucketPoints), []byte(p.ID), pointRecord{Point: p, Account: sb.CabinetLogin}); err != nil {
+		defaultSettings(&p)
+		pr := pointRecord{Point: p, Account: sb.CabinetLogin, Settings: true, NotifyEmail: sandboxNotify}
+		if err := putJSON(tx.Bucket(bucketPoints), []byte(p.ID), pr); err != nil {
 			return sb, err
 		}
 		pass, err := s.secret()

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+	"golang.org/x/crypto/bcrypt"
 )
 
 // Config configures a Server. Zero fields take the defaults named on them.
@@ -36,6 +37,22 @@ type Config struct {
 	Stale    time.Duration // a register silent this long is FAILED; default 60 s
 	LeaseFor time.Duration // a lease not reported within this goes back to the queue; default 2 min
 	MaxWait  time.Duration // the longest long-poll; default 30 s
+
+	// The owner's cabinet.
+	PasswordCost  int           // bcrypt cost of the cabinet password; default bcrypt.DefaultCost
+	SessionFor    time.Duration // a cabinet session lasts; default 12 h
+	LoginAttempts int           // failed log-ins allowed per login and per address in LoginWindow; default 5
+	LoginWindow   time.Duration // default 15 min
+
+	// Alerts. Mailer nil: alerts go by webhook only (and the e-mail is logged as not sent).
+	Mailer                Mailer
+	AlertEvery            time.Duration // how often time-driven alerts are evaluated; default 30 s
+	AlertSilence          time.Duration // a register silent this long raises an alert; default 10 min
+	AlertUndelivered      time.Duration // the oldest document not acknowledged by the OFD; default 72 h
+	AlertShift            time.Duration // an open shift this old raises an alert; default 23 h
+	AlertCallbackAttempts int           // refused callbacks of one document; default 5
+	AlertRetryFor         time.Duration // each channel retries a message this long; default 10 min
+	AlertRetryInitial     time.Duration // first pause between retries; default 2 s
 }
 
 // Server is the cloud: the shop API, the register API and their bbolt file.
@@ -47,6 +64,7 @@ type Server struct {
 	mu       sync.Mutex
 	wake     map[string]chan struct{} // point id → closed when a document may be leased
 	inFlight map[string]bool          // document keys whose callback is being delivered
+	limiter  *limiter                 // failed cabinet log-ins
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -64,6 +82,10 @@ var (
 	bucketDocs      = []byte("docs")      // point id \0 doc id → docRecord
 	bucketQueue     = []byte("queue")     // point id \0 seq → doc id: waiting or leased
 	bucketCallbacks = []byte("callbacks") // point id \0 doc id: callback due
+	bucketUnacked   = []byte("unacked")   // point id \0 drive number \0 FD (uint32) → doc id: not yet acknowledged by the OFD
+	bucketSessions  = []byte("sessions")  // hex sha256(cookie) → session
+	bucketIncidents = []byte("incidents") // point id \0 kind [\0 doc id] → incident: open alerts
+	bucketAlertLog  = []byte("alertLog")  // seq → alertEntry
 	keySandbox      = []byte("sandbox")
 )
 
@@ -96,6 +118,23 @@ func Open(cfg Config) (*Server, error) {
 	def(&cfg.Stale, 60*time.Second)
 	def(&cfg.LeaseFor, 2*time.Minute)
 	def(&cfg.MaxWait, 30*time.Second)
+	def(&cfg.SessionFor, 12*time.Hour)
+	def(&cfg.LoginWindow, 15*time.Minute)
+	def(&cfg.AlertEvery, 30*time.Second)
+	def(&cfg.AlertSilence, 10*time.Minute)
+	def(&cfg.AlertUndelivered, 72*time.Hour)
+	def(&cfg.AlertShift, 23*time.Hour)
+	def(&cfg.AlertRetryFor, 10*time.Minute)
+	def(&cfg.AlertRetryInitial, 2*time.Second)
+	if cfg.PasswordCost == 0 {
+		cfg.PasswordCost = bcrypt.DefaultCost
+	}
+	if cfg.LoginAttempts <= 0 {
+		cfg.LoginAttempts = 5
+	}
+	if cfg.AlertCallbackAttempts <= 0 {
+		cfg.AlertCallbackAttempts = 5
+	}
 
 	db, err := bolt.Open(filepath.Join(cfg.Dir, "cloud.db"), 0o600, &bolt.Options{Timeout: 2 * time.Second})
 	if err != nil {
@@ -103,18 +142,20 @@ func Open(cfg Config) (*Server, error) {
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
 		for _, b := range [][]byte{bucketMeta, bucketAccounts, bucketPoints, bucketCreds, bucketCredIndex,
-			bucketRegisters, bucketPointReg, bucketDocs, bucketQueue, bucketCallbacks} {
+			bucketRegisters, bucketPointReg, bucketDocs, bucketQueue, bucketCallbacks,
+			bucketUnacked, bucketSessions, bucketIncidents, bucketAlertLog} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return fmt.Errorf("bucket %s: %w", b, err)
 			}
 		}
-		return nil
+		return migrate(tx, cfg.PasswordCost)
 	})
 	if err != nil {
 		db.Close()
 		return nil, fmt.Errorf("cloud: init cloud.db: %w", err)
 	}
-	s := &Server{cfg: cfg, db: db, log: cfg.Logger, wake: map[string]chan struct{}{}, inFlight: map[string]bool{}}
+	s := &Server{cfg: cfg, db: db, log: cfg.Logger, wake: map[string]chan struct{}{}, inFlight: map[string]bool{},
+		limiter: newLimiter(cfg.LoginAttempts, cfg.LoginWindow)}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	var due []string
 	err = db.View(func(tx *bolt.Tx) error {
@@ -130,6 +171,8 @@ func Open(cfg Config) (*Server, error) {
 	for _, k := range due {
 		s.startCallback(k)
 	}
+	s.wg.Add(1)
+	go s.watch()
 	return s, nil
 }
 
@@ -141,7 +184,8 @@ func (s *Server) Close() error {
 	return s.db.Close()
 }
 
-// Handler serves the shop API under /api/fn and the register API under /api/device/v1.
+// Handler serves the shop API under /api/fn, the register API under /api/device/v1
+// and the owner's cabinet under /cabinet/.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /api/fn/v1/associate/{retailPointId}", s.associate)
@@ -156,21 +200,28 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /api/device/v1/point", s.device(s.point))
 	mux.HandleFunc("POST /api/device/v1/results", s.device(s.results))
 	mux.HandleFunc("POST /api/device/v1/heartbeat", s.device(s.heartbeat))
+	s.cabinetRoutes(mux)
 	return mux
 }
 
 // maxBody bounds every request body; a shop document is far smaller.
 const maxBody = 1 << 20
 
+// account is a cabinet account; its password is kept as a bcrypt hash, since
+// people choose it and it guards everything the owner has.
 type account struct {
-	Salt   []byte   `json:"salt"`
-	Hash   []byte   `json:"hash"`
-	Points []string `json:"points"`
+	PasswordHash []byte   `json:"passwordHash"`
+	Points       []string `json:"points"`
 }
 
 type pointRecord struct {
 	Point   Point  `json:"point"`
 	Account string `json:"account"`
+	// Settings: the owner's settings in Point have been made (by the sandbox, the
+	// cabinet or the migration); a point without them takes the defaults once.
+	Settings    bool   `json:"settings"`
+	NotifyEmail string `json:"notifyEmail,omitempty"` // where alerts go by e-mail
+	WebhookURL  string `json:"webhookUrl,omitempty"`  // where alerts go as JSON
 }
 
 type credential struct {
@@ -185,6 +236,12 @@ type registerRecord struct {
 	BoundAt  time.Time `json:"boundAt"`
 	LastSeen time.Time `json:"lastSeen,omitzero"`
 	Health   *Health   `json:"health,omitempty"`
+	// Resume: the owner asked for the stopped register to resume; the next
+	// heartbeat that still says stopped carries it back.
+	Resume bool `json:"resume,omitempty"`
+	// Since: when the register last came back into contact or changed between
+	// running and stopped; the cabinet shows its status as "since".
+	Since time.Time `json:"since,omitzero"`
 }
 
 func hashSecret(salt []byte, secret string) []byte {
@@ -314,3 +371,70 @@ func (s *Server) internal(w http.ResponseWriter, r *http.Request, err error) {
 
 // now is the cloud's time as it is stored and shown: UTC, to the millisecond.
 func (s *Server) now() time.Time { return s.cfg.Clock().UTC().Truncate(time.Millisecond) }
+
+// defaultSettings are a new point's: stop on errors as the stop policy wants,
+// online-shop documents on (so balances carry), and our OFD emulator.
+func defaultSettings(p *Point) {
+	p.ShopDocuments, p.StopOnErrors, p.RemoteMode, p.CarryBalance = true, true, false, true
+	if p.OFD == (OFD{}) {
+		p.OFD = OFDs[0]
+	}
+}
+
+// migrate brings a file written by an older cloud up to date: points get the
+// default settings, and the sandbox's cabinet password (held in clear for
+// sandbox.json) gets its bcrypt hash.
+func migrate(tx *bolt.Tx, cost int) error {
+	points := tx.Bucket(bucketPoints)
+	var stale []pointRecord
+	err := points.ForEach(func(k, v []byte) error {
+		var pr pointRecord
+		if err := json.Unmarshal(v, &pr); err != nil {
+			return fmt.Errorf("point %s: %w", k, err)
+		}
+		if !pr.Settings {
+			stale = append(stale, pr)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, pr := range stale {
+		defaultSettings(&pr.Point)
+		pr.Settings = true
+		if err := putJSON(points, []byte(pr.Point.ID), pr); err != nil {
+			return err
+		}
+	}
+	var sb Sandbox
+	if found, err := getJSON(tx.Bucket(bucketMeta), keySandbox, &sb); err != nil || !found {
+		return err
+	}
+	var a account
+	if found, err := getJSON(tx.Bucket(bucketAccounts), []byte(sb.CabinetLogin), &a); err != nil || !found || len(a.PasswordHash) > 0 {
+		return err
+	}
+	if a.PasswordHash, err = bcrypt.GenerateFromPassword([]byte(sb.CabinetPassword), cost); err != nil {
+		return fmt.Errorf("cabinet password: %w", err)
+	}
+	return putJSON(tx.Bucket(bucketAccounts), []byte(sb.CabinetLogin), a)
+}
+
+// checkAccount reports whether pass is the cabinet account's password. An unknown
+// login costs a bcrypt comparison too, so timing does not tell logins apart.
+func checkAccount(tx *bolt.Tx, login, pass string) (account, bool, error) {
+	var a account
+	found, err := getJSON(tx.Bucket(bucketAccounts), []byte(login), &a)
+	if err != nil {
+		return a, false, err
+	}
+	if !found || len(a.PasswordHash) == 0 {
+		bcrypt.CompareHashAndPassword(dummyHash, []byte(pass))
+		return a, false, nil
+	}
+	return a, bcrypt.CompareHashAndPassword(a.PasswordHash, []byte(pass)) == nil, nil
+}
+
+// dummyHash is compared against when the login is unknown.
+var dummyHash, _ = bcrypt.GenerateFromPassword([]byte("kassa"), bcrypt.DefaultCost)

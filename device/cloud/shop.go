@@ -28,6 +28,12 @@ type docRecord struct {
 	FiscalInfo  *FiscalInfo     `json:"fiscalInfo,omitempty"`
 	FailureInfo *FailureInfo    `json:"failureInfo,omitempty"`
 	Message     string          `json:"message,omitempty"`
+	Created     time.Time       `json:"created,omitzero"`
+	Fiscalized  time.Time       `json:"fiscalized,omitzero"` // when the register's result came
+	// OFDDeliveredAt: the first heartbeat whose OFDAckedThrough covered the document.
+	OFDDeliveredAt   time.Time `json:"ofdDeliveredAt,omitzero"`
+	CallbackAttempts int       `json:"callbackAttempts,omitempty"`
+	CallbackError    string    `json:"callbackError,omitempty"` // the last refusal
 }
 
 // reported says whether the register's result is in: results after that change nothing.
@@ -101,17 +107,16 @@ func (s *Server) associate(w http.ResponseWriter, r *http.Request) {
 	var out Association
 	code := 0
 	err = s.db.Update(func(tx *bolt.Tx) error {
-		var a account
-		found, err := getJSON(tx.Bucket(bucketAccounts), []byte(login), &a)
+		_, ok, err := checkAccount(tx, login, pass)
 		if err != nil {
 			return err
 		}
-		if !found || !checkSecret(a.Salt, a.Hash, pass) {
+		if !ok {
 			code = http.StatusUnauthorized
 			return nil
 		}
 		var pr pointRecord
-		found, err = getJSON(tx.Bucket(bucketPoints), []byte(pointID), &pr)
+		found, err := getJSON(tx.Bucket(bucketPoints), []byte(pointID), &pr)
 		if err != nil {
 			return err
 		}
@@ -260,7 +265,7 @@ func (s *Server) postDoc(w http.ResponseWriter, r *http.Request, pr pointRecord)
 			return err
 		}
 		rec = docRecord{ID: d.ID, PointID: pointID, Seq: seq, Hash: hash, Body: norm,
-			ResponseURL: d.ResponseURL, State: Queued, Changed: s.now(), Message: "Document queued for printing"}
+			ResponseURL: d.ResponseURL, State: Queued, Changed: s.now(), Created: s.now(), Message: "Document queued for printing"}
 		if err := tx.Bucket(bucketQueue).Put(queueKey(pointID, seq), []byte(d.ID)); err != nil {
 			return err
 		}
@@ -309,7 +314,7 @@ func (s *Server) answerDoc(w http.ResponseWriter, r *http.Request, rec docRecord
 
 func (d *docRecord) status(fn RegisterState) DocumentStatus {
 	return DocumentStatus{Status: d.State, FNState: fn, FiscalInfo: d.FiscalInfo, FailureInfo: d.FailureInfo,
-		Message: d.Message, TimeStatusChanged: d.Changed}
+		Message: d.Message, TimeStatusChanged: d.Changed, OFDDelivered: !d.OFDDeliveredAt.IsZero(), OFDDeliveredAt: d.OFDDeliveredAt}
 }
 
 // loadDoc answers 404 itself for an id the point does not own.
@@ -342,7 +347,22 @@ var errNotFailed = errors.New("cloud: only a FAILED document can be re-queued")
 
 // requeue puts a FAILED document at the back of the queue as REQUEUED.
 func (s *Server) requeue(w http.ResponseWriter, r *http.Request, pr pointRecord) {
-	pointID, id := pr.Point.ID, r.PathValue("id")
+	rec, found, err := s.requeueDoc(pr.Point.ID, r.PathValue("id"))
+	switch {
+	case errors.Is(err, errNotFailed):
+		writeError(w, http.StatusConflict, APIError{Message: fmt.Sprintf("the document is %s; only a FAILED document can be re-queued", rec.State), Field: "id"})
+	case err != nil:
+		s.internal(w, r, err)
+	case !found:
+		writeError(w, http.StatusNotFound, APIError{Message: "no such document", Field: "id"})
+	default:
+		s.answerDoc(w, r, rec)
+	}
+}
+
+// requeueDoc re-queues a FAILED document (a REQUEUED one stays as it is) and
+// wakes the point's register; errNotFailed for any other state.
+func (s *Server) requeueDoc(pointID, id string) (docRecord, bool, error) {
 	var rec docRecord
 	var found bool
 	err := s.db.Update(func(tx *bolt.Tx) error {
@@ -374,17 +394,8 @@ func (s *Server) requeue(w http.ResponseWriter, r *http.Request, pr pointRecord)
 		}
 		return putJSON(docs, docKey(pointID, id), rec)
 	})
-	switch {
-	case errors.Is(err, errNotFailed):
-		writeError(w, http.StatusConflict, APIError{Message: fmt.Sprintf("the document is %s; only a FAILED document can be re-queued", rec.State), Field: "id"})
-		return
-	case err != nil:
-		s.internal(w, r, err)
-		return
-	case !found:
-		writeError(w, http.StatusNotFound, APIError{Message: "no such document", Field: "id"})
-		return
+	if err == nil && found {
+		s.notify(pointID)
 	}
-	s.notify(pointID)
-	s.answerDoc(w, r, rec)
+	return rec, found, err
 }

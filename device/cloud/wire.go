@@ -70,6 +70,10 @@ type DocumentStatus struct {
 	FailureInfo       *FailureInfo  `json:"failureInfo"`
 	Message           string        `json:"message"`
 	TimeStatusChanged time.Time     `json:"timeStatusChanged"`
+	// OFDDelivered and OFDDeliveredAt are our extension: the OFD has acknowledged
+	// the fiscal document, as of the first heartbeat that showed it.
+	OFDDelivered   bool      `json:"ofdDelivered"`
+	OFDDeliveredAt time.Time `json:"ofdDeliveredAt,omitzero"`
 }
 
 // PointStatus is the answer of GET /api/fn/v1/status.
@@ -97,6 +101,29 @@ type Point struct {
 	Place      string           `json:"place"`      // 1187, the shop's site
 	Email      string           `json:"email"`      // 1117
 	RegNumber  string           `json:"regNumber,omitempty"`
+
+	// The owner's settings, kept in the cabinet.
+	OFD           OFD  `json:"ofd"`           // 1046, 1017 and the receipt-check site
+	ShopDocuments bool `json:"shopDocuments"` // the point takes online-shop documents
+	// StopOnErrors: failing documents stop the taking of documents (the stop policy).
+	// Off is remote-fiscalization mode, RemoteMode, where failed documents may be sent again.
+	StopOnErrors bool `json:"stopOnErrors"`
+	RemoteMode   bool `json:"remoteMode"`    // !StopOnErrors, for the register's convenience
+	CarryBalance bool `json:"carryBalances"` // balances carry to the next shift; forced on with ShopDocuments
+	Offline      bool `json:"offline"`       // the register works offline (autonomous mode)
+}
+
+// OFD is a fiscal data operator as the cabinet offers it.
+type OFD struct {
+	Name string `json:"name"` // 1046
+	INN  string `json:"inn"`  // 1017
+	Site string `json:"site"` // where a buyer checks a receipt
+}
+
+// HeartbeatResponse is the answer of POST /api/device/v1/heartbeat.
+type HeartbeatResponse struct {
+	// Resume: the owner asked, in the cabinet, that the stopped register take documents again.
+	Resume bool `json:"resume"`
 }
 
 // Lease is one document handed to the register. Document is the shop JSON as the

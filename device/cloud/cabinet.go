@@ -1,0 +1,426 @@
+package cloud
+
+import (
+	"bytes"
+	"crypto/subtle"
+	"fmt"
+	"html/template"
+	"io/fs"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/openkassa/kassa/device/cloud/cabinet"
+	bolt "go.etcd.io/bbolt"
+)
+
+// OFDs are the operators the cabinet offers: our emulator first (the sandbox's
+// default), then real operators with their public registry data.
+var OFDs = []OFD{
+	{Name: "Эмулятор ОФД kassa", INN: "7700000009", Site: "http://127.0.0.1:7778"},
+	{Name: "ООО «Такском»", INN: "7704211201", Site: "https://receipt.taxcom.ru"},
+	{Name: "АО «ПФ «СКБ Контур» (Контур.ОФД)", INN: "6663003127", Site: "https://ofd.kontur.ru"},
+	{Name: "ООО «ПЕТЕР-СЕРВИС Спецтехнологии» (OFD.ru)", INN: "7841465198", Site: "https://check.ofd.ru"},
+	{Name: "АО «ЭСК» (Первый ОФД)", INN: "7709364346", Site: "https://consumer.1-ofd.ru"},
+	{Name: "ООО «Компания «Тензор» (ОФД СБИС)", INN: "7605016030", Site: "https://ofd.sbis.ru"},
+	{Name: "АО «Калуга Астрал» (Астрал.ОФД)", INN: "4029017981", Site: "https://ofd.astralnalog.ru"},
+}
+
+const (
+	sessionCookie    = "kassa_session"
+	loginCSRFCookie  = "kassa_login_csrf"
+	csrfField        = "csrf"
+	cabinetClientID  = "cabinet" // the clientId of the pairs the cabinet issues
+	cabinetPrefix    = "/cabinet/"
+	maxListedDocs    = 500
+	maxListedAlerts  = 200
+	cabinetFormLimit = 64 << 10
+)
+
+// session is a logged-in cabinet account, kept under the SHA-256 of its cookie.
+type session struct {
+	Login   string    `json:"login"`
+	CSRF    string    `json:"csrf"`
+	Expires time.Time `json:"expires"`
+}
+
+// limiter counts failed log-ins per key (a login, an address) in a sliding window.
+type limiter struct {
+	mu       sync.Mutex
+	max      int
+	window   time.Duration
+	failures map[string][]time.Time
+}
+
+func newLimiter(max int, window time.Duration) *limiter {
+	return &limiter{max: max, window: window, failures: map[string][]time.Time{}}
+}
+
+// blocked reports how long until every key may try again (0: they may now).
+func (l *limiter) blocked(now time.Time, keys ...string) time.Duration {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var wait time.Duration
+	for _, k := range keys {
+		fs := l.prune(k, now)
+		if len(fs) >= l.max {
+			wait = max(wait, fs[0].Add(l.window).Sub(now))
+		}
+	}
+	return wait
+}
+
+func (l *limiter) fail(now time.Time, keys ...string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, k := range keys {
+		l.failures[k] = append(l.prune(k, now), now)
+	}
+}
+
+func (l *limiter) forget(key string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	delete(l.failures, key)
+}
+
+// sweep drops the keys whose failures have all left the window.
+func (l *limiter) sweep(now time.Time) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for k := range l.failures {
+		l.prune(k, now)
+	}
+}
+
+func (l *limiter) prune(key string, now time.Time) []time.Time {
+	fs := l.failures[key]
+	i := 0
+	for i < len(fs) && !fs[i].After(now.Add(-l.window)) {
+		i++
+	}
+	fs = fs[i:]
+	if len(fs) == 0 {
+		delete(l.failures, key)
+		return nil
+	}
+	l.failures[key] = fs
+	return fs
+}
+
+// pages are the cabinet's templates, each page parsed with the layout.
+var pages = func() map[string]*template.Template {
+	funcs := template.FuncMap{
+		"when":    formatWhen,
+		"ago":     ruDuration,
+		"money":   func(m Money) string { return strings.Replace(m.String(), ".", ",", 1) },
+		"kopecks": func(k int64) string { return strings.Replace(Money(k).String(), ".", ",", 1) },
+		"hasTax":  func(p Point, name string) bool { return p.TaxSystems&taxModes[name] != 0 },
+		"taxName": func(name string) string { return taxNames[name] },
+		"pathesc": pathEscape,
+	}
+	base := template.Must(template.New("layout.html").Funcs(funcs).ParseFS(cabinet.Files, "templates/layout.html"))
+	out := map[string]*template.Template{}
+	names, err := fs.Glob(cabinet.Files, "templates/*.html")
+	if err != nil {
+		panic(err)
+	}
+	for _, n := range names {
+		name := strings.TrimSuffix(strings.TrimPrefix(n, "templates/"), ".html")
+		if name == "layout" {
+			continue
+		}
+		out[name] = template.Must(template.Must(base.Clone()).ParseFS(cabinet.Files, n))
+	}
+	return out
+}()
+
+// taxNames are the tax systems as an owner knows them, by the API's taxMode.
+var taxNames = map[string]string{
+	"COMMON": "ОСН", "SIMPLIFIED": "УСН доход", "SIMPLIFIED_WITH_EXPENSE": "УСН доход − расход",
+	"ENVD": "ЕНВД", "COMMON_AGRICULTURAL": "ЕСХН", "PATENT": "ПСН",
+}
+
+// taxOrder lists the taxModes in the order of their bits.
+var taxOrder = []string{"COMMON", "SIMPLIFIED", "SIMPLIFIED_WITH_EXPENSE", "ENVD", "COMMON_AGRICULTURAL", "PATENT"}
+
+// moscow is how the cabinet shows times: the owners are in Russia.
+var moscow = time.FixedZone("МСК", 3*60*60)
+
+func formatWhen(t time.Time) string {
+	if t.IsZero() {
+		return "—"
+	}
+	return t.In(moscow).Format("02.01.2006 15:04:05")
+}
+
+func pathEscape(s string) string { return strings.ReplaceAll(template.URLQueryEscaper(s), "+", "%20") }
+
+// view is what every page gets.
+type view struct {
+	Title  string
+	Active string // the menu entry
+	Login  string
+	CSRF   string
+	Flash  string
+	Error  string
+	Data   any
+}
+
+func (s *Server) render(w http.ResponseWriter, r *http.Request, code int, page string, v view) {
+	var buf bytes.Buffer
+	if err := pages[page].ExecuteTemplate(&buf, "layout.html", v); err != nil {
+		s.internal(w, r, fmt.Errorf("cabinet page %s: %w", page, err))
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Frame-Options", "DENY")
+	h.Set("Content-Security-Policy", "default-src 'self'; img-src 'self' data:; style-src 'self'; form-action 'self'; frame-ancestors 'none'")
+	w.WriteHeader(code)
+	w.Write(buf.Bytes())
+}
+
+// cabinetHandler serves a page to a logged-in account.
+type cabinetHandler func(w http.ResponseWriter, r *http.Request, c *cabinetCtx)
+
+// cabinetCtx is the request's account and session.
+type cabinetCtx struct {
+	Login   string
+	Session session
+	Account account
+}
+
+func (c *cabinetCtx) view(title, active string) view {
+	return view{Title: title, Active: active, Login: c.Login, CSRF: c.Session.CSRF}
+}
+
+// owns says whether the account owns the point.
+func (c *cabinetCtx) owns(pointID string) bool {
+	for _, p := range c.Account.Points {
+		if p == pointID {
+			return true
+		}
+	}
+	return false
+}
+
+func (s *Server) cabinetRoutes(mux *http.ServeMux) {
+	mux.Handle("GET /cabinet/static/", http.StripPrefix("/cabinet/", http.FileServerFS(cabinet.Files)))
+	mux.HandleFunc("GET /cabinet/{$}", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, "/cabinet/registers", http.StatusSeeOther)
+	})
+	mux.HandleFunc("GET /cabinet/login", s.loginPage)
+	mux.HandleFunc("POST /cabinet/login", s.login)
+	mux.HandleFunc("POST /cabinet/logout", s.cab(s.logout))
+	mux.HandleFunc("GET /cabinet/points", s.cab(s.pointsPage))
+	mux.HandleFunc("POST /cabinet/points/{point}", s.cab(s.savePoint))
+	mux.HandleFunc("POST /cabinet/points/{point}/credentials", s.cab(s.newCredentials))
+	mux.HandleFunc("GET /cabinet/registers", s.cab(s.registersPage))
+	mux.HandleFunc("POST /cabinet/registers/{point}/resume", s.cab(s.resume))
+	mux.HandleFunc("GET /cabinet/documents", s.cab(s.documentsPage))
+	mux.HandleFunc("GET /cabinet/documents.csv", s.cab(s.documentsCSV))
+	mux.HandleFunc("GET /cabinet/documents/{point}/{id}", s.cab(s.documentPage))
+	mux.HandleFunc("GET /cabinet/documents/{point}/{id}/qr.png", s.cab(s.documentQR))
+	mux.HandleFunc("POST /cabinet/documents/{point}/{id}/requeue", s.cab(s.requeueFromCabinet))
+	mux.HandleFunc("GET /cabinet/alerts", s.cab(s.alertsPage))
+}
+
+// cab lets a logged-in account through: without a session a page redirects to
+// the log-in, and a POST must carry the session's CSRF token or gets 403.
+func (s *Server) cab(h cabinetHandler) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		c, err := s.cabinetSession(r)
+		if err != nil {
+			s.internal(w, r, err)
+			return
+		}
+		if c == nil {
+			if r.Method == http.MethodGet {
+				http.Redirect(w, r, "/cabinet/login", http.StatusSeeOther)
+				return
+			}
+			http.Error(w, "Сеанс истёк: войдите снова.", http.StatusForbidden)
+			return
+		}
+		if r.Method == http.MethodPost {
+			r.Body = http.MaxBytesReader(w, r.Body, cabinetFormLimit)
+			if subtle.ConstantTimeCompare([]byte(r.PostFormValue(csrfField)), []byte(c.Session.CSRF)) != 1 {
+				http.Error(w, "Форма устарела или пришла не из кабинета (нет CSRF-токена). Обновите страницу.", http.StatusForbidden)
+				return
+			}
+		}
+		h(w, r, c)
+	}
+}
+
+// cabinetSession returns the request's session, or nil.
+func (s *Server) cabinetSession(r *http.Request) (*cabinetCtx, error) {
+	ck, err := r.Cookie(sessionCookie)
+	if err != nil || ck.Value == "" {
+		return nil, nil
+	}
+	var c *cabinetCtx
+	err = s.db.View(func(tx *bolt.Tx) error {
+		var sess session
+		found, err := getJSON(tx.Bucket(bucketSessions), tokenKey(ck.Value), &sess)
+		if err != nil || !found || !s.now().Before(sess.Expires) {
+			return err
+		}
+		var a account
+		if found, err := getJSON(tx.Bucket(bucketAccounts), []byte(sess.Login), &a); err != nil || !found {
+			return err
+		}
+		c = &cabinetCtx{Login: sess.Login, Session: sess, Account: a}
+		return nil
+	})
+	return c, err
+}
+
+// dropSessions deletes expired sessions.
+func (s *Server) dropSessions() error {
+	now := s.now()
+	s.limiter.sweep(now)
+	return s.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketSessions)
+		var old [][]byte
+		err := b.ForEach(func(k, v []byte) error {
+			var sess session
+			if _, err := getJSON(b, k, &sess); err != nil || !now.Before(sess.Expires) {
+				old = append(old, k)
+			}
+			return nil
+		})
+		for _, k := range old {
+			if err := b.Delete(k); err != nil {
+				return err
+			}
+		}
+		return err
+	})
+}
+
+func (s *Server) setCookie(w http.ResponseWriter, r *http.Request, name, value, path string, expires time.Time) {
+	http.SetCookie(w, &http.Cookie{Name: name, Value: value, Path: path, Expires: expires, HttpOnly: true,
+		SameSite: http.SameSiteLaxMode, Secure: r.TLS != nil})
+}
+
+type loginData struct {
+	Login string
+}
+
+// loginPage shows the form with a fresh CSRF token, also set as a cookie: the
+// POST must bring both and they must match (there is no session yet to hold it).
+func (s *Server) loginPage(w http.ResponseWriter, r *http.Request) {
+	s.renderLogin(w, r, http.StatusOK, "", "")
+}
+
+func (s *Server) renderLogin(w http.ResponseWriter, r *http.Request, code int, login, problem string) {
+	token, err := s.secret()
+	if err != nil {
+		s.internal(w, r, err)
+		return
+	}
+	s.setCookie(w, r, loginCSRFCookie, token, "/cabinet/login", time.Time{})
+	s.render(w, r, code, "login", view{Title: "Вход", CSRF: token, Error: problem, Data: loginData{Login: login}})
+}
+
+func (s *Server) login(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, cabinetFormLimit)
+	ck, err := r.Cookie(loginCSRFCookie)
+	form := r.PostFormValue(csrfField)
+	if err != nil || form == "" || subtle.ConstantTimeCompare([]byte(ck.Value), []byte(form)) != 1 {
+		http.Error(w, "Форма входа устарела или пришла не из кабинета (нет CSRF-токена). Обновите страницу.", http.StatusForbidden)
+		return
+	}
+	login, pass := strings.TrimSpace(r.PostFormValue("login")), r.PostFormValue("password")
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		host = r.RemoteAddr
+	}
+	keys := []string{"login\x00" + login, "addr\x00" + host}
+	now := s.now()
+	if wait := s.limiter.blocked(now, keys...); wait > 0 {
+		s.log.Warn("cloud: cabinet log-in refused: too many attempts", "login", login, "addr", host)
+		s.renderLogin(w, r, http.StatusTooManyRequests, login,
+			fmt.Sprintf("Слишком много неудачных попыток входа. Повторите через %s.", ruDuration(wait+time.Minute-1)))
+		return
+	}
+	var ok bool
+	err = s.db.View(func(tx *bolt.Tx) error {
+		var err error
+		_, ok, err = checkAccount(tx, login, pass)
+		return err
+	})
+	if err != nil {
+		s.internal(w, r, err)
+		return
+	}
+	if !ok {
+		s.limiter.fail(now, keys...)
+		s.log.Info("cloud: cabinet log-in failed", "login", login, "addr", host)
+		s.renderLogin(w, r, http.StatusUnauthorized, login, "Неверный логин или пароль.")
+		return
+	}
+	s.limiter.forget(keys[0])
+	token, err := s.secret()
+	if err != nil {
+		s.internal(w, r, err)
+		return
+	}
+	csrf, err := s.secret()
+	if err != nil {
+		s.internal(w, r, err)
+		return
+	}
+	sess := session{Login: login, CSRF: csrf, Expires: now.Add(s.cfg.SessionFor)}
+	if err := s.db.Update(func(tx *bolt.Tx) error {
+		return putJSON(tx.Bucket(bucketSessions), tokenKey(token), sess)
+	}); err != nil {
+		s.internal(w, r, err)
+		return
+	}
+	s.setCookie(w, r, loginCSRFCookie, "", "/cabinet/login", time.Unix(1, 0))
+	s.setCookie(w, r, sessionCookie, token, cabinetPrefix, sess.Expires)
+	s.log.Info("cloud: cabinet log-in", "login", login, "addr", host)
+	http.Redirect(w, r, "/cabinet/registers", http.StatusSeeOther)
+}
+
+func (s *Server) logout(w http.ResponseWriter, r *http.Request, c *cabinetCtx) {
+	ck, _ := r.Cookie(sessionCookie)
+	if err := s.db.Update(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketSessions).Delete(tokenKey(ck.Value))
+	}); err != nil {
+		s.internal(w, r, err)
+		return
+	}
+	s.setCookie(w, r, sessionCookie, "", cabinetPrefix, time.Unix(1, 0))
+	http.Redirect(w, r, "/cabinet/login", http.StatusSeeOther)
+}
+
+// points loads the account's points in the account's order.
+func (s *Server) points(c *cabinetCtx) ([]pointRecord, error) {
+	var out []pointRecord
+	err := s.db.View(func(tx *bolt.Tx) error {
+		for _, id := range c.Account.Points {
+			var pr pointRecord
+			found, err := getJSON(tx.Bucket(bucketPoints), []byte(id), &pr)
+			if err != nil {
+				return err
+			}
+			if found {
+				out = append(out, pr)
+			}
+		}
+		return nil
+	})
+	return out, err
+}
+
+// notFound answers a page the account may not see as absent.
+func notFound(w http.ResponseWriter) {
+	http.Error(w, "Не найдено.", http.StatusNotFound)
+}

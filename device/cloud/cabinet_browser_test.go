@@ -1,0 +1,177 @@
+package cloud
+
+import (
+	"bytes"
+	"context"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+)
+
+// chromium finds the browser: skipped without one, unless CI demands it.
+func chromium(t *testing.T) string {
+	t.Helper()
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	if os.Getenv("CI") == "true" {
+		t.Fatal("no chromium binary on PATH, and CI=true requires the browser tests (apt-get install chromium)")
+	}
+	t.Skip("no chromium binary on PATH: browser tests skipped (apt-get install chromium to run them)")
+	return ""
+}
+
+// browser starts headless Chromium with a new empty profile.
+func browser(t *testing.T) context.Context {
+	t.Helper()
+	opts := []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(chromium(t)),
+		chromedp.Flag("headless", true), chromedp.Flag("no-sandbox", true), chromedp.Flag("disable-gpu", true),
+		chromedp.Flag("disable-quic", true), chromedp.Flag("no-first-run", true),
+		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true), chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(1400, 900),
+	}
+	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancelC := chromedp.NewContext(actx)
+	ctx, cancelT := context.WithTimeout(ctx, 60*time.Second)
+	t.Cleanup(func() { cancelT(); cancelC(); cancelA() })
+	return ctx
+}
+
+func run(t *testing.T, ctx context.Context, what string, actions ...chromedp.Action[chromedp.Void]) {
+	t.Helper()
+	if err := chromedp.Do(ctx, actions...); err != nil {
+		t.Fatalf("%s: %v", what, err)
+	}
+}
+
+// text reads an element's visible text.
+func text[S chromedp.Selectable](t *testing.T, ctx context.Context, sel S) string {
+	t.Helper()
+	v, err := chromedp.Run(ctx, chromedp.Text(sel))
+	if err != nil {
+		t.Fatalf("text of %v: %v", sel, err)
+	}
+	return v
+}
+
+// shot takes a screenshot; with KASSA_CABINET_SHOTS set it is kept there.
+func shot(t *testing.T, ctx context.Context, name string) {
+	t.Helper()
+	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		t.Fatalf("screenshot %s: %v", name, err)
+	}
+	if !bytes.HasPrefix(png, []byte("\x89PNG")) {
+		t.Fatalf("screenshot %s is not a PNG", name)
+	}
+	if dir := os.Getenv("KASSA_CABINET_SHOTS"); dir != "" {
+		if err := os.WriteFile(filepath.Join(dir, name), png, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func TestCabinetBrowser(t *testing.T) {
+	ctx := browser(t)
+	f := newFixture(t, Config{})
+	// The browser keeps cookies by real time, so the cloud's clock starts now.
+	f.clock.mu.Lock()
+	f.clock.t = time.Now().UTC().Truncate(time.Second)
+	f.clock.mu.Unlock()
+	base := f.http.URL + "/cabinet/"
+
+	// A wrong password is refused.
+	run(t, ctx, "wrong password",
+		chromedp.Navigate(base+"login"),
+		chromedp.SendKeys(chromedp.ID("login"), f.sb.CabinetLogin),
+		chromedp.SendKeys(chromedp.ID("password"), "не тот пароль"),
+		chromedp.Click(chromedp.ID("submit")))
+	if msg := text(t, ctx, chromedp.ID("error")); !strings.Contains(msg, "Неверный логин или пароль") {
+		t.Fatalf("wrong password: %q", msg)
+	}
+	run(t, ctx, "log in",
+		chromedp.SetValue(chromedp.ID("password"), f.sb.CabinetPassword),
+		chromedp.Click(chromedp.ID("submit")),
+		chromedp.WaitVisible(chromedp.ID("registers")))
+
+	// A receipt: posted, then the register plays its part over the register API.
+	f.post(withID("web-1"))
+	docURL := base + "documents/" + f.sb.RetailPointID + "/web-1"
+	run(t, ctx, "queued", chromedp.Navigate(docURL))
+	if state := text(t, ctx, chromedp.ID("doc-state")); state != "QUEUED" {
+		t.Fatalf("posted document shows %q", state)
+	}
+	f.fiscalize("web-1", 11, 203500)
+	h := health(f.clock.Now())
+	h.Drive.LastFD, h.WaitingForOFD, h.OldestUnsentAt = 11, 1, f.clock.Now()
+	if _, err := f.client().SendHeartbeat(context.Background(), h); err != nil {
+		t.Fatal(err)
+	}
+	run(t, ctx, "completed", chromedp.Navigate(docURL))
+	if state, ofd := text(t, ctx, chromedp.ID("doc-state")), text(t, ctx, chromedp.ID("doc-ofd")); state != "COMPLETED" || !strings.HasPrefix(ofd, "не доставлен") {
+		t.Fatalf("fiscalized document shows %q, OFD %q", state, ofd)
+	}
+	f.clock.Advance(30 * time.Second)
+	h.OFDAckedThrough, h.WaitingForOFD, h.OldestUnsentAt = 11, 0, time.Time{}
+	if _, err := f.client().SendHeartbeat(context.Background(), h); err != nil {
+		t.Fatal(err)
+	}
+	run(t, ctx, "delivered", chromedp.Navigate(docURL), chromedp.WaitVisible(chromedp.ID("qr")))
+	if ofd := text(t, ctx, chromedp.ID("doc-ofd")); !strings.HasPrefix(ofd, "доставлен") {
+		t.Fatalf("acknowledged document shows OFD %q", ofd)
+	}
+	shot(t, ctx, "cabinet-document.png")
+
+	// A receipt the OFD has not acknowledged for 3 hours is listed under "more than 2 h".
+	f.post(withID("web-late"))
+	f.fiscalize("web-late", 12, 203500)
+	f.clock.Advance(3 * time.Hour)
+	h = health(f.clock.Now())
+	h.OFDAckedThrough, h.WaitingForOFD, h.OldestUnsentAt = 11, 1, f.clock.Now().Add(-3*time.Hour)
+	h.Drive.Warnings = []string{"ресурс накопителя: осталось 30 дней"}
+	if _, err := f.client().SendHeartbeat(context.Background(), h); err != nil {
+		t.Fatal(err)
+	}
+	run(t, ctx, "undelivered filter",
+		chromedp.Navigate(base+"documents"),
+		chromedp.SetValue(chromedp.ID("f-undelivered"), "2"),
+		chromedp.Click(chromedp.ID("f-apply")),
+		chromedp.WaitVisible(chromedp.ID("documents")))
+	rows, count := text(t, ctx, chromedp.CSS("#documents tbody")), text(t, ctx, chromedp.ID("count"))
+	if count != "1" || !strings.Contains(rows, "web-late") || strings.Contains(rows, "web-1") {
+		t.Fatalf("undelivered > 2 h: count %q, rows %q", count, rows)
+	}
+
+	// Regenerate credentials: the old pair is refused at once.
+	sel := "#point-" + f.sb.RetailPointID + " .regenerate"
+	run(t, ctx, "credentials",
+		chromedp.Navigate(base+"points"),
+		chromedp.Click(chromedp.CSS(sel)), chromedp.WaitVisible(chromedp.ID("issued-login")))
+	login1, pass1 := text(t, ctx, chromedp.ID("issued-login")), text(t, ctx, chromedp.ID("issued-password"))
+	if code, _ := f.call("GET", "/api/fn/v1/status", login1, pass1, nil); code != http.StatusOK {
+		t.Fatalf("issued pair: HTTP %d", code)
+	}
+	run(t, ctx, "regenerate", chromedp.Navigate(base+"points"), chromedp.Click(chromedp.CSS(sel)), chromedp.WaitVisible(chromedp.ID("issued-login")))
+	login2, pass2 := text(t, ctx, chromedp.ID("issued-login")), text(t, ctx, chromedp.ID("issued-password"))
+	if code, _ := f.call("GET", "/api/fn/v1/status", login1, pass1, nil); code != http.StatusUnauthorized || login2 == login1 {
+		t.Fatalf("old pair after regenerate: HTTP %d (logins %s, %s)", code, login1, login2)
+	}
+	if code, _ := f.call("GET", "/api/fn/v1/status", login2, pass2, nil); code != http.StatusOK {
+		t.Fatalf("new pair: HTTP %d", code)
+	}
+
+	run(t, ctx, "registers", chromedp.Navigate(base+"registers"))
+	if regs := text(t, ctx, chromedp.ID("registers")); !strings.Contains(regs, "READY") || !strings.Contains(regs, "9999078900001234") || !strings.Contains(regs, "не отправлено: 1") {
+		t.Fatalf("registers page: %q", regs)
+	}
+	shot(t, ctx, "cabinet-registers.png")
+}

@@ -1,0 +1,420 @@
+package cloud
+
+import (
+	"bytes"
+	"encoding/csv"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/openkassa/kassa/fiscal"
+	qrcode "github.com/skip2/go-qrcode"
+	bolt "go.etcd.io/bbolt"
+)
+
+// docFilter is the documents page's filter, as its query string carries it.
+type docFilter struct {
+	Point       string // empty: every point of the account
+	State       string // a DocState, or empty
+	From, To    string // YYYY-MM-DD, Moscow time, inclusive
+	Min, Max    string // roubles
+	Undelivered string // hours: fiscalized, not acknowledged by the OFD for longer
+
+	from, to         time.Time
+	min, max         Money
+	hasMin, hasMax   bool
+	undeliveredHours int
+}
+
+// parseFilter reads the query; errors name the query parameter.
+func parseFilter(q url.Values) (docFilter, error) {
+	f := docFilter{Point: q.Get("point"), State: q.Get("state"), From: q.Get("from"), To: q.Get("to"),
+		Min: strings.TrimSpace(q.Get("min")), Max: strings.TrimSpace(q.Get("max")), Undelivered: strings.TrimSpace(q.Get("undelivered"))}
+	if f.State != "" && !slices.Contains(docStates, DocState(f.State)) {
+		return f, fmt.Errorf("фильтр «Состояние» (state): неизвестное %q", f.State)
+	}
+	var err error
+	if f.From != "" {
+		if f.from, err = time.ParseInLocation(time.DateOnly, f.From, moscow); err != nil {
+			return f, fmt.Errorf("фильтр «С даты» (from): %q — нужна дата ГГГГ-ММ-ДД", f.From)
+		}
+	}
+	if f.To != "" {
+		if f.to, err = time.ParseInLocation(time.DateOnly, f.To, moscow); err != nil {
+			return f, fmt.Errorf("фильтр «По дату» (to): %q — нужна дата ГГГГ-ММ-ДД", f.To)
+		}
+		f.to = f.to.AddDate(0, 0, 1)
+	}
+	if f.Min != "" {
+		if f.min, err = parseMoney(strings.Replace(f.Min, ",", ".", 1)); err != nil {
+			return f, fmt.Errorf("фильтр «Сумма от» (min): %q — нужна сумма в рублях", f.Min)
+		}
+		f.hasMin = true
+	}
+	if f.Max != "" {
+		if f.max, err = parseMoney(strings.Replace(f.Max, ",", ".", 1)); err != nil {
+			return f, fmt.Errorf("фильтр «Сумма до» (max): %q — нужна сумма в рублях", f.Max)
+		}
+		f.hasMax = true
+	}
+	if f.Undelivered != "" {
+		if f.undeliveredHours, err = strconv.Atoi(f.Undelivered); err != nil || f.undeliveredHours < 0 {
+			return f, fmt.Errorf("фильтр «Не доставлен в ОФД дольше, ч» (undelivered): %q — нужно целое число часов", f.Undelivered)
+		}
+	}
+	return f, nil
+}
+
+var docStates = []DocState{Queued, Pending, Printed, WaitForCallback, Completed, Failed, Requeued}
+
+// docRow is a document as the cabinet lists it.
+type docRow struct {
+	Rec       docRecord
+	PointName string
+	Total     Money
+	Created   time.Time
+}
+
+func (d docRow) created() time.Time {
+	if d.Rec.Created.IsZero() {
+		return d.Rec.Changed
+	}
+	return d.Rec.Created
+}
+
+// fiscalizedAt is when the cloud learned of the receipt.
+func (d *docRecord) fiscalizedAt() time.Time {
+	if d.Fiscalized.IsZero() {
+		return d.Changed
+	}
+	return d.Fiscalized
+}
+
+func (f *docFilter) match(row docRow, now time.Time) bool {
+	r := row.Rec
+	switch {
+	case f.State != "" && string(r.State) != f.State,
+		!f.from.IsZero() && row.Created.Before(f.from),
+		!f.to.IsZero() && !row.Created.Before(f.to),
+		f.hasMin && row.Total < f.min,
+		f.hasMax && row.Total > f.max:
+		return false
+	case f.Undelivered != "":
+		return r.FiscalInfo != nil && r.OFDDeliveredAt.IsZero() &&
+			now.Sub(r.fiscalizedAt()) > time.Duration(f.undeliveredHours)*time.Hour
+	}
+	return true
+}
+
+// documents lists the account's documents that pass the filter, newest first.
+func (s *Server) documents(c *cabinetCtx, f docFilter) ([]docRow, error) {
+	pts, err := s.points(c)
+	if err != nil {
+		return nil, err
+	}
+	now := s.now()
+	var out []docRow
+	err = s.db.View(func(tx *bolt.Tx) error {
+		for _, pr := range pts {
+			if f.Point != "" && f.Point != pr.Point.ID {
+				continue
+			}
+			prefix := []byte(pr.Point.ID + "\x00")
+			cur := tx.Bucket(bucketDocs).Cursor()
+			for k, v := cur.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = cur.Next() {
+				var rec docRecord
+				if err := json.Unmarshal(v, &rec); err != nil {
+					return fmt.Errorf("document %q: %w", k, err)
+				}
+				row := docRow{Rec: rec, PointName: pr.Point.Name, Total: docTotal(rec)}
+				row.Created = row.created()
+				if f.match(row, now) {
+					out = append(out, row)
+				}
+			}
+		}
+		return nil
+	})
+	slices.SortStableFunc(out, func(a, b docRow) int { return b.Created.Compare(a.Created) })
+	return out, err
+}
+
+// docTotal is the fiscalized sum, or before that the sum of the document's payments.
+func docTotal(rec docRecord) Money {
+	if rec.FiscalInfo != nil {
+		return rec.FiscalInfo.Sum
+	}
+	var d struct {
+		MoneyPositions []MoneyPosition `json:"moneyPositions"`
+	}
+	if json.Unmarshal(rec.Body, &d) != nil {
+		return 0
+	}
+	var t Money
+	for _, m := range d.MoneyPositions {
+		t += m.Sum
+	}
+	return t
+}
+
+type documentsData struct {
+	Filter    docFilter
+	Points    []pointRecord
+	States    []DocState
+	Rows      []docRow
+	Total     int
+	Truncated bool
+	Query     string // the filter, for the CSV link
+}
+
+func (s *Server) documentsPage(w http.ResponseWriter, r *http.Request, c *cabinetCtx) {
+	v := c.view("Документы", "documents")
+	f, ferr := parseFilter(r.URL.Query())
+	code := http.StatusOK
+	var rows []docRow
+	if ferr != nil {
+		v.Error, code = ferr.Error(), http.StatusBadRequest
+	} else {
+		var err error
+		if rows, err = s.documents(c, f); err != nil {
+			s.internal(w, r, err)
+			return
+		}
+	}
+	pts, err := s.points(c)
+	if err != nil {
+		s.internal(w, r, err)
+		return
+	}
+	d := documentsData{Filter: f, Points: pts, States: docStates, Total: len(rows), Query: r.URL.RawQuery}
+	if len(rows) > maxListedDocs {
+		rows, d.Truncated = rows[:maxListedDocs], true
+	}
+	d.Rows = rows
+	v.Data = d
+	s.render(w, r, code, "documents", v)
+}
+
+// documentsCSV exports the filtered list for Excel: UTF-8 with a BOM, and
+// semicolons, which Excel in a Russian locale splits on.
+func (s *Server) documentsCSV(w http.ResponseWriter, r *http.Request, c *cabinetCtx) {
+	f, err := parseFilter(r.URL.Query())
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	rows, err := s.documents(c, f)
+	if err != nil {
+		s.internal(w, r, err)
+		return
+	}
+	var buf bytes.Buffer
+	buf.WriteString("\ufeff")
+	cw := csv.NewWriter(&buf)
+	cw.Comma = ';'
+	cw.Write([]string{"Точка", "ID магазина", "Состояние", "Принят", "Изменён", "Сумма", "ФД", "ФПД",
+		"Фискализирован", "Доставлен в ОФД", "Попыток уведомления", "Сообщение"})
+	for _, row := range rows {
+		d := row.Rec
+		fd, fpd := "", ""
+		if d.FiscalInfo != nil {
+			fd, fpd = strconv.Itoa(d.FiscalInfo.FNDocNumber), fmt.Sprintf("%010d", d.FiscalInfo.FNDocMark)
+		}
+		fiscalized := ""
+		if d.FiscalInfo != nil {
+			fiscalized = csvTime(d.fiscalizedAt())
+		}
+		cw.Write([]string{row.PointName, d.ID, string(d.State), csvTime(row.Created), csvTime(d.Changed),
+			strings.Replace(row.Total.String(), ".", ",", 1), fd, fpd, fiscalized, csvTime(d.OFDDeliveredAt),
+			strconv.Itoa(d.CallbackAttempts), d.Message})
+	}
+	cw.Flush()
+	if err := cw.Error(); err != nil {
+		s.internal(w, r, err)
+		return
+	}
+	w.Header().Set("Content-Type", "text/csv; charset=utf-8")
+	w.Header().Set("Content-Disposition", `attachment; filename="documents.csv"`)
+	w.Write(buf.Bytes())
+}
+
+func csvTime(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.In(moscow).Format("2006-01-02 15:04:05")
+}
+
+// receiptView is the receipt laid out from what the cloud holds: the shop's
+// document, the point and the register's fiscalInfo (the drive's TLV stays on
+// the register).
+type receiptView struct {
+	Title    string
+	Seller   Point
+	Items    []fiscal.Item
+	Total    Money
+	Payments []paymentLine
+	Doc      Document
+	Tax      string
+	Fiscal   *FiscalInfo
+}
+
+type paymentLine struct {
+	Name string
+	Sum  Money
+}
+
+var docTitles = map[string]string{
+	"SALE": "Кассовый чек. Приход", "RETURN": "Кассовый чек. Возврат прихода", "BUY": "Кассовый чек. Расход",
+	"BUY_RETURN": "Кассовый чек. Возврат расхода", "SALE_CORRECTION": "Чек коррекции. Приход",
+	"BUY_CORRECTION": "Чек коррекции. Расход",
+}
+
+var vatNames = map[fiscal.VATRate]string{
+	fiscal.VAT20: "НДС 20%", fiscal.VAT10: "НДС 10%", fiscal.VAT20120: "НДС 20/120", fiscal.VAT10110: "НДС 10/110",
+	fiscal.VAT0: "НДС 0%", fiscal.VATNone: "Без НДС",
+}
+
+type documentData struct {
+	Row       docRow
+	Point     pointRecord
+	Receipt   *receiptView
+	Problem   string // why the receipt cannot be laid out
+	CanResend bool
+	Fresh     bool // just re-queued
+}
+
+func (s *Server) loadCabinetDoc(w http.ResponseWriter, r *http.Request, c *cabinetCtx) (docRecord, pointRecord, bool) {
+	pointID, id := r.PathValue("point"), r.PathValue("id")
+	var rec docRecord
+	var pr pointRecord
+	found := false
+	if c.owns(pointID) {
+		err := s.db.View(func(tx *bolt.Tx) error {
+			var err error
+			if found, err = getJSON(tx.Bucket(bucketDocs), docKey(pointID, id), &rec); err != nil || !found {
+				return err
+			}
+			found, err = getJSON(tx.Bucket(bucketPoints), []byte(pointID), &pr)
+			return err
+		})
+		if err != nil {
+			s.internal(w, r, err)
+			return rec, pr, false
+		}
+	}
+	if !found {
+		notFound(w)
+	}
+	return rec, pr, found
+}
+
+func (s *Server) documentPage(w http.ResponseWriter, r *http.Request, c *cabinetCtx) {
+	rec, pr, ok := s.loadCabinetDoc(w, r, c)
+	if ok {
+		s.renderDocument(w, r, c, rec, pr, "")
+	}
+}
+
+func (s *Server) renderDocument(w http.ResponseWriter, r *http.Request, c *cabinetCtx, rec docRecord, pr pointRecord, flash string) {
+	row := docRow{Rec: rec, PointName: pr.Point.Name, Total: docTotal(rec)}
+	row.Created = row.created()
+	d := documentData{Row: row, Point: pr, CanResend: rec.State == Failed && pr.Point.RemoteMode}
+	rv, err := layoutReceipt(rec, pr.Point)
+	if err != nil {
+		d.Problem = err.Error()
+	}
+	d.Receipt = rv
+	v := c.view("Документ "+rec.ID, "documents")
+	v.Flash, v.Data = flash, d
+	s.render(w, r, http.StatusOK, "document", v)
+}
+
+func layoutReceipt(rec docRecord, p Point) (*receiptView, error) {
+	var doc Document
+	if err := json.Unmarshal(rec.Body, &doc); err != nil {
+		return nil, fmt.Errorf("документ не читается: %w", err)
+	}
+	rc, err := doc.Receipt(p)
+	if err != nil {
+		return nil, fmt.Errorf("чек не собирается с нынешними данными точки: %w", err)
+	}
+	rv := &receiptView{Title: docTitles[doc.DocType], Seller: p, Items: rc.Items, Total: Money(rc.Total()), Doc: doc, Fiscal: rec.FiscalInfo}
+	for name, bit := range taxModes {
+		if bit == rc.TaxSystem {
+			rv.Tax = taxNames[name]
+		}
+	}
+	for _, pl := range []paymentLine{{"Наличными", Money(rc.Payments.Cash)}, {"Безналичными", Money(rc.Payments.Electronic)},
+		{"Предоплата (аванс)", Money(rc.Payments.Prepaid)}, {"Постоплата (кредит)", Money(rc.Payments.Credit)},
+		{"Иная форма оплаты", Money(rc.Payments.Other)}} {
+		if pl.Sum != 0 {
+			rv.Payments = append(rv.Payments, pl)
+		}
+	}
+	return rv, nil
+}
+
+// documentQR serves the receipt's QR code (the fiscalInfo's qr text) as PNG.
+func (s *Server) documentQR(w http.ResponseWriter, r *http.Request, c *cabinetCtx) {
+	rec, _, ok := s.loadCabinetDoc(w, r, c)
+	if !ok {
+		return
+	}
+	if rec.FiscalInfo == nil || rec.FiscalInfo.QR == "" {
+		notFound(w)
+		return
+	}
+	png, err := qrcode.Encode(rec.FiscalInfo.QR, qrcode.Medium, 256)
+	if err != nil {
+		s.internal(w, r, fmt.Errorf("QR of %s: %w", rec.ID, err))
+		return
+	}
+	w.Header().Set("Content-Type", "image/png")
+	w.Header().Set("Cache-Control", "private, max-age=3600")
+	w.Write(png)
+}
+
+// requeueFromCabinet sends a FAILED document again, in remote-fiscalization mode only.
+func (s *Server) requeueFromCabinet(w http.ResponseWriter, r *http.Request, c *cabinetCtx) {
+	rec, pr, ok := s.loadCabinetDoc(w, r, c)
+	if !ok {
+		return
+	}
+	if !pr.Point.RemoteMode {
+		http.Error(w, "Повторная отправка — только в режиме удалённой фискализации (настройка точки «Останавливать регистрацию при ошибках» выключена).", http.StatusConflict)
+		return
+	}
+	rec, _, err := s.requeueDoc(pr.Point.ID, rec.ID)
+	if errors.Is(err, errNotFailed) {
+		http.Error(w, fmt.Sprintf("Документ в состоянии %s: отправить снова можно только FAILED.", rec.State), http.StatusConflict)
+		return
+	}
+	if err != nil {
+		s.internal(w, r, err)
+		return
+	}
+	s.log.Info("cloud: document re-queued in the cabinet", "point", pr.Point.ID, "id", rec.ID, "login", c.Login)
+	s.renderDocument(w, r, c, rec, pr, "Документ снова в очереди на кассу.")
+}
+
+func (s *Server) alertsPage(w http.ResponseWriter, r *http.Request, c *cabinetCtx) {
+	owned := map[string]bool{}
+	for _, p := range c.Account.Points {
+		owned[p] = true
+	}
+	entries, err := s.alertLog(owned, maxListedAlerts)
+	if err != nil {
+		s.internal(w, r, err)
+		return
+	}
+	v := c.view("Тревоги", "alerts")
+	v.Data = entries
+	s.render(w, r, http.StatusOK, "alerts", v)
+}
