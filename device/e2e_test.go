@@ -24,7 +24,11 @@ func startApp(t *testing.T, dir string) (*App, context.CancelFunc) {
 	s := Settings{Data: dir}
 	s.Cloud.Addr, s.OFD.Addr, s.OFD.LookupAddr = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
 	s.Cloud.PollInterval = Duration{100 * time.Millisecond}
-	app, err := Start(ctx, s, "0.1.0", slog.New(slog.NewTextHandler(io.Discard, nil)))
+	var logTo io.Writer = io.Discard
+	if os.Getenv("KASSA_TEST_LOG") != "" {
+		logTo = os.Stderr
+	}
+	app, err := Start(ctx, s, "0.1.0", slog.New(slog.NewTextHandler(logTo, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	if err != nil {
 		cancel()
 		t.Fatal(err)

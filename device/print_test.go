@@ -1,20 +1,34 @@
 package device
 
 import (
+	"context"
 	"strings"
 	"testing"
 
+	"github.com/openkassa/kassa/board"
 	"github.com/openkassa/kassa/printer"
 	"github.com/openkassa/kassa/printer/emu"
 	"github.com/openkassa/kassa/store"
 )
 
+// withPrinter serves an emulated printer on a pty and opens the other end as the
+// register opens a real printer's serial port.
 func withPrinter(t *testing.T) (Config, *emu.Printer) {
 	prof, _ := printer.ProfileByName("emu-58")
 	pe := emu.New(emu.Config{Profile: prof})
-	pipe := pe.Pipe()
-	t.Cleanup(func() { pipe.Close() })
-	return Config{Printer: printer.New(pipe, prof, printer.Options{}), PrinterProfile: prof, OFDName: "ОФД-эмулятор", OFDSite: "ofd.example"}, pe
+	pt, err := board.OpenPTY()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { pe.Serve(ctx, pt.Master()); close(done) }()
+	port, err := board.OpenSerial(board.SerialConfig{Path: pt.Path, Baud: prof.Baud})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { port.Close(); cancel(); <-done; pt.Close() })
+	return Config{Printer: printer.New(port, prof, printer.Options{}), PrinterProfile: prof, OFDName: "ОФД-эмулятор", OFDSite: "ofd.example"}, pe
 }
 
 func printed(pe *emu.Printer) string {

@@ -71,6 +71,7 @@ type Runtime struct {
 	needReconcile bool                        // a drive fault happened: reconcile before the next signature
 
 	printWake chan struct{}
+	beat      chan struct{} // send a heartbeat now: the stop state changed
 
 	healthMu   sync.Mutex
 	driveErr   string
@@ -100,7 +101,7 @@ func New(cfg Config, drive fn.Drive, st *store.Store, cl *cloud.Client, o OFD, c
 		log = slog.Default()
 	}
 	r := &Runtime{cfg: cfg, drive: drive, store: st, cloud: cl, ofd: o, printer: cfg.Printer, clock: clock, log: log,
-		wake: make(chan struct{}, 1), printWake: make(chan struct{}, 1)}
+		wake: make(chan struct{}, 1), printWake: make(chan struct{}, 1), beat: make(chan struct{}, 1)}
 	pc := cfg.Poller
 	if pc.Logger == nil {
 		pc.Logger = log
@@ -271,7 +272,17 @@ func (r *Runtime) heartbeatLoop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-tick.C:
+		case <-r.beat:
 		}
+	}
+}
+
+// heartbeatNow has the next heartbeat go at once, so the cloud (and the owner's
+// alerts) learn of a stop or a resume without waiting for the period.
+func (r *Runtime) heartbeatNow() {
+	select {
+	case r.beat <- struct{}{}:
+	default:
 	}
 }
 
