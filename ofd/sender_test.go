@@ -5,6 +5,7 @@ import (
 	"net"
 	"os"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -64,8 +65,26 @@ func signReceipts(t testing.TB, d *fn.Emulator, n int) {
 // countingDrive is the real emulated drive, with the acks it took counted per FD.
 type countingDrive struct {
 	*fn.Emulator
+	mu    sync.Mutex
 	acked map[uint32]int
 	calls atomic.Int64
+}
+
+// times is how often the drive took an ack for fd. The drive commits an ack
+// before Acknowledge returns to the counter, so callers wait for the count
+// rather than for the drive's queue to empty.
+func (c *countingDrive) times(t testing.TB, fd uint32) int {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		c.mu.Lock()
+		n := c.acked[fd]
+		c.mu.Unlock()
+		if n > 0 || time.Now().After(deadline) {
+			return n
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }
 
 func (c *countingDrive) Acknowledge(ctx context.Context, ack []byte) error {
@@ -76,7 +95,9 @@ func (c *countingDrive) Acknowledge(ctx context.Context, ack []byte) error {
 		if perr != nil {
 			panic("drive accepted an ack that does not parse")
 		}
+		c.mu.Lock()
 		c.acked[a.FD]++
+		c.mu.Unlock()
 	}
 	return err
 }
@@ -209,8 +230,8 @@ func TestSenderDeliversAll(t *testing.T) {
 	total := n + 2
 	checkStored(t, s, d, total)
 	for fd := uint32(1); fd <= uint32(total); fd++ {
-		if cd.acked[fd] != 1 {
-			t.Fatalf("FD %d acknowledged %d times", fd, cd.acked[fd])
+		if n := cd.times(t, fd); n != 1 {
+			t.Fatalf("FD %d acknowledged %d times", fd, n)
 		}
 	}
 	if docs, _ := s.Documents(); docs[0].Received != 1 || docs[total-1].Received != 1 {
@@ -256,8 +277,8 @@ func TestSenderSurvivesFaults(t *testing.T) {
 			waitDelivered(t, d, 20*time.Second)
 			checkStored(t, s, d, total)
 			for fd := uint32(1); fd <= uint32(total); fd++ {
-				if cd.acked[fd] != 1 {
-					t.Fatalf("FD %d acknowledged %d times", fd, cd.acked[fd])
+				if n := cd.times(t, fd); n != 1 {
+					t.Fatalf("FD %d acknowledged %d times", fd, n)
 				}
 			}
 			docs, _ := s.Documents()
