@@ -1,4 +1,3 @@
-// Package board owns the hardware: periph.io host init, board profiles, GPIO
 // roles and serial ports.
 package board
 
