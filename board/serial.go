@@ -1,4 +1,3 @@
-// roles and serial ports.
 package board
 
 import (
