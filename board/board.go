@@ -54,6 +54,9 @@ func OpenProfile(p Profile, log *slog.Logger) (*Board, error) {
 	if err := p.Validate(); err != nil {
 		return nil, err
 	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
 	pins := map[Role]gpio.PinIO{}
 	if len(p.Lines) > 0 {
 		st, err := host.Init()
@@ -91,6 +94,9 @@ func logDrivers(log *slog.Logger, st *driverreg.State) {
 func OpenPins(p Profile, pins map[Role]gpio.PinIO, clock clockwork.Clock, log *slog.Logger) (*Board, error) {
 	if err := p.Validate(); err != nil {
 		return nil, err
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
 	}
 	for r := range pins {
 		if _, ok := p.Lines[r]; !ok {

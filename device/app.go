@@ -144,6 +144,11 @@ func (a *App) start(ctx context.Context, version string) error {
 	if err != nil {
 		return err
 	}
+	hw, err := board.Open(s.Board.Profile, a.log.With("part", "board"))
+	if err != nil {
+		return fmt.Errorf("board.profile: %w", err)
+	}
+	a.closers = append(a.closers, hw.Close)
 
 	// The OFD: the emulator, or a real one.
 	ofdAddr := s.OFD.Server
@@ -197,7 +202,7 @@ func (a *App) start(ctx context.Context, version string) error {
 		Location: loc, ShiftMaxAge: s.Register.ShiftMaxAge.Duration, CloseAt: s.Register.CloseAt,
 		StopAfter: s.Register.StopAfter, RemoteMode: s.Register.RemoteMode,
 		Poller:  cloud.PollerConfig{Interval: s.Cloud.PollInterval.Duration, LongPoll: longPoll},
-		Printer: pr, PrinterProfile: a.printerProfile, OFDName: sandboxOFDName, OFDSite: a.Sandbox.OFDLookup,
+		Printer: pr, PrinterProfile: a.printerProfile, Board: hw, OFDName: sandboxOFDName, OFDSite: a.Sandbox.OFDLookup,
 	}, a.Drive, st, client, a.Sender, nil, a.log.With("part", "register"))
 
 	sock := filepath.Join(s.Data, "kassa.sock")

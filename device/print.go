@@ -41,6 +41,7 @@ func (r *Runtime) printerStatus(ctx context.Context) (printer.Status, error) {
 	sctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
 	st, err := r.printer.Status(sctx)
+	st.PaperOut, st.CoverOpen = r.sensors(st.PaperOut, st.CoverOpen)
 	r.healthMu.Lock()
 	r.printerSt, r.printerErr = st, err
 	r.healthMu.Unlock()

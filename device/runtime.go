@@ -39,6 +39,7 @@ type Config struct {
 	HeartbeatEvery time.Duration // default 15 s
 	Poller         cloud.PollerConfig
 
+	Board          Board           // nil: no GPIO (the LED, button and sensors are not wired)
 	Printer        Printer         // nil: no printer; every receipt is electronic
 	PrinterProfile printer.Profile // the printer's paper and abilities
 	OFDName        string          // printed on receipts, for the buyer to check them
@@ -59,6 +60,7 @@ type Runtime struct {
 	cloud   *cloud.Client
 	ofd     OFD
 	printer Printer
+	board   Board
 	clock   func() time.Time
 	log     *slog.Logger
 	poller  *cloud.Poller
@@ -100,7 +102,7 @@ func New(cfg Config, drive fn.Drive, st *store.Store, cl *cloud.Client, o OFD, c
 	if log == nil {
 		log = slog.Default()
 	}
-	r := &Runtime{cfg: cfg, drive: drive, store: st, cloud: cl, ofd: o, printer: cfg.Printer, clock: clock, log: log,
+	r := &Runtime{cfg: cfg, drive: drive, store: st, cloud: cl, ofd: o, printer: cfg.Printer, board: cfg.Board, clock: clock, log: log,
 		wake: make(chan struct{}, 1), printWake: make(chan struct{}, 1), beat: make(chan struct{}, 1)}
 	pc := cfg.Poller
 	if pc.Logger == nil {
@@ -133,7 +135,7 @@ func (r *Runtime) Run(ctx context.Context, ready chan<- error) error {
 		return err
 	}
 	var wg sync.WaitGroup
-	loops := []func(context.Context){r.pipelineLoop, r.heartbeatLoop, r.shiftLoop, r.printLoop,
+	loops := []func(context.Context){r.pipelineLoop, r.heartbeatLoop, r.shiftLoop, r.printLoop, r.boardLoop,
 		func(ctx context.Context) { r.poller.Run(ctx) }}
 	for _, loop := range loops {
 		wg.Add(1)

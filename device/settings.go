@@ -17,6 +17,7 @@ type Settings struct {
 	Drive    DriveSettings    `json:"drive"`
 	OFD      OFDSettings      `json:"ofd"`
 	Printer  PrinterSettings  `json:"printer"`
+	Board    BoardSettings    `json:"board"`
 	Log      string           `json:"log"` // debug, info (default), warn, error
 }
 
@@ -59,6 +60,13 @@ type PrinterSettings struct {
 	Port    string `json:"port"`    // serial device of a real printer; "" = the emulated printer writing data/receipts
 	Profile string `json:"profile"` // the model: its columns, dots, code page, QR and cutter; default emu-58
 	None    bool   `json:"none"`    // no printer at all: every receipt is electronic
+}
+
+// BoardSettings name the board, whose profile maps the status LED, the service
+// button, the paper sensor, the cover switch, the drawer and the printer's power
+// to GPIO pins (docs/board.md).
+type BoardSettings struct {
+	Profile string `json:"profile"` // none (default), rpi3, rpi4, orangepi-pc
 }
 
 // Duration is a time.Duration written as "5s" in the file.
