@@ -93,12 +93,30 @@ func TestCRC16CheckValue(t *testing.T) {
 func TestCP866Table(t *testing.T) {
 	for b := 0; b < 256; b++ {
 		r := charmap.CodePage866.DecodeByte(byte(b))
-		got, ok := cp866(r)
+		got, ok := CP866Byte(r)
 		if !ok || got != byte(b) {
-			t.Errorf("cp866(%q) = %#02x, %v; want %#02x", r, got, ok, b)
+			t.Errorf("CP866Byte(%q) = %#02x, %v; want %#02x", r, got, ok, b)
 		}
 	}
-	if _, ok := cp866('€'); ok {
+	if _, ok := CP866Byte('€'); ok {
 		t.Error("cp866 encoded €")
+	}
+}
+
+// Shops' product names carry typographic quotes and dashes CP866 lacks: they are
+// written plain, not refused.
+func TestTypographicCharactersWrittenPlain(t *testing.T) {
+	got, err := AppendString(nil, TagItemName, "Книга «Кассы» — 2-е изд.")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := DecodeString(got[4:]); s != `Книга "Кассы" - 2-е изд.` {
+		t.Fatalf("written as %q", s)
+	}
+	if err := checkString("items[0].name", TagItemName, "«Чайник»", true); err != nil {
+		t.Fatalf("typographic quotes refused: %v", err)
+	}
+	if err := checkString("items[0].name", TagItemName, "Чайник €", true); err == nil {
+		t.Fatal("a character with no CP866 form and no plain one was accepted")
 	}
 }

@@ -100,13 +100,14 @@ func LocalUnix(tm time.Time) int64 {
 	return tm.Unix() + int64(off)
 }
 
-// AppendString appends a string element encoded in CP866. Characters CP866 cannot
+// AppendString appends a string element encoded in CP866 (typographic quotes and
+// dashes become their plain forms, see CP866Byte). Other characters CP866 cannot
 // encode are an error naming the tag.
 func AppendString(dst []byte, t Tag, s string) ([]byte, error) {
 	start := len(dst)
 	dst = appendHeader(dst, t, 0)
 	for _, r := range s {
-		b, ok := cp866(r)
+		b, ok := CP866Byte(r)
 		if !ok {
 			return dst[:start], fmt.Errorf("fiscal: tag %d: character %q has no CP866 code", t, r)
 		}
@@ -120,9 +121,12 @@ func AppendString(dst []byte, t Tag, s string) ([]byte, error) {
 	return dst, nil
 }
 
-// cp866 encodes one character; ASCII and the Russian alphabet, nearly all a
-// receipt holds, skip the code page's table search.
-func cp866(r rune) (byte, bool) {
+// CP866Byte encodes one character in CP866. The typographic quotes, dashes and
+// spaces that shops' product names carry, which CP866 lacks, become the plain
+// ones a register prints (« » “ ” → ", – — → -), rather than refusing the
+// receipt. ASCII and the Russian alphabet, nearly all a receipt holds, skip the
+// code page's table search.
+func CP866Byte(r rune) (byte, bool) {
 	switch {
 	case r < 0x80:
 		return byte(r), true
@@ -131,8 +135,16 @@ func cp866(r rune) (byte, bool) {
 	case r >= 'р' && r <= 'я':
 		return byte(0xE0 + r - 'р'), true
 	}
-	return charmap.CodePage866.EncodeRune(r)
+	if b, ok := charmap.CodePage866.EncodeRune(r); ok {
+		return b, true
+	}
+	b, ok := typographic[r]
+	return b, ok
 }
+
+// typographic are the plain forms of characters outside CP866.
+var typographic = map[rune]byte{'«': '"', '»': '"', '„': '"', '“': '"', '”': '"', '‘': '\'', '’': '\'',
+	'–': '-', '—': '-', '−': '-', '×': 'x', '\u00A0': ' ', '\u2009': ' ', '\u202F': ' '}
 
 // BeginSTLV appends the header of a nested element and returns where it starts;
 // EndSTLV closes it once its children are appended.

@@ -315,7 +315,7 @@ func checkString(field string, t Tag, s string, required bool) error {
 	}
 	n := 0
 	for _, r := range s {
-		if _, ok := cp866(r); !ok {
+		if _, ok := CP866Byte(r); !ok {
 			return fieldErr(field, "character %q has no CP866 code", r)
 		}
 		n++

@@ -5,8 +5,8 @@ import (
 	"fmt"
 	"unicode/utf8"
 
+	"github.com/openkassa/kassa/fiscal"
 	"github.com/skip2/go-qrcode"
-	"golang.org/x/text/encoding/charmap"
 )
 
 // ESC/POS bytes, as in Epson's ESC/POS command reference.
@@ -107,10 +107,6 @@ func flag(b bool) byte {
 	return 0
 }
 
-// substitutes are what typographic characters outside CP866 print as.
-var substitutes = map[rune]byte{'«': '"', '»': '"', '„': '"', '“': '"', '”': '"', '‘': '\'', '’': '\'',
-	'–': '-', '—': '-', '−': '-', '×': 'x', '\u00A0': ' '}
-
 func appendCP866(dst []byte, s string) []byte {
 	for _, r := range s {
 		switch {
@@ -119,9 +115,7 @@ func appendCP866(dst []byte, s string) []byte {
 		case r < 0x20 || r == 0x7F:
 			dst = append(dst, ' ') // never let text smuggle in a control code
 		default:
-			if b, ok := charmap.CodePage866.EncodeRune(r); ok {
-				dst = append(dst, b)
-			} else if b, ok := substitutes[r]; ok {
+			if b, ok := fiscal.CP866Byte(r); ok {
 				dst = append(dst, b)
 			} else {
 				dst = append(dst, '?')
