@@ -31,20 +31,8 @@ type Registration struct {
 // INN and serial included; errors are *FieldError.
 func (g *Registration) Validate() error {
 	s := &g.Seller
-	if err := checkString("seller.name", TagUserName, s.Name, true); err != nil {
+	if err := s.validate(); err != nil {
 		return err
-	}
-	if err := checkINN("seller.inn", s.INN, true); err != nil {
-		return err
-	}
-	if err := checkString("seller.address", TagAddress, s.Address, true); err != nil {
-		return err
-	}
-	if err := checkString("seller.place", TagPlace, s.Place, true); err != nil {
-		return err
-	}
-	if s.TaxSystems == 0 || s.TaxSystems > 63 {
-		return fieldErr("seller.taxSystems", "registered tax systems %d: want a non-empty set of 1, 2, 4, 8, 16, 32", s.TaxSystems)
 	}
 	if err := checkString("serial", TagRegisterSerial, g.Serial, true); err != nil {
 		return err

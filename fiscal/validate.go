@@ -56,6 +56,27 @@ func (r *Receipt) validateHead() error {
 
 func (r *Receipt) validateSeller() error {
 	s := &r.Seller
+	if err := s.validate(); err != nil {
+		return err
+	}
+	// The register fills 1037 from the drive's registration: absent is allowed here.
+	if reg := strings.TrimRight(s.RegNumber, " "); s.RegNumber != "" && (len(reg) != 16 || !allDigits(reg) || len(s.RegNumber) > 20) {
+		return fieldErr("seller.regNumber", "registration number %q: want 16 digits", s.RegNumber)
+	}
+	if s.Email != "" {
+		if err := checkString("seller.email", TagSenderEmail, s.Email, true); err != nil {
+			return err
+		}
+		if !validEmail(s.Email) {
+			return fieldErr("seller.email", "%q is not an e-mail address", s.Email)
+		}
+	}
+	return nil
+}
+
+// validate checks what every document carries of the seller: name, INN, the
+// settlement address and place, and the registered tax systems.
+func (s *Seller) validate() error {
 	if err := checkString("seller.name", TagUserName, s.Name, true); err != nil {
 		return err
 	}
@@ -70,18 +91,6 @@ func (r *Receipt) validateSeller() error {
 	}
 	if s.TaxSystems == 0 || s.TaxSystems > 63 {
 		return fieldErr("seller.taxSystems", "registered tax systems %d: want a non-empty set of 1, 2, 4, 8, 16, 32", s.TaxSystems)
-	}
-	// The register fills 1037 from the drive's registration: absent is allowed here.
-	if reg := strings.TrimRight(s.RegNumber, " "); s.RegNumber != "" && (len(reg) != 16 || !allDigits(reg) || len(s.RegNumber) > 20) {
-		return fieldErr("seller.regNumber", "registration number %q: want 16 digits", s.RegNumber)
-	}
-	if s.Email != "" {
-		if err := checkString("seller.email", TagSenderEmail, s.Email, true); err != nil {
-			return err
-		}
-		if !validEmail(s.Email) {
-			return fieldErr("seller.email", "%q is not an e-mail address", s.Email)
-		}
 	}
 	return nil
 }

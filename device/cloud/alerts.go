@@ -7,8 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"net/http"
 	"slices"
 	"strings"
 	"time"
@@ -356,21 +354,7 @@ func (s *Server) send(a Alert, channel, to string) error {
 	if err != nil {
 		return backoff.Permanent(err)
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, to, bytes.NewReader(body))
-	if err != nil {
-		return backoff.Permanent(fmt.Errorf("webhook URL: %w", err))
-	}
-	req.Header.Set("Content-Type", "application/json; charset=utf-8")
-	resp, err := s.cfg.Client.Do(req)
-	if err != nil {
-		return err
-	}
-	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
-	resp.Body.Close()
-	if resp.StatusCode/100 != 2 {
-		return fmt.Errorf("webhook answered %s", resp.Status)
-	}
-	return nil
+	return s.postJSON(ctx, "webhook", to, body)
 }
 
 // logAlert stores the entry, numbering it on first store.

@@ -167,9 +167,15 @@ func (s *Server) post(rec docRecord) error {
 	}
 	ctx, cancel := context.WithTimeout(s.ctx, attemptTimeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, rec.ResponseURL, bytes.NewReader(body))
+	return s.postJSON(ctx, "callback", rec.ResponseURL, body)
+}
+
+// postJSON posts body to url and wants a 2xx answer; a URL that cannot make a
+// request is a permanent error, anything else is worth another try.
+func (s *Server) postJSON(ctx context.Context, what, url string, body []byte) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
 	if err != nil {
-		return backoff.Permanent(fmt.Errorf("callback URL: %w", err))
+		return backoff.Permanent(fmt.Errorf("%s URL: %w", what, err))
 	}
 	req.Header.Set("Content-Type", "application/json; charset=utf-8")
 	resp, err := s.cfg.Client.Do(req)
@@ -179,7 +185,7 @@ func (s *Server) post(rec docRecord) error {
 	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 	resp.Body.Close()
 	if resp.StatusCode/100 != 2 {
-		return fmt.Errorf("callback answered %s", resp.Status)
+		return fmt.Errorf("%s answered %s", what, resp.Status)
 	}
 	return nil
 }
