@@ -135,8 +135,12 @@ func (p *Poller) Run(ctx context.Context) error {
 			switch {
 			case n >= p.cfg.MaxBatch:
 				delay = 0 // more is waiting
-			case p.cfg.LongPoll && (resuming || time.Since(start) >= p.cfg.Wait/2):
-				delay = 0 // the cloud held the request (or did not, being asked to resume): ask again at once
+			case p.cfg.LongPoll && (n > 0 || resuming || time.Since(start) >= p.cfg.Wait/2):
+				// The next long-poll waits in the cloud until a document comes: ask
+				// again at once after documents came, after the start's resume lease
+				// (which does not wait) or after the cloud held the request. Only a
+				// cloud that answers an empty long-poll at once is asked at Interval.
+				delay = 0
 			default:
 				delay = p.cfg.Interval
 			}

@@ -1,0 +1,495 @@
+package main
+
+import (
+	"encoding/json"
+	"flag"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+// modeResult is one load run against a fresh register.
+type modeResult struct {
+	Mode         string  `json:"mode"` // longpoll or poll
+	Watch        string  `json:"watch"`
+	Receipts     int     `json:"receipts"`
+	Clients      int     `json:"clients"`
+	InFlight     int     `json:"in_flight"` // receipts each client keeps posted and not yet COMPLETED
+	Errors       int     `json:"errors"`
+	ReceiptsPerS float64 `json:"receipts_per_s"`     // POST → COMPLETED, first POST to last COMPLETED
+	OFDPerS      float64 `json:"ofd_receipts_per_s"` // first POST to the drive's OFD queue empty
+	P50          float64 `json:"p50_ms"`
+	P95          float64 `json:"p95_ms"`
+	P99          float64 `json:"p99_ms"`
+	Max          float64 `json:"max_ms"`
+	WallS        float64 `json:"wall_s"`
+	// The same register afterwards, each client with one receipt at a time.
+	SingleReceipts int            `json:"single_receipts"`
+	SingleP50      float64        `json:"single_p50_ms"`
+	SingleP95      float64        `json:"single_p95_ms"`
+	SingleMax      float64        `json:"single_max_ms"`
+	RSSPeakMiB     float64        `json:"rss_mib"`     // VmHWM of kassa run after the run
+	RSSEndMiB      float64        `json:"rss_end_mib"` // VmRSS after the run
+	StopMS         float64        `json:"stop_ms"`     // SIGTERM to exit
+	FsyncsPerDoc   float64        `json:"fsyncs_per_receipt,omitempty"`
+	FsyncsPerFile  map[string]int `json:"fsyncs_by_file,omitempty"`
+}
+
+type benchResult struct {
+	ReceiptsPerS   float64          `json:"receipts_per_s"`
+	OFDPerS        float64          `json:"ofd_receipts_per_s"`
+	P50            float64          `json:"p50_ms"`
+	P95            float64          `json:"p95_ms"`
+	P99            float64          `json:"p99_ms"`
+	RSSMiB         float64          `json:"rss_mib"`
+	FsyncPerS      float64          `json:"fsync_per_s"`
+	DurablePerSync float64          `json:"receipts_per_fsync_rate"` // receipts_per_s / fsync_per_s
+	ColdStartMS    float64          `json:"cold_start_ms"`           // median, fresh data directory
+	RestartMS      float64          `json:"restart_ms"`              // median, existing data directory
+	BinaryBytes    map[string]int64 `json:"binary_bytes"`
+	Modes          []modeResult     `json:"modes"`
+	Machine        machine          `json:"machine"`
+}
+
+type machine struct {
+	CPUs       int    `json:"nproc"`
+	MemMiB     int64  `json:"mem_mib"`
+	LoadBefore string `json:"load_before"`
+	LoadAfter  string `json:"load_after"`
+	GoVersion  string `json:"go"`
+}
+
+func runBench(args []string) error {
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	bin := fs.String("kassa", "kassa", "the kassa binary")
+	n := fs.Int("n", 10000, "receipts per long-poll run")
+	pollN := fs.Int("poll-n", 2000, "receipts in the 5 s polling run")
+	clients := fs.Int("c", 8, "concurrent shop clients")
+	inflight := fs.Int("inflight", 16, "receipts each client keeps posted and not yet COMPLETED in the bulk phase")
+	single := fs.Int("single", 5, "receipts per client in the one-at-a-time phase that follows")
+	modes := fs.String("modes", "longpoll,poll", "runs to make: longpoll, poll")
+	watch := fs.String("watch", "callback", "how a client learns COMPLETED: callback (its responseURL; the cloud marks it COMPLETED on our 200) or status (GET …/status every -step)")
+	step := fs.Duration("step", 5*time.Millisecond, "status polling step in long-poll mode (50 ms in polling mode)")
+	cold := fs.Int("cold", 5, "cold starts and restarts to time")
+	tmp := fs.String("tmp", "", "where the data directories go (default the system's temp dir)")
+	out := fs.String("out", "", "write the JSON result here too")
+	strace := fs.Bool("strace", false, "run the register under strace and count fsync/fdatasync per file (slows it: counts only)")
+	var bins multiFlag
+	fs.Var(&bins, "bin", "ARCH=PATH of a built binary whose size to report (repeatable)")
+	asJSON := fs.Bool("json", false, "print only the JSON object")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	var res benchResult
+	res.Machine = machineInfo()
+	res.BinaryBytes = map[string]int64{}
+	for _, b := range bins {
+		arch, path, ok := strings.Cut(b, "=")
+		fi, err := os.Stat(path)
+		if !ok || err != nil {
+			return fmt.Errorf("-bin %q: want ARCH=PATH of an existing file", b)
+		}
+		res.BinaryBytes[arch] = fi.Size()
+	}
+	root, err := os.MkdirTemp(*tmp, "kassa-bench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(root)
+	logf := func(format string, a ...any) {
+		if !*asJSON {
+			fmt.Fprintf(os.Stderr, format+"\n", a...)
+		}
+	}
+
+	// The disk first, with nothing else of ours running.
+	if res.FsyncPerS, err = fsyncRate(root, 2*time.Second); err != nil {
+		return err
+	}
+	logf("fsync: %.0f/s", res.FsyncPerS)
+	if res.ColdStartMS, res.RestartMS, err = startTimes(*bin, root, *cold); err != nil {
+		return err
+	}
+	logf("cold start %.1f ms, restart %.1f ms (medians of %d)", res.ColdStartMS, res.RestartMS, *cold)
+
+	for i, mode := range strings.Split(*modes, ",") {
+		cfg := loadConfig{bin: *bin, root: filepath.Join(root, fmt.Sprintf("run%d-%s", i, mode)), mode: mode,
+			n: *n, clients: *clients, inflight: *inflight, single: *single, watch: *watch, step: *step, strace: *strace}
+		switch mode {
+		case "longpoll":
+		case "poll":
+			cfg.n, cfg.step = *pollN, 50*time.Millisecond
+		default:
+			return fmt.Errorf("-modes: unknown mode %q", mode)
+		}
+		logf("%s: %d receipts from %d clients…", mode, cfg.n, cfg.clients)
+		m, err := loadRun(cfg)
+		if err != nil {
+			return fmt.Errorf("%s run: %w", mode, err)
+		}
+		logf("%s: %.0f receipts/s, p50 %.1f ms, p99 %.1f ms", mode, m.ReceiptsPerS, m.P50, m.P99)
+		res.Modes = append(res.Modes, m)
+		os.RemoveAll(cfg.root)
+	}
+	if len(res.Modes) > 0 {
+		m := res.Modes[0]
+		res.ReceiptsPerS, res.OFDPerS, res.P50, res.P95, res.P99, res.RSSMiB = m.ReceiptsPerS, m.OFDPerS, m.P50, m.P95, m.P99, m.RSSPeakMiB
+		res.DurablePerSync = m.ReceiptsPerS / res.FsyncPerS
+	}
+	res.Machine.LoadAfter = loadAvg()
+	b, err := json.MarshalIndent(res, "", "  ")
+	if err != nil {
+		return err
+	}
+	if *out != "" {
+		if err := os.WriteFile(*out, append(b, '\n'), 0o644); err != nil {
+			return err
+		}
+	}
+	if *asJSON {
+		fmt.Println(string(b))
+		return nil
+	}
+	printTable(os.Stdout, res)
+	return nil
+}
+
+type multiFlag []string
+
+func (m *multiFlag) String() string     { return strings.Join(*m, ",") }
+func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
+
+// startTimes times process start to ready: k starts on fresh data directories
+// (the first start creates the cloud's sandbox and registers the drive), then k
+// restarts on the last one.
+func startTimes(bin, root string, k int) (cold, restart float64, err error) {
+	var colds, restarts []float64
+	var r *register
+	for i := range k {
+		if r, err = newRegister(bin, filepath.Join(root, fmt.Sprintf("cold%d", i))); err != nil {
+			return 0, 0, err
+		}
+		d, err := r.startReady()
+		if err != nil {
+			return 0, 0, err
+		}
+		colds = append(colds, ms(d))
+		if _, err := r.stop(); err != nil {
+			return 0, 0, err
+		}
+	}
+	for range k {
+		d, err := r.startReady()
+		if err != nil {
+			return 0, 0, err
+		}
+		restarts = append(restarts, ms(d))
+		if _, err := r.stop(); err != nil {
+			return 0, 0, err
+		}
+	}
+	for i := range k {
+		os.RemoveAll(filepath.Join(root, fmt.Sprintf("cold%d", i)))
+	}
+	return median(colds), median(restarts), nil
+}
+
+type loadConfig struct {
+	bin, root, mode, watch string
+	n, clients, inflight   int
+	single                 int
+	step                   time.Duration
+	strace                 bool
+}
+
+func loadRun(cfg loadConfig) (modeResult, error) {
+	m := modeResult{Mode: cfg.mode, Watch: cfg.watch, Receipts: cfg.n, Clients: cfg.clients, InFlight: cfg.inflight}
+	if err := os.MkdirAll(cfg.root, 0o700); err != nil {
+		return m, err
+	}
+	var extra []string
+	if cfg.mode == "poll" {
+		path := filepath.Join(cfg.root, "config.json")
+		if err := os.WriteFile(path, []byte(`{"cloud":{"longPoll":false}}`+"\n"), 0o600); err != nil {
+			return m, err
+		}
+		extra = append(extra, "--config", path)
+	}
+	r, err := newRegister(cfg.bin, cfg.root, extra...)
+	if err != nil {
+		return m, err
+	}
+	if _, err := r.startReady(); err != nil {
+		return m, err
+	}
+	defer r.kill()
+	traceOut := filepath.Join(cfg.root, "strace.txt")
+	var tracer *exec.Cmd
+	if cfg.strace {
+		// Attached to the running register, so that signals and /proc still reach it.
+		tracer = exec.Command("strace", "-f", "-y", "-qq", "-e", "trace=fsync,fdatasync", "-o", traceOut, "-p", strconv.Itoa(r.cmd.Process.Pid))
+		if err := tracer.Start(); err != nil {
+			return m, fmt.Errorf("starting strace: %w", err)
+		}
+		defer tracer.Process.Kill()
+		time.Sleep(time.Second) // strace attaches to every thread
+	}
+	s := newShop(r.sb.Cloud, r.sb.Login, r.sb.Password)
+
+	var cb *callbacks
+	if cfg.watch == "callback" {
+		if cb, err = listenCallbacks(); err != nil {
+			return m, err
+		}
+		defer cb.close()
+	}
+	start := time.Now()
+	lat, last, errs, firstErr := drive(s, cb, cfg.mode+"-bulk", cfg.n, cfg.clients*cfg.inflight, cfg.step)
+	if len(lat) == 0 {
+		return m, fmt.Errorf("no receipt completed: %v", firstErr)
+	}
+	tOFD, err := r.waitOFD(2 * time.Minute)
+	if err != nil {
+		return m, err
+	}
+	m.WallS = last.Sub(start).Seconds()
+	m.Receipts = len(lat)
+	m.ReceiptsPerS = float64(len(lat)) / m.WallS
+	m.OFDPerS = float64(len(lat)) / tOFD.Sub(start).Seconds()
+	m.P50, m.P95, m.P99, m.Max = quantile(lat, .50), quantile(lat, .95), quantile(lat, .99), lat[len(lat)-1]
+	// Then each client with one receipt at a time, as a small shop posts.
+	clat, _, cerrs, cerr := drive(s, cb, cfg.mode+"-single", cfg.single*cfg.clients, cfg.clients, cfg.step)
+	if firstErr == nil {
+		firstErr = cerr
+	}
+	if errs += cerrs; firstErr != nil {
+		fmt.Fprintf(os.Stderr, "%s: %d errors, the first: %v\n", cfg.mode, errs, firstErr)
+	}
+	if len(clat) > 0 {
+		m.SingleReceipts = len(clat)
+		m.SingleP50, m.SingleP95, m.SingleMax = quantile(clat, .50), quantile(clat, .95), clat[len(clat)-1]
+	}
+	m.Errors = errs
+	if !cfg.strace {
+		hwm, rss, err := r.memory()
+		if err != nil {
+			return m, err
+		}
+		m.RSSPeakMiB, m.RSSEndMiB = float64(hwm)/1024, float64(rss)/1024
+	}
+	if cfg.strace {
+		tracer.Process.Signal(syscall.SIGINT) // detach and flush
+		tracer.Wait()
+	}
+	d, err := r.stop()
+	if err != nil {
+		return m, err
+	}
+	m.StopMS = ms(d)
+	if cfg.strace {
+		if m.FsyncsPerFile, err = countFsyncs(traceOut); err != nil {
+			return m, err
+		}
+		total := 0
+		for _, c := range m.FsyncsPerFile {
+			total += c
+		}
+		m.FsyncsPerDoc = float64(total) / float64(len(lat)+len(clat))
+	}
+	return m, nil
+}
+
+// drive posts n receipts from workers goroutines, each with one receipt in flight,
+// and answers the sorted latencies POST → COMPLETED and when the last completed.
+func drive(s *shop, cb *callbacks, prefix string, n, workers int, step time.Duration) (lat []float64, last time.Time, errs int, firstErr error) {
+	const limit = 2 * time.Minute
+	var (
+		next atomic.Int64
+		mu   sync.Mutex
+		wg   sync.WaitGroup
+	)
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rng := rand.New(rand.NewPCG(uint64(w)+1, 42))
+			for {
+				i := next.Add(1)
+				if i > int64(n) {
+					return
+				}
+				id := fmt.Sprintf("%s-%06d", prefix, i)
+				d, _ := newDoc(rng, id)
+				var done <-chan struct{}
+				if cb != nil {
+					d.ResponseURL, done = cb.expect(id)
+				}
+				t0 := time.Now()
+				err := s.post(d)
+				if err == nil {
+					if cb != nil {
+						select {
+						case <-done:
+						case <-time.After(limit):
+							err = fmt.Errorf("%s: no callback within %v", id, limit)
+						}
+					} else {
+						_, err = s.waitCompleted(id, step, limit)
+					}
+				}
+				t1 := time.Now()
+				mu.Lock()
+				if err != nil {
+					if errs++; firstErr == nil {
+						firstErr = err
+					}
+				} else {
+					lat = append(lat, ms(t1.Sub(t0)))
+					if t1.After(last) {
+						last = t1
+					}
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	slices.Sort(lat)
+	return lat, last, errs, firstErr
+}
+
+// countFsyncs counts fsync and fdatasync calls in an strace -y log by file name.
+func countFsyncs(path string) (map[string]int, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading the strace log: %w", err)
+	}
+	out := map[string]int{}
+	for _, line := range strings.Split(string(b), "\n") {
+		i := strings.Index(line, "fdatasync(")
+		if i < 0 {
+			i = strings.Index(line, "fsync(")
+		}
+		if i < 0 {
+			continue
+		}
+		call := line[i:]
+		file := "?"
+		if i, j := strings.Index(call, "<"), strings.Index(call, ">"); i >= 0 && j > i {
+			file = filepath.Base(call[i+1 : j])
+		}
+		out[file]++
+	}
+	return out, nil
+}
+
+// callbacks is the shop's responseURL endpoint: it tells each waiting client when
+// the cloud reports its document.
+type callbacks struct {
+	srv  *http.Server
+	base string
+	mu   sync.Mutex
+	wait map[string]chan struct{}
+}
+
+func listenCallbacks() (*callbacks, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, fmt.Errorf("callback listener: %w", err)
+	}
+	c := &callbacks{base: "http://" + ln.Addr().String() + "/cb?id=", wait: map[string]chan struct{}{}}
+	c.srv = &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id := r.URL.Query().Get("id")
+		c.mu.Lock()
+		if ch, ok := c.wait[id]; ok {
+			close(ch)
+			delete(c.wait, id)
+		}
+		c.mu.Unlock()
+		w.WriteHeader(http.StatusOK)
+	}), ReadHeaderTimeout: 5 * time.Second}
+	go c.srv.Serve(ln)
+	return c, nil
+}
+
+func (c *callbacks) expect(id string) (string, <-chan struct{}) {
+	ch := make(chan struct{})
+	c.mu.Lock()
+	c.wait[id] = ch
+	c.mu.Unlock()
+	return c.base + id, ch
+}
+
+func (c *callbacks) close() { c.srv.Close() }
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+func median(v []float64) float64 {
+	s := slices.Clone(v)
+	slices.Sort(s)
+	return quantile(s, .5)
+}
+
+// quantile of sorted v, nearest rank.
+func quantile(v []float64, q float64) float64 {
+	if len(v) == 0 {
+		return 0
+	}
+	i := int(q*float64(len(v))+0.5) - 1
+	return v[max(0, min(i, len(v)-1))]
+}
+
+func loadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "?"
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "?"
+	}
+	return strings.Join(f[:3], " ")
+}
+
+func machineInfo() machine {
+	m := machine{CPUs: runtime.NumCPU(), LoadBefore: loadAvg(), GoVersion: runtime.Version()}
+	if b, err := os.ReadFile("/proc/meminfo"); err == nil {
+		var kb int64
+		fmt.Sscanf(string(b), "MemTotal: %d kB", &kb)
+		m.MemMiB = kb / 1024
+	}
+	return m
+}
+
+func printTable(w *os.File, r benchResult) {
+	fmt.Fprintf(w, "machine: %d CPUs, %d MiB, %s; load %s before, %s after\n", r.Machine.CPUs, r.Machine.MemMiB, r.Machine.GoVersion, r.Machine.LoadBefore, r.Machine.LoadAfter)
+	fmt.Fprintf(w, "%-9s %8s %9s %8s %8s %8s %8s %8s %8s | %6s %8s %8s %8s\n", "mode", "receipts", "in flight", "rcpt/s", "ofd/s", "p50 ms", "p95 ms", "p99 ms", "RSS MiB", "single", "p50 ms", "p95 ms", "errors")
+	for _, m := range r.Modes {
+		fmt.Fprintf(w, "%-9s %8d %4d × %-2d %8.1f %8.1f %8.1f %8.1f %8.1f %8.1f | %6d %8.1f %8.1f %8d\n", m.Mode, m.Receipts, m.Clients, m.InFlight, m.ReceiptsPerS, m.OFDPerS, m.P50, m.P95, m.P99, m.RSSPeakMiB, m.SingleReceipts, m.SingleP50, m.SingleP95, m.Errors)
+		if m.FsyncsPerFile != nil {
+			fmt.Fprintf(w, "%-9s fsyncs per receipt %.2f: %v\n", "", m.FsyncsPerDoc, m.FsyncsPerFile)
+		}
+	}
+	fmt.Fprintf(w, "fsync rate of this disk: %.0f/s; durable receipts/s ÷ fsync/s = %.3f\n", r.FsyncPerS, r.DurablePerSync)
+	fmt.Fprintf(w, "cold start to ready: %.1f ms (fresh data dir), %.1f ms (restart)\n", r.ColdStartMS, r.RestartMS)
+	archs := make([]string, 0, len(r.BinaryBytes))
+	for a := range r.BinaryBytes {
+		archs = append(archs, a)
+	}
+	slices.Sort(archs)
+	for _, a := range archs {
+		fmt.Fprintf(w, "binary %-6s %9d bytes (%.2f MiB)\n", a, r.BinaryBytes[a], float64(r.BinaryBytes[a])/(1<<20))
+	}
+}
