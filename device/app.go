@@ -202,7 +202,7 @@ func (a *App) start(ctx context.Context, version string) error {
 		Location: loc, ShiftMaxAge: s.Register.ShiftMaxAge.Duration, CloseAt: s.Register.CloseAt,
 		StopAfter: s.Register.StopAfter, RemoteMode: s.Register.RemoteMode,
 		Poller:  cloud.PollerConfig{Interval: s.Cloud.PollInterval.Duration, LongPoll: longPoll},
-		Printer: pr, PrinterProfile: a.printerProfile, Board: hw, OFDName: sandboxOFDName, OFDSite: a.Sandbox.OFDLookup,
+		Printer: pr, PrinterProfile: a.printerProfile, Board: hw, Faults: a.Fault, OFDName: sandboxOFDName, OFDSite: a.Sandbox.OFDLookup,
 	}, a.Drive, st, client, a.Sender, nil, a.log.With("part", "register"))
 
 	sock := filepath.Join(s.Data, "kassa.sock")

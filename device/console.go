@@ -51,6 +51,7 @@ func init() {
 		"doc":      {"doc FD [--tlv]    a document from the drive's archive (JSON, or raw TLV)", cmdDoc},
 		"events":   {"events [N]        the last N events (default 20)", cmdEvents},
 		"version":  {"version           the firmware version", cmdVersion},
+		"fault":    {"fault PART WHAT   sandbox drills: drive fail-writes N|memory-full on|off|sign-delay D|expire-key, printer paper out|in|cover open|closed, ofd MODE [TIMES]", cmdFault},
 		"help":     {"help              this list", cmdHelp},
 	}
 }
@@ -304,6 +305,14 @@ func cmdDocs(_ context.Context, r *Runtime, args []string) (consoleAnswer, error
 		b.WriteString("no documents\n")
 	}
 	return consoleAnswer{Output: b.String()}, nil
+}
+
+func cmdFault(_ context.Context, r *Runtime, args []string) (consoleAnswer, error) {
+	if r.cfg.Faults == nil {
+		return consoleAnswer{}, errors.New("fault: only the sandbox's emulators take faults")
+	}
+	out, err := r.cfg.Faults(args)
+	return consoleAnswer{Output: out}, err
 }
 
 func cmdReprint(_ context.Context, r *Runtime, args []string) (consoleAnswer, error) {

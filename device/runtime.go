@@ -44,6 +44,9 @@ type Config struct {
 	PrinterProfile printer.Profile // the printer's paper and abilities
 	OFDName        string          // printed on receipts, for the buyer to check them
 	OFDSite        string
+
+	// Faults injects faults into the sandbox's emulators (`kassa fault …`); nil in production.
+	Faults func(args []string) (string, error)
 }
 
 // OFD is what the runtime needs of the OFD sender.

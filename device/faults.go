@@ -1,0 +1,118 @@
+package device
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/openkassa/kassa/ofd/sim"
+)
+
+// errNoEmulator answers a fault asked of a part that is real, not emulated.
+var errNoEmulator = errors.New("not emulated here: faults are for the sandbox's emulators")
+
+// Fault injects a fault into one of the sandbox's emulators, for drills a
+// technician or a script runs against `kassa run` (`kassa fault …`):
+//
+//	fault drive fail-writes N | memory-full on|off | sign-delay DURATION | expire-key
+//	fault printer paper out|in | cover open|closed
+//	fault ofd none|refuse|delay|close|error|corrupt|duplicate [TIMES]
+func (a *App) Fault(args []string) (string, error) {
+	if len(args) < 2 {
+		return "", errors.New("usage: fault drive|printer|ofd WHAT [VALUE]")
+	}
+	val := ""
+	if len(args) > 2 {
+		val = args[2]
+	}
+	switch args[0] {
+	case "drive":
+		return a.driveFault(args[1], val)
+	case "printer":
+		return a.printerFault(args[1], val)
+	case "ofd":
+		if a.OFD == nil {
+			return "", fmt.Errorf("ofd: %w", errNoEmulator)
+		}
+		mode, err := sim.ParseFaultMode(args[1])
+		if err != nil {
+			return "", err
+		}
+		times := 0
+		if val != "" {
+			if times, err = strconv.Atoi(val); err != nil || times < 0 {
+				return "", fmt.Errorf("fault ofd: %q is not a count of messages", val)
+			}
+		}
+		a.OFD.SetFault(sim.Fault{Mode: mode, Times: times, Delay: 2 * time.Second})
+		return fmt.Sprintf("OFD emulator: %s (%d times; 0 = until cleared)\n", mode, times), nil
+	}
+	return "", fmt.Errorf("fault: unknown part %q (drive, printer, ofd)", args[0])
+}
+
+func (a *App) driveFault(what, val string) (string, error) {
+	em := a.Emulator
+	if em == nil {
+		return "", fmt.Errorf("drive: %w", errNoEmulator)
+	}
+	switch what {
+	case "fail-writes":
+		n, err := strconv.Atoi(val)
+		if err != nil || n < 0 {
+			return "", fmt.Errorf("fault drive fail-writes: %q is not a count", val)
+		}
+		em.FailNextWrites(n)
+	case "memory-full":
+		on, err := onOff(val, "on", "off")
+		if err != nil {
+			return "", err
+		}
+		em.SetMemoryFull(on)
+	case "sign-delay":
+		d, err := time.ParseDuration(val)
+		if err != nil || d < 0 {
+			return "", fmt.Errorf("fault drive sign-delay: %q is not a duration", val)
+		}
+		em.SetSignDelay(d)
+	case "expire-key":
+		em.ExpireKey()
+	default:
+		return "", fmt.Errorf("fault drive: unknown fault %q (fail-writes, memory-full, sign-delay, expire-key)", what)
+	}
+	return fmt.Sprintf("drive: %s %s\n", what, val), nil
+}
+
+func (a *App) printerFault(what, val string) (string, error) {
+	pe := a.PrinterEmu
+	if pe == nil {
+		return "", fmt.Errorf("printer: %w", errNoEmulator)
+	}
+	switch what {
+	case "paper":
+		out, err := onOff(val, "out", "in")
+		if err != nil {
+			return "", err
+		}
+		pe.SetPaperOut(out)
+	case "cover":
+		open, err := onOff(val, "open", "closed")
+		if err != nil {
+			return "", err
+		}
+		pe.SetCoverOpen(open)
+	default:
+		return "", fmt.Errorf("fault printer: unknown fault %q (paper, cover)", what)
+	}
+	return fmt.Sprintf("printer: %s %s\n", what, val), nil
+}
+
+func onOff(v, yes, no string) (bool, error) {
+	switch v {
+	case yes:
+		return true, nil
+	case no:
+		return false, nil
+	}
+	return false, fmt.Errorf("%q: want %s or %s", v, yes, no)
+}
