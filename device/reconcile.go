@@ -72,7 +72,7 @@ func (r *Runtime) applyArchived(led *store.Ledger, a fn.Archived) error {
 	led.LastFD = a.FD
 	switch a.Type {
 	case fiscal.DocShiftOpen:
-		openShift(led, uint32(els.uint(1038)), a.Time)
+		r.startShift(led, uint32(els.uint(1038)), a.Time)
 		r.event("recovery", "FD %d: shift %d open, found in the drive", a.FD, els.uint(1038))
 	case fiscal.DocShiftClose:
 		led.ShiftOpen = false

@@ -110,7 +110,7 @@ func (r *Runtime) openShiftLocked(ctx context.Context) (fn.Signed, error) {
 	if err != nil {
 		return s, err
 	}
-	openShift(&led, s.Shift, s.Time)
+	r.startShift(&led, s.Shift, s.Time)
 	led.LastFD = s.FD
 	if err := r.store.SetLedger(led); err != nil {
 		return s, err
@@ -146,12 +146,17 @@ func (r *Runtime) closeShiftLocked(ctx context.Context) (fn.Signed, error) {
 	return s, nil
 }
 
-// openShift starts a new shift in the ledger: the shift's counters start from zero,
-// the drawer's cash and the cumulative counters carry forward.
-func openShift(l *store.Ledger, shift uint32, at time.Time) {
+// startShift starts a new shift in the ledger: the shift's counters start from
+// zero, the cumulative counters carry forward, and so does the drawer's cash
+// unless the point's owner does not carry balances (forced on for shop documents).
+func (r *Runtime) startShift(l *store.Ledger, shift uint32, at time.Time) {
 	l.Shift, l.ShiftOpen, l.OpenedAt = shift, true, at
 	l.ShiftTotals = store.Totals{}
 	l.CashIn, l.CashOut = 0, 0
+	if p := r.pt(); !p.CarryBalance && !p.ShopDocuments && l.CashBalance != 0 {
+		r.event("cash", "drawer of %s not carried to shift %d (the point's setting)", rub(l.CashBalance), shift)
+		l.CashBalance = 0
+	}
 }
 
 // Cash puts money into the drawer (in) or takes it out; the drawer never goes below zero.

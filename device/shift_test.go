@@ -154,3 +154,23 @@ func TestCashOutNeverBelowZero(t *testing.T) {
 		t.Fatalf("drive's last FD = %d: the refused refund reached the drive", st.LastFD)
 	}
 }
+
+// A point that does not carry balances (and takes no shop documents, which would
+// force it on) starts each shift with an empty drawer.
+func TestDrawerNotCarriedWhenThePointSaysSo(t *testing.T) {
+	g := newRig(t, Config{})
+	p := g.rt.pt()
+	p.CarryBalance, p.ShopDocuments = false, false
+	g.rt.point.Store(&p)
+	g.post(sale("s1", "SALE", "CASH", 100))
+	g.cycle()
+	if l := g.ledger(); l.CashBalance != 100_00 {
+		t.Fatalf("drawer in shift 1: %d", l.CashBalance)
+	}
+	g.rt.Console(g.ctx, []string{"report", "z"})
+	g.post(sale("s2", "SALE", "CARD", 10))
+	g.cycle()
+	if l := g.ledger(); l.Shift != 2 || l.CashBalance != 0 {
+		t.Fatalf("shift %d drawer %d, want shift 2 with an empty drawer", l.Shift, l.CashBalance)
+	}
+}
