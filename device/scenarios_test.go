@@ -74,6 +74,9 @@ func TestShopScenarios(t *testing.T) {
 
 	// 1. A 100% prepayment by card, then the closing receipt at hand-over, paid by the prepayment.
 	_, pre := fiscalize(doc("prepay", "SALE", []map[string]any{kettle("full_prepayment")}, pay("CARD", 1990)), cloud.Completed)
+	if num(pre.Elements, 1108) != 1 {
+		t.Fatal("an online shop's receipt lacks the internet flag (1108)")
+	}
 	if num(item(pre), 1214) != 1 || money(pre.Elements, 1081) != 199000 {
 		t.Fatalf("prepayment: 1214=%d 1081=%d", num(item(pre), 1214), money(pre.Elements, 1081))
 	}

@@ -197,6 +197,17 @@ func TestReceipt(t *testing.T) {
 	if r.Seller.Name != testPoint.Name || r.Seller.INN != testPoint.INN || r.Seller.Place != testPoint.Place {
 		t.Errorf("seller %+v not from the point", r.Seller)
 	}
+	for _, c := range []struct{ shop, offline, internet bool }{{true, false, true}, {true, true, false}, {false, false, false}} {
+		p := testPoint
+		p.ShopDocuments, p.Offline = c.shop, c.offline
+		r, err := d.Receipt(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Seller.Internet != c.internet {
+			t.Errorf("shop documents %v, offline %v: internet flag %v, want %v", c.shop, c.offline, r.Seller.Internet, c.internet)
+		}
+	}
 	if r.ShopID != d.ID || r.Sign != fiscal.IncomeReturn || r.TaxSystem != fiscal.TaxGeneral {
 		t.Errorf("shopID %q sign %d tax %d", r.ShopID, r.Sign, r.TaxSystem)
 	}

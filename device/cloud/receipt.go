@@ -26,6 +26,9 @@ func (d *Document) Receipt(p Point) (*fiscal.Receipt, error) {
 		Seller: fiscal.Seller{
 			Name: p.Name, INN: p.INN, Address: p.Address, Place: p.Place,
 			TaxSystems: p.TaxSystems, RegNumber: p.RegNumber, Email: p.Email,
+			// An online shop's receipt says so (1108); a point the owner marks as
+			// working offline settles at its own place, not on the internet.
+			Internet: p.ShopDocuments && !p.Offline,
 		},
 		Sign:         sign,
 		TaxSystem:    tax,
