@@ -120,6 +120,7 @@ var pages = func() map[string]*template.Template {
 		"hasTax":  func(p Point, name string) bool { return p.TaxSystems&taxModes[name] != 0 },
 		"taxName": func(name string) string { return taxNames[name] },
 		"pathesc": pathEscape,
+		"ru":      ruWord,
 	}
 	base := template.Must(template.New("layout.html").Funcs(funcs).ParseFS(cabinet.Files, "templates/layout.html"))
 	out := map[string]*template.Template{}
@@ -136,6 +137,21 @@ var pages = func() map[string]*template.Template {
 	}
 	return out
 }()
+
+// ruWords are the register's health words as the owner reads them in the cabinet.
+var ruWords = map[string]string{
+	"not registered": "не зарегистрирован", "fiscal": "фискальный режим", "archive closed": "архив закрыт",
+	"ready": "готов", "none": "не подключён", "ok": "есть", "out": "нет", "near end": "заканчивается",
+	"no register serves this retail point": "касса не привязана",
+}
+
+// ruWord translates a health word, or leaves it as the register sent it.
+func ruWord(s string) string {
+	if w, ok := ruWords[s]; ok {
+		return w
+	}
+	return s
+}
 
 // taxNames are the tax systems as an owner knows them, by the API's taxMode.
 var taxNames = map[string]string{
