@@ -127,7 +127,9 @@ func (r *Runtime) process(ctx context.Context, d *store.Doc) error {
 		// document in the drive's archive by its shop id.
 		return fmt.Errorf("device: commit of FD %d for %q: %w", signed.FD, d.ID, err)
 	}
-	r.event("receipt", "FD %d signed for %q: %s, ФПД %010d", signed.FD, d.ID, rub(rc.Total()), signed.FPD)
+	// Logged, not kept in the event log: the store already holds the receipt, and
+	// a commit of its own per receipt would cost a disk sync on the hot path.
+	r.log.Info("receipt signed", "fd", signed.FD, "id", d.ID, "total", rub(rc.Total()), "fpd", fmt.Sprintf("%010d", signed.FPD))
 	r.registrationSucceeded()
 	if toPrint {
 		r.wakePrinter()
