@@ -150,12 +150,17 @@ func (r *Runtime) signReceipt(ctx context.Context, rc *fiscal.Receipt, tlv []byt
 		return fn.ReceiptDoc{Time: r.now(), Correction: rc.Correction != nil, Sign: rc.Sign, Total: uint64(rc.Total()), TLV: tlv}
 	}
 	s, err := r.drive.Receipt(ctx, doc())
-	if errors.Is(err, fn.ErrShiftExpired) {
+	switch {
+	case errors.Is(err, fn.ErrShiftExpired):
 		// The drive's 24 hours ran out before our own limit did (a clock step, a
 		// long outage): close the shift, open the next, and sign there.
 		if _, err := r.closeShiftLocked(ctx); err != nil {
 			return s, err
 		}
+		fallthrough
+	case errors.Is(err, fn.ErrShiftClosed):
+		// The ledger thought a shift was open that the drive has not (a drive
+		// closed by other means): open one and sign there.
 		if _, err := r.openShiftLocked(ctx); err != nil {
 			return s, err
 		}

@@ -11,13 +11,19 @@ import (
 )
 
 // ensureShift opens a shift for the next document, first closing one that has
-// reached the configured age. Callers hold opMu.
+// reached the configured age. The ledger mirrors the drive's shift, so an open,
+// not yet due shift costs no exchange with the drive (a real one answers over a
+// UART); should the two disagree, the drive refuses the receipt and signReceipt
+// opens the shift then. Callers hold opMu.
 func (r *Runtime) ensureShift(ctx context.Context) error {
+	if led, err := r.store.Ledger(); err == nil && led.ShiftOpen && !r.shiftDue(led.OpenedAt) {
+		return nil
+	}
 	st, err := r.drive.State(ctx)
 	if err != nil {
 		return err
 	}
-	if st.ShiftOpen && r.shiftDue(st) {
+	if st.ShiftOpen && r.shiftDue(st.ShiftOpenedAt) {
 		if _, err := r.closeShiftLocked(ctx); err != nil {
 			return err
 		}
@@ -30,11 +36,12 @@ func (r *Runtime) ensureShift(ctx context.Context) error {
 	return nil
 }
 
-// shiftDue says whether the open shift must close now: at ShiftMaxAge, or at the
-// configured time of day once the shift began before it.
-func (r *Runtime) shiftDue(st fn.State) bool {
+// shiftDue says whether the shift opened at openedAt (the drive's wall clock)
+// must close now: at ShiftMaxAge, or at the configured time of day once the shift
+// began before it.
+func (r *Runtime) shiftDue(openedAt time.Time) bool {
 	now := r.now()
-	opened := r.wallToLocal(st.ShiftOpenedAt)
+	opened := r.wallToLocal(openedAt)
 	if now.Sub(opened) >= r.cfg.ShiftMaxAge {
 		return true
 	}
@@ -68,7 +75,7 @@ func (r *Runtime) CloseDueShift(ctx context.Context) bool {
 	r.opMu.Lock()
 	defer r.opMu.Unlock()
 	st, err := r.drive.State(ctx)
-	if err != nil || !st.ShiftOpen || !r.shiftDue(st) {
+	if err != nil || !st.ShiftOpen || !r.shiftDue(st.ShiftOpenedAt) {
 		return false
 	}
 	if _, err := r.closeShiftLocked(ctx); err != nil {

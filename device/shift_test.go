@@ -174,3 +174,26 @@ func TestDrawerNotCarriedWhenThePointSaysSo(t *testing.T) {
 		t.Fatalf("shift %d drawer %d, want shift 2 with an empty drawer", l.Shift, l.CashBalance)
 	}
 }
+
+// The ledger spares the drive a state query per receipt; when the drive's shift
+// was closed behind its back, the drive refuses and the register opens a new one.
+func TestShiftClosedBehindTheLedger(t *testing.T) {
+	g := newRig(t, Config{})
+	g.post(sale("a", "SALE", "CARD", 10))
+	g.cycle()
+	tlv, err := g.rt.reportTLV(fiscal.DocShiftClose)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := g.em.CloseShift(g.ctx, fn.Doc{Time: g.clock(), TLV: tlv}); err != nil {
+		t.Fatal(err)
+	}
+	g.post(sale("b", "SALE", "CARD", 10))
+	g.cycle()
+	if s := g.status("b"); s.Status != "COMPLETED" || s.FiscalInfo.ShiftNumber != 2 {
+		t.Fatalf("b: %s %+v", s.Status, s.FiscalInfo)
+	}
+	if l := g.ledger(); l.Shift != 2 || !l.ShiftOpen {
+		t.Fatalf("ledger: shift %d open %v", l.Shift, l.ShiftOpen)
+	}
+}
