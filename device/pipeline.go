@@ -68,10 +68,9 @@ func (r *Runtime) Reported(ctx context.Context, ids []string) error {
 	return r.store.Reported(ids, r.now())
 }
 
-// process takes one accepted document to fiscalized or failed.
-func (r *Runtime) process(ctx context.Context, d *store.Doc) error {
-	r.opMu.Lock()
-	defer r.opMu.Unlock()
+// processLocked takes one accepted document to fiscalized or failed, pending
+// in the run's settlement. Callers hold opMu.
+func (r *Runtime) processLocked(ctx context.Context, d *store.Doc) error {
 	if r.needReconcile {
 		// After a drive fault the drive may have signed what it then failed to
 		// answer: read it back before signing anything again.
@@ -99,7 +98,7 @@ func (r *Runtime) process(ctx context.Context, d *store.Doc) error {
 			return err
 		}
 	}
-	led, err := r.store.Ledger()
+	led, err := r.ledgerLocked()
 	if err != nil {
 		return err
 	}
@@ -115,26 +114,22 @@ func (r *Runtime) process(ctx context.Context, d *store.Doc) error {
 	if err != nil {
 		return r.driveFailed(ctx, d, err)
 	}
-	led, err = r.store.Ledger()
+	// Signing may have opened or closed a shift, which commits what was pending.
+	led, err = r.ledgerLocked()
 	if err != nil {
 		return err
 	}
 	applyReceipt(&led, rc.Sign, rc.Correction != nil, rc.Total(), rc.Payments)
 	led.LastFD = signed.FD
 	res := r.printedResult(d.ID, rc.Sign, rc.Correction != nil, rc.Total(), signed)
-	if err := r.store.Fiscalize(d.ID, fiscalOf(signed), mustJSON(res), &led, toPrint); err != nil {
-		// The drive has signed; the store did not take it. Recovery finds the
-		// document in the drive's archive by its shop id.
-		return fmt.Errorf("device: commit of FD %d for %q: %w", signed.FD, d.ID, err)
-	}
-	// Logged, not kept in the event log: the store already holds the receipt, and
-	// a commit of its own per receipt would cost a disk sync on the hot path.
+	st := r.settlement()
+	st.Fiscalized(d.ID, fiscalOf(signed), mustJSON(res), toPrint)
+	st.Ledger = &led
+	r.pendingPrint = r.pendingPrint || toPrint
+	// Logged, not kept in the event log: the store holds the receipt, and a
+	// commit of its own per receipt would cost a disk sync on the hot path.
 	r.log.Info("receipt signed", "fd", signed.FD, "id", d.ID, "total", rub(rc.Total()), "fpd", fmt.Sprintf("%010d", signed.FPD))
 	r.registrationSucceeded()
-	if toPrint {
-		r.wakePrinter()
-	}
-	r.poller.Kick()
 	if r.ofd != nil {
 		r.ofd.Notify()
 	}
@@ -172,12 +167,9 @@ func (r *Runtime) signReceipt(ctx context.Context, rc *fiscal.Receipt, tlv []byt
 // refuse fails a document that never reached the drive and counts it against the stop policy.
 func (r *Runtime) refuse(d *store.Doc, kind, msg string) error {
 	res := cloud.Result{ID: d.ID, Status: cloud.Failed, FailureInfo: &cloud.FailureInfo{Type: kind, Message: msg}, Message: msg}
-	if err := r.store.Fail(d.ID, msg, mustJSON(res)); err != nil {
-		return err
-	}
+	r.settlement().Failed(d.ID, msg, mustJSON(res))
 	r.event("failed", "document %q not fiscalized: %s", d.ID, msg)
 	r.registrationFailed(msg)
-	r.poller.Kick()
 	return nil
 }
 

@@ -23,6 +23,9 @@ func (r *Runtime) reconcile(ctx context.Context) error {
 }
 
 func (r *Runtime) reconcileLocked(ctx context.Context) error {
+	if err := r.settleLocked(); err != nil {
+		return err
+	}
 	st, err := r.drive.State(ctx)
 	if err != nil {
 		return err

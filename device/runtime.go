@@ -74,6 +74,8 @@ type Runtime struct {
 	wake          chan struct{}
 	point         atomic.Pointer[cloud.Point] // swapped whole when the cabinet changes it
 	needReconcile bool                        // a drive fault happened: reconcile before the next signature
+	pending       *store.Settlement           // signed or refused, not yet committed to the store (under opMu)
+	pendingPrint  bool                        // pending holds a receipt to print
 
 	printWake chan struct{}
 	beat      chan struct{} // send a heartbeat now: the stop state changed
@@ -224,6 +226,9 @@ func (r *Runtime) pipelineLoop(ctx context.Context) {
 	}
 }
 
+// settleEvery bounds a run of documents committed to the store together.
+const settleEvery = 32
+
 // drain fiscalizes every accepted document, oldest first, while not stopped. A
 // document waiting for the printer is passed over; electronic ones behind it go on.
 func (r *Runtime) drain(ctx context.Context) {
@@ -233,23 +238,90 @@ func (r *Runtime) drain(ctx context.Context) {
 		if err != nil {
 			return
 		}
-		for _, d := range docs {
-			if !r.Taking() || ctx.Err() != nil {
-				return
-			}
-			// The document in flight finishes even if ctx ends meanwhile: a SIGTERM
-			// must not leave a signed receipt uncommitted.
-			err := r.process(context.WithoutCancel(ctx), d)
-			if errors.Is(err, errWaitPrinter) {
-				continue
-			}
+		for len(docs) > 0 {
+			n := min(len(docs), settleEvery)
+			done, more, err := r.processRun(ctx, docs[:n])
+			docs = docs[n:]
+			progressed = progressed || done > 0
 			if err != nil {
-				r.log.Error("document not processed", "id", d.ID, "err", err)
+				r.log.Error("documents not processed", "err", err)
 				return
 			}
-			progressed = true
+			if !more {
+				return
+			}
 		}
 	}
+}
+
+// processRun fiscalizes a run of documents one by one and commits their outcomes
+// to the store together: one transaction for the run rather than one per receipt.
+// The drive has each one durably before the next; a crash before the commit is
+// reconciled from the drive's archive. Nothing is reported to the cloud before
+// the commit. It returns how many were settled, and whether to go on (not
+// stopped, not cancelled).
+func (r *Runtime) processRun(ctx context.Context, docs []*store.Doc) (done int, more bool, err error) {
+	r.opMu.Lock()
+	defer r.opMu.Unlock()
+	defer func() {
+		if serr := r.settleLocked(); err == nil {
+			err = serr
+		}
+	}()
+	for _, d := range docs {
+		if !r.Taking() || ctx.Err() != nil {
+			return done, false, nil
+		}
+		// The document in flight finishes even if ctx ends meanwhile: a SIGTERM
+		// must not leave a signed receipt uncommitted.
+		err := r.processLocked(context.WithoutCancel(ctx), d)
+		if errors.Is(err, errWaitPrinter) {
+			continue
+		}
+		if err != nil {
+			return done, false, fmt.Errorf("%q: %w", d.ID, err)
+		}
+		done++
+	}
+	return done, true, nil
+}
+
+// settleLocked commits the pending outcomes, then lets the poller report them
+// and the printer print them. Callers hold opMu.
+func (r *Runtime) settleLocked() error {
+	st, print := r.pending, r.pendingPrint
+	r.pending, r.pendingPrint = nil, false
+	if st == nil || st.Len() == 0 {
+		return nil
+	}
+	if err := r.store.Settle(st); err != nil {
+		// The drive has signed what the store did not take: read the drive's
+		// archive back before signing anything again.
+		r.needReconcile = true
+		return fmt.Errorf("device: committing %d documents: %w", st.Len(), err)
+	}
+	if print {
+		r.wakePrinter()
+	}
+	r.poller.Kick()
+	return nil
+}
+
+// settlement is the pending settlement, begun if there is none. Callers hold opMu.
+func (r *Runtime) settlement() *store.Settlement {
+	if r.pending == nil {
+		r.pending = &store.Settlement{}
+	}
+	return r.pending
+}
+
+// ledgerLocked is the ledger as of the last document processed, committed or
+// pending. Callers hold opMu.
+func (r *Runtime) ledgerLocked() (store.Ledger, error) {
+	if r.pending != nil && r.pending.Ledger != nil {
+		return *r.pending.Ledger, nil
+	}
+	return r.store.Ledger()
 }
 
 func (r *Runtime) heartbeatLoop(ctx context.Context) {

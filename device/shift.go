@@ -16,7 +16,7 @@ import (
 // UART); should the two disagree, the drive refuses the receipt and signReceipt
 // opens the shift then. Callers hold opMu.
 func (r *Runtime) ensureShift(ctx context.Context) error {
-	if led, err := r.store.Ledger(); err == nil && led.ShiftOpen && !r.shiftDue(led.OpenedAt) {
+	if led, err := r.ledgerLocked(); err == nil && led.ShiftOpen && !r.shiftDue(led.OpenedAt) {
 		return nil
 	}
 	st, err := r.drive.State(ctx)
@@ -105,6 +105,9 @@ func (r *Runtime) CloseShift(ctx context.Context) (fn.Signed, store.Ledger, erro
 }
 
 func (r *Runtime) openShiftLocked(ctx context.Context) (fn.Signed, error) {
+	if err := r.settleLocked(); err != nil {
+		return fn.Signed{}, err
+	}
 	tlv, err := r.reportTLV(fiscal.DocShiftOpen)
 	if err != nil {
 		return fn.Signed{}, err
@@ -128,6 +131,9 @@ func (r *Runtime) openShiftLocked(ctx context.Context) (fn.Signed, error) {
 }
 
 func (r *Runtime) closeShiftLocked(ctx context.Context) (fn.Signed, error) {
+	if err := r.settleLocked(); err != nil {
+		return fn.Signed{}, err
+	}
 	tlv, err := r.reportTLV(fiscal.DocShiftClose)
 	if err != nil {
 		return fn.Signed{}, err

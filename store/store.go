@@ -253,21 +253,61 @@ func (s *Store) Docs(keep func(*Doc) bool) ([]*Doc, error) {
 // the ledger's new state and, when print is set, its place in the print queue, in
 // one transaction: a receipt that must be printed is never signed and forgotten.
 func (s *Store) Fiscalize(id string, f Fiscal, result json.RawMessage, ledger *Ledger, print bool) error {
-	return s.settle(id, func(tx *bolt.Tx, d *Doc) error {
-		d.State, d.Fiscal, d.Result, d.Error = Fiscalized, &f, result, ""
-		if print {
-			return queuePrint(tx, Print{FD: f.FD})
-		}
-		return nil
-	}, ledger)
+	st := Settlement{Ledger: ledger}
+	st.Fiscalized(id, f, result, print)
+	return s.Settle(&st)
 }
 
 // Fail records that document id will not be fiscalized, with the result for the cloud.
 func (s *Store) Fail(id string, reason string, result json.RawMessage) error {
-	return s.settle(id, func(_ *bolt.Tx, d *Doc) error {
-		d.State, d.Result, d.Error = Failed, result, reason
+	var st Settlement
+	st.Failed(id, reason, result)
+	return s.Settle(&st)
+}
+
+// Settlement gathers the outcomes of accepted documents, fiscalized or failed, and
+// the ledger after them, to be committed together by Settle: one transaction, and
+// one disk sync, for a run of receipts.
+type Settlement struct {
+	Ledger *Ledger // the ledger after the last of them; nil leaves it as it is
+	items  []settled
+}
+
+type settled struct {
+	id     string
+	fiscal *Fiscal // nil: failed
+	result json.RawMessage
+	reason string
+	print  bool
+}
+
+// Fiscalized adds a document the drive signed; print queues it for the printer.
+func (st *Settlement) Fiscalized(id string, f Fiscal, result json.RawMessage, print bool) {
+	st.items = append(st.items, settled{id: id, fiscal: &f, result: result, print: print})
+}
+
+// Failed adds a document that will not be fiscalized.
+func (st *Settlement) Failed(id, reason string, result json.RawMessage) {
+	st.items = append(st.items, settled{id: id, result: result, reason: reason})
+}
+
+// Len is the number of documents gathered.
+func (st *Settlement) Len() int { return len(st.items) }
+
+// Settle commits a settlement in one transaction. Each document must still be
+// accepted; if one is not, nothing is committed.
+func (s *Store) Settle(st *Settlement) error {
+	return s.db.Update(func(tx *bolt.Tx) error {
+		for _, it := range st.items {
+			if err := settle(tx, it); err != nil {
+				return err
+			}
+		}
+		if st.Ledger != nil {
+			return putJSON(tx.Bucket(bucketMeta), keyLedger, st.Ledger)
+		}
 		return nil
-	}, nil)
+	})
 }
 
 // Requeue puts a failed document back in the drive's queue (remote-fiscalization mode).
@@ -293,33 +333,32 @@ func (s *Store) Requeue(id string) error {
 	})
 }
 
-func (s *Store) settle(id string, change func(*bolt.Tx, *Doc) error, ledger *Ledger) error {
-	return s.db.Update(func(tx *bolt.Tx) error {
-		d, err := getDoc(tx, id)
-		if err != nil {
-			return err
+func settle(tx *bolt.Tx, it settled) error {
+	d, err := getDoc(tx, it.id)
+	if err != nil {
+		return err
+	}
+	if d.State != Accepted {
+		return fmt.Errorf("store: document %q is already %s", it.id, d.State)
+	}
+	if it.fiscal != nil {
+		d.State, d.Fiscal, d.Result, d.Error = Fiscalized, it.fiscal, it.result, ""
+		if it.print {
+			if err := queuePrint(tx, Print{FD: it.fiscal.FD}); err != nil {
+				return err
+			}
 		}
-		if d.State != Accepted {
-			return fmt.Errorf("store: document %q is already %s", id, d.State)
-		}
-		if err := change(tx, d); err != nil {
-			return err
-		}
-		d.Reported = false
-		if err := putDoc(tx, d); err != nil {
-			return err
-		}
-		if err := tx.Bucket(bucketAccepted).Delete(seqKey(d.Seq)); err != nil {
-			return err
-		}
-		if err := tx.Bucket(bucketUnreported).Put(seqKey(d.Seq), []byte(id)); err != nil {
-			return err
-		}
-		if ledger != nil {
-			return putJSON(tx.Bucket(bucketMeta), keyLedger, ledger)
-		}
-		return nil
-	})
+	} else {
+		d.State, d.Result, d.Error = Failed, it.result, it.reason
+	}
+	d.Reported = false
+	if err := putDoc(tx, d); err != nil {
+		return err
+	}
+	if err := tx.Bucket(bucketAccepted).Delete(seqKey(d.Seq)); err != nil {
+		return err
+	}
+	return tx.Bucket(bucketUnreported).Put(seqKey(d.Seq), []byte(it.id))
 }
 
 // Reported marks the results of ids as confirmed by the cloud and prunes the oldest

@@ -251,3 +251,60 @@ func BenchmarkFiscalize(b *testing.B) {
 		}
 	}
 }
+
+// A settlement commits a run of outcomes and the ledger together, or nothing.
+func TestSettleAllOrNothing(t *testing.T) {
+	s, _ := open(t, Limits{})
+	if _, err := s.Accept([]NewDoc{{"a", body("a")}, {"b", body("b")}, {"c", body("c")}}, t0); err != nil {
+		t.Fatal(err)
+	}
+	led := Ledger{Shift: 1, ShiftOpen: true, LastFD: 3}
+	led.ShiftTotals.Count[0] = 2
+	bad := Settlement{Ledger: &led}
+	bad.Fiscalized("a", Fiscal{FD: 2, Shift: 1}, nil, true)
+	bad.Fiscalized("zz", Fiscal{FD: 3, Shift: 1}, nil, false) // never accepted
+	if err := s.Settle(&bad); err == nil {
+		t.Fatal("a settlement with an unknown document was committed")
+	}
+	if acc, _ := s.Accepted(); ids(acc) != "a,b,c" {
+		t.Fatalf("after a refused settlement accepted = %s, want a,b,c", ids(acc))
+	}
+	if got, _ := s.Ledger(); got.LastFD != 0 {
+		t.Fatalf("a refused settlement wrote the ledger: LastFD %d", got.LastFD)
+	}
+	if p, _ := s.Prints(); len(p) != 0 {
+		t.Fatalf("a refused settlement queued %d prints", len(p))
+	}
+
+	good := Settlement{Ledger: &led}
+	good.Fiscalized("a", Fiscal{FD: 2, Shift: 1}, json.RawMessage(`{"status":"PRINTED"}`), true)
+	good.Failed("b", "items: empty", json.RawMessage(`{"status":"FAILED"}`))
+	good.Fiscalized("c", Fiscal{FD: 3, Shift: 1}, nil, false)
+	if good.Len() != 3 {
+		t.Fatalf("Len = %d, want 3", good.Len())
+	}
+	if err := s.Settle(&good); err != nil {
+		t.Fatal(err)
+	}
+	if acc, _ := s.Accepted(); len(acc) != 0 {
+		t.Fatalf("accepted after settling = %s", ids(acc))
+	}
+	if un, _ := s.Unreported(0); ids(un) != "a,b,c" {
+		t.Fatalf("unreported = %s, want a,b,c", ids(un))
+	}
+	if d, _ := s.Get("b"); d.State != Failed || d.Error != "items: empty" {
+		t.Fatalf("b = %s %q", d.State, d.Error)
+	}
+	if p, _ := s.Prints(); len(p) != 1 || p[0].FD != 2 {
+		t.Fatalf("prints = %+v, want FD 2", p)
+	}
+	if got, _ := s.Ledger(); got.LastFD != 3 {
+		t.Fatalf("ledger LastFD = %d, want 3", got.LastFD)
+	}
+	if err := s.Check(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Settle(&good); err == nil {
+		t.Fatal("a settlement was committed twice")
+	}
+}

@@ -51,6 +51,7 @@ type incident struct {
 	DocumentID string    `json:"documentId,omitempty"`
 	Message    string    `json:"message"`
 	Since      time.Time `json:"since"`
+	key        string    // its key in bucketIncidents, while evaluating
 }
 
 // alertEntry is one message on one channel, as the cabinet's alert log shows it.
@@ -148,63 +149,53 @@ func (s *Server) watch() {
 
 // evaluate compares the point's conditions with its open incidents: a new
 // condition opens an incident and sends its alert, a condition gone closes it
-// and sends the all-clear. The comparison runs in one write transaction, so
+// and sends the all-clear. A read transaction looks first, since mostly nothing
+// changed; the change itself is worked out again in one write transaction, so
 // concurrent heartbeats never open one incident twice.
 func (s *Server) evaluate(pointID string) {
+	var changed bool
+	err := s.db.View(func(tx *bolt.Tx) error {
+		_, opened, closed, err := s.incidentChanges(tx, pointID)
+		changed = len(opened)+len(closed) > 0
+		return err
+	})
+	if err != nil || !changed {
+		s.logEvaluateError(pointID, err)
+		return
+	}
 	var pr pointRecord
 	var out []Alert
-	err := s.db.Update(func(tx *bolt.Tx) error {
-		found, err := getJSON(tx.Bucket(bucketPoints), []byte(pointID), &pr)
-		if err != nil || !found {
-			return err
-		}
-		now := s.now()
-		active, err := s.conditions(tx, pointID, now)
+	err = s.db.Update(func(tx *bolt.Tx) error {
+		var opened, closed []incident
+		var err error
+		pr, opened, closed, err = s.incidentChanges(tx, pointID)
 		if err != nil {
 			return err
 		}
-		b := tx.Bucket(bucketIncidents)
-		open := map[string]incident{}
-		prefix := []byte(pointID + "\x00")
-		c := b.Cursor()
-		for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
-			var in incident
-			if err := json.Unmarshal(v, &in); err != nil {
-				return fmt.Errorf("incident %q: %w", k, err)
-			}
-			open[string(k)] = in
-		}
+		now := s.now()
 		alert := func(in incident, isOpen bool) Alert {
 			a := Alert{PointID: pointID, PointName: pr.Point.Name, Kind: in.Kind, Open: isOpen, Since: in.Since, At: now,
 				Message: in.Message, DocumentID: in.DocumentID}
 			a.Title = a.title()
 			return a
 		}
-		for _, k := range sortedKeys(active) {
-			if _, ok := open[k]; ok {
-				continue
-			}
-			in := active[k]
-			if err := putJSON(b, []byte(k), in); err != nil {
+		b := tx.Bucket(bucketIncidents)
+		for _, in := range opened {
+			if err := putJSON(b, []byte(in.key), in); err != nil {
 				return err
 			}
 			out = append(out, alert(in, true))
 		}
-		for _, k := range sortedKeys(open) {
-			if _, ok := active[k]; ok {
-				continue
-			}
-			if err := b.Delete([]byte(k)); err != nil {
+		for _, in := range closed {
+			if err := b.Delete([]byte(in.key)); err != nil {
 				return err
 			}
-			out = append(out, alert(open[k], false))
+			out = append(out, alert(in, false))
 		}
 		return nil
 	})
 	if err != nil {
-		if !errors.Is(err, bolt.ErrDatabaseNotOpen) {
-			s.log.Error("cloud: evaluating alerts", "point", pointID, "err", err)
-		}
+		s.logEvaluateError(pointID, err)
 		return
 	}
 	for _, a := range out {
@@ -216,6 +207,50 @@ func (s *Server) evaluate(pointID string) {
 			s.dispatch(a, "webhook", pr.WebhookURL)
 		}
 	}
+}
+
+func (s *Server) logEvaluateError(pointID string, err error) {
+	if err != nil && !errors.Is(err, bolt.ErrDatabaseNotOpen) {
+		s.log.Error("cloud: evaluating alerts", "point", pointID, "err", err)
+	}
+}
+
+// incidentChanges returns the point and, in key order, the incidents to open
+// (conditions holding that have none) and to close (open ones whose condition is gone).
+func (s *Server) incidentChanges(tx *bolt.Tx, pointID string) (pr pointRecord, opened, closed []incident, err error) {
+	found, err := getJSON(tx.Bucket(bucketPoints), []byte(pointID), &pr)
+	if err != nil || !found {
+		return pr, nil, nil, err
+	}
+	active, err := s.conditions(tx, pointID, s.now())
+	if err != nil {
+		return pr, nil, nil, err
+	}
+	open := map[string]incident{}
+	prefix := []byte(pointID + "\x00")
+	c := tx.Bucket(bucketIncidents).Cursor()
+	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+		var in incident
+		if err := json.Unmarshal(v, &in); err != nil {
+			return pr, nil, nil, fmt.Errorf("incident %q: %w", k, err)
+		}
+		open[string(k)] = in
+	}
+	for _, k := range sortedKeys(active) {
+		if _, ok := open[k]; !ok {
+			in := active[k]
+			in.key = k
+			opened = append(opened, in)
+		}
+	}
+	for _, k := range sortedKeys(open) {
+		if _, ok := active[k]; !ok {
+			in := open[k]
+			in.key = k
+			closed = append(closed, in)
+		}
+	}
+	return pr, opened, closed, nil
 }
 
 func sortedKeys[V any](m map[string]V) []string {
@@ -263,7 +298,10 @@ func (s *Server) conditions(tx *bolt.Tx, pointID string, now time.Time) (map[str
 	}
 	prefix := []byte(pointID + "\x00")
 	c := tx.Bucket(bucketCallbacks).Cursor()
-	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+		if refusals(v) < s.cfg.AlertCallbackAttempts {
+			continue
+		}
 		var rec docRecord
 		found, err := getJSON(tx.Bucket(bucketDocs), k, &rec)
 		if err != nil {

@@ -3,6 +3,7 @@ package cloud
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -69,16 +70,7 @@ func (s *Server) deliver(key string) {
 		accepted = err == nil
 		if err != nil {
 			s.log.Info("cloud: callback refused", "point", rec.PointID, "id", rec.ID, "attempt", attempts, "err", err)
-			if uerr := s.update(key, func(d *docRecord) {
-				d.CallbackAttempts++
-				d.CallbackError = err.Error()
-				if d.State == Printed {
-					d.State, d.Changed = WaitForCallback, s.now()
-				}
-				if d.State == WaitForCallback {
-					d.Message = "Waiting for the callback to be accepted: " + err.Error()
-				}
-			}); uerr != nil {
+			if uerr := s.refused(key, err); uerr != nil {
 				return backoff.Permanent(uerr)
 			}
 			s.evaluate(rec.PointID)
@@ -127,9 +119,43 @@ func (s *Server) callbackDoc(key string) (docRecord, bool, error) {
 	return rec, due, err
 }
 
-// update changes a stored document; with clear set it also drops the key from those buckets.
+// refused records a refused callback attempt on the document, and its count of
+// refusals in bucketCallbacks, where the alerts look without reading documents.
+func (s *Server) refused(key string, err error) error {
+	return s.db.Batch(func(tx *bolt.Tx) error {
+		var d docRecord
+		found, gerr := getJSON(tx.Bucket(bucketDocs), []byte(key), &d)
+		if gerr != nil || !found || tx.Bucket(bucketCallbacks).Get([]byte(key)) == nil {
+			return gerr // re-queued meanwhile: nothing to record
+		}
+		d.CallbackAttempts++
+		d.CallbackError = err.Error()
+		if d.State == Printed {
+			d.State, d.Changed = WaitForCallback, s.now()
+		}
+		if d.State == WaitForCallback {
+			d.Message = "Waiting for the callback to be accepted: " + err.Error()
+		}
+		if err := tx.Bucket(bucketCallbacks).Put([]byte(key), binary.BigEndian.AppendUint32(nil, uint32(d.CallbackAttempts))); err != nil {
+			return err
+		}
+		return putJSON(tx.Bucket(bucketDocs), []byte(key), d)
+	})
+}
+
+// refusals is the count of refused attempts a bucketCallbacks value holds.
+func refusals(v []byte) int {
+	if len(v) != 4 {
+		return 0
+	}
+	return int(binary.BigEndian.Uint32(v))
+}
+
+// update changes a stored document; with clear set it also drops the key from
+// those buckets. Concurrent updates share a commit (db.Batch), so change may run
+// more than once and must only set fields.
 func (s *Server) update(key string, change func(*docRecord), clear ...[]byte) error {
-	return s.db.Update(func(tx *bolt.Tx) error {
+	return s.db.Batch(func(tx *bolt.Tx) error {
 		for _, b := range clear {
 			if err := tx.Bucket(b).Delete([]byte(key)); err != nil {
 				return err

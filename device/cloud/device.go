@@ -286,8 +286,11 @@ func (s *Server) results(w http.ResponseWriter, r *http.Request, _ []byte, reg r
 				}
 			}
 			if rec.ResponseURL != "" {
-				if err := tx.Bucket(bucketCallbacks).Put(key, nil); err != nil {
-					return err
+				// Due again; a count of refusals already there stays.
+				if cb := tx.Bucket(bucketCallbacks); cb.Get(key) == nil {
+					if err := cb.Put(key, nil); err != nil {
+						return err
+					}
 				}
 				callbacks = append(callbacks, string(key))
 			}

@@ -140,6 +140,9 @@ func Open(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cloud: open %s: %w", "cloud.db", err)
 	}
+	// Shops' posts and callbacks' outcomes go through db.Batch: the ones that
+	// come together share a commit and its disk syncs. A lone one waits this long.
+	db.MaxBatchDelay = time.Millisecond
 	err = db.Update(func(tx *bolt.Tx) error {
 		for _, b := range [][]byte{bucketMeta, bucketAccounts, bucketPoints, bucketCreds, bucketCredIndex,
 			bucketRegisters, bucketPointReg, bucketDocs, bucketQueue, bucketCallbacks,

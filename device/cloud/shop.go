@@ -248,7 +248,9 @@ func (s *Server) postDoc(w http.ResponseWriter, r *http.Request, pr pointRecord)
 	pointID := pr.Point.ID
 	var rec docRecord
 	created := false
-	err = s.db.Update(func(tx *bolt.Tx) error {
+	err = s.db.Batch(func(tx *bolt.Tx) error {
+		// Batch may run this more than once: it sets everything it tells.
+		rec, created = docRecord{}, false
 		docs := tx.Bucket(bucketDocs)
 		found, err := getJSON(docs, docKey(pointID, d.ID), &rec)
 		if err != nil {
