@@ -3,19 +3,30 @@
 // server for the sandbox and tests that keeps every message it takes as an .eml
 // file. The sink only listens where it is told (loopback in the sandbox) and
 // never relays anything anywhere.
+//
+// Sender is built on net/smtp and the standard library's MIME helpers alone: a
+// general mail library brought in Unicode tables, DKIM and NTLM the register
+// never uses, and the firmware image has a size budget.
 package mail
 
 import (
+	"bytes"
 	"context"
+	"crypto/rand"
 	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
+	"mime"
+	"mime/quotedprintable"
 	"net"
+	"net/mail"
+	"net/smtp"
+	"os"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
-
-	gomail "github.com/wneessen/go-mail"
 )
 
 // TLS policies of Config.TLS.
@@ -50,8 +61,8 @@ type Message struct {
 type Sender struct {
 	cfg  Config
 	host string
-	port int
 	log  *slog.Logger
+	now  func() time.Time // the Date header's clock
 }
 
 // NewSender checks cfg and returns a Sender; it does not connect.
@@ -80,46 +91,245 @@ func NewSender(cfg Config, log *slog.Logger) (*Sender, error) {
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = 15 * time.Second
 	}
-	return &Sender{cfg: cfg, host: host, port: port, log: log}, nil
+	return &Sender{cfg: cfg, host: host, log: log, now: time.Now}, nil
 }
 
 // Send delivers m to the server; an error means the server did not take it.
+// The connection ends at ctx's deadline or after Config.Timeout, whichever
+// comes first, and at once when ctx is cancelled.
 func (s *Sender) Send(ctx context.Context, m Message) error {
 	if len(m.To) == 0 {
 		return errors.New("mail: Message.To is empty")
 	}
-	msg := gomail.NewMsg()
-	if err := msg.From(s.cfg.From); err != nil {
+	from, err := mail.ParseAddress(s.cfg.From)
+	if err != nil {
 		return fmt.Errorf("mail: Config.From %q: %w", s.cfg.From, err)
 	}
-	if err := msg.To(m.To...); err != nil {
-		return fmt.Errorf("mail: Message.To %q: %w", m.To, err)
+	to := make([]*mail.Address, len(m.To))
+	for i, a := range m.To {
+		if to[i], err = mail.ParseAddress(a); err != nil {
+			return fmt.Errorf("mail: Message.To %q: %w", a, err)
+		}
 	}
-	msg.Subject(m.Subject)
-	msg.SetBodyString(gomail.TypeTextPlain, m.Text)
-	opts := []gomail.Option{gomail.WithPort(s.port), gomail.WithTimeout(s.cfg.Timeout)}
-	switch s.cfg.TLS {
-	case TLSRequired:
-		opts = append(opts, gomail.WithTLSPolicy(gomail.TLSMandatory))
-	case TLSOpportunistic:
-		opts = append(opts, gomail.WithTLSPolicy(gomail.TLSOpportunistic))
-	case TLSOff:
-		opts = append(opts, gomail.WithTLSPolicy(gomail.NoTLS))
-	}
-	if s.cfg.TLSConfig != nil {
-		opts = append(opts, gomail.WithTLSConfig(s.cfg.TLSConfig))
-	}
-	if s.cfg.Username != "" {
-		opts = append(opts, gomail.WithSMTPAuth(gomail.SMTPAuthAutoDiscover),
-			gomail.WithUsername(s.cfg.Username), gomail.WithPassword(s.cfg.Password))
-	}
-	c, err := gomail.NewClient(s.host, opts...)
+	data, err := s.compose(from, to, m)
 	if err != nil {
-		return fmt.Errorf("mail: client for %s: %w", s.cfg.Addr, err)
+		return fmt.Errorf("mail: composing: %w", err)
 	}
-	if err := c.DialAndSendWithContext(ctx, msg); err != nil {
+	if err := s.deliver(ctx, from, to, data); err != nil {
+		if ctx.Err() != nil {
+			err = fmt.Errorf("%w (%w)", ctx.Err(), err)
+		}
 		return fmt.Errorf("mail: sending to %s via %s: %w", m.To, s.cfg.Addr, err)
 	}
 	s.log.Debug("mail: sent", "to", m.To, "subject", m.Subject)
 	return nil
+}
+
+// deliver runs one SMTP conversation that hands data over.
+func (s *Sender) deliver(ctx context.Context, from *mail.Address, to []*mail.Address, data []byte) error {
+	deadline := time.Now().Add(s.cfg.Timeout)
+	dialCtx, cancel := context.WithDeadline(ctx, deadline)
+	defer cancel()
+	var d net.Dialer
+	conn, err := d.DialContext(dialCtx, "tcp", s.cfg.Addr)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	conn.SetDeadline(deadline)
+	// ctx ending (cancelled, or its own deadline) cuts short whatever read or
+	// write is under way; this runs after ctx.Err is set, so Send can tell.
+	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Unix(1, 0)) })
+	defer stop()
+
+	c, err := smtp.NewClient(conn, s.host)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	if err := c.Hello(helo()); err != nil {
+		return err
+	}
+	if s.cfg.TLS != TLSOff {
+		offered, _ := c.Extension("STARTTLS")
+		switch {
+		case offered:
+			if err := c.StartTLS(s.tlsConfig()); err != nil {
+				return fmt.Errorf("STARTTLS: %w", err)
+			}
+		case s.cfg.TLS == TLSRequired:
+			return errors.New("the server does not offer STARTTLS, and Config.TLS requires it")
+		}
+	}
+	if s.cfg.Username != "" {
+		auth, err := s.auth(c)
+		if err != nil {
+			return err
+		}
+		if err := c.Auth(auth); err != nil {
+			return fmt.Errorf("authentication: %w", err)
+		}
+	}
+	if err := c.Mail(from.Address); err != nil {
+		return err
+	}
+	for _, a := range to {
+		if err := c.Rcpt(a.Address); err != nil {
+			return err
+		}
+	}
+	w, err := c.Data()
+	if err != nil {
+		return err
+	}
+	if _, err := w.Write(data); err != nil {
+		return err
+	}
+	if err := w.Close(); err != nil { // the server's answer to the whole message
+		return err
+	}
+	// The server has taken the message; a failed goodbye does not undo that.
+	c.Quit()
+	return nil
+}
+
+// tlsConfig is Config.TLSConfig, or the system's roots, for the host of Addr.
+func (s *Sender) tlsConfig() *tls.Config {
+	cfg := &tls.Config{}
+	if s.cfg.TLSConfig != nil {
+		cfg = s.cfg.TLSConfig.Clone()
+	}
+	if cfg.ServerName == "" {
+		cfg.ServerName = s.host
+	}
+	return cfg
+}
+
+// auth picks PLAIN, else LOGIN, from what the server offers. Both send the
+// password as it is, so both refuse a connection that is neither TLS nor to
+// localhost (net/smtp's own rule for PLAIN).
+func (s *Sender) auth(c *smtp.Client) (smtp.Auth, error) {
+	ok, offered := c.Extension("AUTH")
+	if !ok {
+		return nil, errors.New("the server offers no AUTH, and Config.Username is set")
+	}
+	mechs := strings.Fields(strings.ToUpper(offered))
+	switch {
+	case slices.Contains(mechs, "PLAIN"):
+		return smtp.PlainAuth("", s.cfg.Username, s.cfg.Password, s.host), nil
+	case slices.Contains(mechs, "LOGIN"):
+		return &loginAuth{username: s.cfg.Username, password: s.cfg.Password, host: s.host}, nil
+	}
+	return nil, fmt.Errorf("the server offers AUTH %s; we speak PLAIN and LOGIN", offered)
+}
+
+// loginAuth is the LOGIN mechanism (draft-murchison-sasl-login): the server asks
+// for the username, then the password.
+type loginAuth struct {
+	username, password, host string
+	step                     int
+}
+
+func (a *loginAuth) Start(server *smtp.ServerInfo) (string, []byte, error) {
+	if !server.TLS && !isLocalhost(server.Name) {
+		return "", nil, errors.New("unencrypted connection")
+	}
+	if server.Name != a.host {
+		return "", nil, errors.New("wrong host name")
+	}
+	a.step = 0
+	return "LOGIN", nil, nil
+}
+
+func (a *loginAuth) Next(challenge []byte, more bool) ([]byte, error) {
+	if !more {
+		return nil, nil
+	}
+	a.step++
+	switch a.step {
+	case 1:
+		return []byte(a.username), nil
+	case 2:
+		return []byte(a.password), nil
+	}
+	return nil, fmt.Errorf("LOGIN: unexpected challenge %q", challenge)
+}
+
+func isLocalhost(name string) bool {
+	return name == "localhost" || name == "127.0.0.1" || name == "::1"
+}
+
+// helo is the name we greet the server with: this machine's.
+func helo() string {
+	if h, err := os.Hostname(); err == nil && h != "" && !strings.ContainsAny(h, " \r\n") {
+		return h
+	}
+	return "localhost"
+}
+
+// compose writes the message: RFC 5322 headers with non-ASCII text as RFC 2047
+// encoded words, and the text as UTF-8 in quoted-printable, CRLF line ends.
+func (s *Sender) compose(from *mail.Address, to []*mail.Address, m Message) ([]byte, error) {
+	var b bytes.Buffer
+	header := func(name, value string) {
+		b.WriteString(fold(name + ": " + value))
+		b.WriteString("\r\n")
+	}
+	header("Date", s.now().Format(time.RFC1123Z))
+	header("From", from.String())
+	list := make([]string, len(to))
+	for i, a := range to {
+		list[i] = a.String()
+	}
+	header("To", strings.Join(list, ", "))
+	header("Subject", mime.BEncoding.Encode("utf-8", m.Subject))
+	header("Message-ID", "<"+rand.Text()+"@"+domain(from.Address)+">")
+	header("MIME-Version", "1.0")
+	header("Content-Type", mime.FormatMediaType("text/plain", map[string]string{"charset": "utf-8"}))
+	header("Content-Transfer-Encoding", "quoted-printable")
+	b.WriteString("\r\n")
+	qp := quotedprintable.NewWriter(&b)
+	if _, err := qp.Write([]byte(m.Text)); err != nil {
+		return nil, err
+	}
+	if err := qp.Close(); err != nil {
+		return nil, err
+	}
+	if !bytes.HasSuffix(b.Bytes(), []byte("\r\n")) {
+		b.WriteString("\r\n")
+	}
+	return b.Bytes(), nil
+}
+
+// domain is the part of an address after the @, for the Message-ID.
+func domain(address string) string {
+	if i := strings.LastIndexByte(address, '@'); i >= 0 && i < len(address)-1 {
+		return address[i+1:]
+	}
+	return "localhost"
+}
+
+// fold breaks a header line before spaces so that its lines keep to 78
+// characters where the words allow (RFC 5322 section 2.2.3); a word longer
+// than that stays whole on its own line, and no line is spaces alone.
+func fold(line string) string {
+	const width = 78
+	if len(line) <= width {
+		return line
+	}
+	var b strings.Builder
+	n := 0 // length of the current output line
+	for i, word := range strings.Split(line, " ") {
+		if i > 0 {
+			if word != "" && n+1+len(word) > width && n > 1 {
+				b.WriteString("\r\n")
+				n = 0
+			}
+			b.WriteByte(' ')
+			n++
+		}
+		b.WriteString(word)
+		n += len(word)
+	}
+	return b.String()
 }
