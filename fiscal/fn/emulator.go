@@ -53,7 +53,9 @@ type EmulatorConfig struct {
 // Durability: every signed document, its number and the counters it moves are
 // committed in one bbolt transaction (fsync'd) before the call returns, so a
 // power cut at any instant leaves either the whole document or nothing. The
-// same holds for acknowledgements.
+// same holds for acknowledgements, which ride in the next document's commit
+// when one follows within ackWindow (one commit, not two, per document while
+// receipts stream) and get a commit of their own otherwise.
 type Emulator struct {
 	db     *bolt.DB
 	key    []byte
@@ -68,7 +70,16 @@ type Emulator struct {
 	memoryFull bool
 	keyExpired bool
 	signDelay  time.Duration
+
+	lastSign   time.Time    // when the last document was committed
+	ackFD      uint32       // acknowledged through this FD, not yet committed
+	ackWaiters []chan error // Acknowledge calls waiting for that commit
+	ackTimer   *time.Timer  // commits the acknowledgements if no document does
 }
+
+// ackWindow is how long an acknowledgement waits for a document's commit to
+// carry it, when documents are being signed.
+const ackWindow = time.Millisecond
 
 // driveState is what the drive's file holds besides the archive. Times are wall clocks in UTC form.
 type driveState struct {
@@ -196,8 +207,13 @@ func (e *Emulator) Key() []byte { return bytes.Clone(e.key) }
 // DriveNumber is the drive's serial number (1041).
 func (e *Emulator) DriveNumber() string { return e.number }
 
-// Close closes the drive's file.
-func (e *Emulator) Close() error { return e.db.Close() }
+// Close commits pending acknowledgements and closes the drive's file.
+func (e *Emulator) Close() error {
+	e.mu.Lock()
+	e.flushAcksLocked()
+	e.mu.Unlock()
+	return e.db.Close()
+}
 
 // FailNextWrites makes the next n commits (documents or acknowledgements) fail with ErrWrite.
 func (e *Emulator) FailNextWrites(n int) {
@@ -443,11 +459,15 @@ func (e *Emulator) sign(ctx context.Context, typ fiscal.Tag, at time.Time, tlv [
 		if err := tx.Bucket(bucketDocs).Put(fdKey(signed.FD), rec); err != nil {
 			return err
 		}
+		if err := e.applyAcks(tx, &st); err != nil {
+			return err
+		}
 		return putState(tx, &st)
 	}); err != nil {
 		return Signed{}, fmt.Errorf("fn: document %d, FD %d: %w", typ, signed.FD, err)
 	}
-	e.st = st
+	e.st, e.lastSign = st, time.Now()
+	e.acksCommitted(nil)
 	e.log.Debug("fn: signed", "type", typ, "fd", signed.FD, "fpd", signed.FPD, "shift", signed.Shift, "number", signed.Number)
 	return signed, nil
 }
@@ -736,42 +756,106 @@ func (e *Emulator) Acknowledge(ctx context.Context, ack []byte) error {
 		return fmt.Errorf("fn: acknowledgement: %w", err)
 	}
 	e.mu.Lock()
-	defer e.mu.Unlock()
-	if a.driveNumber != e.number {
-		return fmt.Errorf("fn: acknowledgement for drive %q, this is %s: %w", a.driveNumber, e.number, ErrBadAck)
+	if err := e.admitAck(a); err != nil || a.fd <= e.st.AckedThrough {
+		e.mu.Unlock()
+		return err
 	}
-	if a.fd <= e.st.AckedThrough {
-		return nil
+	e.ackFD = max(e.ackFD, a.fd)
+	done := make(chan error, 1)
+	e.ackWaiters = append(e.ackWaiters, done)
+	switch {
+	case time.Since(e.lastSign) > 5*ackWindow:
+		// No documents streaming: nothing will carry it soon.
+		e.flushAcksLocked()
+	case e.ackTimer == nil:
+		e.ackTimer = time.AfterFunc(ackWindow, e.flushAcks)
 	}
-	if a.fd > e.st.LastFD {
-		return fmt.Errorf("fn: acknowledgement for FD %d, unsent are %d–%d: %w", a.fd, e.st.AckedThrough+1, e.st.LastFD, ErrBadAck)
+	e.mu.Unlock()
+	select {
+	case err = <-done:
+	case <-ctx.Done():
+		return ctx.Err() // it is committed all the same, or its FD is sent again
 	}
-	if a.code != 0 {
-		return fmt.Errorf("fn: acknowledgement for FD %d: response code %d (1022): %w", a.fd, a.code, ErrOFDRejected)
-	}
-	st := e.st
-	st.AckedThrough = a.fd
-	st.FirstUnsentTime = time.Time{}
-	err = e.commit(func(tx *bolt.Tx) error {
-		if st.unsent() > 0 {
-			rec := tx.Bucket(bucketDocs).Get(fdKey(st.AckedThrough + 1))
-			if rec == nil {
-				return fmt.Errorf("FD %d missing from the archive", st.AckedThrough+1)
-			}
-			a, err := archivedFrom(st.AckedThrough+1, rec, false)
-			if err != nil {
-				return err
-			}
-			st.FirstUnsentTime = a.Time
-		}
-		return putState(tx, &st)
-	})
 	if err != nil {
 		return fmt.Errorf("fn: acknowledgement for FD %d: %w", a.fd, err)
 	}
-	e.st = st
-	e.log.Debug("fn: acknowledged", "fd", a.fd, "unsent", st.unsent())
+	e.log.Debug("fn: acknowledged", "fd", a.fd)
 	return nil
+}
+
+// admitAck checks an acknowledgement against the drive's queue.
+func (e *Emulator) admitAck(a ofdAck) error {
+	switch {
+	case a.driveNumber != e.number:
+		return fmt.Errorf("fn: acknowledgement for drive %q, this is %s: %w", a.driveNumber, e.number, ErrBadAck)
+	case a.fd <= e.st.AckedThrough:
+		return nil
+	case a.fd > e.st.LastFD:
+		return fmt.Errorf("fn: acknowledgement for FD %d, unsent are %d–%d: %w", a.fd, e.st.AckedThrough+1, e.st.LastFD, ErrBadAck)
+	case a.code != 0:
+		return fmt.Errorf("fn: acknowledgement for FD %d: response code %d (1022): %w", a.fd, a.code, ErrOFDRejected)
+	}
+	return nil
+}
+
+// applyAcks moves st's acknowledged FD up to the pending acknowledgements, in
+// the transaction that commits st.
+func (e *Emulator) applyAcks(tx *bolt.Tx, st *driveState) error {
+	if e.ackFD <= st.AckedThrough {
+		return nil
+	}
+	st.AckedThrough, st.FirstUnsentTime = e.ackFD, time.Time{}
+	if st.unsent() == 0 {
+		return nil
+	}
+	fd := st.AckedThrough + 1
+	rec := tx.Bucket(bucketDocs).Get(fdKey(fd))
+	if rec == nil {
+		return fmt.Errorf("FD %d missing from the archive", fd)
+	}
+	a, err := archivedFrom(fd, rec, false)
+	st.FirstUnsentTime = a.Time
+	return err
+}
+
+// acksCommitted answers the waiting Acknowledge calls once their FD is
+// committed, or with err when their own commit failed.
+func (e *Emulator) acksCommitted(err error) {
+	if err == nil && e.ackFD > e.st.AckedThrough {
+		return
+	}
+	for _, w := range e.ackWaiters {
+		w <- err
+	}
+	e.ackWaiters, e.ackFD = nil, e.st.AckedThrough
+	if e.ackTimer != nil {
+		e.ackTimer.Stop()
+		e.ackTimer = nil
+	}
+}
+
+func (e *Emulator) flushAcks() {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.flushAcksLocked()
+}
+
+// flushAcksLocked commits the pending acknowledgements on their own.
+func (e *Emulator) flushAcksLocked() {
+	if len(e.ackWaiters) == 0 {
+		return
+	}
+	st := e.st
+	err := e.commit(func(tx *bolt.Tx) error {
+		if err := e.applyAcks(tx, &st); err != nil {
+			return err
+		}
+		return putState(tx, &st)
+	})
+	if err == nil {
+		e.st = st
+	}
+	e.acksCommitted(err)
 }
 
 // Check verifies the drive file's invariants: bbolt's own, documents numbered
