@@ -76,6 +76,7 @@ type Doc struct {
 type Store struct {
 	db  *bolt.DB
 	max Limits
+	rel *Releaser
 }
 
 // Limits bound the store's growth: the drive is the archive, so reported documents
@@ -97,7 +98,7 @@ func Open(path string, lim Limits) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store: open %s: %w", path, err)
 	}
-	s := &Store{db: db, max: lim}
+	s := &Store{db: db, max: lim, rel: NewReleaser(db)}
 	if err := s.migrate(); err != nil {
 		db.Close()
 		return nil, err
@@ -297,6 +298,7 @@ func (st *Settlement) Len() int { return len(st.items) }
 // Settle commits a settlement in one transaction. Each document must still be
 // accepted; if one is not, nothing is committed.
 func (s *Store) Settle(st *Settlement) error {
+	defer s.release()
 	return s.db.Update(func(tx *bolt.Tx) error {
 		for _, it := range st.items {
 			if err := settle(tx, it); err != nil {
@@ -364,6 +366,7 @@ func settle(tx *bolt.Tx, it settled) error {
 // Reported marks the results of ids as confirmed by the cloud and prunes the oldest
 // reported documents beyond the limit.
 func (s *Store) Reported(ids []string, now time.Time) error {
+	defer s.release()
 	return s.db.Update(func(tx *bolt.Tx) error {
 		for _, id := range ids {
 			d, err := getDoc(tx, id)
@@ -390,6 +393,10 @@ func (s *Store) Reported(ids []string, now time.Time) error {
 		return s.prune(tx)
 	})
 }
+
+// release lets go of the file's pages mapped by reads, now and then. It is
+// advice to the kernel: should it fail, the pages merely stay mapped.
+func (s *Store) release() { s.rel.Release() }
 
 // unreport queues a reported document's result to be reported again.
 func unreport(tx *bolt.Tx, d *Doc) error {

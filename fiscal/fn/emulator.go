@@ -20,6 +20,7 @@ import (
 
 	"github.com/openkassa/kassa/fiscal"
 	"github.com/openkassa/kassa/ofd"
+	"github.com/openkassa/kassa/store"
 )
 
 // DefaultDriveNumber is the emulated drive's serial number unless configured.
@@ -58,6 +59,7 @@ type EmulatorConfig struct {
 // receipts stream) and get a commit of their own otherwise.
 type Emulator struct {
 	db     *bolt.DB
+	rel    *store.Releaser
 	key    []byte
 	number string
 	ofdKey []byte
@@ -151,7 +153,7 @@ func NewEmulator(cfg EmulatorConfig) (*Emulator, error) {
 	if err != nil {
 		return nil, fmt.Errorf("fn: emulator: open %s: %w", filepath.Base(path), err)
 	}
-	e := &Emulator{db: db, ofdKey: cfg.OFDKey, limits: lim, log: cfg.Logger, signDelay: cfg.SignDelay}
+	e := &Emulator{db: db, rel: store.NewReleaser(db), ofdKey: cfg.OFDKey, limits: lim, log: cfg.Logger, signDelay: cfg.SignDelay}
 	err = db.Update(func(tx *bolt.Tx) error {
 		b, err := tx.CreateBucketIfNotExists(bucketDrive)
 		if err != nil {
@@ -577,6 +579,7 @@ func (e *Emulator) commit(fn func(tx *bolt.Tx) error) error {
 	if err := e.db.Update(fn); err != nil {
 		return fmt.Errorf("%w: %w", ErrWrite, err)
 	}
+	e.rel.Release() // advice only: on failure the read pages stay mapped
 	return nil
 }
 
