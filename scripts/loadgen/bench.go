@@ -22,7 +22,7 @@ import (
 
 // modeResult is one load run against a fresh register.
 type modeResult struct {
-	Mode         string  `json:"mode"` // longpoll or poll
+	Mode         string  `json:"mode"` // apart (long-poll, the register alone), longpoll or poll (the whole sandbox in one process)
 	Watch        string  `json:"watch"`
 	Receipts     int     `json:"receipts"`
 	Clients      int     `json:"clients"`
@@ -40,13 +40,17 @@ type modeResult struct {
 	SingleP50      float64        `json:"single_p50_ms"`
 	SingleP95      float64        `json:"single_p95_ms"`
 	SingleMax      float64        `json:"single_max_ms"`
-	RSSPeakMiB     float64        `json:"rss_mib"`     // VmHWM of kassa run after the run
-	RSSEndMiB      float64        `json:"rss_end_mib"` // VmRSS after the run
-	StopMS         float64        `json:"stop_ms"`     // SIGTERM to exit
+	RSSPeakMiB     float64        `json:"rss_mib"`      // VmHWM of the kassa run process after the run
+	RSSEndMiB      float64        `json:"rss_end_mib"`  // VmRSS after the run
+	RSSAnonMiB     float64        `json:"rss_anon_mib"` // of which the heap, stacks and runtime (RssAnon)
+	RSSFileMiB     float64        `json:"rss_file_mib"` // and the binary's and the bbolt files' mapped pages (RssFile)
+	StopMS         float64        `json:"stop_ms"`      // SIGTERM to exit
 	FsyncsPerDoc   float64        `json:"fsyncs_per_receipt,omitempty"`
 	FsyncsPerFile  map[string]int `json:"fsyncs_by_file,omitempty"`
 }
 
+// benchResult's top-level figures are the first mode's: by default "apart", the
+// register alone in its process and on its disk.
 type benchResult struct {
 	ReceiptsPerS   float64          `json:"receipts_per_s"`
 	OFDPerS        float64          `json:"ofd_receipts_per_s"`
@@ -79,7 +83,8 @@ func runBench(args []string) error {
 	clients := fs.Int("c", 8, "concurrent shop clients")
 	inflight := fs.Int("inflight", 16, "receipts each client keeps posted and not yet COMPLETED in the bulk phase")
 	single := fs.Int("single", 5, "receipts per client in the one-at-a-time phase that follows")
-	modes := fs.String("modes", "longpoll,poll", "runs to make: longpoll, poll")
+	modes := fs.String("modes", "apart,longpoll,poll", "runs to make: apart (long-poll; cloud and OFD emulator in processes of their own with their files under -remote-dir, so RSS and disk are the register's alone), longpoll and poll (the sandbox: all in one kassa run, all on this disk)")
+	remoteDir := fs.String("remote-dir", defaultRemoteDir(), "where the apart mode's cloud and OFD keep their files: another filesystem stands for their own machines")
 	watch := fs.String("watch", "callback", "how a client learns COMPLETED: callback (its responseURL; the cloud marks it COMPLETED on our 200) or status (GET …/status every -step)")
 	step := fs.Duration("step", 5*time.Millisecond, "status polling step in long-poll mode (50 ms in polling mode)")
 	cold := fs.Int("cold", 5, "cold starts and restarts to time")
@@ -128,6 +133,8 @@ func runBench(args []string) error {
 		cfg := loadConfig{bin: *bin, root: filepath.Join(root, fmt.Sprintf("run%d-%s", i, mode)), mode: mode,
 			n: *n, clients: *clients, inflight: *inflight, single: *single, watch: *watch, step: *step, strace: *strace}
 		switch mode {
+		case "apart":
+			cfg.remoteDir = *remoteDir
 		case "longpoll":
 		case "poll":
 			cfg.n, cfg.step = *pollN, 50*time.Millisecond
@@ -212,6 +219,15 @@ type loadConfig struct {
 	single                 int
 	step                   time.Duration
 	strace                 bool
+	remoteDir              string // set: the apart mode
+}
+
+// defaultRemoteDir is tmpfs where there is one.
+func defaultRemoteDir() string {
+	if fi, err := os.Stat("/dev/shm"); err == nil && fi.IsDir() {
+		return "/dev/shm"
+	}
+	return os.TempDir()
 }
 
 func loadRun(cfg loadConfig) (modeResult, error) {
@@ -219,10 +235,24 @@ func loadRun(cfg loadConfig) (modeResult, error) {
 	if err := os.MkdirAll(cfg.root, 0o700); err != nil {
 		return m, err
 	}
+	settings := []byte(`{"cloud":{"longPoll":false}}`)
+	var rem *remote
+	if cfg.remoteDir != "" {
+		rdir, err := os.MkdirTemp(cfg.remoteDir, "kassa-bench-remote-")
+		if err != nil {
+			return m, err
+		}
+		defer os.RemoveAll(rdir)
+		if rem, err = startRemote(cfg.bin, filepath.Join(cfg.root, "data"), rdir, cfg.root); err != nil {
+			return m, err
+		}
+		defer rem.stop()
+		settings = rem.settings(true)
+	}
 	var extra []string
-	if cfg.mode == "poll" {
+	if cfg.mode == "poll" || rem != nil {
 		path := filepath.Join(cfg.root, "config.json")
-		if err := os.WriteFile(path, []byte(`{"cloud":{"longPoll":false}}`+"\n"), 0o600); err != nil {
+		if err := os.WriteFile(path, append(settings, '\n'), 0o600); err != nil {
 			return m, err
 		}
 		extra = append(extra, "--config", path)
@@ -231,7 +261,12 @@ func loadRun(cfg loadConfig) (modeResult, error) {
 	if err != nil {
 		return m, err
 	}
-	if _, err := r.startReady(); err != nil {
+	if rem != nil {
+		err = rem.startRegister(r)
+	} else {
+		_, err = r.startReady()
+	}
+	if err != nil {
 		return m, err
 	}
 	defer r.kill()
@@ -283,11 +318,12 @@ func loadRun(cfg loadConfig) (modeResult, error) {
 	}
 	m.Errors = errs
 	if !cfg.strace {
-		hwm, rss, err := r.memory()
+		st, err := procStatus(r.cmd.Process.Pid)
 		if err != nil {
 			return m, err
 		}
-		m.RSSPeakMiB, m.RSSEndMiB = float64(hwm)/1024, float64(rss)/1024
+		mib := func(k string) float64 { return float64(st[k]) / 1024 }
+		m.RSSPeakMiB, m.RSSEndMiB, m.RSSAnonMiB, m.RSSFileMiB = mib("VmHWM"), mib("VmRSS"), mib("RssAnon"), mib("RssFile")
 	}
 	if cfg.strace {
 		tracer.Process.Signal(syscall.SIGINT) // detach and flush
@@ -478,6 +514,9 @@ func printTable(w *os.File, r benchResult) {
 	fmt.Fprintf(w, "%-9s %8s %9s %8s %8s %8s %8s %8s %8s | %6s %8s %8s %8s\n", "mode", "receipts", "in flight", "rcpt/s", "ofd/s", "p50 ms", "p95 ms", "p99 ms", "RSS MiB", "single", "p50 ms", "p95 ms", "errors")
 	for _, m := range r.Modes {
 		fmt.Fprintf(w, "%-9s %8d %4d × %-2d %8.1f %8.1f %8.1f %8.1f %8.1f %8.1f | %6d %8.1f %8.1f %8d\n", m.Mode, m.Receipts, m.Clients, m.InFlight, m.ReceiptsPerS, m.OFDPerS, m.P50, m.P95, m.P99, m.RSSPeakMiB, m.SingleReceipts, m.SingleP50, m.SingleP95, m.Errors)
+		if m.RSSPeakMiB > 0 {
+			fmt.Fprintf(w, "%-9s at the end: RSS %.1f MiB = %.1f anonymous (heap, stacks, runtime) + %.1f file-backed (binary, bbolt maps)\n", "", m.RSSEndMiB, m.RSSAnonMiB, m.RSSFileMiB)
+		}
 		if m.FsyncsPerFile != nil {
 			fmt.Fprintf(w, "%-9s fsyncs per receipt %.2f: %v\n", "", m.FsyncsPerDoc, m.FsyncsPerFile)
 		}
