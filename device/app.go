@@ -48,6 +48,9 @@ type App struct {
 	Sender         *ofd.Sender
 	Sandbox        SandboxFile
 
+	// clock is the sandbox's clock that `kassa fault clock advance` moves; nil
+	// with a real drive, whose register runs on the system's clock.
+	clock   *sandboxClock
 	log     *slog.Logger
 	closers []func() error
 	wg      sync.WaitGroup
@@ -140,6 +143,14 @@ func (a *App) start(ctx context.Context, version string) error {
 	if err := a.openDrive(ofdKey); err != nil {
 		return err
 	}
+	now := time.Now
+	if a.Emulator != nil {
+		c, err := openSandboxClock(filepath.Join(s.Data, clockFile))
+		if err != nil {
+			return err
+		}
+		a.clock, now = c, c.Now
+	}
 	pr, err := a.openPrinter()
 	if err != nil {
 		return err
@@ -158,7 +169,7 @@ func (a *App) start(ctx context.Context, version string) error {
 	if ofdAddr == "" {
 		em := a.Emulator
 		o, err := sim.New(sim.Config{
-			Dir: s.Data, OFDKey: ofdKey, Logger: a.log.With("part", "ofd-sim"),
+			Dir: s.Data, OFDKey: ofdKey, Clock: now, Logger: a.log.With("part", "ofd-sim"),
 			DriveKeys: func(n string) ([]byte, bool) {
 				if n == em.DriveNumber() {
 					return em.Key(), true
@@ -183,7 +194,7 @@ func (a *App) start(ctx context.Context, version string) error {
 		}
 		a.Sandbox.OFD, a.Sandbox.OFDLookup = ofdAddr, "http://"+lookup
 	}
-	a.Sender = ofd.NewSender(a.Drive, ofd.SenderConfig{Addr: ofdAddr, Logger: a.log.With("part", "ofd")})
+	a.Sender = ofd.NewSender(a.Drive, ofd.SenderConfig{Addr: ofdAddr, Clock: now, Logger: a.log.With("part", "ofd")})
 
 	st, err := store.Open(filepath.Join(s.Data, "kassa.db"), store.Limits{})
 	if err != nil {
@@ -192,7 +203,7 @@ func (a *App) start(ctx context.Context, version string) error {
 	a.Store = st
 	a.closers = append(a.closers, st.Close)
 
-	if err := a.registerSandboxDrive(ctx, client, version); err != nil {
+	if err := a.registerSandboxDrive(ctx, client, version, now()); err != nil {
 		return err
 	}
 
@@ -203,7 +214,7 @@ func (a *App) start(ctx context.Context, version string) error {
 		StopAfter: s.Register.StopAfter, RemoteMode: s.Register.RemoteMode,
 		Poller:  cloud.PollerConfig{Interval: s.Cloud.PollInterval.Duration, LongPoll: longPoll},
 		Printer: pr, PrinterProfile: a.printerProfile, Board: hw, Faults: a.Fault, OFDName: sandboxOFDName, OFDSite: a.Sandbox.OFDLookup,
-	}, a.Drive, st, client, a.Sender, nil, a.log.With("part", "register"))
+	}, a.Drive, st, client, a.Sender, now, a.log.With("part", "register"))
 
 	sock := filepath.Join(s.Data, "kassa.sock")
 	a.Sandbox.Socket = sock
@@ -241,7 +252,7 @@ func (a *App) start(ctx context.Context, version string) error {
 
 // registerSandboxDrive registers a new emulated drive with the sandbox point's data,
 // as a technician registers a real register once at the tax service.
-func (a *App) registerSandboxDrive(ctx context.Context, client *cloud.Client, version string) error {
+func (a *App) registerSandboxDrive(ctx context.Context, client *cloud.Client, version string, at time.Time) error {
 	st, err := a.Drive.State(ctx)
 	if err != nil {
 		return err
@@ -253,7 +264,7 @@ func (a *App) registerSandboxDrive(ctx context.Context, client *cloud.Client, ve
 	if err != nil {
 		return fmt.Errorf("registering the drive: the retail point's data: %w", err)
 	}
-	s, err := registerDrive(ctx, a.Drive, p, a.Settings.Register.Serial, version, time.Now())
+	s, err := registerDrive(ctx, a.Drive, p, a.Settings.Register.Serial, version, at)
 	if err != nil {
 		return err
 	}

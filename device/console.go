@@ -51,7 +51,7 @@ func init() {
 		"doc":      {"doc FD [--tlv]    a document from the drive's archive (JSON, or raw TLV)", cmdDoc},
 		"events":   {"events [N]        the last N events (default 20)", cmdEvents},
 		"version":  {"version           the firmware version", cmdVersion},
-		"fault":    {"fault PART WHAT   sandbox drills: drive fail-writes N|memory-full on|off|sign-delay D|expire-key, printer paper out|in|cover open|closed, ofd MODE [TIMES]", cmdFault},
+		"fault":    {"fault PART WHAT   sandbox drills: drive fail-writes N|memory-full on|off|sign-delay D|expire-key, printer paper out|in|cover open|closed, ofd MODE [TIMES], clock advance DURATION", cmdFault},
 		"help":     {"help              this list", cmdHelp},
 	}
 }

@@ -18,9 +18,10 @@ var errNoEmulator = errors.New("not emulated here: faults are for the sandbox's 
 //	fault drive fail-writes N | memory-full on|off | sign-delay DURATION | expire-key
 //	fault printer paper out|in | cover open|closed
 //	fault ofd none|refuse|delay|close|error|corrupt|duplicate [TIMES]
+//	fault clock advance DURATION (480h, 20d; the sandbox's clock, forward only)
 func (a *App) Fault(args []string) (string, error) {
 	if len(args) < 2 {
-		return "", errors.New("usage: fault drive|printer|ofd WHAT [VALUE]")
+		return "", errors.New("usage: fault drive|printer|ofd|clock WHAT [VALUE]")
 	}
 	val := ""
 	if len(args) > 2 {
@@ -47,8 +48,34 @@ func (a *App) Fault(args []string) (string, error) {
 		}
 		a.OFD.SetFault(sim.Fault{Mode: mode, Times: times, Delay: 2 * time.Second})
 		return fmt.Sprintf("OFD emulator: %s (%d times; 0 = until cleared)\n", mode, times), nil
+	case "clock":
+		return a.clockFault(args[1], val)
 	}
-	return "", fmt.Errorf("fault: unknown part %q (drive, printer, ofd)", args[0])
+	return "", fmt.Errorf("fault: unknown part %q (drive, printer, ofd, clock)", args[0])
+}
+
+// clockFault moves the sandbox's clock forward: the register and its emulated
+// drive live through DURATION at once (the shift's 24 hours, the OFD's 30 days).
+func (a *App) clockFault(what, val string) (string, error) {
+	if a.clock == nil {
+		return "", fmt.Errorf("clock: %w (the drive is a real one)", errNoEmulator)
+	}
+	if what != "advance" {
+		return "", fmt.Errorf("fault clock: unknown fault %q (advance)", what)
+	}
+	d, err := parseAdvance(val)
+	if err != nil {
+		return "", err
+	}
+	total, err := a.clock.Advance(d)
+	if err != nil {
+		return "", err
+	}
+	a.log.Warn("sandbox clock advanced", "by", d, "offset", total)
+	// Health, the cloud and the OFD stop's lifting see the new time at once.
+	a.Runtime.heartbeatNow()
+	return fmt.Sprintf("clock: advanced %v; %v ahead of the system's, now %s\n", d, total,
+		a.Runtime.now().Format("2006-01-02 15:04:05 MST")), nil
 }
 
 func (a *App) driveFault(what, val string) (string, error) {

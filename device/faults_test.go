@@ -1,14 +1,18 @@
 package device
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/openkassa/kassa/device/cloud"
+	"github.com/openkassa/kassa/fiscal/fn"
 )
 
 // Drills through the console, as a script does them against `kassa run`.
@@ -64,5 +68,124 @@ func TestFaultDrillsThroughTheConsole(t *testing.T) {
 		if _, _, err := CallConsole(sb.Socket, bad); err == nil {
 			t.Errorf("%v accepted", bad)
 		}
+	}
+}
+
+// The sandbox clock moved through the console, as scripts/torture --drills does
+// against `kassa run`: with the OFD away, the drive warns from day 25, the
+// register stops at day 30 saying why, and once the OFD has everything the stop
+// lifts itself. The offset survives a restart; a real drive refuses it.
+func TestFaultClockAdvanceThroughTheOFDLimit(t *testing.T) {
+	dir := t.TempDir()
+	app, stop := startApp(t, dir)
+	defer func() { stop() }()
+	ctx := context.Background()
+	sb := app.Sandbox
+	console := func(args ...string) string {
+		t.Helper()
+		out, _, err := CallConsole(sb.Socket, args)
+		if err != nil {
+			t.Fatalf("%v: %v", args, err)
+		}
+		return out
+	}
+	status := func(id string) cloud.DocumentStatus { return docStatus(t, sb.Cloud, sb.Login, sb.Password, id) }
+	post := func(id string) {
+		t.Helper()
+		postDoc(t, sb.Cloud, sb.Login, sb.Password, sale(id, "SALE", "CARD", 10))
+	}
+	complete := func(id string) {
+		t.Helper()
+		waitFor(t, id+" COMPLETED", 20*time.Second, func() bool { return status(id).Status == cloud.Completed })
+	}
+	drive := func() fn.State {
+		t.Helper()
+		st, err := app.Emulator.State(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st
+	}
+	warned := func() bool { return drive().Warnings&fn.WarnOFDTimeout != 0 }
+
+	console("fault", "ofd", "close") // every message stored, its acknowledgement cut off
+	post("day-0")
+	complete("day-0")
+	if drive().Unsent == 0 {
+		t.Fatal("the OFD acknowledged a document through the fault")
+	}
+
+	// The drive has no clock: it judges its limits at each document's time, which
+	// the register stamps with the sandbox clock.
+	console("fault", "clock", "advance", "480h")
+	post("day-20")
+	complete("day-20")
+	if warned() {
+		t.Fatal("the drive warns of the OFD limit after 20 days")
+	}
+	console("fault", "clock", "advance", "6d")
+	post("day-26")
+	complete("day-26")
+	if !warned() {
+		t.Fatalf("26 days without the OFD and no warning: %v", drive().Warnings)
+	}
+	if h := app.Runtime.Health(ctx); h.Stopped || !slices.Contains(h.Drive.Warnings, "OFD timeout near") {
+		t.Fatalf("day 26: stopped %v (%s), warnings %v", h.Stopped, h.StopReason, h.Drive.Warnings)
+	}
+
+	console("fault", "clock", "advance", "5d") // 31 days in all
+	post("day-31")
+	waitFor(t, "the stop at 30 days", 20*time.Second, func() bool {
+		h := app.Runtime.Health(ctx)
+		return h.Stopped && strings.Contains(h.StopReason, "OFD")
+	})
+	if s := status("day-31"); s.Status == cloud.Completed || s.Status == cloud.Failed {
+		t.Fatalf("day 31: the document is %s, want it waiting", s.Status)
+	}
+
+	console("fault", "ofd", "none")
+	// The sender's backoff and the heartbeat's period (15 s) bound the wait.
+	waitFor(t, "the catch-up and the stop lifted", time.Minute, func() bool {
+		return !app.Runtime.Health(ctx).Stopped && status("day-31").Status == cloud.Completed
+	})
+	waitFor(t, "the OFD queue empty", 20*time.Second, func() bool { return drive().Unsent == 0 })
+	docs, err := app.OFD.Documents()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if last := drive().LastFD; len(docs) != int(last) {
+		t.Fatalf("the OFD holds %d documents, the drive %d", len(docs), last)
+	}
+	for i := 1; i < len(docs); i++ {
+		if docs[i].FirstAt.Before(docs[i-1].FirstAt) {
+			t.Fatalf("the OFD got FD %d before FD %d", docs[i].FD, docs[i-1].FD)
+		}
+	}
+	if last := docs[len(docs)-1].FirstAt; time.Until(last) < 30*24*time.Hour {
+		t.Errorf("the OFD emulator dates its last arrival %v, not on the sandbox clock", last)
+	}
+
+	// A restart keeps the sandbox's time: the drive would refuse an older one.
+	stop()
+	if b, _ := os.ReadFile(filepath.Join(dir, clockFile)); string(b) != "744h0m0s\n" {
+		t.Fatalf("%s holds %q", clockFile, b)
+	}
+	app, stop = startApp(t, dir)
+	sb = app.Sandbox
+	if off := app.clock.Offset(); off != 31*24*time.Hour {
+		t.Fatalf("after a restart the clock is %v ahead, want 744h", off)
+	}
+	post("after-restart")
+	complete("after-restart")
+
+	for _, bad := range [][]string{{"fault", "clock", "advance", "-1h"}, {"fault", "clock", "advance", "0d"},
+		{"fault", "clock", "advance", "soon"}, {"fault", "clock", "back", "1h"}, {"fault", "clock", "advance"}} {
+		if _, _, err := CallConsole(sb.Socket, bad); err == nil {
+			t.Errorf("%v accepted", bad)
+		}
+	}
+	// A real drive keeps the system's clock: no offset for it.
+	if _, err := (&App{}).Fault([]string{"clock", "advance", "1h"}); !errors.Is(err, errNoEmulator) {
+		t.Errorf("clock advance with a real drive: %v", err)
 	}
 }

@@ -26,7 +26,7 @@ func init() {
 		{"selftest", "check cloud, OFD, drive, store and printer"},
 		{"doc", "doc FD [--tlv]: a document from the drive's archive"},
 		{"events", "the register's event log"},
-		{"fault", "sandbox drills: fault drive|printer|ofd WHAT [VALUE]"},
+		{"fault", "sandbox drills: fault drive|printer|ofd|clock WHAT [VALUE]"},
 	}
 	for _, c := range oneShot {
 		register(command{name: c.name, summary: c.summary, run: func(_ context.Context, args []string) error {
