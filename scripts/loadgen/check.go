@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/openkassa/kassa/fiscal"
 	"github.com/openkassa/kassa/fiscal/fn"
@@ -136,6 +137,14 @@ func checkData(data, ofdDir string, ofdKey []byte, want expectation) (verdict, e
 	}
 	if len(seen) != int(st.LastFD) {
 		return v, fmt.Errorf("the OFD holds %d of the drive's %d documents", len(seen), st.LastFD)
+	}
+	// ... and got them in the drive's order: by FD (as Documents lists them), each
+	// first arrived no earlier than the one before.
+	for i := 1; i < len(docs); i++ {
+		if docs[i].FirstAt.Before(docs[i-1].FirstAt) {
+			return v, fmt.Errorf("the OFD got FD %d (%s) before FD %d (%s)", docs[i].FD, docs[i].FirstAt.Format(time.RFC3339Nano),
+				docs[i-1].FD, docs[i-1].FirstAt.Format(time.RFC3339Nano))
+		}
 	}
 
 	// The register's store: its own check, and the ledger against the drive.

@@ -156,6 +156,12 @@ func (r *register) health() (health, error) {
 	return h, nil
 }
 
+// console runs one command over the console socket, as `kassa CMD…` does.
+func (r *register) console(args ...string) (string, error) {
+	out, _, err := callConsole(r.sb.Socket, args)
+	return out, err
+}
+
 // waitOFD waits until the drive has nothing left for the OFD.
 func (r *register) waitOFD(limit time.Duration) (time.Time, error) {
 	for deadline := time.Now().Add(limit); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
@@ -203,10 +209,15 @@ type sandboxFile struct {
 // health is the part of `kassa status --json` the driver uses.
 type health struct {
 	Drive struct {
-		Phase  string `json:"phase"`
-		LastFD uint32 `json:"lastFd"`
-		Error  string `json:"error"`
+		Phase    string   `json:"phase"`
+		LastFD   uint32   `json:"lastFd"`
+		Error    string   `json:"error"`
+		Warnings []string `json:"warnings"`
 	} `json:"drive"`
+	Printer struct {
+		State string `json:"state"`
+		Paper string `json:"paper"`
+	} `json:"printer"`
 	WaitingForDrive int    `json:"waitingForDrive"`
 	WaitingForOFD   int    `json:"waitingForOfd"`
 	OFDReachable    bool   `json:"ofdReachable"`

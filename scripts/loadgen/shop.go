@@ -37,6 +37,9 @@ type shopDoc struct {
 	Positions   []position `json:"inventPositions"`
 	Payments    []payment  `json:"moneyPositions"`
 	ResponseURL string     `json:"responseURL,omitempty"`
+	// PrintReceipt asks for a paper receipt: the register signs it only when the
+	// printer can print it.
+	PrintReceipt bool `json:"printReceipt,omitempty"`
 }
 
 // receipt is what the shop expects a document to become.
@@ -140,6 +143,23 @@ func (s *shop) status(id string) (docStatus, error) {
 	return st, nil
 }
 
+// requeue is PUT /api/fn/v1/doc/{id}/re-queue: a FAILED document back into the
+// queue; it answers the document's new status.
+func (s *shop) requeue(id string) (docStatus, error) {
+	var st docStatus
+	code, body, err := s.do("PUT", "/api/fn/v1/doc/"+id+"/re-queue", nil)
+	if err != nil {
+		return st, err
+	}
+	if code != http.StatusOK {
+		return st, fmt.Errorf("re-queue of %s: HTTP %d: %s", id, code, bytes.TrimSpace(body))
+	}
+	if err := json.Unmarshal(body, &st); err != nil {
+		return st, fmt.Errorf("re-queue of %s: %w", id, err)
+	}
+	return st, nil
+}
+
 // pointStatus is GET /api/fn/v1/status.
 func (s *shop) pointStatus() (string, error) {
 	code, body, err := s.do("GET", "/api/fn/v1/status", nil)
@@ -172,6 +192,9 @@ func (s *shop) waitCompleted(id string, step, limit time.Duration) (docStatus, e
 		case "COMPLETED":
 			return st, nil
 		case "FAILED":
+			if st.FailureInfo != nil {
+				return st, fmt.Errorf("%s FAILED (%s): %s", id, st.FailureInfo.Type, st.Message)
+			}
 			return st, fmt.Errorf("%s FAILED: %s", id, st.Message)
 		}
 	}
@@ -183,8 +206,12 @@ func (s *shop) waitCompleted(id string, step, limit time.Duration) (docStatus, e
 
 // docStatus is the part of a DocumentStatus the driver uses.
 type docStatus struct {
-	Status     string `json:"status"`
-	Message    string `json:"message"`
+	Status      string `json:"status"`
+	Message     string `json:"message"`
+	FailureInfo *struct {
+		Type    string `json:"type"`
+		Message string `json:"message"`
+	} `json:"failureInfo"`
 	FiscalInfo *struct {
 		FNNumber    string  `json:"fnNumber"`
 		FNDocNumber uint32  `json:"fnDocNumber"`

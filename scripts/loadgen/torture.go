@@ -173,9 +173,10 @@ func (g *rig) postUntil(d shopDoc) bool {
 func (g *rig) posters(k int, pause time.Duration) func() {
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
-	for i := range k {
+	for range k {
 		wg.Add(1)
-		go func() { defer wg.Done(); g.postLoop(stop, g.rng.Uint64()+uint64(i), pause) }()
+		seed := g.rng.Uint64() // here, not in the goroutine: g.rng is not safe for concurrent use
+		go func() { defer wg.Done(); g.postLoop(stop, seed, pause) }()
 	}
 	return func() { close(stop); wg.Wait() }
 }
@@ -264,7 +265,7 @@ func runTorture(args []string) error {
 	clients := fs.Int("c", 4, "posting shop clients")
 	pause := fs.Duration("pause", 20*time.Millisecond, "longest pause of a client between documents")
 	maxUp := fs.Duration("max-up", 400*time.Millisecond, "longest a register lives before its kill -9")
-	standalone := fs.Bool("ofd-sim", false, "send to a standalone `kassa ofd-sim`, and kill -9 it at random too")
+	standalone := fs.Bool("ofd-sim", false, "send to a standalone `kassa ofd-sim`, and kill -9 it at random too (in drills: kill it for the OFD's outages)")
 	drills := fs.Bool("drills", false, "run the fault drills instead of the kill -9 cycles")
 	downFor := fs.Duration("down", 5*time.Second, "how long the cloud or the OFD stays down in a drill")
 	seed := fs.Uint64("seed", uint64(time.Now().UnixNano()), "random seed (printed, to repeat a run)")
@@ -285,7 +286,7 @@ func runTorture(args []string) error {
 	}
 	log("seed %d, data in %s", *seed, root)
 	if *drills {
-		return runDrills(*bin, root, *seed, *downFor, log)
+		return runDrills(*bin, root, *standalone, *seed, *downFor, log)
 	}
 	g, err := newRig(*bin, root, *standalone, *seed, log)
 	if err != nil {
@@ -330,86 +331,5 @@ func runTorture(args []string) error {
 	}
 	fmt.Printf("torture: OK: %d kill -9 cycles%s; %s; every document COMPLETED once, drive contiguous with every ФПД verified, OFD complete, ledger equal to the drive, point READY\n",
 		*cycles, extra, v)
-	return nil
-}
-
-// runDrills runs the fault drills one after another on one register with a
-// standalone OFD, checking the invariants after each.
-func runDrills(bin, root string, seed uint64, down time.Duration, log func(string, ...any)) error {
-	g, err := newRig(bin, root, true, seed, log)
-	if err != nil {
-		return err
-	}
-	defer g.close()
-	drills := []struct {
-		name string
-		run  func() error
-	}{
-		{"cloud down", func() error {
-			// The cloud lives in `kassa run`: the shop keeps posting to a dead port.
-			stop := g.posters(2, 20*time.Millisecond)
-			time.Sleep(time.Second)
-			g.reg.kill()
-			log("cloud down: register killed, the shop keeps posting for %v", down)
-			time.Sleep(down)
-			_, err := g.reg.startReady()
-			time.Sleep(time.Second)
-			stop()
-			return err
-		}},
-		{"OFD down", func() error {
-			stop := g.posters(2, 20*time.Millisecond)
-			defer stop()
-			if err := g.ofd.signal(syscall.SIGKILL); err != nil {
-				return err
-			}
-			log("OFD down for %v while receipts go on", down)
-			time.Sleep(down)
-			h, err := g.reg.health()
-			if err != nil {
-				return err
-			}
-			if h.WaitingForOFD == 0 {
-				return errors.New("the OFD has been down, yet nothing waits for it")
-			}
-			log("OFD down: %d documents waiting for it, %d for the drive; OFD back", h.WaitingForOFD, h.WaitingForDrive)
-			return g.ofd.start()
-		}},
-		{"OFD refuses, then kill -9 of both", func() error {
-			stop := g.posters(2, 20*time.Millisecond)
-			g.ofd.signal(syscall.SIGKILL)
-			g.ofd.args = append(g.ofd.args, "--fault", "error", "--fault-times", "3")
-			if err := g.ofd.start(); err != nil {
-				stop()
-				return err
-			}
-			g.ofd.args = g.ofd.args[:len(g.ofd.args)-4]
-			time.Sleep(down / 2)
-			g.reg.kill()
-			g.ofd.signal(syscall.SIGKILL)
-			defer stop() // after the restart: a POST in flight at the kill is retried until answered
-			if err := g.ofd.start(); err != nil {
-				return err
-			}
-			_, err := g.reg.startReady()
-			return err
-		}},
-	}
-	for _, d := range drills {
-		log("drill: %s", d.name)
-		if err := d.run(); err != nil {
-			fmt.Printf("drills: FAIL in %q: %v\n", d.name, err)
-			return errors.New("a drill failed")
-		}
-		v, err := g.settle()
-		if err != nil {
-			fmt.Printf("drills: FAIL after %q: %v\n", d.name, err)
-			return errors.New("an invariant broke")
-		}
-		fmt.Printf("drill %-36q OK: %s\n", d.name, v)
-		if err := g.restartAll(); err != nil {
-			return err
-		}
-	}
 	return nil
 }
