@@ -144,8 +144,18 @@ func TestCabinetBrowser(t *testing.T) {
 	run(t, ctx, "undelivered filter",
 		chromedp.Navigate(base+"documents"),
 		chromedp.SetValue(chromedp.ID("f-undelivered"), "2"),
-		chromedp.Click(chromedp.ID("f-apply")),
-		chromedp.WaitVisible(chromedp.ID("documents")))
+		chromedp.Click(chromedp.ID("f-apply")))
+	// The unfiltered page has the table too: wait for the filtered one.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		loc, err := chromedp.Run(ctx, chromedp.Evaluate[string](`location.search`))
+		if err == nil && strings.Contains(loc, "undelivered=2") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the filter did not load: location %q, %v", loc, err)
+		}
+	}
+	run(t, ctx, "filtered", chromedp.WaitVisible(chromedp.ID("documents")))
 	rows, count := text(t, ctx, chromedp.CSS("#documents tbody")), text(t, ctx, chromedp.ID("count"))
 	if count != "1" || !strings.Contains(rows, "web-late") || strings.Contains(rows, "web-1") {
 		t.Fatalf("undelivered > 2 h: count %q, rows %q", count, rows)

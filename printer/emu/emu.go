@@ -118,16 +118,31 @@ func (p *Printer) Serve(ctx context.Context, rw io.ReadWriter) error {
 	return fmt.Errorf("emu: serving the line: %w", err)
 }
 
-// Pipe is an in-process line to the printer, served until the returned end is closed.
+// Pipe is an in-process line to the printer, served until the returned end is
+// closed; Close returns once the printer has finished the page it was on.
 func (p *Printer) Pipe() io.ReadWriteCloser {
 	host, dev := net.Pipe()
+	done := make(chan struct{})
 	go func() {
+		defer close(done)
 		if err := p.Serve(context.Background(), dev); err != nil {
 			p.log.Warn("emu: pipe", "err", err)
 		}
 		dev.Close()
 	}()
-	return host
+	return pipeEnd{host, done}
+}
+
+// pipeEnd is the host's end of a Pipe.
+type pipeEnd struct {
+	net.Conn
+	served chan struct{}
+}
+
+func (e pipeEnd) Close() error {
+	err := e.Conn.Close()
+	<-e.served
+	return err
 }
 
 // fdLine finds the fiscal document number on a page: the "ФД №" line.
