@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -9,8 +8,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"syscall"
 	"time"
 )
@@ -171,30 +168,6 @@ func (r *register) waitOFD(limit time.Duration) (time.Time, error) {
 		}
 	}
 	return time.Time{}, fmt.Errorf("documents still waiting for the OFD after %v", limit)
-}
-
-// memory reads VmHWM and VmRSS (KiB) of the running process.
-func (r *register) memory() (hwm, rss int64, err error) {
-	f, err := os.Open(fmt.Sprintf("/proc/%d/status", r.cmd.Process.Pid))
-	if err != nil {
-		return 0, 0, err
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		k, v, ok := strings.Cut(sc.Text(), ":")
-		if !ok {
-			continue
-		}
-		n, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
-		switch k {
-		case "VmHWM":
-			hwm = n
-		case "VmRSS":
-			rss = n
-		}
-	}
-	return hwm, rss, sc.Err()
 }
 
 // sandboxFile is the part of var/sandbox.json the driver uses.
