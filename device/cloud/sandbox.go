@@ -77,7 +77,9 @@ func (s *Server) newSandbox(tx *bolt.Tx) (Sandbox, error) {
 	if sb.CabinetPassword, err = s.secret(); err != nil {
 		return sb, err
 	}
-	hash, err := bcrypt.GenerateFromPassword([]byte(sb.CabinetPassword), s.cfg.PasswordCost)
+	// The generated password is random and kept in clear for sandbox.json anyway,
+	// so a costly hash would protect nothing and only slow the first start.
+	hash, err := bcrypt.GenerateFromPassword([]byte(sb.CabinetPassword), bcrypt.MinCost)
 	if err != nil {
 		return sb, fmt.Errorf("cabinet password: %w", err)
 	}

@@ -433,11 +433,15 @@ func checkAccount(tx *bolt.Tx, login, pass string) (account, bool, error) {
 		return a, false, err
 	}
 	if !found || len(a.PasswordHash) == 0 {
-		bcrypt.CompareHashAndPassword(dummyHash, []byte(pass))
+		bcrypt.CompareHashAndPassword(dummyHash(), []byte(pass))
 		return a, false, nil
 	}
 	return a, bcrypt.CompareHashAndPassword(a.PasswordHash, []byte(pass)) == nil, nil
 }
 
-// dummyHash is compared against when the login is unknown.
-var dummyHash, _ = bcrypt.GenerateFromPassword([]byte("kassa"), bcrypt.DefaultCost)
+// dummyHash is compared against when the login is unknown; made on first use,
+// since a bcrypt hash costs every start of the binary tens of milliseconds.
+var dummyHash = sync.OnceValue(func() []byte {
+	h, _ := bcrypt.GenerateFromPassword([]byte("kassa"), bcrypt.DefaultCost)
+	return h
+})
