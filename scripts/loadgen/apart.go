@@ -2,8 +2,6 @@ package main
 
 import (
 	"bufio"
-	crand "crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -14,8 +12,6 @@ import (
 	"strings"
 	"syscall"
 	"time"
-
-	"github.com/openkassa/kassa/fiscal/fn"
 )
 
 // remote is the cloud (`kassa cloud`) and the OFD emulator (`kassa ofd-sim`) as
@@ -30,16 +26,8 @@ type remote struct {
 	token     string
 }
 
-// startRemote starts both for the register whose data directory is data; the
-// drive is created first so that the OFD can verify its signs.
+// startRemote starts both for the register whose data directory is data.
 func startRemote(bin, data, dir, logDir string) (*remote, error) {
-	em, err := fn.NewEmulator(fn.EmulatorConfig{Dir: filepath.Join(data, "fn")})
-	if err != nil {
-		return nil, fmt.Errorf("creating the drive: %w", err)
-	}
-	driveKey, number := em.Key(), em.DriveNumber()
-	em.Close()
-
 	m := &remote{}
 	cloudAddr, err := freeAddr()
 	if err != nil {
@@ -74,20 +62,7 @@ func startRemote(bin, data, dir, logDir string) (*remote, error) {
 	m.sb = sandboxFile{Cloud: sb.Cloud, Login: sb.Login, Password: sb.Password, Socket: filepath.Join(data, "kassa.sock")}
 	m.token = sb.RegisterToken
 
-	addr, err := freeAddr()
-	if err != nil {
-		return nil, err
-	}
-	lookup, err := freeAddr()
-	if err != nil {
-		return nil, err
-	}
-	key := make([]byte, 32)
-	crand.Read(key)
-	m.ofd = &ofdProc{bin: bin, addr: addr, dir: filepath.Join(dir, "ofd-sim", "ofd"), key: key, logPath: filepath.Join(logDir, "ofd-sim.log"),
-		args: []string{"ofd-sim", "--addr", addr, "--lookup-addr", lookup, "--data", filepath.Join(dir, "ofd-sim"),
-			"--ofd-key", hex.EncodeToString(key), "--drive-key", number + "=" + hex.EncodeToString(driveKey)}}
-	if err := m.ofd.start(); err != nil {
+	if m.ofd, err = startOFDSim(bin, data, filepath.Join(dir, "ofd-sim"), filepath.Join(logDir, "ofd-sim.log")); err != nil {
 		m.stop()
 		return nil, err
 	}

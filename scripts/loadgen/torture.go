@@ -43,37 +43,42 @@ type ofdProc struct {
 	done                    chan struct{}
 }
 
+// startOFDSim starts `kassa ofd-sim` with its files in dir for the register
+// whose data directory is data: the drive is made first, so that the OFD can
+// be told its key before the register starts.
+func startOFDSim(bin, data, dir, logPath string) (*ofdProc, error) {
+	em, err := fn.NewEmulator(fn.EmulatorConfig{Dir: filepath.Join(data, "fn")})
+	if err != nil {
+		return nil, fmt.Errorf("creating the drive: %w", err)
+	}
+	driveKey, number := em.Key(), em.DriveNumber()
+	em.Close()
+	addr, err := freeAddr()
+	if err != nil {
+		return nil, err
+	}
+	lookup, err := freeAddr()
+	if err != nil {
+		return nil, err
+	}
+	key := make([]byte, 32)
+	crand.Read(key)
+	o := &ofdProc{bin: bin, addr: addr, dir: filepath.Join(dir, "ofd"), key: key, logPath: logPath,
+		args: []string{"ofd-sim", "--addr", addr, "--lookup-addr", lookup, "--data", dir,
+			"--ofd-key", hex.EncodeToString(key), "--drive-key", number + "=" + hex.EncodeToString(driveKey)}}
+	return o, o.start()
+}
+
 func newRig(bin, root string, standaloneOFD bool, seed uint64, log func(string, ...any)) (*rig, error) {
 	g := &rig{root: root, rng: rand.New(rand.NewPCG(seed, 7)), log: log,
 		want: expectation{receipts: map[string]receipt{}, told: map[string]uint32{}}}
 	var extra []string
 	if standaloneOFD {
-		// Make the drive first, so the OFD can be told its key before the register starts.
-		data := filepath.Join(root, "data")
-		em, err := fn.NewEmulator(fn.EmulatorConfig{Dir: filepath.Join(data, "fn")})
-		if err != nil {
-			return nil, fmt.Errorf("creating the drive: %w", err)
-		}
-		driveKey, number := em.Key(), em.DriveNumber()
-		em.Close()
-		addr, err := freeAddr()
-		if err != nil {
+		var err error
+		if g.ofd, err = startOFDSim(bin, filepath.Join(root, "data"), filepath.Join(root, "ofd-sim"), filepath.Join(root, "ofd-sim.log")); err != nil {
 			return nil, err
 		}
-		lookup, err := freeAddr()
-		if err != nil {
-			return nil, err
-		}
-		key := make([]byte, 32)
-		crand.Read(key)
-		dir := filepath.Join(root, "ofd-sim")
-		g.ofd = &ofdProc{bin: bin, addr: addr, dir: filepath.Join(dir, "ofd"), key: key, logPath: filepath.Join(root, "ofd-sim.log"),
-			args: []string{"ofd-sim", "--addr", addr, "--lookup-addr", lookup, "--data", dir,
-				"--ofd-key", hex.EncodeToString(key), "--drive-key", number + "=" + hex.EncodeToString(driveKey)}}
-		if err := g.ofd.start(); err != nil {
-			return nil, err
-		}
-		extra = []string{"--ofd-server", addr}
+		extra = []string{"--ofd-server", g.ofd.addr}
 	}
 	r, err := newRegister(bin, root, extra...)
 	if err != nil {
