@@ -52,13 +52,15 @@ type EmulatorConfig struct {
 // concurrent use; calls are served one at a time, as a real drive does.
 //
 // Durability: every signed document, its number and the counters it moves are
-// committed in one bbolt transaction (fsync'd) before the call returns, so a
-// power cut at any instant leaves either the whole document or nothing. The
-// same holds for acknowledgements, which ride in the next document's commit
-// when one follows within ackWindow (one commit, not two, per document while
-// receipts stream) and get a commit of their own otherwise.
+// one record of the drive's journal, synced before the call returns, so a
+// power cut at any instant leaves either the whole document or nothing; the
+// journal is checkpointed into the drive's bbolt file every checkpointDocs
+// documents. The same holds for acknowledgements, which ride in the next
+// document's record when one follows within ackWindow and get a record of
+// their own otherwise.
 type Emulator struct {
 	db     *bolt.DB
+	jr     *journal
 	rel    *store.Releaser
 	key    []byte
 	number string
@@ -77,7 +79,15 @@ type Emulator struct {
 	ackFD      uint32       // acknowledged through this FD, not yet committed
 	ackWaiters []chan error // Acknowledge calls waiting for that commit
 	ackTimer   *time.Timer  // commits the acknowledgements if no document does
+
+	// Documents in the journal and not yet in the bbolt file: FD pendingFrom onwards.
+	pending     [][]byte
+	pendingFrom uint32
 }
+
+// checkpointDocs is how many journaled documents are checkpointed into the
+// bbolt file at once.
+const checkpointDocs = 128
 
 // ackWindow is how long an acknowledgement waits for a document's commit to
 // carry it, when documents are being signed.
@@ -85,6 +95,7 @@ const ackWindow = time.Millisecond
 
 // driveState is what the drive's file holds besides the archive. Times are wall clocks in UTC form.
 type driveState struct {
+	Seq             uint64    `json:"seq"` // of the last commit
 	Phase           Phase     `json:"phase"`
 	RegNumber       string    `json:"regNumber"`
 	ShiftOpen       bool      `json:"shiftOpen"`
@@ -195,6 +206,9 @@ func NewEmulator(cfg EmulatorConfig) (*Emulator, error) {
 		}
 		return nil
 	})
+	if err == nil {
+		err = e.replay(filepath.Join(cfg.Dir, "fn.journal"))
+	}
 	if err != nil {
 		db.Close()
 		return nil, fmt.Errorf("fn: emulator: %w", err)
@@ -209,12 +223,51 @@ func (e *Emulator) Key() []byte { return bytes.Clone(e.key) }
 // DriveNumber is the drive's serial number (1041).
 func (e *Emulator) DriveNumber() string { return e.number }
 
-// Close commits pending acknowledgements and closes the drive's file.
+// replay opens the journal and takes its records that follow the bbolt
+// file's state, then checkpoints them.
+func (e *Emulator) replay(path string) error {
+	jr, recs, err := openJournal(path)
+	if err != nil {
+		return err
+	}
+	e.jr, e.pendingFrom = jr, e.st.LastFD+1
+	n := 0
+	for _, r := range recs {
+		if r.seq != e.st.Seq+1 {
+			break
+		}
+		var st driveState
+		if err := json.Unmarshal(r.state, &st); err != nil {
+			return fmt.Errorf("journal record %d: state: %w", r.seq, err)
+		}
+		if r.fd != 0 {
+			if r.fd != st.LastFD || r.fd != e.pendingFrom+uint32(len(e.pending)) {
+				return fmt.Errorf("journal record %d: FD %d out of order", r.seq, r.fd)
+			}
+			e.pending = append(e.pending, bytes.Clone(r.rec))
+		}
+		e.st = st
+		n++
+	}
+	if n == 0 {
+		return nil
+	}
+	e.log.Info("fn: journal replayed", "records", n, "documents", len(e.pending))
+	if err := e.writeCheckpoint(); err != nil {
+		jr.close()
+		return err
+	}
+	return nil
+}
+
+// Close commits pending acknowledgements, checkpoints the journal and closes
+// the drive's files.
 func (e *Emulator) Close() error {
 	e.mu.Lock()
 	e.flushAcksLocked()
+	err := e.checkpoint()
 	e.mu.Unlock()
-	return e.db.Close()
+	return errors.Join(err, e.jr.close(), e.db.Close())
 }
 
 // FailNextWrites makes the next n commits (documents or acknowledgements) fail with ErrWrite.
@@ -454,18 +507,14 @@ func (e *Emulator) sign(ctx context.Context, typ fiscal.Tag, at time.Time, tlv [
 	}
 	doc := fiscal.AppendTLV(nil, typ, v)
 
-	if err := e.commit(func(tx *bolt.Tx) error {
-		rec := make([]byte, 0, 10+len(doc))
-		rec = binary.LittleEndian.AppendUint32(rec, signed.FPD)
-		rec = append(rec, doc...)
-		if err := tx.Bucket(bucketDocs).Put(fdKey(signed.FD), rec); err != nil {
-			return err
-		}
-		if err := e.applyAcks(tx, &st); err != nil {
-			return err
-		}
-		return putState(tx, &st)
-	}); err != nil {
+	rec := make([]byte, 0, 4+len(doc))
+	rec = binary.LittleEndian.AppendUint32(rec, signed.FPD)
+	rec = append(rec, doc...)
+	err = e.applyAcks(&st)
+	if err == nil {
+		err = e.commit(&st, signed.FD, rec)
+	}
+	if err != nil {
 		return Signed{}, fmt.Errorf("fn: document %d, FD %d: %w", typ, signed.FD, err)
 	}
 	e.st, e.lastSign = st, time.Now()
@@ -570,17 +619,77 @@ func regNumber(els []fiscal.RawElement) string {
 	return ""
 }
 
-// commit runs one durable transaction, unless a write failure is injected.
-func (e *Emulator) commit(fn func(tx *bolt.Tx) error) error {
+// commit makes st, and the document rec numbered fd unless fd is 0, durable
+// as one journal record, unless a write failure is injected. It checkpoints
+// first when the journal is full or holds checkpointDocs documents.
+func (e *Emulator) commit(st *driveState, fd uint32, rec []byte) error {
 	if e.failWrites > 0 {
 		e.failWrites--
 		return fmt.Errorf("injected: %w", ErrWrite)
 	}
-	if err := e.db.Update(fn); err != nil {
+	st.Seq = e.st.Seq + 1
+	state, err := json.Marshal(st)
+	if err != nil {
+		return err
+	}
+	if len(e.pending) >= checkpointDocs || !e.jr.fits(state, rec) {
+		if err := e.checkpoint(); err != nil {
+			return err
+		}
+	}
+	if err := e.jr.append(st.Seq, fd, state, rec); err != nil {
 		return fmt.Errorf("%w: %w", ErrWrite, err)
 	}
+	if fd != 0 {
+		e.pending = append(e.pending, rec)
+	}
+	return nil
+}
+
+// checkpoint writes the journaled documents and the committed state into the
+// bbolt file (synced) and starts the journal over.
+func (e *Emulator) checkpoint() error {
+	if e.jr.off == 0 {
+		return nil // nothing journaled since the last one
+	}
+	return e.writeCheckpoint()
+}
+
+func (e *Emulator) writeCheckpoint() error {
+	err := e.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketDocs)
+		for i, rec := range e.pending {
+			if err := b.Put(fdKey(e.pendingFrom+uint32(i)), rec); err != nil {
+				return err
+			}
+		}
+		return putState(tx, &e.st)
+	})
+	if err != nil {
+		return fmt.Errorf("%w: checkpoint: %w", ErrWrite, err)
+	}
+	clear(e.pending)
+	e.pending, e.pendingFrom = e.pending[:0], e.st.LastFD+1
+	e.jr.reset()
 	e.rel.Release() // advice only: on failure the read pages stay mapped
 	return nil
+}
+
+// record reads the archive's record of FD fd: the journal's if it is not yet
+// checkpointed, else the bbolt file's (copied out).
+func (e *Emulator) record(fd uint32) ([]byte, error) {
+	if fd >= e.pendingFrom && fd-e.pendingFrom < uint32(len(e.pending)) {
+		return e.pending[fd-e.pendingFrom], nil
+	}
+	var rec []byte
+	err := e.db.View(func(tx *bolt.Tx) error {
+		rec = bytes.Clone(tx.Bucket(bucketDocs).Get(fdKey(fd)))
+		return nil
+	})
+	if err == nil && rec == nil {
+		err = fmt.Errorf("fn: FD %d missing from the archive: %w", fd, ErrNoDocument)
+	}
+	return rec, err
 }
 
 func putState(tx *bolt.Tx, st *driveState) error {
@@ -635,17 +744,11 @@ func (e *Emulator) Document(ctx context.Context, fd uint32) (Archived, error) {
 	if fd == 0 || fd > e.st.LastFD {
 		return Archived{}, fmt.Errorf("fn: FD %d (last %d): %w", fd, e.st.LastFD, ErrNoDocument)
 	}
-	var a Archived
-	err := e.db.View(func(tx *bolt.Tx) error {
-		rec := tx.Bucket(bucketDocs).Get(fdKey(fd))
-		if rec == nil {
-			return fmt.Errorf("fn: FD %d missing from the archive: %w", fd, ErrNoDocument)
-		}
-		var err error
-		a, err = archivedFrom(fd, rec, fd <= e.st.AckedThrough)
-		return err
-	})
-	return a, err
+	rec, err := e.record(fd)
+	if err != nil {
+		return Archived{}, err
+	}
+	return archivedFrom(fd, rec, fd <= e.st.AckedThrough)
 }
 
 // NextMessage returns the container of the first unsent document, in the drive's order.
@@ -659,27 +762,22 @@ func (e *Emulator) NextMessage(ctx context.Context) ([]byte, error) {
 		return nil, nil
 	}
 	fd := e.st.AckedThrough + 1
+	rec, err := e.record(fd)
 	var msg []byte
-	err := e.db.View(func(tx *bolt.Tx) error {
-		rec := tx.Bucket(bucketDocs).Get(fdKey(fd))
-		if rec == nil {
-			return fmt.Errorf("fn: FD %d missing from the archive: %w", fd, ErrNoDocument)
+	if err == nil {
+		var a Archived
+		if a, err = archivedFrom(fd, rec, false); err == nil {
+			c := ofd.Container{
+				MessageType: ofd.MessageTypeFiscal,
+				DocType:     a.Type,
+				DriveNumber: e.number,
+				FD:          fd,
+				Document:    a.TLV,
+				Sign:        fiscal.MessageSign(e.key, a.TLV),
+			}
+			msg, err = c.Append(nil)
 		}
-		a, err := archivedFrom(fd, rec, false)
-		if err != nil {
-			return err
-		}
-		c := ofd.Container{
-			MessageType: ofd.MessageTypeFiscal,
-			DocType:     a.Type,
-			DriveNumber: e.number,
-			FD:          fd,
-			Document:    a.TLV,
-			Sign:        fiscal.MessageSign(e.key, a.TLV),
-		}
-		msg, err = c.Append(nil)
-		return err
-	})
+	}
 	if err != nil {
 		return nil, fmt.Errorf("fn: OFD message of FD %d: %w", fd, err)
 	}
@@ -802,8 +900,8 @@ func (e *Emulator) admitAck(a ofdAck) error {
 }
 
 // applyAcks moves st's acknowledged FD up to the pending acknowledgements, in
-// the transaction that commits st.
-func (e *Emulator) applyAcks(tx *bolt.Tx, st *driveState) error {
+// the commit of st.
+func (e *Emulator) applyAcks(st *driveState) error {
 	if e.ackFD <= st.AckedThrough {
 		return nil
 	}
@@ -812,9 +910,9 @@ func (e *Emulator) applyAcks(tx *bolt.Tx, st *driveState) error {
 		return nil
 	}
 	fd := st.AckedThrough + 1
-	rec := tx.Bucket(bucketDocs).Get(fdKey(fd))
-	if rec == nil {
-		return fmt.Errorf("FD %d missing from the archive", fd)
+	rec, err := e.record(fd)
+	if err != nil {
+		return err
 	}
 	a, err := archivedFrom(fd, rec, false)
 	st.FirstUnsentTime = a.Time
@@ -849,24 +947,26 @@ func (e *Emulator) flushAcksLocked() {
 		return
 	}
 	st := e.st
-	err := e.commit(func(tx *bolt.Tx) error {
-		if err := e.applyAcks(tx, &st); err != nil {
-			return err
-		}
-		return putState(tx, &st)
-	})
+	err := e.applyAcks(&st)
+	if err == nil {
+		err = e.commit(&st, 0, nil)
+	}
 	if err == nil {
 		e.st = st
 	}
 	e.acksCommitted(err)
 }
 
-// Check verifies the drive file's invariants: bbolt's own, documents numbered
-// 1…LastFD with no gap and nothing beyond, each one's 1040 its number and its
-// ФПД verifying, and the OFD queue's counters within the archive.
+// Check checkpoints the journal and verifies the drive file's invariants:
+// bbolt's own, documents numbered 1…LastFD with no gap and nothing beyond,
+// each one's 1040 its number and its ФПД verifying, and the OFD queue's
+// counters within the archive.
 func (e *Emulator) Check() error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	if err := e.checkpoint(); err != nil {
+		return fmt.Errorf("fn: check: %w", err)
+	}
 	return e.db.View(func(tx *bolt.Tx) error {
 		for err := range tx.Check() {
 			return fmt.Errorf("fn: check: %w", err)
