@@ -63,18 +63,22 @@ func (c *Client) Point(ctx context.Context) (Point, error) {
 // Lease takes up to max documents, waiting up to wait for the first (0: answer at once).
 // The cloud gives a lease not reported in time to this register again, with the same id.
 func (c *Client) Lease(ctx context.Context, wait time.Duration, max int) ([]Lease, error) {
-	return c.lease(ctx, wait, max, false)
+	return c.lease(ctx, wait, max, false, "")
 }
 
 // lease asks for documents; with resume the cloud also hands back, at once, the
 // documents this register had leased and not yet reported (a register that
-// restarts takes them again instead of letting them wait out their lease).
-func (c *Client) lease(ctx context.Context, wait time.Duration, max int, resume bool) ([]Lease, error) {
+// restarts takes them again instead of letting them wait out their lease),
+// those queued after the document after when it is not "" (the next page).
+func (c *Client) lease(ctx context.Context, wait time.Duration, max int, resume bool, after string) ([]Lease, error) {
 	q := url.Values{}
 	q.Set("wait", wait.String())
 	q.Set("max", strconv.Itoa(max))
 	if resume {
 		q.Set("resume", "1")
+		if after != "" {
+			q.Set("after", after)
+		}
 	}
 	var out LeaseResponse
 	if err := c.do(ctx, http.MethodPost, "/api/device/v1/lease?"+q.Encode(), nil, &out); err != nil {

@@ -56,13 +56,13 @@ func (s *Server) lease(w http.ResponseWriter, r *http.Request, _ []byte, reg reg
 		return
 	}
 	wait = min(wait, s.cfg.MaxWait)
-	resume := r.URL.Query().Get("resume") == "1"
+	resume, after := r.URL.Query().Get("resume") == "1", r.URL.Query().Get("after")
 	deadline := time.NewTimer(wait)
 	defer deadline.Stop()
 	for {
 		wake := s.waiter(reg.PointID)
-		leases, next, err := s.take(reg.PointID, limit, resume)
-		resume = false
+		leases, next, err := s.take(reg.PointID, limit, resume, after)
+		resume, after = false, ""
 		if err != nil {
 			s.internal(w, r, err)
 			return
@@ -129,19 +129,40 @@ func leaseParams(r *http.Request) (time.Duration, int, error) {
 }
 
 // take leases up to limit of the point's oldest waiting documents, and expired leases again with
-// the same id (with resume, every lease of the point's register, expired or not: it restarted).
-// It returns the earliest expiry of the leases still running.
-func (s *Server) take(pointID string, limit int, resume bool) ([]Lease, time.Time, error) {
+// the same id (with resume, every lease of the point's register, expired or not: it restarted;
+// after, when not "", is the last document of the previous resume page). It returns the earliest
+// expiry of the leases still running.
+func (s *Server) take(pointID string, limit int, resume bool, after string) ([]Lease, time.Time, error) {
 	now := s.now()
 	leases := []Lease{}
 	var next time.Time
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		docs := tx.Bucket(bucketDocs)
 		prefix := []byte(pointID + "\x00")
-		c := tx.Bucket(bucketQueue).Cursor()
-		for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix) && len(leases) < limit; k, v = c.Next() {
+		from := prefix
+		if after != "" {
+			var prev docRecord
+			found, err := getJSON(docs, docKey(pointID, after), &prev)
+			if err != nil {
+				return err
+			}
+			if found {
+				from = queueKey(pointID, prev.Seq+1)
+			}
+		}
+		queue := tx.Bucket(bucketQueue)
+		c := queue.Cursor()
+		for k, v := c.Seek(from); k != nil && bytes.HasPrefix(k, prefix) && len(leases) < limit; k, v = c.Next() {
+			id, until := queueEntry(v)
+			if !resume && now.Before(until) {
+				// A running lease, known from the queue alone.
+				if next.IsZero() || until.Before(next) {
+					next = until
+				}
+				continue
+			}
 			var rec docRecord
-			found, err := getJSON(docs, docKey(pointID, string(v)), &rec)
+			found, err := getJSON(docs, docKey(pointID, id), &rec)
 			if err != nil {
 				return err
 			}
@@ -167,6 +188,10 @@ func (s *Server) take(pointID string, limit int, resume bool) ([]Lease, time.Tim
 			if err := putJSON(docs, docKey(pointID, rec.ID), rec); err != nil {
 				return err
 			}
+			// The cursor stays valid: the key exists, only its value changes.
+			if err := queue.Put(bytes.Clone(k), leasedEntry(rec.ID, rec.LeasedUntil)); err != nil {
+				return err
+			}
 			leases = append(leases, Lease{ID: rec.ID, Document: rec.Body, LeasedUntil: rec.LeasedUntil, Requeued: rec.Requeued})
 		}
 		return nil
@@ -178,6 +203,23 @@ func (s *Server) take(pointID string, limit int, resume bool) ([]Lease, time.Tim
 		s.log.Debug("cloud: document leased", "point", pointID, "id", l.ID, "until", l.LeasedUntil)
 	}
 	return leases, next, nil
+}
+
+// A queue entry's value is the document's id, followed for a leased document
+// by a NUL and its lease's expiry (Unix nanoseconds, u64 BE): a lease scan
+// passes running leases over without reading their documents. Ids hold no
+// control characters (checkID).
+func leasedEntry(id string, until time.Time) []byte {
+	return binary.BigEndian.AppendUint64(append([]byte(id), 0), uint64(until.UnixNano()))
+}
+
+// queueEntry reads a queue entry's value: the id, and the lease's expiry if
+// the entry says it is leased.
+func queueEntry(v []byte) (id string, until time.Time) {
+	if n := len(v) - 9; n > 0 && v[n] == 0 {
+		return string(v[:n]), time.Unix(0, int64(binary.BigEndian.Uint64(v[n+1:])))
+	}
+	return string(v), time.Time{}
 }
 
 func (s *Server) point(w http.ResponseWriter, r *http.Request, _ []byte, reg registerRecord) {

@@ -51,7 +51,8 @@ type Poller struct {
 	rnd *rand.Rand
 
 	kick      chan struct{}
-	resumed   bool // the first lease, which takes back this register's open leases, is done
+	resumed   bool   // the first leases, which take back this register's open leases, are done
+	resumeAt  string // the last document of the previous resume page
 	reachable atomic.Bool
 	lastOK    atomic.Int64 // unix nanoseconds of the last answer from the cloud
 
@@ -231,13 +232,20 @@ func (p *Poller) cycle(ctx context.Context) (int, error) {
 	}
 	// The first lease after a start takes back what this register had leased
 	// before it went down, rather than leaving it to wait out its lease.
-	leases, err := p.c.lease(ctx, wait, p.cfg.MaxBatch, !p.resumed)
+	leases, err := p.c.lease(ctx, wait, p.cfg.MaxBatch, !p.resumed, p.resumeAt)
 	if err != nil {
 		return 0, err
 	}
 	p.contact()
-	// A full batch may have left more of the old leases behind: resume again.
-	p.resumed = len(leases) < p.cfg.MaxBatch
+	if !p.resumed {
+		// A full page may have left more of the old leases behind: the next
+		// lease takes the page after it.
+		p.resumed = len(leases) < p.cfg.MaxBatch
+		p.resumeAt = ""
+		if !p.resumed {
+			p.resumeAt = leases[len(leases)-1].ID
+		}
+	}
 	if len(leases) == 0 {
 		return 0, nil
 	}

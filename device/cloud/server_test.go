@@ -653,6 +653,52 @@ func TestLeaseExpiry(t *testing.T) {
 	}
 }
 
+// A restarted register takes its open leases back page by page, each page
+// after the last one's document; a normal lease passes running leases over.
+func TestResumeLeasePages(t *testing.T) {
+	f := newFixture(t, Config{LeaseFor: time.Minute})
+	ctx := context.Background()
+	c := f.client()
+	for _, id := range []string{"r1", "r2", "r3", "r4", "r5"} {
+		f.post(withID(id))
+	}
+	if got, err := c.Lease(ctx, 0, 10); err != nil || len(got) != 5 {
+		t.Fatalf("first lease %+v %v", got, err)
+	}
+	f.post(withID("r6"))
+	ids := func(ls []Lease) string {
+		var out []string
+		for _, l := range ls {
+			out = append(out, l.ID)
+		}
+		return strings.Join(out, " ")
+	}
+	after := ""
+	var pages []string
+	for range 4 {
+		page, err := c.lease(ctx, 0, 2, true, after)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pages = append(pages, ids(page))
+		if len(page) < 2 {
+			break
+		}
+		after = page[len(page)-1].ID
+	}
+	if got := strings.Join(pages, " | "); got != "r1 r2 | r3 r4 | r5 r6 | " {
+		t.Fatalf("resume pages %q, want \"r1 r2 | r3 r4 | r5 r6 | \"", got)
+	}
+	f.post(withID("r7"))
+	if got, err := c.Lease(ctx, 0, 10); err != nil || ids(got) != "r7" {
+		t.Fatalf("lease after the resume: %q %v, want r7 alone", ids(got), err)
+	}
+	f.clock.Advance(time.Minute)
+	if got, err := c.Lease(ctx, 0, 10); err != nil || ids(got) != "r1 r2 r3 r4 r5 r6 r7" {
+		t.Fatalf("lease once all expired: %q %v", ids(got), err)
+	}
+}
+
 func TestLongPollWakesOnExpiry(t *testing.T) {
 	f := newFixture(t, Config{LeaseFor: 300 * time.Millisecond, Clock: time.Now})
 	ctx := context.Background()
