@@ -139,3 +139,21 @@ func TestDocumentsDurableAcrossCheckpoints(t *testing.T) {
 	}
 	c.Close()
 }
+
+// An acknowledgement of every document so far rides in the commit of the next
+// one, which is then the first unsent.
+func TestAcknowledgementOfAllRidesNextDocument(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	e := openEmulator(t, fn.EmulatorConfig{Dir: dir})
+	must(e.Register(ctx, fn.Doc{Time: t0, TLV: registrationTLV(t, regNumber)})).ok(t)
+	must(e.OpenShift(ctx, fn.Doc{Time: t0, TLV: reportTLV(t, "ОТКРЫТИЕ СМЕНЫ")})).ok(t)
+	e.PendAcknowledgement(2)
+	at := t0.Add(time.Minute)
+	s := must(e.Receipt(ctx, receipt(t, at, 100))).ok(t)
+	for _, st := range []fn.State{must(e.State(ctx)).ok(t), onDisk(t, dir)} {
+		if st.Unsent != 1 || st.FirstUnsentFD != s.FD || !st.FirstUnsentTime.Equal(s.Time) {
+			t.Fatalf("state %+v: want FD %d alone unsent since %v", st, s.FD, s.Time)
+		}
+	}
+}

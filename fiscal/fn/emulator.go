@@ -910,6 +910,11 @@ func (e *Emulator) applyAcks(st *driveState) error {
 		return nil
 	}
 	fd := st.AckedThrough + 1
+	if fd > e.st.LastFD {
+		// The document committed with st, acknowledged up to the one before it.
+		st.FirstUnsentTime = st.LastFDTime
+		return nil
+	}
 	rec, err := e.record(fd)
 	if err != nil {
 		return err
