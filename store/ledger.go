@@ -49,7 +49,7 @@ func (s *Store) Ledger() (Ledger, error) {
 
 // SetLedger replaces the ledger (shift open and close, cash in and out).
 func (s *Store) SetLedger(l Ledger) error {
-	return s.db.Update(func(tx *bolt.Tx) error {
+	return s.update(func(tx *bolt.Tx) error {
 		return putJSON(tx.Bucket(bucketMeta), keyLedger, &l)
 	})
 }
@@ -74,7 +74,7 @@ func (s *Store) Stop() (Stop, error) {
 
 // SetStop records the stop state.
 func (s *Store) SetStop(st Stop) error {
-	return s.db.Update(func(tx *bolt.Tx) error {
+	return s.update(func(tx *bolt.Tx) error {
 		return putJSON(tx.Bucket(bucketMeta), keyStop, &st)
 	})
 }
@@ -88,7 +88,7 @@ type Event struct {
 
 // Log appends an event, dropping the oldest beyond the limit.
 func (s *Store) Log(e Event) error {
-	return s.db.Update(func(tx *bolt.Tx) error {
+	return s.update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketEvents)
 		seq, err := b.NextSequence()
 		if err != nil {
@@ -155,7 +155,7 @@ func (s *Store) Setting(name string, v any) (bool, error) {
 
 // SetSetting stores v under name.
 func (s *Store) SetSetting(name string, v any) error {
-	return s.db.Update(func(tx *bolt.Tx) error {
+	return s.update(func(tx *bolt.Tx) error {
 		return putJSON(tx.Bucket(bucketMeta), []byte("setting/"+name), v)
 	})
 }

@@ -19,7 +19,7 @@ var bucketPrints = []byte("prints") // FD → Print: the durable print queue
 
 // QueuePrint adds a document to the print queue; it survives restarts until Printed.
 func (s *Store) QueuePrint(p Print) error {
-	return s.db.Update(func(tx *bolt.Tx) error { return queuePrint(tx, p) })
+	return s.update(func(tx *bolt.Tx) error { return queuePrint(tx, p) })
 }
 
 func queuePrint(tx *bolt.Tx, p Print) error {
@@ -52,7 +52,7 @@ func (s *Store) Prints() ([]Print, error) {
 
 // Printed takes a document off the print queue.
 func (s *Store) Printed(fd uint32) error {
-	return s.db.Update(func(tx *bolt.Tx) error {
+	return s.update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketPrints)
 		if b == nil {
 			return nil

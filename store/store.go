@@ -13,7 +13,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
+	"sync"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -77,7 +79,14 @@ type Store struct {
 	db  *bolt.DB
 	max Limits
 	rel *Releaser
+
+	mu       sync.Mutex
+	reported map[string]time.Time // confirmed by the cloud, not yet committed
+	flush    *time.Timer          // commits them when no other write does
 }
+
+// reportedLag bounds how long a confirmation waits for another write to carry it.
+const reportedLag = time.Second
 
 // Limits bound the store's growth: the drive is the archive, so reported documents
 // are pruned and the event log is a ring.
@@ -98,7 +107,7 @@ func Open(path string, lim Limits) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store: open %s: %w", path, err)
 	}
-	s := &Store{db: db, max: lim, rel: NewReleaser(db)}
+	s := &Store{db: db, max: lim, rel: NewReleaser(db), reported: map[string]time.Time{}}
 	if err := s.migrate(); err != nil {
 		db.Close()
 		return nil, err
@@ -119,7 +128,7 @@ var migrations = []func(tx *bolt.Tx) error{
 }
 
 func (s *Store) migrate() error {
-	return s.db.Update(func(tx *bolt.Tx) error {
+	return s.update(func(tx *bolt.Tx) error {
 		meta, err := tx.CreateBucketIfNotExists(bucketMeta)
 		if err != nil {
 			return err
@@ -141,7 +150,45 @@ func (s *Store) migrate() error {
 }
 
 // Close closes the file.
-func (s *Store) Close() error { return s.db.Close() }
+func (s *Store) Close() error {
+	s.mu.Lock()
+	if s.flush != nil {
+		s.flush.Stop()
+	}
+	n := len(s.reported)
+	s.mu.Unlock()
+	var err error
+	if n > 0 {
+		err = s.update(func(*bolt.Tx) error { return nil })
+	}
+	return errors.Join(err, s.db.Close())
+}
+
+// update runs fn in a write transaction that first commits the confirmations
+// of Reported since the last one.
+func (s *Store) update(fn func(tx *bolt.Tx) error) error {
+	s.mu.Lock()
+	confirmed := maps.Clone(s.reported)
+	s.mu.Unlock()
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		if len(confirmed) > 0 {
+			if err := s.markReported(tx, confirmed); err != nil {
+				return err
+			}
+		}
+		return fn(tx)
+	})
+	if err == nil && len(confirmed) > 0 {
+		s.mu.Lock()
+		for id, at := range confirmed {
+			if s.reported[id].Equal(at) {
+				delete(s.reported, id)
+			}
+		}
+		s.mu.Unlock()
+	}
+	return err
+}
 
 // NewDoc is a document as the cloud leased it.
 type NewDoc struct {
@@ -155,7 +202,7 @@ type NewDoc struct {
 // since the cloud evidently did not keep it. It returns how many were new.
 func (s *Store) Accept(docs []NewDoc, now time.Time) (int, error) {
 	added := 0
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	err := s.update(func(tx *bolt.Tx) error {
 		added = 0
 		docsB := tx.Bucket(bucketDocs)
 		for _, nd := range docs {
@@ -191,20 +238,27 @@ func (s *Store) Accept(docs []NewDoc, now time.Time) (int, error) {
 
 // Accepted returns the documents waiting for the drive, oldest first.
 func (s *Store) Accepted() ([]*Doc, error) {
-	return s.index(bucketAccepted, 0)
+	return s.index(bucketAccepted, 0, nil)
 }
 
 // Unreported returns up to max documents whose result the cloud has not confirmed, oldest first.
+// Those confirmed and not yet committed are left out.
 func (s *Store) Unreported(max int) ([]*Doc, error) {
-	return s.index(bucketUnreported, max)
+	s.mu.Lock()
+	confirmed := maps.Clone(s.reported)
+	s.mu.Unlock()
+	return s.index(bucketUnreported, max, confirmed)
 }
 
-func (s *Store) index(bucket []byte, max int) ([]*Doc, error) {
+func (s *Store) index(bucket []byte, max int, skip map[string]time.Time) ([]*Doc, error) {
 	var out []*Doc
 	err := s.db.View(func(tx *bolt.Tx) error {
 		docs := tx.Bucket(bucketDocs)
 		c := tx.Bucket(bucket).Cursor()
 		for k, id := c.First(); k != nil && (max <= 0 || len(out) < max); k, id = c.Next() {
+			if _, ok := skip[string(id)]; ok {
+				continue
+			}
 			d, err := decodeDoc(docs.Get(id))
 			if err != nil {
 				return fmt.Errorf("store: %s index entry %x: %w", bucket, k, err)
@@ -299,7 +353,7 @@ func (st *Settlement) Len() int { return len(st.items) }
 // accepted; if one is not, nothing is committed.
 func (s *Store) Settle(st *Settlement) error {
 	defer s.release()
-	return s.db.Update(func(tx *bolt.Tx) error {
+	return s.update(func(tx *bolt.Tx) error {
 		for _, it := range st.items {
 			if err := settle(tx, it); err != nil {
 				return err
@@ -314,7 +368,7 @@ func (s *Store) Settle(st *Settlement) error {
 
 // Requeue puts a failed document back in the drive's queue (remote-fiscalization mode).
 func (s *Store) Requeue(id string) error {
-	return s.db.Update(func(tx *bolt.Tx) error {
+	return s.update(func(tx *bolt.Tx) error {
 		d, err := getDoc(tx, id)
 		if err != nil {
 			return err
@@ -363,35 +417,61 @@ func settle(tx *bolt.Tx, it settled) error {
 	return tx.Bucket(bucketUnreported).Put(seqKey(d.Seq), []byte(it.id))
 }
 
-// Reported marks the results of ids as confirmed by the cloud and prunes the oldest
-// reported documents beyond the limit.
+// Reported marks the results of ids as confirmed by the cloud. The mark is
+// committed with the next write, or within reportedLag: it needs no commit of
+// its own, since a confirmation lost in a crash only makes the register report
+// the result again, which the cloud takes as a repeat.
 func (s *Store) Reported(ids []string, now time.Time) error {
-	defer s.release()
-	return s.db.Update(func(tx *bolt.Tx) error {
-		for _, id := range ids {
-			d, err := getDoc(tx, id)
-			if errors.Is(err, ErrNotFound) {
-				continue
-			}
-			if err != nil {
-				return err
-			}
-			if d.State == Accepted || d.Reported {
-				continue
-			}
-			d.Reported, d.ReportedAt = true, now
-			if err := putDoc(tx, d); err != nil {
-				return err
-			}
-			if err := tx.Bucket(bucketUnreported).Delete(seqKey(d.Seq)); err != nil {
-				return err
-			}
-			if err := tx.Bucket(bucketReported).Put(seqKey(d.Seq), []byte(d.ID)); err != nil {
-				return err
-			}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, id := range ids {
+		s.reported[id] = now
+	}
+	if s.flush == nil {
+		s.flush = time.AfterFunc(reportedLag, s.flushReported)
+	}
+	return nil
+}
+
+// flushReported commits the confirmations no other write has carried. On
+// failure they stay for the next write.
+func (s *Store) flushReported() {
+	s.mu.Lock()
+	s.flush = nil
+	n := len(s.reported)
+	s.mu.Unlock()
+	if n > 0 {
+		defer s.release()
+		s.update(func(*bolt.Tx) error { return nil })
+	}
+}
+
+// markReported moves the confirmed documents from the unreported index to the
+// reported one and prunes the oldest reported documents beyond the limit.
+func (s *Store) markReported(tx *bolt.Tx, confirmed map[string]time.Time) error {
+	for id, at := range confirmed {
+		d, err := getDoc(tx, id)
+		if errors.Is(err, ErrNotFound) {
+			continue
 		}
-		return s.prune(tx)
-	})
+		if err != nil {
+			return err
+		}
+		if d.State == Accepted || d.Reported {
+			continue
+		}
+		d.Reported, d.ReportedAt = true, at
+		if err := putDoc(tx, d); err != nil {
+			return err
+		}
+		if err := tx.Bucket(bucketUnreported).Delete(seqKey(d.Seq)); err != nil {
+			return err
+		}
+		if err := tx.Bucket(bucketReported).Put(seqKey(d.Seq), []byte(d.ID)); err != nil {
+			return err
+		}
+	}
+	return s.prune(tx)
 }
 
 // release lets go of the file's pages mapped by reads, now and then. It is

@@ -137,6 +137,78 @@ func TestRequeue(t *testing.T) {
 	}
 }
 
+// A confirmation from the cloud is committed with the next write (or on its
+// own after reportedLag); until then the document is no longer offered for
+// reporting, and a crash before the commit only offers it again.
+func TestReportedCommittedLazily(t *testing.T) {
+	s, _ := open(t, Limits{})
+	led := Ledger{Shift: 1, ShiftOpen: true}
+	for i, id := range []string{"a", "b", "c"} {
+		s.Accept([]NewDoc{{id, body(id)}}, t0)
+		led.ShiftTotals.Count[0]++
+		led.LastFD = uint32(i + 1)
+		if err := s.Fiscalize(id, Fiscal{FD: uint32(i + 1), Shift: 1}, nil, &led, false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.Reported([]string{"a", "b"}, t0)
+	if un, _ := s.Unreported(10); ids(un) != "c" {
+		t.Fatalf("unreported after confirming a and b: %s, want c", ids(un))
+	}
+	onDisk := func() string {
+		t.Helper()
+		cp := filepath.Join(t.TempDir(), "copy.db")
+		if err := s.db.View(func(tx *bolt.Tx) error { return tx.CopyFile(cp, 0o600) }); err != nil {
+			t.Fatal(err)
+		}
+		c, err := Open(cp, Limits{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		un, _ := c.Unreported(10)
+		return ids(un)
+	}
+	if got := onDisk(); got != "a,b,c" {
+		t.Fatalf("a crash before any write leaves %s unreported, want a,b,c", got)
+	}
+	s.Accept([]NewDoc{{"d", body("d")}}, t0) // any write carries the confirmations
+	if got := onDisk(); got != "c" {
+		t.Fatalf("after the next write the file has %s unreported, want c", got)
+	}
+	s.Reported([]string{"c"}, t0)
+	deadline := time.Now().Add(10 * reportedLag)
+	for onDisk() != "" {
+		if time.Now().After(deadline) {
+			t.Fatalf("the confirmation of c not committed on its own after %v", 10*reportedLag)
+		}
+		time.Sleep(reportedLag / 10)
+	}
+	if err := s.Check(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A failed document confirmed, re-queued and fiscalized again has its new
+// result reported: the old confirmation does not stand for it.
+func TestRequeueAfterLazyConfirmation(t *testing.T) {
+	s, _ := open(t, Limits{})
+	s.Accept([]NewDoc{{"x", body("x")}}, t0)
+	s.Fail("x", "drive refused", nil)
+	s.Reported([]string{"x"}, t0)
+	if err := s.Requeue("x"); err != nil {
+		t.Fatal(err)
+	}
+	led := Ledger{Shift: 1, ShiftOpen: true, LastFD: 1}
+	if err := s.Fiscalize("x", Fiscal{FD: 1, Shift: 1}, nil, &led, false); err != nil {
+		t.Fatal(err)
+	}
+	s.flushReported()
+	if un, _ := s.Unreported(10); ids(un) != "x" {
+		t.Fatalf("unreported after fiscalizing x again: %q, want x", ids(un))
+	}
+}
+
 func TestPruneKeepsOpenShift(t *testing.T) {
 	s, _ := open(t, Limits{KeepReported: 3})
 	led := Ledger{Shift: 1, ShiftOpen: true}
@@ -156,6 +228,7 @@ func TestPruneKeepsOpenShift(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	s.flushReported() // the last confirmation, which no write has carried yet
 	all, _ := s.Docs(nil)
 	if got := ids(all); got != "d4,d5,d6" {
 		t.Fatalf("after pruning to 3: %s", got)
