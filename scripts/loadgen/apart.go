@@ -29,6 +29,7 @@ type remote struct {
 // startRemote starts both for the register whose data directory is data.
 func startRemote(bin, data, dir, logDir string) (*remote, error) {
 	m := &remote{}
+	bin = ownCopy(bin, dir)
 	cloudAddr, err := freeAddr()
 	if err != nil {
 		return nil, err
@@ -134,4 +135,75 @@ func procStatus(pid int) (map[string]int64, error) {
 		}
 	}
 	return out, sc.Err()
+}
+
+// mapped is where a process's resident pages are, from /proc/PID/smaps, in KiB.
+type mapped struct {
+	binary int64 // the executable's own mappings
+	db     int64 // mapped *.db files (bbolt)
+	pss    int64 // proportional set size: a page shared by n processes counts 1/n
+}
+
+func procMemory(pid int) (mapped, error) {
+	var m mapped
+	exe, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid))
+	if err != nil {
+		return m, err
+	}
+	f, err := os.Open(fmt.Sprintf("/proc/%d/smaps", pid))
+	if err != nil {
+		return m, err
+	}
+	defer f.Close()
+	var into *int64 // where the current mapping's Rss goes
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		if len(fields) == 0 {
+			continue
+		}
+		if !strings.HasSuffix(fields[0], ":") { // a mapping's header: range, perms, offset, dev, inode, path
+			path := ""
+			if len(fields) > 5 {
+				path = strings.Join(fields[5:], " ")
+			}
+			switch {
+			case path == exe:
+				into = &m.binary
+			case strings.HasSuffix(path, ".db"):
+				into = &m.db
+			default:
+				into = nil
+			}
+			continue
+		}
+		if len(fields) < 2 {
+			continue
+		}
+		kib, _ := strconv.ParseInt(fields[1], 10, 64)
+		switch fields[0] {
+		case "Rss:":
+			if into != nil {
+				*into += kib
+			}
+		case "Pss:":
+			m.pss += kib
+		}
+	}
+	return m, sc.Err()
+}
+
+// ownCopy copies bin into dir for the cloud and the OFD: on machines of their
+// own they would share none of the register's pages, and the register's PSS is
+// then its own. Where dir's copy cannot run (a noexec mount), bin is used.
+func ownCopy(bin, dir string) string {
+	b, err := os.ReadFile(bin)
+	if err != nil {
+		return bin
+	}
+	c := filepath.Join(dir, "kassa")
+	if os.WriteFile(c, b, 0o755) != nil || exec.Command(c, "version").Run() != nil {
+		return bin
+	}
+	return c
 }

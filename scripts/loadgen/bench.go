@@ -40,11 +40,16 @@ type modeResult struct {
 	SingleP50      float64        `json:"single_p50_ms"`
 	SingleP95      float64        `json:"single_p95_ms"`
 	SingleMax      float64        `json:"single_max_ms"`
-	RSSPeakMiB     float64        `json:"rss_mib"`      // VmHWM of the kassa run process after the run
-	RSSEndMiB      float64        `json:"rss_end_mib"`  // VmRSS after the run
-	RSSAnonMiB     float64        `json:"rss_anon_mib"` // of which the heap, stacks and runtime (RssAnon)
-	RSSFileMiB     float64        `json:"rss_file_mib"` // and the binary's and the bbolt files' mapped pages (RssFile)
-	StopMS         float64        `json:"stop_ms"`      // SIGTERM to exit
+	RSSPeakMiB     float64        `json:"rss_mib"`          // VmHWM of the kassa run process after the run
+	RSSEndMiB      float64        `json:"rss_end_mib"`      // VmRSS after the run
+	RSSAnonMiB     float64        `json:"rss_anon_mib"`     // of which the heap, stacks and runtime (RssAnon)
+	RSSFileMiB     float64        `json:"rss_file_mib"`     // and the binary's and the bbolt files' mapped pages (RssFile)
+	RSSBinaryMiB   float64        `json:"rss_binary_mib"`   // of which the binary's own mappings
+	RSSDBMiB       float64        `json:"rss_db_mib"`       // and the mapped bbolt files (*.db)
+	PSSEndMiB      float64        `json:"pss_end_mib"`      // PSS after the run: pages shared with other processes in part
+	RSSQuietMiB    float64        `json:"rss_quiet_mib"`    // VmRSS after one more second without receipts
+	RSSQuietDBMiB  float64        `json:"rss_quiet_db_mib"` // of which the mapped bbolt files
+	StopMS         float64        `json:"stop_ms"`          // SIGTERM to exit
 	FsyncsPerDoc   float64        `json:"fsyncs_per_receipt,omitempty"`
 	FsyncsPerFile  map[string]int `json:"fsyncs_by_file,omitempty"`
 }
@@ -318,12 +323,9 @@ func loadRun(cfg loadConfig) (modeResult, error) {
 	}
 	m.Errors = errs
 	if !cfg.strace {
-		st, err := procStatus(r.cmd.Process.Pid)
-		if err != nil {
+		if err := measureMemory(&m, r.cmd.Process.Pid); err != nil {
 			return m, err
 		}
-		mib := func(k string) float64 { return float64(st[k]) / 1024 }
-		m.RSSPeakMiB, m.RSSEndMiB, m.RSSAnonMiB, m.RSSFileMiB = mib("VmHWM"), mib("VmRSS"), mib("RssAnon"), mib("RssFile")
 	}
 	if cfg.strace {
 		tracer.Process.Signal(syscall.SIGINT) // detach and flush
@@ -345,6 +347,31 @@ func loadRun(cfg loadConfig) (modeResult, error) {
 		m.FsyncsPerDoc = float64(total) / float64(len(lat)+len(clat))
 	}
 	return m, nil
+}
+
+// measureMemory fills m's memory figures: right after the run, then after a
+// quiet second.
+func measureMemory(m *modeResult, pid int) error {
+	mib := func(kib int64) float64 { return float64(kib) / 1024 }
+	st, err := procStatus(pid)
+	if err != nil {
+		return err
+	}
+	mem, err := procMemory(pid)
+	if err != nil {
+		return err
+	}
+	m.RSSPeakMiB, m.RSSEndMiB, m.RSSAnonMiB, m.RSSFileMiB = mib(st["VmHWM"]), mib(st["VmRSS"]), mib(st["RssAnon"]), mib(st["RssFile"])
+	m.RSSBinaryMiB, m.RSSDBMiB, m.PSSEndMiB = mib(mem.binary), mib(mem.db), mib(mem.pss)
+	time.Sleep(time.Second)
+	if st, err = procStatus(pid); err != nil {
+		return err
+	}
+	if mem, err = procMemory(pid); err != nil {
+		return err
+	}
+	m.RSSQuietMiB, m.RSSQuietDBMiB = mib(st["VmRSS"]), mib(mem.db)
+	return nil
 }
 
 // drive posts n receipts from workers goroutines, each with one receipt in flight,
@@ -515,7 +542,8 @@ func printTable(w *os.File, r benchResult) {
 	for _, m := range r.Modes {
 		fmt.Fprintf(w, "%-9s %8d %4d × %-2d %8.1f %8.1f %8.1f %8.1f %8.1f %8.1f | %6d %8.1f %8.1f %8d\n", m.Mode, m.Receipts, m.Clients, m.InFlight, m.ReceiptsPerS, m.OFDPerS, m.P50, m.P95, m.P99, m.RSSPeakMiB, m.SingleReceipts, m.SingleP50, m.SingleP95, m.Errors)
 		if m.RSSPeakMiB > 0 {
-			fmt.Fprintf(w, "%-9s at the end: RSS %.1f MiB = %.1f anonymous (heap, stacks, runtime) + %.1f file-backed (binary, bbolt maps)\n", "", m.RSSEndMiB, m.RSSAnonMiB, m.RSSFileMiB)
+			fmt.Fprintf(w, "%-9s at the end: RSS %.1f MiB = %.1f anonymous (heap, stacks, runtime) + %.1f file-backed (%.1f binary, %.1f bbolt maps); PSS %.1f\n", "", m.RSSEndMiB, m.RSSAnonMiB, m.RSSFileMiB, m.RSSBinaryMiB, m.RSSDBMiB, m.PSSEndMiB)
+			fmt.Fprintf(w, "%-9s a quiet second later: RSS %.1f MiB, of which bbolt maps %.1f\n", "", m.RSSQuietMiB, m.RSSQuietDBMiB)
 		}
 		if m.FsyncsPerFile != nil {
 			fmt.Fprintf(w, "%-9s fsyncs per receipt %.2f: %v\n", "", m.FsyncsPerDoc, m.FsyncsPerFile)
