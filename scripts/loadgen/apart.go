@@ -137,6 +137,27 @@ func procStatus(pid int) (map[string]int64, error) {
 	return out, sc.Err()
 }
 
+// procCPU is the user and system CPU time a process has used so far.
+func procCPU(pid int) (time.Duration, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	// After the command's name in parentheses: state, then utime and stime as
+	// the 12th and 13th fields, in clock ticks (USER_HZ, 100 on Linux).
+	i := strings.LastIndexByte(string(b), ')')
+	f := strings.Fields(string(b[i+1:]))
+	if i < 0 || len(f) < 13 {
+		return 0, fmt.Errorf("/proc/%d/stat: unexpected format", pid)
+	}
+	u, err1 := strconv.ParseInt(f[11], 10, 64)
+	s, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err := errors.Join(err1, err2); err != nil {
+		return 0, fmt.Errorf("/proc/%d/stat: %w", pid, err)
+	}
+	return time.Duration(u+s) * 10 * time.Millisecond, nil
+}
+
 // mapped is where a process's resident pages are, from /proc/PID/smaps, in KiB.
 type mapped struct {
 	binary int64 // the executable's own mappings

@@ -33,3 +33,24 @@ func TestProcMemory(t *testing.T) {
 		t.Errorf("procMemory = %+v: want the test binary's pages, at least one page of x.db, and a PSS", m)
 	}
 }
+
+func TestProcCPU(t *testing.T) {
+	before, err := procCPU(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	after := before
+	for i := 0; i < 1e4 && after == before; i++ {
+		for j := 0; j < 1e6; j++ {
+			sink += j
+		}
+		if after, err = procCPU(os.Getpid()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if after <= before {
+		t.Fatalf("procCPU went from %v to %v after 10^10 additions", before, after)
+	}
+}
+
+var sink int

@@ -35,6 +35,7 @@ type modeResult struct {
 	P99          float64 `json:"p99_ms"`
 	Max          float64 `json:"max_ms"`
 	WallS        float64 `json:"wall_s"`
+	CPUPerDoc    float64 `json:"cpu_ms_per_receipt"` // the register's user+system CPU time in the bulk phase ÷ receipts
 	// The same register afterwards, each client with one receipt at a time.
 	SingleReceipts int            `json:"single_receipts"`
 	SingleP50      float64        `json:"single_p50_ms"`
@@ -295,11 +296,20 @@ func loadRun(cfg loadConfig) (modeResult, error) {
 		}
 		defer cb.close()
 	}
+	cpu0, err := procCPU(r.cmd.Process.Pid)
+	if err != nil {
+		return m, err
+	}
 	start := time.Now()
 	lat, last, errs, firstErr := drive(s, cb, cfg.mode+"-bulk", cfg.n, cfg.clients*cfg.inflight, cfg.step)
 	if len(lat) == 0 {
 		return m, fmt.Errorf("no receipt completed: %v", firstErr)
 	}
+	cpu1, err := procCPU(r.cmd.Process.Pid)
+	if err != nil {
+		return m, err
+	}
+	m.CPUPerDoc = ms(cpu1-cpu0) / float64(len(lat))
 	tOFD, err := r.waitOFD(2 * time.Minute)
 	if err != nil {
 		return m, err
@@ -541,6 +551,7 @@ func printTable(w *os.File, r benchResult) {
 	fmt.Fprintf(w, "%-9s %8s %9s %8s %8s %8s %8s %8s %8s | %6s %8s %8s %8s\n", "mode", "receipts", "in flight", "rcpt/s", "ofd/s", "p50 ms", "p95 ms", "p99 ms", "RSS MiB", "single", "p50 ms", "p95 ms", "errors")
 	for _, m := range r.Modes {
 		fmt.Fprintf(w, "%-9s %8d %4d × %-2d %8.1f %8.1f %8.1f %8.1f %8.1f %8.1f | %6d %8.1f %8.1f %8d\n", m.Mode, m.Receipts, m.Clients, m.InFlight, m.ReceiptsPerS, m.OFDPerS, m.P50, m.P95, m.P99, m.RSSPeakMiB, m.SingleReceipts, m.SingleP50, m.SingleP95, m.Errors)
+		fmt.Fprintf(w, "%-9s the register's CPU time: %.2f ms per receipt\n", "", m.CPUPerDoc)
 		if m.RSSPeakMiB > 0 {
 			fmt.Fprintf(w, "%-9s at the end: RSS %.1f MiB = %.1f anonymous (heap, stacks, runtime) + %.1f file-backed (%.1f binary, %.1f bbolt maps); PSS %.1f\n", "", m.RSSEndMiB, m.RSSAnonMiB, m.RSSFileMiB, m.RSSBinaryMiB, m.RSSDBMiB, m.PSSEndMiB)
 			fmt.Fprintf(w, "%-9s a quiet second later: RSS %.1f MiB, of which bbolt maps %.1f\n", "", m.RSSQuietMiB, m.RSSQuietDBMiB)
