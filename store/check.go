@@ -8,8 +8,9 @@ import (
 
 // Check verifies the store's invariants, as bbolt's tx.Check verifies its pages:
 // each index entry points at a document in the matching state and each document is
-// in exactly the indexes its state asks for; no two documents carry one drive
-// number; and this shift's ledger counts equal the receipts the store holds for it.
+// in exactly the indexes its state asks for; the reported index's kept count is its
+// length; no two documents carry one drive number; and this shift's ledger counts
+// equal the receipts the store holds for it.
 // Tests and `kassa selftest` run it.
 func (s *Store) Check() error {
 	return s.db.View(func(tx *bolt.Tx) error {
@@ -27,6 +28,9 @@ func (s *Store) Check() error {
 				return err
 			}
 			inIndex[string(name)] = ids
+		}
+		if n, want := reportedLen(tx), len(inIndex[string(bucketReported)]); n != want {
+			return fmt.Errorf("store check: meta counts %d reported documents, the index holds %d", n, want)
 		}
 		var l Ledger
 		if err := getJSON(tx.Bucket(bucketMeta), keyLedger, &l); err != nil {

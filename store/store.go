@@ -22,7 +22,7 @@ import (
 )
 
 // SchemaVersion is the layout this code writes; Open migrates older files up to it.
-const SchemaVersion = 1
+const SchemaVersion = 2
 
 var (
 	bucketMeta       = []byte("meta")
@@ -34,6 +34,7 @@ var (
 	keySchema        = []byte("schema")
 	keySeq           = []byte("seq")
 	keyLedger        = []byte("ledger")
+	keyReportedN     = []byte("reportedN") // the reported index's key count
 	keyStop          = []byte("stop")
 )
 
@@ -124,6 +125,14 @@ var migrations = []func(tx *bolt.Tx) error{
 			}
 		}
 		return nil
+	},
+	func(tx *bolt.Tx) error { // 1 → 2: the reported index's count kept in meta
+		n := 0
+		c := tx.Bucket(bucketReported).Cursor()
+		for k, _ := c.First(); k != nil; k, _ = c.Next() {
+			n++
+		}
+		return tx.Bucket(bucketMeta).Put(keyReportedN, seqKey(uint64(n)))
 	},
 }
 
@@ -377,10 +386,11 @@ func (s *Store) Requeue(id string) error {
 			return fmt.Errorf("store: document %q is %s, only a failed one goes back to the queue", id, d.State)
 		}
 		d.State, d.Error, d.Result, d.Reported = Accepted, "", nil, false
-		for _, b := range [][]byte{bucketUnreported, bucketReported} {
-			if err := tx.Bucket(b).Delete(seqKey(d.Seq)); err != nil {
-				return err
-			}
+		if err := tx.Bucket(bucketUnreported).Delete(seqKey(d.Seq)); err != nil {
+			return err
+		}
+		if err := unindexReported(tx, d.Seq); err != nil {
+			return err
 		}
 		if err := putDoc(tx, d); err != nil {
 			return err
@@ -467,7 +477,7 @@ func (s *Store) markReported(tx *bolt.Tx, confirmed map[string]time.Time) error 
 		if err := tx.Bucket(bucketUnreported).Delete(seqKey(d.Seq)); err != nil {
 			return err
 		}
-		if err := tx.Bucket(bucketReported).Put(seqKey(d.Seq), []byte(d.ID)); err != nil {
+		if err := indexReported(tx, d); err != nil {
 			return err
 		}
 	}
@@ -484,7 +494,7 @@ func unreport(tx *bolt.Tx, d *Doc) error {
 	if err := putDoc(tx, d); err != nil {
 		return err
 	}
-	if err := tx.Bucket(bucketReported).Delete(seqKey(d.Seq)); err != nil {
+	if err := unindexReported(tx, d.Seq); err != nil {
 		return err
 	}
 	return tx.Bucket(bucketUnreported).Put(seqKey(d.Seq), []byte(d.ID))
@@ -494,8 +504,7 @@ func unreport(tx *bolt.Tx, d *Doc) error {
 // is in acceptance order, so this walks only what it deletes; the open shift's
 // documents are kept whatever the limit.
 func (s *Store) prune(tx *bolt.Tx) error {
-	rep := tx.Bucket(bucketReported)
-	excess := countKeys(rep) - s.max.KeepReported
+	excess := reportedLen(tx) - s.max.KeepReported
 	if excess <= 0 {
 		return nil
 	}
@@ -503,7 +512,7 @@ func (s *Store) prune(tx *bolt.Tx) error {
 	if err := getJSON(tx.Bucket(bucketMeta), keyLedger, &l); err != nil {
 		return err
 	}
-	c := rep.Cursor()
+	c := tx.Bucket(bucketReported).Cursor()
 	for k, id := c.First(); k != nil && excess > 0; k, id = c.First() {
 		d, err := getDoc(tx, string(id))
 		if err != nil {
@@ -518,20 +527,50 @@ func (s *Store) prune(tx *bolt.Tx) error {
 		if err := c.Delete(); err != nil {
 			return err
 		}
+		if err := addReportedLen(tx, -1); err != nil {
+			return err
+		}
 		excess--
 	}
 	return nil
 }
 
-// countKeys counts a bucket's keys. bbolt's Stats does not see the changes of the
-// transaction that asks, so the store counts itself.
-func countKeys(b *bolt.Bucket) int {
-	n := 0
-	c := b.Cursor()
-	for k, _ := c.First(); k != nil; k, _ = c.Next() {
-		n++
+// The reported index's length is kept in meta and changed with the index, so
+// that pruning after every report need not walk it: a walk would read, and map,
+// every page of an index of up to KeepReported entries each time.
+
+func reportedLen(tx *bolt.Tx) int {
+	b := tx.Bucket(bucketMeta).Get(keyReportedN)
+	if b == nil {
+		return 0
 	}
-	return n
+	return int(binary.BigEndian.Uint64(b))
+}
+
+func addReportedLen(tx *bolt.Tx, delta int) error {
+	return tx.Bucket(bucketMeta).Put(keyReportedN, seqKey(uint64(reportedLen(tx)+delta)))
+}
+
+func indexReported(tx *bolt.Tx, d *Doc) error {
+	rep := tx.Bucket(bucketReported)
+	if rep.Get(seqKey(d.Seq)) != nil {
+		return nil
+	}
+	if err := rep.Put(seqKey(d.Seq), []byte(d.ID)); err != nil {
+		return err
+	}
+	return addReportedLen(tx, 1)
+}
+
+func unindexReported(tx *bolt.Tx, seq uint64) error {
+	rep := tx.Bucket(bucketReported)
+	if rep.Get(seqKey(seq)) == nil {
+		return nil
+	}
+	if err := rep.Delete(seqKey(seq)); err != nil {
+		return err
+	}
+	return addReportedLen(tx, -1)
 }
 
 func getDoc(tx *bolt.Tx, id string) (*Doc, error) {

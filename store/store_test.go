@@ -270,6 +270,9 @@ func TestCheckFindsBrokenInvariants(t *testing.T) {
 			}
 			return tx.Bucket(bucketUnreported).Put(seqKey(50), []byte("c"))
 		},
+		"reported count off": func(tx *bolt.Tx) error {
+			return tx.Bucket(bucketMeta).Put(keyReportedN, seqKey(7))
+		},
 		"ledger off by one": func(tx *bolt.Tx) error {
 			l := Ledger{Shift: 1, ShiftOpen: true}
 			l.ShiftTotals.Count[0] = 2
@@ -304,6 +307,45 @@ func TestRefusesNewerSchema(t *testing.T) {
 	s.Close()
 	if _, err := Open(path, Limits{}); err == nil || !strings.Contains(err.Error(), "schema") {
 		t.Fatalf("Open of a newer schema = %v, want a schema error", err)
+	}
+}
+
+// A schema-1 file has no count of its reported index: Open counts it once.
+func TestMigratesReportedCount(t *testing.T) {
+	s, path := open(t, Limits{})
+	for _, id := range []string{"a", "b", "c"} {
+		s.Accept([]NewDoc{{id, body(id)}}, t0)
+		s.Fail(id, "refused", nil)
+	}
+	if err := s.Reported([]string{"a", "b", "c"}, t0); err != nil {
+		t.Fatal(err)
+	}
+	s.flushReported()
+	s.db.Update(func(tx *bolt.Tx) error {
+		meta := tx.Bucket(bucketMeta)
+		meta.Delete(keyReportedN)
+		return meta.Put(keySchema, binary.BigEndian.AppendUint32(nil, 1))
+	})
+	s.Close()
+	s, err := Open(path, Limits{KeepReported: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.Check(); err != nil {
+		t.Fatal(err)
+	}
+	s.Accept([]NewDoc{{"d", body("d")}}, t0)
+	s.Fail("d", "refused", nil)
+	if err := s.Reported([]string{"d"}, t0); err != nil {
+		t.Fatal(err)
+	}
+	s.flushReported()
+	if all, _ := s.Docs(nil); ids(all) != "c,d" {
+		t.Fatalf("after pruning the migrated file to 2: %s", ids(all))
+	}
+	if err := s.Check(); err != nil {
+		t.Fatal(err)
 	}
 }
 
