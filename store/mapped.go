@@ -17,24 +17,44 @@ const releaseEvery = 200 * time.Millisecond
 // maps them again; the process's RSS, which the kernel's OOM score counts, no
 // longer grows with the file.
 type Releaser struct {
-	db   *bolt.DB
-	mu   sync.Mutex
-	last time.Time
+	db      *bolt.DB
+	after   func(time.Duration, func()) // time.AfterFunc; tests call f themselves
+	mu      sync.Mutex
+	last    time.Time
+	pending bool // a release is due at last+releaseEvery
 }
 
 // NewReleaser returns a Releaser for db.
-func NewReleaser(db *bolt.DB) *Releaser { return &Releaser{db: db} }
+func NewReleaser(db *bolt.DB) *Releaser {
+	return &Releaser{db: db, after: func(d time.Duration, f func()) { time.AfterFunc(d, f) }}
+}
 
-// Release releases the mapped pages if the last release is older than releaseEvery.
+// Release releases the mapped pages if the last release is older than
+// releaseEvery, and otherwise makes sure that one follows when that time is up:
+// the pages the last reads of a burst mapped are let go after it too.
 func (r *Releaser) Release() error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if time.Since(r.last) < releaseEvery {
+	if wait := releaseEvery - time.Since(r.last); wait > 0 {
+		if !r.pending {
+			r.pending = true
+			r.after(wait, func() {
+				r.mu.Lock()
+				defer r.mu.Unlock()
+				r.pending = false
+				r.releaseLocked() // advice only, and nobody to tell: an error leaves the pages mapped
+			})
+		}
 		return nil
 	}
+	return r.releaseLocked()
+}
+
+func (r *Releaser) releaseLocked() error {
 	r.last = time.Now()
 	// Inside a read transaction, so bbolt cannot remap the file meanwhile (a
-	// remap waits for every reader): the range is bbolt's map and nothing else.
+	// remap waits for every reader) nor close it: the range is bbolt's map and
+	// nothing else.
 	return r.db.View(func(tx *bolt.Tx) error {
 		_, _, errno := syscall.Syscall(syscall.SYS_MADVISE, r.db.Info().Data, uintptr(tx.Size()), syscall.MADV_DONTNEED)
 		if errno != 0 {

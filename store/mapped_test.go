@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -88,7 +89,18 @@ func TestReleaserDropsMappedPages(t *testing.T) {
 		t.Fatalf("after Release read %d values, want 2000", n)
 	}
 	again := mappedKiB(t, path)
-	if err := r.Release(); err != nil || mappedKiB(t, path) != again {
-		t.Fatalf("a second Release within %v did something (err %v)", releaseEvery, err)
+	var due []func()
+	r.after = func(_ time.Duration, f func()) { due = append(due, f) }
+	for range 2 {
+		if err := r.Release(); err != nil || mappedKiB(t, path) != again {
+			t.Fatalf("a Release within %v of the last did something (err %v)", releaseEvery, err)
+		}
+	}
+	if len(due) != 1 {
+		t.Fatalf("two Releases within %v scheduled %d later ones, want 1", releaseEvery, len(due))
+	}
+	due[0]()
+	if after := mappedKiB(t, path); after > again/10 {
+		t.Fatalf("resident map of the file: %d KiB before the scheduled release, %d KiB after", again, after)
 	}
 }
