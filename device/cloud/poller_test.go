@@ -275,3 +275,48 @@ func TestPollerBackoff(t *testing.T) {
 		}
 	}
 }
+
+// Only the leases after a start take back open leases: a full batch of new
+// documents is followed by an ordinary lease, not by one that hands this
+// register's open leases back to it.
+func TestPollerResumesOnlyAfterStart(t *testing.T) {
+	f := newFixture(t, Config{})
+	p, err := f.client().Point(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := newTestRegister(t, p)
+	reg.hold = "r" // no results: the documents stay leased
+	var mu sync.Mutex
+	var resumes []bool
+	front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasSuffix(r.URL.Path, "/lease") {
+			mu.Lock()
+			resumes = append(resumes, r.URL.Query().Get("resume") == "1")
+			mu.Unlock()
+		}
+		f.srv.Handler().ServeHTTP(w, r)
+	}))
+	defer front.Close()
+	poller := NewPoller(NewClient(front.URL, f.sb.RegisterToken, nil), reg, PollerConfig{MaxBatch: 2})
+	cycle := func(want int) {
+		t.Helper()
+		if n, err := poller.cycle(context.Background()); n != want || err != nil {
+			t.Fatalf("cycle = %d, %v; want %d documents", n, err, want)
+		}
+	}
+	cycle(0) // the start's lease, with nothing to take back
+	for _, id := range []string{"r1", "r2", "r3", "r4"} {
+		f.post(withID(id))
+	}
+	cycle(2)
+	cycle(2)
+	if want := []bool{true, false, false}; fmt.Sprint(resumes) != fmt.Sprint(want) {
+		t.Errorf("leases asked with resume: %v, want %v", resumes, want)
+	}
+	for _, id := range []string{"r1", "r2", "r3", "r4"} {
+		if n := reg.accepted[id]; n != 1 {
+			t.Errorf("%s leased %d times, want once", id, n)
+		}
+	}
+}
