@@ -421,3 +421,20 @@ func FuzzDocumentJSON(f *testing.F) {
 		}
 	})
 }
+
+// The integer fast path reads every number exactly as the rational path does.
+func FuzzParseFixed(f *testing.F) {
+	for _, s := range []string{"0", "19.9", "19.90", "19.900000000000002", "1e2", "-0", "007.5", "1.", ".5",
+		"281474976710.65", "281474976710.66", "999999999999999", "9999999999999999", "0.001", "1.2345", "+1"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		for _, d := range []int{2, 3} {
+			got, err := parseFixed(s, d)
+			want, wantErr := parseRat(s, d)
+			if got != want || !errors.Is(err, wantErr) {
+				t.Fatalf("parseFixed(%q, %d) = %d, %v; the rational path says %d, %v", s, d, got, err, want, wantErr)
+			}
+		}
+	})
+}

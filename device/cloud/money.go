@@ -65,6 +65,49 @@ func parseMoney(s string) (Money, error) {
 
 // parseFixed reads s as a non-negative number with at most decimals places (up to noise).
 func parseFixed(s string, decimals int) (uint64, error) {
+	if v, ok := parsePlain(s, decimals); ok {
+		return v, nil
+	}
+	return parseRat(s, decimals)
+}
+
+// parsePlain reads the common case in integers: digits, then optionally a
+// point and one to decimals digits, in all at most 15 digits before the point.
+// It reports false for anything else, which parseRat judges.
+func parsePlain(s string, decimals int) (uint64, bool) {
+	var v uint64
+	i := 0
+	for ; i < len(s) && s[i] >= '0' && s[i] <= '9'; i++ {
+		v = v*10 + uint64(s[i]-'0')
+	}
+	if i == 0 || i > 15 {
+		return 0, false
+	}
+	frac := 0
+	if i < len(s) {
+		if s[i] != '.' {
+			return 0, false
+		}
+		for i++; i < len(s) && s[i] >= '0' && s[i] <= '9'; i++ {
+			v = v*10 + uint64(s[i]-'0')
+			frac++
+		}
+		if i < len(s) || frac == 0 || frac > decimals {
+			return 0, false
+		}
+	}
+	for ; frac < decimals; frac++ {
+		v *= 10
+	}
+	if v > maxKopecks {
+		return 0, false
+	}
+	return v, true
+}
+
+// parseRat reads s as a rational, never through float64, and rounds it to
+// decimals places if it lies within noise of such a value.
+func parseRat(s string, decimals int) (uint64, error) {
 	if _, err := strconv.ParseFloat(s, 64); err != nil {
 		// ParseFloat is the JSON grammar's gatekeeper; big.Rat alone also takes "1/3".
 		return 0, errNotNumber
