@@ -686,6 +686,7 @@ func (e *Emulator) record(fd uint32) ([]byte, error) {
 		rec = bytes.Clone(tx.Bucket(bucketDocs).Get(fdKey(fd)))
 		return nil
 	})
+	e.rel.Release() // advice only: on failure the read pages stay mapped
 	if err == nil && rec == nil {
 		err = fmt.Errorf("fn: FD %d missing from the archive: %w", fd, ErrNoDocument)
 	}
