@@ -32,16 +32,28 @@ func (s *Store) Check() error {
 		if n, want := reportedLen(tx), len(inIndex[string(bucketReported)]); n != want {
 			return fmt.Errorf("store check: meta counts %d reported documents, the index holds %d", n, want)
 		}
+		err := tx.Bucket(bucketBodies).ForEach(func(id, _ []byte) error {
+			if tx.Bucket(bucketDocs).Get(id) == nil {
+				return fmt.Errorf("store check: a body for no document: %q", id)
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
 		var l Ledger
 		if err := getJSON(tx.Bucket(bucketMeta), keyLedger, &l); err != nil {
 			return err
 		}
 		fds := map[uint32]string{}
 		var shiftCount uint32
-		err := tx.Bucket(bucketDocs).ForEach(func(_, v []byte) error {
+		err = tx.Bucket(bucketDocs).ForEach(func(_, v []byte) error {
 			d, err := decodeDoc(v)
 			if err != nil {
 				return err
+			}
+			if tx.Bucket(bucketBodies).Get([]byte(d.ID)) == nil {
+				return fmt.Errorf("store check: document %q has no body", d.ID)
 			}
 			want := map[string]bool{
 				string(bucketAccepted):   d.State == Accepted,

@@ -8,6 +8,7 @@
 package store
 
 import (
+	"bytes"
 	"cmp"
 	"encoding/binary"
 	"encoding/json"
@@ -22,11 +23,12 @@ import (
 )
 
 // SchemaVersion is the layout this code writes; Open migrates older files up to it.
-const SchemaVersion = 2
+const SchemaVersion = 3
 
 var (
 	bucketMeta       = []byte("meta")
-	bucketDocs       = []byte("docs")       // id → Doc (JSON)
+	bucketDocs       = []byte("docs")       // id → Doc (JSON) without its body
+	bucketBodies     = []byte("bodies")     // id → the document as the cloud leased it
 	bucketAccepted   = []byte("accepted")   // seq → id: waiting for the drive, in order
 	bucketUnreported = []byte("unreported") // seq → id: result not yet confirmed by the cloud
 	bucketReported   = []byte("reported")   // seq → id: reported, pruned oldest first
@@ -65,7 +67,7 @@ type Doc struct {
 	ID         string          `json:"id"`
 	Seq        uint64          `json:"seq"`
 	State      State           `json:"state"`
-	Body       json.RawMessage `json:"body"`
+	Body       json.RawMessage `json:"-"` // kept apart: state changes neither read nor write it
 	AcceptedAt time.Time       `json:"acceptedAt"`
 	Fiscal     *Fiscal         `json:"fiscal,omitempty"`
 	Result     json.RawMessage `json:"result,omitempty"` // what is reported to the cloud
@@ -133,6 +135,37 @@ var migrations = []func(tx *bolt.Tx) error{
 			n++
 		}
 		return tx.Bucket(bucketMeta).Put(keyReportedN, seqKey(uint64(n)))
+	},
+	func(tx *bolt.Tx) error { // 2 → 3: documents' bodies in a bucket of their own
+		bodies, err := tx.CreateBucketIfNotExists(bucketBodies)
+		if err != nil {
+			return err
+		}
+		docs := tx.Bucket(bucketDocs)
+		var ids [][]byte
+		docs.ForEach(func(id, _ []byte) error { ids = append(ids, bytes.Clone(id)); return nil })
+		for _, id := range ids {
+			var old struct {
+				Body json.RawMessage `json:"body"`
+			}
+			if err := json.Unmarshal(docs.Get(id), &old); err != nil {
+				return fmt.Errorf("document %q: %w", id, err)
+			}
+			if old.Body == nil {
+				continue // moved already
+			}
+			d, err := decodeDoc(docs.Get(id))
+			if err != nil {
+				return err
+			}
+			if err := bodies.Put(id, old.Body); err != nil {
+				return err
+			}
+			if err := putDoc(tx, d); err != nil {
+				return err
+			}
+		}
+		return nil
 	},
 }
 
@@ -231,8 +264,11 @@ func (s *Store) Accept(docs []NewDoc, now time.Time) (int, error) {
 			if err != nil {
 				return err
 			}
-			d := &Doc{ID: nd.ID, Seq: seq, State: Accepted, Body: nd.Body, AcceptedAt: now}
+			d := &Doc{ID: nd.ID, Seq: seq, State: Accepted, AcceptedAt: now}
 			if err := putDoc(tx, d); err != nil {
+				return err
+			}
+			if err := tx.Bucket(bucketBodies).Put([]byte(nd.ID), nd.Body); err != nil {
 				return err
 			}
 			if err := tx.Bucket(bucketAccepted).Put(seqKey(seq), []byte(nd.ID)); err != nil {
@@ -272,7 +308,7 @@ func (s *Store) index(bucket []byte, max int, skip map[string]time.Time) ([]*Doc
 			if err != nil {
 				return fmt.Errorf("store: %s index entry %x: %w", bucket, k, err)
 			}
-			out = append(out, d)
+			out = append(out, withBody(tx, d))
 		}
 		return nil
 	})
@@ -289,6 +325,9 @@ func (s *Store) Get(id string) (*Doc, error) {
 		}
 		var err error
 		d, err = decodeDoc(b)
+		if err == nil {
+			withBody(tx, d)
+		}
 		return err
 	})
 	return d, err
@@ -303,7 +342,7 @@ func (s *Store) Docs(keep func(*Doc) bool) ([]*Doc, error) {
 			if err != nil {
 				return err
 			}
-			if keep == nil || keep(d) {
+			if withBody(tx, d); keep == nil || keep(d) {
 				out = append(out, d)
 			}
 			return nil
@@ -524,6 +563,9 @@ func (s *Store) prune(tx *bolt.Tx) error {
 		if err := tx.Bucket(bucketDocs).Delete(id); err != nil {
 			return err
 		}
+		if err := tx.Bucket(bucketBodies).Delete(id); err != nil {
+			return err
+		}
 		if err := c.Delete(); err != nil {
 			return err
 		}
@@ -583,6 +625,12 @@ func getDoc(tx *bolt.Tx, id string) (*Doc, error) {
 
 func putDoc(tx *bolt.Tx, d *Doc) error {
 	return putJSON(tx.Bucket(bucketDocs), []byte(d.ID), d)
+}
+
+// withBody sets d's body from the bodies bucket.
+func withBody(tx *bolt.Tx, d *Doc) *Doc {
+	d.Body = bytes.Clone(tx.Bucket(bucketBodies).Get([]byte(d.ID)))
+	return d
 }
 
 func decodeDoc(b []byte) (*Doc, error) {

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -347,6 +348,51 @@ func TestMigratesReportedCount(t *testing.T) {
 	if err := s.Check(); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// A schema-2 file keeps each document's body inside its record: Open moves
+// the bodies to their own bucket and the documents read as before.
+func TestMigratesBodies(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "kassa.db")
+	db, err := bolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		for _, b := range [][]byte{bucketMeta, bucketDocs, bucketAccepted, bucketUnreported, bucketReported, bucketEvents} {
+			if _, err := tx.CreateBucket(b); err != nil {
+				return err
+			}
+		}
+		meta := tx.Bucket(bucketMeta)
+		meta.Put(keySchema, binary.BigEndian.AppendUint32(nil, 2))
+		meta.Put(keyReportedN, seqKey(0))
+		meta.Put(keySeq, seqKey(1))
+		tx.Bucket(bucketAccepted).Put(seqKey(1), []byte("old"))
+		return tx.Bucket(bucketDocs).Put([]byte("old"), []byte(`{"id":"old","seq":1,"state":"accepted","body":{"id":"old"},"acceptedAt":"2026-11-23T10:00:00Z","reported":false}`))
+	})
+	db.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := Open(path, Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	acc, err := s.Accepted()
+	if err != nil || ids(acc) != "old" || string(acc[0].Body) != `{"id":"old"}` {
+		t.Fatalf("accepted after the migration: %v %v", acc, err)
+	}
+	if err := s.Check(); err != nil {
+		t.Fatal(err)
+	}
+	s.db.View(func(tx *bolt.Tx) error {
+		if raw := tx.Bucket(bucketDocs).Get([]byte("old")); bytes.Contains(raw, []byte(`"body"`)) {
+			t.Errorf("the record still holds its body: %s", raw)
+		}
+		return nil
+	})
 }
 
 func BenchmarkFiscalize(b *testing.B) {
