@@ -1,7 +1,6 @@
 package cloud
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -446,12 +445,7 @@ func money(n number, field string, required bool) (Money, error) {
 
 // decodeStrict decodes one JSON value, naming the field of a type error.
 func decodeStrict(b []byte, v any, path string) error {
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.UseNumber()
-	err := dec.Decode(v)
-	if err == nil && dec.More() {
-		err = errors.New("data after the JSON value")
-	}
+	err := json.Unmarshal(b, v) // data after the value is a syntax error too
 	if err == nil {
 		return nil
 	}
