@@ -27,7 +27,7 @@ type Config struct {
 	Dir    string           // where cloud.db lives; required
 	Clock  func() time.Time // default time.Now
 	Logger *slog.Logger     // default discards
-	Client *http.Client     // for callbacks; default a client with a 10 s timeout
+	Client *http.Client     // for callbacks and webhooks; default a client with a 10 s timeout keeping idleConns per host
 	Rand   io.Reader        // for credentials and ids; default crypto/rand
 
 	CallbackInitial time.Duration // first retry of a refused callback; default 1 s
@@ -102,7 +102,9 @@ func Open(cfg Config) (*Server, error) {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	if cfg.Client == nil {
-		cfg.Client = &http.Client{Timeout: 10 * time.Second}
+		t := http.DefaultTransport.(*http.Transport).Clone()
+		t.MaxIdleConnsPerHost = idleConns
+		cfg.Client = &http.Client{Timeout: 10 * time.Second, Transport: t}
 	}
 	if cfg.Rand == nil {
 		cfg.Rand = rand.Reader
@@ -206,6 +208,11 @@ func (s *Server) Handler() http.Handler {
 	s.cabinetRoutes(mux)
 	return mux
 }
+
+// idleConns is how many connections to one shop the default client keeps open:
+// callbacks to a busy shop run side by side, and a kept connection saves each a
+// dial (the default transport keeps 2).
+const idleConns = 64
 
 // maxBody bounds every request body; a shop document is far smaller.
 const maxBody = 1 << 20

@@ -5,7 +5,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -831,4 +833,63 @@ func TestPrintedWhileCallbackInFlight(t *testing.T) {
 	}
 	close(release)
 	waitFor(t, func() bool { return f.status("p1").Status == Completed })
+}
+
+// Callbacks to one shop that run side by side keep their connections for the
+// next ones, rather than each dialling anew.
+func TestCallbacksKeepConnections(t *testing.T) {
+	const side = 16
+	var mu sync.Mutex
+	arrived, conns := 0, 0
+	round := make(chan struct{})
+	receiver := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// Each round's callbacks are answered together, so that all are in flight at once.
+		mu.Lock()
+		if arrived++; arrived%side == 0 {
+			close(round)
+			round = make(chan struct{})
+			mu.Unlock()
+			return
+		}
+		wait := round
+		mu.Unlock()
+		select {
+		case <-wait:
+		case <-time.After(5 * time.Second):
+		}
+	}))
+	receiver.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			mu.Lock()
+			conns++
+			mu.Unlock()
+		}
+	}
+	receiver.Start()
+	defer receiver.Close()
+	f := newFixture(t, Config{})
+	c := f.client()
+	ctx := context.Background()
+	for r := range 3 {
+		var res []Result
+		for i := range side {
+			id := fmt.Sprintf("r%d-%d", r, i)
+			f.post(doc(func(m map[string]any) { m["id"] = id; m["responseURL"] = receiver.URL }))
+			res = append(res, Result{ID: id, Status: Printed, FiscalInfo: fiscalInfo(r*side + i + 1)})
+		}
+		if leases, err := c.Lease(ctx, 0, side); err != nil || len(leases) != side {
+			t.Fatalf("round %d: %d leases, %v", r, len(leases), err)
+		}
+		if err := c.Report(ctx, res); err != nil {
+			t.Fatal(err)
+		}
+		for _, x := range res {
+			waitFor(t, func() bool { return f.status(x.ID).Status == Completed })
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if conns != side {
+		t.Fatalf("%d connections for 3 rounds of %d callbacks side by side, want %d", conns, side, side)
+	}
 }
