@@ -132,7 +132,11 @@ func (s *Server) documents(c *cabinetCtx, f docFilter) ([]docRow, error) {
 				if err := json.Unmarshal(v, &rec); err != nil {
 					return fmt.Errorf("document %q: %w", k, err)
 				}
-				row := docRow{Rec: rec, PointName: pr.Point.Name, Total: docTotal(rec)}
+				var body []byte // read only when the total needs it
+				if rec.FiscalInfo == nil {
+					body = tx.Bucket(bucketBodies).Get(k)
+				}
+				row := docRow{Rec: rec, PointName: pr.Point.Name, Total: docTotal(rec, body)}
 				row.Created = row.created()
 				if f.match(row, now) {
 					out = append(out, row)
@@ -145,15 +149,15 @@ func (s *Server) documents(c *cabinetCtx, f docFilter) ([]docRow, error) {
 	return out, err
 }
 
-// docTotal is the fiscalized sum, or before that the sum of the document's payments.
-func docTotal(rec docRecord) Money {
+// docTotal is the fiscalized sum, or before that the sum of the payments in the document's body.
+func docTotal(rec docRecord, body []byte) Money {
 	if rec.FiscalInfo != nil {
 		return rec.FiscalInfo.Sum
 	}
 	var d struct {
 		MoneyPositions []MoneyPosition `json:"moneyPositions"`
 	}
-	if json.Unmarshal(rec.Body, &d) != nil {
+	if json.Unmarshal(body, &d) != nil {
 		return 0
 	}
 	var t Money
@@ -301,6 +305,7 @@ func (s *Server) loadCabinetDoc(w http.ResponseWriter, r *http.Request, c *cabin
 			if found, err = getJSON(tx.Bucket(bucketDocs), docKey(pointID, id), &rec); err != nil || !found {
 				return err
 			}
+			rec.Body = bytes.Clone(tx.Bucket(bucketBodies).Get(docKey(pointID, id)))
 			found, err = getJSON(tx.Bucket(bucketPoints), []byte(pointID), &pr)
 			return err
 		})
@@ -323,7 +328,7 @@ func (s *Server) documentPage(w http.ResponseWriter, r *http.Request, c *cabinet
 }
 
 func (s *Server) renderDocument(w http.ResponseWriter, r *http.Request, c *cabinetCtx, rec docRecord, pr pointRecord, flash string) {
-	row := docRow{Rec: rec, PointName: pr.Point.Name, Total: docTotal(rec)}
+	row := docRow{Rec: rec, PointName: pr.Point.Name, Total: docTotal(rec, rec.Body)}
 	row.Created = row.created()
 	d := documentData{Row: row, Point: pr, CanResend: rec.State == Failed && pr.Point.RemoteMode}
 	rv, err := layoutReceipt(rec, pr.Point)
@@ -391,7 +396,9 @@ func (s *Server) requeueFromCabinet(w http.ResponseWriter, r *http.Request, c *c
 		http.Error(w, "Повторная отправка — только в режиме удалённой фискализации (настройка точки «Останавливать регистрацию при ошибках» выключена).", http.StatusConflict)
 		return
 	}
+	body := rec.Body
 	rec, _, err := s.requeueDoc(pr.Point.ID, rec.ID)
+	rec.Body = body
 	if errors.Is(err, errNotFailed) {
 		http.Error(w, fmt.Sprintf("Документ в состоянии %s: отправить снова можно только FAILED.", rec.State), http.StatusConflict)
 		return

@@ -512,7 +512,7 @@ func TestCabinetResend(t *testing.T) {
 	if _, body := o.get(path); !strings.Contains(body, `id="resend"`) {
 		t.Fatal("no send again in remote mode")
 	}
-	if code, body := o.post(path+"/requeue", nil); code != http.StatusOK || !strings.Contains(body, "REQUEUED") {
+	if code, body := o.post(path+"/requeue", nil); code != http.StatusOK || !strings.Contains(body, "REQUEUED") || !strings.Contains(body, "Чайник") {
 		t.Fatalf("requeue: HTTP %d", code)
 	}
 	if st := f.status("bad"); st.Status != Requeued {

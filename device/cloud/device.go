@@ -192,7 +192,8 @@ func (s *Server) take(pointID string, limit int, resume bool, after string) ([]L
 			if err := queue.Put(bytes.Clone(k), leasedEntry(rec.ID, rec.LeasedUntil)); err != nil {
 				return err
 			}
-			leases = append(leases, Lease{ID: rec.ID, Document: rec.Body, LeasedUntil: rec.LeasedUntil, Requeued: rec.Requeued})
+			body := bytes.Clone(tx.Bucket(bucketBodies).Get(docKey(pointID, rec.ID)))
+			leases = append(leases, Lease{ID: rec.ID, Document: body, LeasedUntil: rec.LeasedUntil, Requeued: rec.Requeued})
 		}
 		return nil
 	})

@@ -1,6 +1,7 @@
 package cloud
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -15,6 +16,7 @@ import (
 	"log/slog"
 	"net/http"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"time"
 
@@ -80,6 +82,7 @@ var (
 	bucketRegisters = []byte("registers") // hex sha256(token) → registerRecord
 	bucketPointReg  = []byte("pointReg")  // point id → hex sha256(token)
 	bucketDocs      = []byte("docs")      // point id \0 doc id → docRecord
+	bucketBodies    = []byte("bodies")    // point id \0 doc id → the document, normalized
 	bucketQueue     = []byte("queue")     // point id \0 seq → doc id: waiting or leased
 	bucketCallbacks = []byte("callbacks") // point id \0 doc id: callback due
 	bucketUnacked   = []byte("unacked")   // point id \0 drive number \0 FD (uint32) → doc id: not yet acknowledged by the OFD
@@ -87,7 +90,12 @@ var (
 	bucketIncidents = []byte("incidents") // point id \0 kind [\0 doc id] → incident: open alerts
 	bucketAlertLog  = []byte("alertLog")  // seq → alertEntry
 	keySandbox      = []byte("sandbox")
+	keySchema       = []byte("schema") // the layout of the file, schemaVersion as text; absent: 1
 )
+
+// schemaVersion is the layout this code writes; migrate brings older files up to it.
+// 2: documents' bodies in bucketBodies rather than inside their records.
+const schemaVersion = 2
 
 // Open opens (creating if needed) the cloud's file in cfg.Dir and resumes the
 // callbacks that were due when it last stopped.
@@ -147,7 +155,7 @@ func Open(cfg Config) (*Server, error) {
 	db.MaxBatchDelay = time.Millisecond
 	err = db.Update(func(tx *bolt.Tx) error {
 		for _, b := range [][]byte{bucketMeta, bucketAccounts, bucketPoints, bucketCreds, bucketCredIndex,
-			bucketRegisters, bucketPointReg, bucketDocs, bucketQueue, bucketCallbacks,
+			bucketRegisters, bucketPointReg, bucketDocs, bucketBodies, bucketQueue, bucketCallbacks,
 			bucketUnacked, bucketSessions, bucketIncidents, bucketAlertLog} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return fmt.Errorf("bucket %s: %w", b, err)
@@ -391,10 +399,19 @@ func defaultSettings(p *Point) {
 	}
 }
 
-// migrate brings a file written by an older cloud up to date: points get the
-// default settings, and the sandbox's cabinet password (held in clear for
-// sandbox.json) gets its bcrypt hash.
+// migrate brings a file written by an older cloud up to date: documents' bodies
+// move out of their records, points get the default settings, and the sandbox's
+// cabinet password (held in clear for sandbox.json) gets its bcrypt hash.
 func migrate(tx *bolt.Tx, cost int) error {
+	meta := tx.Bucket(bucketMeta)
+	if n, _ := strconv.Atoi(string(meta.Get(keySchema))); n < schemaVersion {
+		if err := moveBodies(tx); err != nil {
+			return err
+		}
+		if err := meta.Put(keySchema, []byte(strconv.Itoa(schemaVersion))); err != nil {
+			return err
+		}
+	}
 	points := tx.Bucket(bucketPoints)
 	var stale []pointRecord
 	err := points.ForEach(func(k, v []byte) error {
@@ -429,6 +446,35 @@ func migrate(tx *bolt.Tx, cost int) error {
 		return fmt.Errorf("cabinet password: %w", err)
 	}
 	return putJSON(tx.Bucket(bucketAccounts), []byte(sb.CabinetLogin), a)
+}
+
+// moveBodies moves each document's body from its record (schema 1) to bucketBodies.
+func moveBodies(tx *bolt.Tx) error {
+	docs, bodies := tx.Bucket(bucketDocs), tx.Bucket(bucketBodies)
+	var keys [][]byte
+	docs.ForEach(func(k, _ []byte) error {
+		keys = append(keys, bytes.Clone(k))
+		return nil
+	})
+	for _, k := range keys {
+		var old struct {
+			Body json.RawMessage `json:"body"`
+		}
+		var rec docRecord
+		if err := errors.Join(json.Unmarshal(docs.Get(k), &old), json.Unmarshal(docs.Get(k), &rec)); err != nil {
+			return fmt.Errorf("document %q: %w", k, err)
+		}
+		if old.Body == nil {
+			continue
+		}
+		if err := bodies.Put(k, old.Body); err != nil {
+			return err
+		}
+		if err := putJSON(docs, k, rec); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // checkAccount reports whether pass is the cabinet account's password. An unknown

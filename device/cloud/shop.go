@@ -14,11 +14,13 @@ import (
 
 // docRecord is a shop document as the cloud keeps it.
 type docRecord struct {
-	ID          string          `json:"id"`
-	PointID     string          `json:"pointId"`
-	Seq         uint64          `json:"seq"`
-	Hash        string          `json:"hash"` // of Body: a re-post with another hash is a conflict
-	Body        json.RawMessage `json:"body"` // the Document, normalized
+	ID      string `json:"id"`
+	PointID string `json:"pointId"`
+	Seq     uint64 `json:"seq"`
+	Hash    string `json:"hash"` // of the body: a re-post with another hash is a conflict
+	// Body is the Document, normalized. It is kept in bucketBodies, written once,
+	// so that a change of state neither reads nor rewrites it; set only where read.
+	Body        json.RawMessage `json:"-"`
 	ResponseURL string          `json:"responseUrl,omitempty"`
 	State       DocState        `json:"state"`
 	Changed     time.Time       `json:"changed"`
@@ -266,9 +268,12 @@ func (s *Server) postDoc(w http.ResponseWriter, r *http.Request, pr pointRecord)
 		if err != nil {
 			return err
 		}
-		rec = docRecord{ID: d.ID, PointID: pointID, Seq: seq, Hash: hash, Body: norm,
+		rec = docRecord{ID: d.ID, PointID: pointID, Seq: seq, Hash: hash,
 			ResponseURL: d.ResponseURL, State: Queued, Changed: s.now(), Created: s.now(), Message: "Document queued for printing"}
 		if err := tx.Bucket(bucketQueue).Put(queueKey(pointID, seq), []byte(d.ID)); err != nil {
+			return err
+		}
+		if err := tx.Bucket(bucketBodies).Put(docKey(pointID, d.ID), norm); err != nil {
 			return err
 		}
 		created = true
