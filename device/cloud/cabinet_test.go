@@ -20,6 +20,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -721,4 +722,27 @@ func TestAlertThresholds(t *testing.T) {
 		}
 	}
 	waitFor(t, func() bool { return len(emls(t, sink.Dir())) == len(hook.got()) })
+}
+
+// A callback accepted after refusals enough for an alert closes its alert, with
+// no heartbeat or timed evaluation to do it; one accepted at once raises none.
+func TestAlertCallbackCleared(t *testing.T) {
+	var hits atomic.Int32
+	receiver := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Query().Get("refuse") != "" && hits.Add(1) <= 2 {
+			http.Error(w, "busy", http.StatusServiceUnavailable)
+		}
+	}))
+	defer receiver.Close()
+	f, _, hook := alertRig(t, Config{AlertCallbackAttempts: 2, CallbackInitial: 5 * time.Millisecond, CallbackMax: 10 * time.Millisecond})
+	f.post(doc(func(m map[string]any) { m["id"] = "once"; m["responseURL"] = receiver.URL }))
+	f.fiscalize("once", 11, 203500)
+	f.post(doc(func(m map[string]any) { m["id"] = "cb"; m["responseURL"] = receiver.URL + "?refuse=1" }))
+	f.fiscalize("cb", 12, 203500)
+	waitFor(t, func() bool { return f.status("cb").Status == Completed && f.status("once").Status == Completed })
+	waitFor(t, func() bool { return len(hook.got()) == 2 })
+	got := hook.got()
+	if got[0].Kind != AlertCallback || !got[0].Open || got[0].DocumentID != "cb" || got[1].Kind != AlertCallback || got[1].Open || got[1].DocumentID != "cb" {
+		t.Fatalf("alerts %+v, want the callback of cb opened and closed", got)
+	}
 }

@@ -35,7 +35,7 @@ func (s *Server) startCallback(key string) {
 			s.deliver(key)
 			// A result that came while this delivery finished made the callback due again.
 			s.mu.Lock()
-			_, due, err := s.callbackDoc(key)
+			due, err := s.due(key)
 			if s.ctx.Err() != nil || !due || err != nil {
 				delete(s.inFlight, key)
 				s.mu.Unlock()
@@ -84,7 +84,7 @@ func (s *Server) deliver(key string) {
 	if err != nil {
 		s.log.Warn("cloud: callback abandoned", "doc", key, "attempts", attempts, "err", err)
 	}
-	uerr := s.update(key, func(d *docRecord) {
+	refused, uerr := s.settle(key, func(d *docRecord) {
 		if accepted {
 			d.CallbackAttempts++
 			d.CallbackError = ""
@@ -95,13 +95,25 @@ func (s *Server) deliver(key string) {
 		case err == nil && (d.State == Printed || d.State == WaitForCallback):
 			d.State, d.Changed, d.Message = Completed, s.now(), "Document successfully completed with callback"
 		}
-	}, bucketCallbacks)
+	})
 	if uerr != nil {
 		s.log.Error("cloud: recording a callback", "doc", key, "err", uerr)
 	}
-	if pointID, _, ok := strings.Cut(key, "\x00"); ok {
+	// Only a callback with refusals counted can have an alert to close; one
+	// accepted without any leaves the alerts as they are.
+	if pointID, _, ok := strings.Cut(key, "\x00"); ok && (refused || !accepted || uerr != nil) {
 		s.evaluate(pointID)
 	}
+}
+
+// due reports whether the document's callback is due.
+func (s *Server) due(key string) (bool, error) {
+	var due bool
+	err := s.db.View(func(tx *bolt.Tx) error {
+		due = tx.Bucket(bucketCallbacks).Get([]byte(key)) != nil
+		return nil
+	})
+	return due, err
 }
 
 // callbackDoc returns the document if its callback is still due.
@@ -151,15 +163,16 @@ func refusals(v []byte) int {
 	return int(binary.BigEndian.Uint32(v))
 }
 
-// update changes a stored document; with clear set it also drops the key from
-// those buckets. Concurrent updates share a commit (db.Batch), so change may run
-// more than once and must only set fields.
-func (s *Server) update(key string, change func(*docRecord), clear ...[]byte) error {
-	return s.db.Batch(func(tx *bolt.Tx) error {
-		for _, b := range clear {
-			if err := tx.Bucket(b).Delete([]byte(key)); err != nil {
-				return err
-			}
+// settle drops the document's callback from those due and changes the stored
+// document; it reports whether refusals of the callback were counted, since
+// alerts may then change. Concurrent calls share a commit (db.Batch), so change
+// may run more than once and must only set fields.
+func (s *Server) settle(key string, change func(*docRecord)) (refused bool, err error) {
+	err = s.db.Batch(func(tx *bolt.Tx) error {
+		cb := tx.Bucket(bucketCallbacks)
+		refused = refusals(cb.Get([]byte(key))) > 0
+		if err := cb.Delete([]byte(key)); err != nil {
+			return err
 		}
 		var rec docRecord
 		found, err := getJSON(tx.Bucket(bucketDocs), []byte(key), &rec)
@@ -169,6 +182,7 @@ func (s *Server) update(key string, change func(*docRecord), clear ...[]byte) er
 		change(&rec)
 		return putJSON(tx.Bucket(bucketDocs), []byte(key), rec)
 	})
+	return refused, err
 }
 
 // post sends one callback. The body is the status the document takes once the
