@@ -20,9 +20,15 @@ func init() {
 	register(command{name: "cloud", summary: "run the sandbox cloud alone and print its credentials", run: runCloud})
 }
 
-// cloudGCPercent is kassa cloud's GC target unless GOGC is set: at 400 the
-// cloud's heap grows to about five times what it holds live.
-const cloudGCPercent = 400
+// serverGC raises the GC target of kassa cloud and kassa ofd-sim, unless GOGC
+// is set: alone they stand for servers of their own with memory to spare, not
+// for the register's board, and at 400 a heap grows to about five times what it
+// holds live for less CPU spent collecting it.
+func serverGC() {
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(400)
+	}
+}
 
 func runCloud(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("cloud", flag.ContinueOnError)
@@ -39,11 +45,7 @@ func runCloud(ctx context.Context, args []string) error {
 	if err := os.MkdirAll(*dir, 0o700); err != nil {
 		return err
 	}
-	// The cloud alone stands for a server of its own, with memory to spare: a
-	// higher GC target spends some of it on less CPU per request.
-	if os.Getenv("GOGC") == "" {
-		debug.SetGCPercent(cloudGCPercent)
-	}
+	serverGC()
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
 	srv, err := cloud.Open(cloud.Config{Dir: *dir, Logger: log})
 	if err != nil {

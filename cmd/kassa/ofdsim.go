@@ -56,6 +56,7 @@ func runOFDSim(ctx context.Context, args []string) error {
 			dir = "var"
 		}
 	}
+	serverGC()
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
 	key, err := hex.DecodeString(*ofdKey)
 	if err != nil {
