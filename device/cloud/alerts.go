@@ -268,7 +268,7 @@ func (s *Server) conditions(tx *bolt.Tx, pointID string, now time.Time) (map[str
 	tk := tx.Bucket(bucketPointReg).Get([]byte(pointID))
 	if tk != nil {
 		var reg registerRecord
-		if _, err := getJSON(tx.Bucket(bucketRegisters), tk, &reg); err != nil {
+		if _, err := s.getRegister(tx, tk, &reg); err != nil {
 			return nil, err
 		}
 		if h := reg.Health; h != nil {

@@ -42,7 +42,7 @@ func (s *Server) renderRegisters(w http.ResponseWriter, r *http.Request, c *cabi
 			row.Status, row.Since = st, st.DateTime
 			if tk := tx.Bucket(bucketPointReg).Get([]byte(pr.Point.ID)); tk != nil {
 				row.Bound = true
-				if _, err := getJSON(tx.Bucket(bucketRegisters), tk, &row.Reg); err != nil {
+				if _, err := s.getRegister(tx, tk, &row.Reg); err != nil {
 					return err
 				}
 			}
@@ -89,7 +89,7 @@ func (s *Server) resume(w http.ResponseWriter, r *http.Request, c *cabinetCtx) {
 			return nil
 		}
 		var reg registerRecord
-		if _, err := getJSON(tx.Bucket(bucketRegisters), tk, &reg); err != nil {
+		if _, err := s.getRegister(tx, tk, &reg); err != nil {
 			return err
 		}
 		stopped = reg.Health != nil && reg.Health.Stopped

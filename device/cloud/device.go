@@ -31,7 +31,7 @@ func (s *Server) device(h deviceHandler) http.HandlerFunc {
 		var found bool
 		err := s.db.View(func(tx *bolt.Tx) error {
 			var err error
-			found, err = getJSON(tx.Bucket(bucketRegisters), key, &reg)
+			found, err = s.getRegister(tx, key, &reg)
 			return err
 		})
 		if err != nil {
@@ -251,7 +251,7 @@ func (s *Server) awaitAck(tx *bolt.Tx, pointID string, rec *docRecord) error {
 	fd := uint32(fi.FNDocNumber)
 	var reg registerRecord
 	if tk := tx.Bucket(bucketPointReg).Get([]byte(pointID)); tk != nil {
-		if _, err := getJSON(tx.Bucket(bucketRegisters), tk, &reg); err != nil {
+		if _, err := s.getRegister(tx, tk, &reg); err != nil {
 			return err
 		}
 	}
@@ -374,7 +374,7 @@ func (s *Server) heartbeat(w http.ResponseWriter, r *http.Request, key []byte, _
 	delivered := 0
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		var reg registerRecord
-		if _, err := getJSON(tx.Bucket(bucketRegisters), key, &reg); err != nil {
+		if _, err := s.getRegister(tx, key, &reg); err != nil {
 			return err
 		}
 		pointID = reg.PointID

@@ -16,6 +16,7 @@ import (
 	"log/slog"
 	"net/http"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -67,6 +68,10 @@ type Server struct {
 	wake     map[string]chan struct{} // point id → closed when a document may be leased
 	inFlight map[string]bool          // document keys whose callback is being delivered
 	limiter  *limiter                 // failed cabinet log-ins
+
+	// regsMu guards regs alone: getRegister takes it inside transactions.
+	regsMu sync.Mutex
+	regs   map[string]decodedRegister // token key → the register's record last decoded
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -167,7 +172,7 @@ func Open(cfg Config) (*Server, error) {
 		db.Close()
 		return nil, fmt.Errorf("cloud: init cloud.db: %w", err)
 	}
-	s := &Server{cfg: cfg, db: db, log: cfg.Logger, wake: map[string]chan struct{}{}, inFlight: map[string]bool{},
+	s := &Server{cfg: cfg, db: db, log: cfg.Logger, wake: map[string]chan struct{}{}, inFlight: map[string]bool{}, regs: map[string]decodedRegister{},
 		limiter: newLimiter(cfg.LoginAttempts, cfg.LoginWindow)}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	var due []string
@@ -312,6 +317,47 @@ func putJSON(b *bolt.Bucket, key []byte, v any) error {
 		return err
 	}
 	return b.Put(key, data)
+}
+
+// decodedRegister is a registerRecord with the bytes it was decoded from.
+type decodedRegister struct {
+	data []byte
+	reg  registerRecord
+}
+
+// maxDecodedRegisters bounds Server.regs; past it the map starts afresh.
+const maxDecodedRegisters = 1024
+
+// getRegister reads a register's record, reporting false when key is absent.
+// Most requests read a record that no heartbeat has changed since the last read,
+// and comparing its bytes costs far less than decoding its health again.
+func (s *Server) getRegister(tx *bolt.Tx, key []byte, reg *registerRecord) (bool, error) {
+	data := tx.Bucket(bucketRegisters).Get(key)
+	if data == nil {
+		return false, nil
+	}
+	s.regsMu.Lock()
+	d, ok := s.regs[string(key)]
+	s.regsMu.Unlock()
+	if !ok || !bytes.Equal(d.data, data) {
+		d = decodedRegister{data: bytes.Clone(data)}
+		if err := json.Unmarshal(data, &d.reg); err != nil {
+			return true, fmt.Errorf("cloud: stored %s: %w", key, err)
+		}
+		s.regsMu.Lock()
+		if len(s.regs) >= maxDecodedRegisters {
+			clear(s.regs)
+		}
+		s.regs[string(key)] = d
+		s.regsMu.Unlock()
+	}
+	*reg = d.reg
+	if h := d.reg.Health; h != nil {
+		c := *h
+		c.Drive.Warnings = slices.Clone(h.Drive.Warnings)
+		reg.Health = &c
+	}
+	return true, nil
 }
 
 // getJSON reports false when key is absent.

@@ -207,7 +207,7 @@ func (s *Server) registerStatus(tx *bolt.Tx, pointID string) (PointStatus, error
 		return PointStatus{Status: Disabled, DateTime: now, Message: "no register serves this retail point"}, nil
 	}
 	var reg registerRecord
-	if _, err := getJSON(tx.Bucket(bucketRegisters), tk, &reg); err != nil {
+	if _, err := s.getRegister(tx, tk, &reg); err != nil {
 		return PointStatus{}, err
 	}
 	switch {
