@@ -224,12 +224,17 @@ func (e *Emulator) Key() []byte { return bytes.Clone(e.key) }
 func (e *Emulator) DriveNumber() string { return e.number }
 
 // replay opens the journal and takes its records that follow the bbolt
-// file's state, then checkpoints them.
-func (e *Emulator) replay(path string) error {
+// file's state, then checkpoints them. On failure the journal is closed.
+func (e *Emulator) replay(path string) (err error) {
 	jr, recs, err := openJournal(path)
 	if err != nil {
 		return err
 	}
+	defer func() {
+		if err != nil {
+			jr.close()
+		}
+	}()
 	e.jr, e.pendingFrom = jr, e.st.LastFD+1
 	n := 0
 	for _, r := range recs {
@@ -253,11 +258,7 @@ func (e *Emulator) replay(path string) error {
 		return nil
 	}
 	e.log.Info("fn: journal replayed", "records", n, "documents", len(e.pending))
-	if err := e.writeCheckpoint(); err != nil {
-		jr.close()
-		return err
-	}
-	return nil
+	return e.writeCheckpoint()
 }
 
 // Close commits pending acknowledgements, checkpoints the journal and closes
