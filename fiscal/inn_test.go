@@ -120,3 +120,33 @@ func TestTypographicCharactersWrittenPlain(t *testing.T) {
 		t.Fatal("a character with no CP866 form and no plain one was accepted")
 	}
 }
+
+// The table-driven CRC equals the polynomial division bit by bit.
+func FuzzCRC16(f *testing.F) {
+	f.Add(uint16(0xFFFF), []byte("123456789"))
+	f.Add(uint16(0x1234), []byte{0, 0xFF, 0x80})
+	f.Fuzz(func(t *testing.T, crc uint16, data []byte) {
+		want := crc
+		for _, b := range data {
+			want ^= uint16(b) << 8
+			for range 8 {
+				if want&0x8000 != 0 {
+					want = want<<1 ^ 0x1021
+				} else {
+					want <<= 1
+				}
+			}
+		}
+		if got := CRC16(crc, data); got != want {
+			t.Fatalf("CRC16(%#04x, % x) = %#04x, bit by bit %#04x", crc, data, got, want)
+		}
+	})
+}
+
+func BenchmarkCRC16(b *testing.B) {
+	data := make([]byte, 1024) // a container of a receipt with a few positions
+	b.SetBytes(int64(len(data)))
+	for b.Loop() {
+		CRC16(0xFFFF, data)
+	}
+}
