@@ -27,6 +27,10 @@ type SenderConfig struct {
 	DialTimeout time.Duration // connect timeout; default 10 s
 	IOTimeout   time.Duration // per write of a message and per read of its answer; default 30 s
 	Idle        time.Duration // poll period while the queue is empty; default 5 s
+	// Linger is how long a connection is kept once the queue is empty, for the
+	// next document: a connection per document costs both ends a handshake.
+	// Default 1 s.
+	Linger time.Duration
 	// Backoff paces retries while the OFD is unreachable or the drive refuses
 	// acks; reset after each delivered document. Default: exponential from 1 s
 	// to at most 5 min, ±50 % jitter, never giving up.
@@ -70,6 +74,9 @@ func NewSender(d Drive, cfg SenderConfig) *Sender {
 	}
 	if cfg.Idle <= 0 {
 		cfg.Idle = 5 * time.Second
+	}
+	if cfg.Linger <= 0 {
+		cfg.Linger = time.Second
 	}
 	if cfg.Clock == nil {
 		cfg.Clock = time.Now
@@ -140,7 +147,7 @@ func (s *Sender) Run(ctx context.Context) error {
 }
 
 // batch delivers the drive's queue over one connection, until the queue is
-// empty or something fails, and says how many documents were delivered.
+// empty for Linger or something fails, and says how many documents were delivered.
 func (s *Sender) batch(ctx context.Context) (int, error) {
 	msg, err := s.drive.NextMessage(ctx)
 	if err != nil {
@@ -188,6 +195,13 @@ func (s *Sender) batch(ctx context.Context) (int, error) {
 		s.mu.Unlock()
 		if msg, err = s.drive.NextMessage(ctx); err != nil {
 			return n, fmt.Errorf("ofd: drive's next message: %w", err)
+		}
+		// Keep the connection a while for the next document.
+		for end := time.Now().Add(s.cfg.Linger); msg == nil && time.Now().Before(end) && ctx.Err() == nil; {
+			sleep(ctx, time.Until(end), s.wake)
+			if msg, err = s.drive.NextMessage(ctx); err != nil {
+				return n, fmt.Errorf("ofd: drive's next message: %w", err)
+			}
 		}
 	}
 	return n, nil

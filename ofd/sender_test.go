@@ -394,3 +394,40 @@ func BenchmarkDeliver(b *testing.B) {
 		b.Fatalf("OFD holds %d of %d", s.Count(), b.N+2)
 	}
 }
+
+// Documents signed one after another, each after the queue emptied, go over
+// the connection the first one opened while it lingers.
+func TestSenderKeepsConnection(t *testing.T) {
+	d := newDrive(t, 0)
+	s, ln := newSim(t, d)
+	sender := startSender(t, d, ln.Addr().String(), ofd.SenderConfig{Idle: time.Hour, Linger: time.Minute})
+	waitDelivered(t, d, 5*time.Second)
+	for range 3 {
+		signReceipts(t, d, 1)
+		sender.Notify()
+		waitDelivered(t, d, 5*time.Second)
+	}
+	checkStored(t, s, d, 5)
+	if c := s.Connections(); c != 1 {
+		t.Fatalf("%d connections for documents signed in turn, want 1 kept", c)
+	}
+}
+
+// An OFD that goes down drops the connection it had: documents wait, and go
+// once it is back.
+func TestSenderConnectionDroppedWhenOFDDown(t *testing.T) {
+	d := newDrive(t, 0)
+	s, ln := newSim(t, d)
+	sender := startSender(t, d, ln.Addr().String(), ofd.SenderConfig{Idle: time.Hour, Linger: time.Minute})
+	waitDelivered(t, d, 5*time.Second)
+	s.SetFault(sim.Fault{Mode: sim.FaultRefuse})
+	signReceipts(t, d, 1)
+	sender.Notify()
+	time.Sleep(200 * time.Millisecond)
+	if msg, err := d.NextMessage(context.Background()); err != nil || msg == nil {
+		t.Fatalf("with the OFD down the document went: next message %d bytes, %v", len(msg), err)
+	}
+	s.ClearFault()
+	waitDelivered(t, d, 5*time.Second)
+	checkStored(t, s, d, 3)
+}

@@ -12,7 +12,7 @@ type FaultMode int
 // Fault modes.
 const (
 	FaultNone            FaultMode = iota
-	FaultRefuse                    // close each new connection before reading anything
+	FaultRefuse                    // close each new connection before reading anything, and others at their next message
 	FaultDelay                     // answer after Fault.Delay
 	FaultCloseMidMessage           // store the document, write half of the answer, close
 	FaultErrorCode                 // answer with Fault.Code in 1022 and store nothing
@@ -74,6 +74,14 @@ func (s *Server) SetFault(f Fault) {
 
 // ClearFault switches faults off.
 func (s *Server) ClearFault() { s.SetFault(Fault{}) }
+
+// refusing reports whether the OFD is down (FaultRefuse): a connection made
+// before then is dropped at its next message, as a server that went down drops it.
+func (s *Server) refusing() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.fault.Mode == FaultRefuse
+}
 
 // takeFault reports whether the current fault is of mode m and, if so, uses up one of its times.
 func (s *Server) takeFault(m FaultMode) (Fault, bool) {

@@ -214,6 +214,10 @@ func (s *Server) serveConn(conn net.Conn) {
 			}
 			return
 		}
+		if s.refusing() {
+			log.Info("fault: down, dropping a connection made before")
+			return
+		}
 		s.mu.Lock()
 		s.messages++
 		s.mu.Unlock()
