@@ -80,9 +80,9 @@ type Emulator struct {
 	ackWaiters []chan error // Acknowledge calls waiting for that commit
 	ackTimer   *time.Timer  // commits the acknowledgements if no document does
 
-	// Documents in the journal and not yet in the bbolt file: FD pendingFrom onwards.
-	pending     [][]byte
-	pendingFrom uint32
+	// Documents in the journal and not yet in the bbolt file, the last of
+	// them st.LastFD's (see firstPending).
+	pending [][]byte
 }
 
 // checkpointDocs is how many journaled documents are checkpointed into the
@@ -235,7 +235,7 @@ func (e *Emulator) replay(path string) (err error) {
 			jr.close()
 		}
 	}()
-	e.jr, e.pendingFrom = jr, e.st.LastFD+1
+	e.jr = jr
 	n := 0
 	for _, r := range recs {
 		if r.seq != e.st.Seq+1 {
@@ -246,7 +246,7 @@ func (e *Emulator) replay(path string) (err error) {
 			return fmt.Errorf("journal record %d: state: %w", r.seq, err)
 		}
 		if r.fd != 0 {
-			if r.fd != st.LastFD || r.fd != e.pendingFrom+uint32(len(e.pending)) {
+			if r.fd != st.LastFD || r.fd != e.st.LastFD+1 {
 				return fmt.Errorf("journal record %d: FD %d out of order", r.seq, r.fd)
 			}
 			e.pending = append(e.pending, bytes.Clone(r.rec))
@@ -518,7 +518,7 @@ func (e *Emulator) sign(ctx context.Context, typ fiscal.Tag, at time.Time, tlv [
 	if err != nil {
 		return Signed{}, fmt.Errorf("fn: document %d, FD %d: %w", typ, signed.FD, err)
 	}
-	e.st, e.lastSign = st, time.Now()
+	e.lastSign = time.Now()
 	e.acksCommitted(nil)
 	e.log.Debug("fn: signed", "type", typ, "fd", signed.FD, "fpd", signed.FPD, "shift", signed.Shift, "number", signed.Number)
 	return signed, nil
@@ -621,8 +621,9 @@ func regNumber(els []fiscal.RawElement) string {
 }
 
 // commit makes st, and the document rec numbered fd unless fd is 0, durable
-// as one journal record, unless a write failure is injected. It checkpoints
-// first when the journal is full or holds checkpointDocs documents.
+// as one journal record, unless a write failure is injected, and then the
+// drive's state. It checkpoints first when the journal is full or holds
+// checkpointDocs documents.
 func (e *Emulator) commit(st *driveState, fd uint32, rec []byte) error {
 	if e.failWrites > 0 {
 		e.failWrites--
@@ -644,6 +645,7 @@ func (e *Emulator) commit(st *driveState, fd uint32, rec []byte) error {
 	if fd != 0 {
 		e.pending = append(e.pending, rec)
 	}
+	e.st = *st
 	return nil
 }
 
@@ -660,7 +662,7 @@ func (e *Emulator) writeCheckpoint() error {
 	err := e.db.Update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketDocs)
 		for i, rec := range e.pending {
-			if err := b.Put(fdKey(e.pendingFrom+uint32(i)), rec); err != nil {
+			if err := b.Put(fdKey(e.firstPending()+uint32(i)), rec); err != nil {
 				return err
 			}
 		}
@@ -670,17 +672,23 @@ func (e *Emulator) writeCheckpoint() error {
 		return fmt.Errorf("%w: checkpoint: %w", ErrWrite, err)
 	}
 	clear(e.pending)
-	e.pending, e.pendingFrom = e.pending[:0], e.st.LastFD+1
+	e.pending = e.pending[:0]
 	e.jr.reset()
 	e.rel.Release() // advice only: on failure the read pages stay mapped
 	return nil
 }
 
+// firstPending is the FD of the first journaled document not yet in the
+// bbolt file: the pending documents end at the last committed one.
+func (e *Emulator) firstPending() uint32 {
+	return e.st.LastFD + 1 - uint32(len(e.pending))
+}
+
 // record reads the archive's record of FD fd: the journal's if it is not yet
 // checkpointed, else the bbolt file's (copied out).
 func (e *Emulator) record(fd uint32) ([]byte, error) {
-	if fd >= e.pendingFrom && fd-e.pendingFrom < uint32(len(e.pending)) {
-		return e.pending[fd-e.pendingFrom], nil
+	if first := e.firstPending(); fd >= first && fd-first < uint32(len(e.pending)) {
+		return e.pending[fd-first], nil
 	}
 	var rec []byte
 	err := e.db.View(func(tx *bolt.Tx) error {
@@ -957,9 +965,6 @@ func (e *Emulator) flushAcksLocked() {
 	err := e.applyAcks(&st)
 	if err == nil {
 		err = e.commit(&st, 0, nil)
-	}
-	if err == nil {
-		e.st = st
 	}
 	e.acksCommitted(err)
 }
