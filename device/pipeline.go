@@ -12,8 +12,11 @@ import (
 	"github.com/openkassa/kassa/store"
 )
 
-// Accept durably records leased documents; the store deduplicates by id, so a
+// Accept takes leased documents into the store, which deduplicates by id, so a
 // lease the cloud repeats never makes a second receipt. It implements cloud.Register.
+// The store commits them before the pipeline signs any, usually together with
+// the outcomes of the documents before them; until then a crash loses nothing the
+// cloud does not hand back to the restarted register.
 //
 // A document the shop re-queued after it failed is fiscalized again. Accepting
 // signs nothing, so a lease that arrives just as the register stops is kept, not
@@ -32,9 +35,7 @@ func (r *Runtime) Accept(ctx context.Context, leases []cloud.Lease) error {
 			r.event("requeue", "document %q re-queued by the shop: fiscalizing it again", l.ID)
 		}
 	}
-	if _, err := r.store.Accept(docs, r.now()); err != nil {
-		return err
-	}
+	r.store.Accept(docs, r.now())
 	r.Wake()
 	return nil
 }

@@ -3,8 +3,10 @@
 // ledger with the drawer's cash and the counters, the stop state, and a bounded
 // event log, in one bbolt file. Every method that changes state has committed it
 // (fsync'd) when it returns, so the runtime acknowledges nothing that a power cut
-// could take back. The store never talks to the drive: after a crash it may lag the
-// drive by one document, and the runtime reconciles the two.
+// could take back; only Accept and Reported leave their change to the next commit,
+// since the cloud repeats what a crash would take from them. The store never talks
+// to the drive: after a crash it may lag the drive by one document, and the runtime
+// reconciles the two.
 package store
 
 import (
@@ -84,12 +86,20 @@ type Store struct {
 	rel *Releaser
 
 	mu       sync.Mutex
+	taken    []takenDoc           // leased by the cloud, not yet committed
 	reported map[string]time.Time // confirmed by the cloud, not yet committed
 	flush    *time.Timer          // commits them when no other write does
 }
 
-// reportedLag bounds how long a confirmation waits for another write to carry it.
-const reportedLag = time.Second
+// takenDoc is a document Accept took, waiting for a commit.
+type takenDoc struct {
+	NewDoc
+	at time.Time
+}
+
+// lag bounds how long a taken document or a confirmation waits for another
+// write to carry it.
+const lag = time.Second
 
 // Limits bound the store's growth: the drive is the archive, so reported documents
 // are pruned and the event log is a ring.
@@ -197,7 +207,7 @@ func (s *Store) Close() error {
 	if s.flush != nil {
 		s.flush.Stop()
 	}
-	n := len(s.reported)
+	n := len(s.taken) + len(s.reported)
 	s.mu.Unlock()
 	var err error
 	if n > 0 {
@@ -207,10 +217,12 @@ func (s *Store) Close() error {
 }
 
 // update runs fn in a write transaction that first commits the confirmations
-// of Reported since the last one.
+// of Reported and the documents of Accept since the last one.
 func (s *Store) update(fn func(tx *bolt.Tx) error) error {
 	s.mu.Lock()
 	confirmed := maps.Clone(s.reported)
+	taken := s.taken
+	s.taken = nil
 	s.mu.Unlock()
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		if len(confirmed) > 0 {
@@ -218,18 +230,23 @@ func (s *Store) update(fn func(tx *bolt.Tx) error) error {
 				return err
 			}
 		}
+		if err := accept(tx, taken); err != nil {
+			return err
+		}
 		return fn(tx)
 	})
-	if err == nil && len(confirmed) > 0 {
-		s.mu.Lock()
-		for id, at := range confirmed {
-			if s.reported[id].Equal(at) {
-				delete(s.reported, id)
-			}
-		}
-		s.mu.Unlock()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err != nil {
+		s.taken = append(taken, s.taken...) // for the next write
+		return err
 	}
-	return err
+	for id, at := range confirmed {
+		if s.reported[id].Equal(at) {
+			delete(s.reported, id)
+		}
+	}
+	return nil
 }
 
 // NewDoc is a document as the cloud leased it.
@@ -238,51 +255,68 @@ type NewDoc struct {
 	Body json.RawMessage
 }
 
-// Accept records documents taken from the cloud, in order. An id the store already
-// holds is not taken again (a lease repeated by the cloud never makes a second
-// receipt); if its result was already reported, it is queued to be reported again,
-// since the cloud evidently did not keep it. It returns how many were new.
-func (s *Store) Accept(docs []NewDoc, now time.Time) (int, error) {
-	added := 0
-	err := s.update(func(tx *bolt.Tx) error {
-		added = 0
-		docsB := tx.Bucket(bucketDocs)
-		for _, nd := range docs {
-			if old := docsB.Get([]byte(nd.ID)); old != nil {
-				d, err := decodeDoc(old)
-				if err != nil {
-					return err
-				}
-				if d.Reported {
-					if err := unreport(tx, d); err != nil {
-						return err
-					}
-				}
-				continue
-			}
-			seq, err := nextSeq(tx)
+// Accept takes documents leased from the cloud, in order. They are committed with
+// the next write, by Accepted, or within lag: they need no commit of their own,
+// since the cloud hands a restarted register back every document still leased to
+// it. Accepted commits them before it returns them, so none is signed before it
+// is durable here. An id the store already holds is not taken again (a lease
+// repeated by the cloud never makes a second receipt); if its result was already
+// reported, it is queued to be reported again, since the cloud evidently did not
+// keep it.
+func (s *Store) Accept(docs []NewDoc, now time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, d := range docs {
+		s.taken = append(s.taken, takenDoc{d, now})
+	}
+	s.flushSoon()
+}
+
+// accept commits the taken documents in tx.
+func accept(tx *bolt.Tx, taken []takenDoc) error {
+	docsB := tx.Bucket(bucketDocs)
+	for _, nd := range taken {
+		if old := docsB.Get([]byte(nd.ID)); old != nil {
+			d, err := decodeDoc(old)
 			if err != nil {
 				return err
 			}
-			d := &Doc{ID: nd.ID, Seq: seq, State: Accepted, AcceptedAt: now}
-			if err := putDoc(tx, d); err != nil {
-				return err
+			if d.Reported {
+				if err := unreport(tx, d); err != nil {
+					return err
+				}
 			}
-			if err := tx.Bucket(bucketBodies).Put([]byte(nd.ID), nd.Body); err != nil {
-				return err
-			}
-			if err := tx.Bucket(bucketAccepted).Put(seqKey(seq), []byte(nd.ID)); err != nil {
-				return err
-			}
-			added++
+			continue
 		}
-		return nil
-	})
-	return added, err
+		seq, err := nextSeq(tx)
+		if err != nil {
+			return err
+		}
+		d := &Doc{ID: nd.ID, Seq: seq, State: Accepted, AcceptedAt: nd.at}
+		if err := putDoc(tx, d); err != nil {
+			return err
+		}
+		if err := tx.Bucket(bucketBodies).Put([]byte(nd.ID), nd.Body); err != nil {
+			return err
+		}
+		if err := tx.Bucket(bucketAccepted).Put(seqKey(seq), []byte(nd.ID)); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
-// Accepted returns the documents waiting for the drive, oldest first.
+// Accepted commits the documents Accept took, then returns the documents
+// waiting for the drive, oldest first.
 func (s *Store) Accepted() ([]*Doc, error) {
+	s.mu.Lock()
+	n := len(s.taken)
+	s.mu.Unlock()
+	if n > 0 {
+		if err := s.update(func(*bolt.Tx) error { return nil }); err != nil {
+			return nil, err
+		}
+	}
 	return s.index(bucketAccepted, 0, nil)
 }
 
@@ -467,7 +501,7 @@ func settle(tx *bolt.Tx, it settled) error {
 }
 
 // Reported marks the results of ids as confirmed by the cloud. The mark is
-// committed with the next write, or within reportedLag: it needs no commit of
+// committed with the next write, or within lag: it needs no commit of
 // its own, since a confirmation lost in a crash only makes the register report
 // the result again, which the cloud takes as a repeat.
 func (s *Store) Reported(ids []string, now time.Time) error {
@@ -476,18 +510,24 @@ func (s *Store) Reported(ids []string, now time.Time) error {
 	for _, id := range ids {
 		s.reported[id] = now
 	}
-	if s.flush == nil {
-		s.flush = time.AfterFunc(reportedLag, s.flushReported)
-	}
+	s.flushSoon()
 	return nil
 }
 
-// flushReported commits the confirmations no other write has carried. On
-// failure they stay for the next write.
-func (s *Store) flushReported() {
+// flushSoon has what waits for a commit committed within lag if no other write
+// carries it first. Callers hold mu.
+func (s *Store) flushSoon() {
+	if s.flush == nil {
+		s.flush = time.AfterFunc(lag, s.flushPending)
+	}
+}
+
+// flushPending commits the taken documents and the confirmations no other
+// write has carried. On failure they stay for the next write.
+func (s *Store) flushPending() {
 	s.mu.Lock()
 	s.flush = nil
-	n := len(s.reported)
+	n := len(s.taken) + len(s.reported)
 	s.mu.Unlock()
 	if n > 0 {
 		defer s.release()

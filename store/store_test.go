@@ -39,13 +39,10 @@ func ids(ds []*Doc) string {
 
 func TestLifecycle(t *testing.T) {
 	s, path := open(t, Limits{})
-	n, err := s.Accept([]NewDoc{{"a", body("a")}, {"b", body("b")}, {"a", body("a")}}, t0)
-	if err != nil || n != 2 {
-		t.Fatalf("Accept = %d, %v; want 2 new", n, err)
-	}
-	acc, _ := s.Accepted()
-	if got := ids(acc); got != "a,b" {
-		t.Fatalf("accepted = %s, want a,b", got)
+	s.Accept([]NewDoc{{"a", body("a")}, {"b", body("b")}, {"a", body("a")}}, t0)
+	acc, err := s.Accepted()
+	if got := ids(acc); err != nil || got != "a,b" {
+		t.Fatalf("accepted = %s, %v; want a,b", got, err)
 	}
 	led := Ledger{Shift: 1, ShiftOpen: true, LastFD: 2}
 	led.ShiftTotals.Count[0] = 1
@@ -74,8 +71,9 @@ func TestLifecycle(t *testing.T) {
 	}
 
 	// The cloud leases a document again: it is not taken again, its result is re-reported.
-	if n, _ := s.Accept([]NewDoc{{"a", body("a")}}, t0); n != 0 {
-		t.Fatalf("re-leased document accepted again as new")
+	s.Accept([]NewDoc{{"a", body("a")}}, t0)
+	if acc, err := s.Accepted(); err != nil || len(acc) != 0 {
+		t.Fatalf("re-leased document accepted again as new: %s, %v", ids(acc), err)
 	}
 	un, _ = s.Unreported(0)
 	if got := ids(un); got != "a,b" {
@@ -139,7 +137,7 @@ func TestRequeue(t *testing.T) {
 }
 
 // A confirmation from the cloud is committed with the next write (or on its
-// own after reportedLag); until then the document is no longer offered for
+// own after lag); until then the document is no longer offered for
 // reporting, and a crash before the commit only offers it again.
 func TestReportedCommittedLazily(t *testing.T) {
 	s, _ := open(t, Limits{})
@@ -173,17 +171,73 @@ func TestReportedCommittedLazily(t *testing.T) {
 	if got := onDisk(); got != "a,b,c" {
 		t.Fatalf("a crash before any write leaves %s unreported, want a,b,c", got)
 	}
-	s.Accept([]NewDoc{{"d", body("d")}}, t0) // any write carries the confirmations
+	s.Accept([]NewDoc{{"d", body("d")}}, t0)
+	s.Accepted() // commits d, and any write carries the confirmations
 	if got := onDisk(); got != "c" {
 		t.Fatalf("after the next write the file has %s unreported, want c", got)
 	}
 	s.Reported([]string{"c"}, t0)
-	deadline := time.Now().Add(10 * reportedLag)
+	deadline := time.Now().Add(10 * lag)
 	for onDisk() != "" {
 		if time.Now().After(deadline) {
-			t.Fatalf("the confirmation of c not committed on its own after %v", 10*reportedLag)
+			t.Fatalf("the confirmation of c not committed on its own after %v", 10*lag)
 		}
-		time.Sleep(reportedLag / 10)
+		time.Sleep(lag / 10)
+	}
+	if err := s.Check(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Documents taken from the cloud are committed, in the order taken, with the
+// next write, by Accepted, or on their own after lag; a failed write keeps
+// them for the one after.
+func TestAcceptCommittedLazily(t *testing.T) {
+	s, _ := open(t, Limits{})
+	onDisk := func() string {
+		t.Helper()
+		var got []string
+		if err := s.db.View(func(tx *bolt.Tx) error {
+			return tx.Bucket(bucketAccepted).ForEach(func(_, id []byte) error {
+				got = append(got, string(id))
+				return nil
+			})
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return strings.Join(got, ",")
+	}
+	s.Accept([]NewDoc{{"a", body("a")}, {"b", body("b")}}, t0)
+	if got := onDisk(); got != "" {
+		t.Fatalf("taken documents committed at once: %s", got)
+	}
+	bad := Settlement{}
+	bad.Fiscalized("zz", Fiscal{FD: 1}, nil, false) // never accepted
+	if err := s.Settle(&bad); err == nil {
+		t.Fatal("a settlement of an unknown document was committed")
+	}
+	if got := onDisk(); got != "" {
+		t.Fatalf("a failed write committed %s", got)
+	}
+	s.Accept([]NewDoc{{"c", body("c")}, {"a", body("a")}}, t0)
+	acc, err := s.Accepted()
+	if err != nil || ids(acc) != "a,b,c" || onDisk() != "a,b,c" {
+		t.Fatalf("Accepted = %s, %v with %s on disk; want a,b,c committed", ids(acc), err, onDisk())
+	}
+	if err := s.SetSetting("x", 1); err != nil {
+		t.Fatal(err)
+	}
+	s.Accept([]NewDoc{{"d", body("d")}}, t0)
+	if err := s.SetSetting("x", 2); err != nil || onDisk() != "a,b,c,d" {
+		t.Fatalf("the next write left %s on disk (%v), want a,b,c,d", onDisk(), err)
+	}
+	s.Accept([]NewDoc{{"e", body("e")}}, t0)
+	deadline := time.Now().Add(10 * lag)
+	for onDisk() != "a,b,c,d,e" {
+		if time.Now().After(deadline) {
+			t.Fatalf("e not committed on its own after %v", 10*lag)
+		}
+		time.Sleep(lag / 10)
 	}
 	if err := s.Check(); err != nil {
 		t.Fatal(err)
@@ -204,7 +258,7 @@ func TestRequeueAfterLazyConfirmation(t *testing.T) {
 	if err := s.Fiscalize("x", Fiscal{FD: 1, Shift: 1}, nil, &led, false); err != nil {
 		t.Fatal(err)
 	}
-	s.flushReported()
+	s.flushPending()
 	if un, _ := s.Unreported(10); ids(un) != "x" {
 		t.Fatalf("unreported after fiscalizing x again: %q, want x", ids(un))
 	}
@@ -229,7 +283,7 @@ func TestPruneKeepsOpenShift(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	s.flushReported() // the last confirmation, which no write has carried yet
+	s.flushPending() // the last confirmation, which no write has carried yet
 	all, _ := s.Docs(nil)
 	if got := ids(all); got != "d4,d5,d6" {
 		t.Fatalf("after pruning to 3: %s", got)
@@ -321,7 +375,7 @@ func TestMigratesReportedCount(t *testing.T) {
 	if err := s.Reported([]string{"a", "b", "c"}, t0); err != nil {
 		t.Fatal(err)
 	}
-	s.flushReported()
+	s.flushPending()
 	s.db.Update(func(tx *bolt.Tx) error {
 		meta := tx.Bucket(bucketMeta)
 		meta.Delete(keyReportedN)
@@ -341,7 +395,7 @@ func TestMigratesReportedCount(t *testing.T) {
 	if err := s.Reported([]string{"d"}, t0); err != nil {
 		t.Fatal(err)
 	}
-	s.flushReported()
+	s.flushPending()
 	if all, _ := s.Docs(nil); ids(all) != "c,d" {
 		t.Fatalf("after pruning the migrated file to 2: %s", ids(all))
 	}
@@ -416,7 +470,8 @@ func BenchmarkFiscalize(b *testing.B) {
 // A settlement commits a run of outcomes and the ledger together, or nothing.
 func TestSettleAllOrNothing(t *testing.T) {
 	s, _ := open(t, Limits{})
-	if _, err := s.Accept([]NewDoc{{"a", body("a")}, {"b", body("b")}, {"c", body("c")}}, t0); err != nil {
+	s.Accept([]NewDoc{{"a", body("a")}, {"b", body("b")}, {"c", body("c")}}, t0)
+	if _, err := s.Accepted(); err != nil {
 		t.Fatal(err)
 	}
 	led := Ledger{Shift: 1, ShiftOpen: true, LastFD: 3}

@@ -12,7 +12,9 @@ import (
 
 // Register is what the poller needs of the register runtime (the lead implements it in package device).
 type Register interface {
-	// Accept durably records leased documents (the register deduplicates by id) before the poller asks for more.
+	// Accept takes leased documents (the register deduplicates by id) before the poller
+	// asks for more. It may commit them later, but before it signs any: a register
+	// that restarts gets back every document still leased to it.
 	Accept(ctx context.Context, leases []Lease) error
 	// Unreported returns results the cloud has not yet confirmed, oldest first.
 	Unreported(ctx context.Context) ([]Result, error)
