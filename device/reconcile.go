@@ -23,7 +23,7 @@ func (r *Runtime) reconcile(ctx context.Context) error {
 }
 
 func (r *Runtime) reconcileLocked(ctx context.Context) error {
-	if err := r.settleLocked(); err != nil {
+	if err := r.settleLocked(ctx); err != nil {
 		return err
 	}
 	st, err := r.drive.State(ctx)

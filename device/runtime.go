@@ -264,7 +264,7 @@ func (r *Runtime) processRun(ctx context.Context, docs []*store.Doc) (done int, 
 	r.opMu.Lock()
 	defer r.opMu.Unlock()
 	defer func() {
-		if serr := r.settleLocked(); err == nil {
+		if serr := r.settleLocked(ctx); err == nil {
 			err = serr
 		}
 	}()
@@ -286,15 +286,21 @@ func (r *Runtime) processRun(ctx context.Context, docs []*store.Doc) (done int, 
 	return done, true, nil
 }
 
-// settleLocked commits the pending outcomes, then lets the poller report them
-// and the printer print them. Callers hold opMu.
-func (r *Runtime) settleLocked() error {
+// settleLocked has the drive make the pending outcomes' documents durable,
+// commits the outcomes, then lets the poller report them and the printer print
+// them. It finishes even if ctx ends: a SIGTERM must not leave signed receipts
+// uncommitted. Callers hold opMu.
+func (r *Runtime) settleLocked(ctx context.Context) error {
 	st, print := r.pending, r.pendingPrint
 	r.pending, r.pendingPrint = nil, false
 	if st == nil || st.Len() == 0 {
 		return nil
 	}
-	if err := r.store.Settle(st); err != nil {
+	err := r.drive.Sync(context.WithoutCancel(ctx))
+	if err == nil {
+		err = r.store.Settle(st)
+	}
+	if err != nil {
 		// The drive has signed what the store did not take: read the drive's
 		// archive back before signing anything again.
 		r.needReconcile = true

@@ -105,7 +105,7 @@ func (r *Runtime) CloseShift(ctx context.Context) (fn.Signed, store.Ledger, erro
 }
 
 func (r *Runtime) openShiftLocked(ctx context.Context) (fn.Signed, error) {
-	if err := r.settleLocked(); err != nil {
+	if err := r.settleLocked(ctx); err != nil {
 		return fn.Signed{}, err
 	}
 	tlv, err := r.reportTLV(fiscal.DocShiftOpen)
@@ -131,7 +131,7 @@ func (r *Runtime) openShiftLocked(ctx context.Context) (fn.Signed, error) {
 }
 
 func (r *Runtime) closeShiftLocked(ctx context.Context) (fn.Signed, error) {
-	if err := r.settleLocked(); err != nil {
+	if err := r.settleLocked(ctx); err != nil {
 		return fn.Signed{}, err
 	}
 	tlv, err := r.reportTLV(fiscal.DocShiftClose)

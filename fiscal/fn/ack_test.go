@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/openkassa/kassa/fiscal/fn"
+	"github.com/openkassa/kassa/ofd"
 )
 
 // copyDrive copies the drive's files as they stand on disk now, what a power
@@ -55,8 +56,7 @@ func onDisk(t *testing.T, dir string) fn.State {
 }
 
 // An acknowledgement is in the drive's file when Acknowledge returns, whether
-// it got a commit of its own (no documents being signed) or rode in the commit
-// of a document signed meanwhile.
+// the drive is idle or receipts are being signed meanwhile.
 func TestAcknowledgementDurableOnReturn(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
@@ -99,7 +99,7 @@ func TestAcknowledgementDurableOnReturn(t *testing.T) {
 	}
 }
 
-// Documents are durable when the drive returns them, whether still in its
+// Documents are durable once Sync returns, whether still in the drive's
 // journal or already checkpointed into its bbolt file, and survive a cut
 // between checkpoints with every document readable and verifying.
 func TestDocumentsDurableAcrossCheckpoints(t *testing.T) {
@@ -115,6 +115,7 @@ func TestDocumentsDurableAcrossCheckpoints(t *testing.T) {
 			continue
 		}
 		must(0, e.Acknowledge(ctx, ackFor(t, nil, e.DriveNumber(), s.FD-1, 0, t0))).ok(t)
+		must(0, e.Sync(ctx)).ok(t)
 		c := openCopy(t, dir)
 		st := must(c.State(ctx)).ok(t)
 		if st.LastFD != s.FD || st.FirstUnsentFD != s.FD {
@@ -140,20 +141,109 @@ func TestDocumentsDurableAcrossCheckpoints(t *testing.T) {
 	c.Close()
 }
 
-// An acknowledgement of every document so far rides in the commit of the next
-// one, which is then the first unsent.
-func TestAcknowledgementOfAllRidesNextDocument(t *testing.T) {
+// Receipts are written when Receipt returns and made durable together by one
+// sync: Sync's, or that of any other call. The OFD gets only durable documents.
+func TestReceiptsSyncedTogether(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
 	e := openEmulator(t, fn.EmulatorConfig{Dir: dir})
 	must(e.Register(ctx, fn.Doc{Time: t0, TLV: registrationTLV(t, regNumber)})).ok(t)
 	must(e.OpenShift(ctx, fn.Doc{Time: t0, TLV: reportTLV(t, "ОТКРЫТИЕ СМЕНЫ")})).ok(t)
-	e.PendAcknowledgement(2)
-	at := t0.Add(time.Minute)
-	s := must(e.Receipt(ctx, receipt(t, at, 100))).ok(t)
-	for _, st := range []fn.State{must(e.State(ctx)).ok(t), onDisk(t, dir)} {
-		if st.Unsent != 1 || st.FirstUnsentFD != s.FD || !st.FirstUnsentTime.Equal(s.Time) {
-			t.Fatalf("state %+v: want FD %d alone unsent since %v", st, s.FD, s.Time)
+	must(0, e.Acknowledge(ctx, ackFor(t, nil, e.DriveNumber(), 2, 0, t0))).ok(t)
+	before := e.Syncs()
+	for i := range 20 {
+		must(e.Receipt(ctx, receipt(t, t0.Add(time.Minute), uint64(100+i)))).ok(t)
+	}
+	if n := e.Syncs() - before; n != 0 {
+		t.Fatalf("20 receipts made %d syncs before Sync, want 0", n)
+	}
+	must(0, e.Sync(ctx)).ok(t)
+	must(0, e.Sync(ctx)).ok(t) // nothing new to sync
+	if n := e.Syncs() - before; n != 1 {
+		t.Fatalf("20 receipts and two Syncs made %d syncs, want 1", n)
+	}
+	if st := onDisk(t, dir); st.LastFD != 22 || st.Unsent != 20 {
+		t.Fatalf("after Sync the file holds last FD %d with %d unsent, want 22 with 20", st.LastFD, st.Unsent)
+	}
+
+	// The next unsent document is durable before the OFD gets it.
+	for fd := uint32(3); fd <= 22; fd++ {
+		must(0, e.Acknowledge(ctx, ackFor(t, nil, e.DriveNumber(), fd, 0, t0))).ok(t)
+	}
+	s := must(e.Receipt(ctx, receipt(t, t0.Add(time.Minute), 999))).ok(t)
+	before = e.Syncs()
+	msg := must(e.NextMessage(ctx)).ok(t)
+	if c, err := ofd.ParseContainer(msg); err != nil || c.FD != s.FD {
+		t.Fatalf("NextMessage = FD %d, %v; want FD %d", c.FD, err, s.FD)
+	}
+	if n := e.Syncs() - before; n != 1 {
+		t.Fatalf("NextMessage of an unsynced receipt made %d syncs, want 1", n)
+	}
+	must(e.NextMessage(ctx)).ok(t)
+	if n := e.Syncs() - before; n != 1 {
+		t.Fatalf("NextMessage of a durable receipt synced again")
+	}
+}
+
+// Receipts signed while the OFD's acknowledgements come in and others wait in
+// Sync: every call sees a consistent drive, and the file ends up whole.
+func TestSyncWhileSigning(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	e := openEmulator(t, fn.EmulatorConfig{Dir: dir})
+	must(e.Register(ctx, fn.Doc{Time: t0, TLV: registrationTLV(t, regNumber)})).ok(t)
+	must(e.OpenShift(ctx, fn.Doc{Time: t0, TLV: reportTLV(t, "ОТКРЫТИЕ СМЕНЫ")})).ok(t)
+	const receipts = 300
+	var wg sync.WaitGroup
+	wg.Add(3)
+	go func() {
+		defer wg.Done()
+		for i := range receipts {
+			if _, err := e.Receipt(ctx, receipt(t, t0.Add(time.Minute), uint64(100+i))); err != nil {
+				t.Error(err)
+				return
+			}
 		}
+	}()
+	go func() {
+		defer wg.Done()
+		for range receipts / 3 {
+			if err := e.Sync(ctx); err != nil {
+				t.Error(err)
+				return
+			}
+		}
+	}()
+	go func() { // the OFD sender
+		defer wg.Done()
+		for acked := uint32(0); acked < receipts+2; {
+			msg, err := e.NextMessage(ctx)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			if msg == nil {
+				time.Sleep(100 * time.Microsecond)
+				continue
+			}
+			c, err := ofd.ParseContainer(msg)
+			if err != nil || c.FD != acked+1 {
+				t.Errorf("NextMessage = FD %d, %v; want FD %d", c.FD, err, acked+1)
+				return
+			}
+			if err := e.Acknowledge(ctx, ackFor(t, nil, e.DriveNumber(), c.FD, 0, t0)); err != nil {
+				t.Error(err)
+				return
+			}
+			acked = c.FD
+		}
+	}()
+	wg.Wait()
+	must(0, e.Sync(ctx)).ok(t)
+	if st := onDisk(t, dir); st.LastFD != receipts+2 || st.Unsent != 0 {
+		t.Fatalf("the file holds last FD %d with %d unsent, want %d with 0", st.LastFD, st.Unsent, receipts+2)
+	}
+	if err := e.Check(); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -130,10 +130,16 @@ type Drive interface {
 	ChangeRegistration(ctx context.Context, d Doc) (Signed, error) // 11
 	OpenShift(ctx context.Context, d Doc) (Signed, error)          // 2: 11h/07h/12h
 	CloseShift(ctx context.Context, d Doc) (Signed, error)         // 5: 13h/07h/14h
-	Receipt(ctx context.Context, r ReceiptDoc) (Signed, error)     // 3 or 31: 15h or 17h, 07h…, 16h
-	StateReport(ctx context.Context, d Doc) (Signed, error)        // 21: 18h/07h/19h
-	CloseDrive(ctx context.Context, d Doc) (Signed, error)         // 6: 04h/07h/05h
-	Document(ctx context.Context, fd uint32) (Archived, error)     // 40h/45h/46h and 41h
+	// Receipt signs a receipt. It may be durable only once Sync returns, as
+	// the emulated drive makes a run of receipts durable together; every other
+	// document is durable when its call returns, and so is every receipt before it.
+	Receipt(ctx context.Context, r ReceiptDoc) (Signed, error) // 3 or 31: 15h or 17h, 07h…, 16h
+	// Sync returns once every document signed so far is durable. A real drive
+	// answers only once a document is in its memory, so there it has nothing to do.
+	Sync(ctx context.Context) error
+	StateReport(ctx context.Context, d Doc) (Signed, error)    // 21: 18h/07h/19h
+	CloseDrive(ctx context.Context, d Doc) (Signed, error)     // 6: 04h/07h/05h
+	Document(ctx context.Context, fd uint32) (Archived, error) // 40h/45h/46h and 41h
 	// NextMessage returns the FN–OFD container of the first unsent document,
 	// or nil, nil when everything is acknowledged.
 	NextMessage(ctx context.Context) ([]byte, error) // 22h–25h

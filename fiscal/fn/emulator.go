@@ -52,12 +52,13 @@ type EmulatorConfig struct {
 // concurrent use; calls are served one at a time, as a real drive does.
 //
 // Durability: every signed document, its number and the counters it moves are
-// one record of the drive's journal, synced before the call returns, so a
-// power cut at any instant leaves either the whole document or nothing; the
-// journal is checkpointed into the drive's bbolt file every checkpointDocs
-// documents. The same holds for acknowledgements, which ride in the next
-// document's record when one follows within ackWindow and get a record of
-// their own otherwise.
+// one record of the drive's journal, so a power cut at any instant leaves either
+// the whole document or nothing; the journal is checkpointed into the drive's
+// bbolt file every checkpointDocs documents. A receipt's record is written when
+// Receipt returns and durable once Sync returns; every other call syncs before
+// it returns, which makes the receipts before it durable too. One sync thus
+// covers a run of receipts, and a sync running meanwhile covers a caller that
+// comes later (group commit). The OFD only ever gets durable documents.
 type Emulator struct {
 	db     *bolt.DB
 	jr     *journal
@@ -75,10 +76,11 @@ type Emulator struct {
 	keyExpired bool
 	signDelay  time.Duration
 
-	lastSign   time.Time    // when the last document was committed
-	ackFD      uint32       // acknowledged through this FD, not yet committed
-	ackWaiters []chan error // Acknowledge calls waiting for that commit
-	ackTimer   *time.Timer  // commits the acknowledgements if no document does
+	synced    uint64     // the last commit (st.Seq) known durable
+	durableFD uint32     // the last document known durable
+	syncing   bool       // a sync runs, without mu
+	syncDone  *sync.Cond // on mu: a sync ended
+	syncs     int        // journal syncs made, for tests
 
 	// Documents in the journal and not yet in the bbolt file, the last of
 	// them st.LastFD's (see firstPending).
@@ -88,10 +90,6 @@ type Emulator struct {
 // checkpointDocs is how many journaled documents are checkpointed into the
 // bbolt file at once.
 const checkpointDocs = 128
-
-// ackWindow is how long an acknowledgement waits for a document's commit to
-// carry it, when documents are being signed.
-const ackWindow = time.Millisecond
 
 // driveState is what the drive's file holds besides the archive. Times are wall clocks in UTC form.
 type driveState struct {
@@ -165,6 +163,7 @@ func NewEmulator(cfg EmulatorConfig) (*Emulator, error) {
 		return nil, fmt.Errorf("fn: emulator: open %s: %w", filepath.Base(path), err)
 	}
 	e := &Emulator{db: db, rel: store.NewReleaser(db), ofdKey: cfg.OFDKey, limits: lim, log: cfg.Logger, signDelay: cfg.SignDelay}
+	e.syncDone = sync.NewCond(&e.mu)
 	err = db.Update(func(tx *bolt.Tx) error {
 		b, err := tx.CreateBucketIfNotExists(bucketDrive)
 		if err != nil {
@@ -209,6 +208,7 @@ func NewEmulator(cfg EmulatorConfig) (*Emulator, error) {
 	if err == nil {
 		err = e.replay(filepath.Join(cfg.Dir, "fn.journal"))
 	}
+	e.synced, e.durableFD = e.st.Seq, e.st.LastFD
 	if err != nil {
 		db.Close()
 		return nil, fmt.Errorf("fn: emulator: %w", err)
@@ -261,11 +261,12 @@ func (e *Emulator) replay(path string) (err error) {
 	return e.writeCheckpoint()
 }
 
-// Close commits pending acknowledgements, checkpoints the journal and closes
-// the drive's files.
+// Close checkpoints the journal and closes the drive's files.
 func (e *Emulator) Close() error {
 	e.mu.Lock()
-	e.flushAcksLocked()
+	for e.syncing {
+		e.syncDone.Wait()
+	}
 	err := e.checkpoint()
 	e.mu.Unlock()
 	return errors.Join(err, e.jr.close(), e.db.Close())
@@ -381,7 +382,8 @@ func (e *Emulator) CloseShift(ctx context.Context, d Doc) (Signed, error) {
 	return e.sign(ctx, fiscal.DocShiftClose, d.Time, d.TLV, nil)
 }
 
-// Receipt signs a receipt (3) or a correction receipt (31).
+// Receipt signs a receipt (3) or a correction receipt (31). It is durable once
+// Sync, or another call that syncs, returns.
 func (e *Emulator) Receipt(ctx context.Context, r ReceiptDoc) (Signed, error) {
 	typ := fiscal.DocReceipt
 	if r.Correction {
@@ -511,15 +513,13 @@ func (e *Emulator) sign(ctx context.Context, typ fiscal.Tag, at time.Time, tlv [
 	rec := make([]byte, 0, 4+len(doc))
 	rec = binary.LittleEndian.AppendUint32(rec, signed.FPD)
 	rec = append(rec, doc...)
-	err = e.applyAcks(&st)
-	if err == nil {
-		err = e.commit(&st, signed.FD, rec)
+	err = e.commit(&st, signed.FD, rec)
+	if err == nil && r == nil {
+		err = e.syncLocked() // only receipts wait for Sync
 	}
 	if err != nil {
 		return Signed{}, fmt.Errorf("fn: document %d, FD %d: %w", typ, signed.FD, err)
 	}
-	e.lastSign = time.Now()
-	e.acksCommitted(nil)
 	e.log.Debug("fn: signed", "type", typ, "fd", signed.FD, "fpd", signed.FPD, "shift", signed.Shift, "number", signed.Number)
 	return signed, nil
 }
@@ -620,10 +620,10 @@ func regNumber(els []fiscal.RawElement) string {
 	return ""
 }
 
-// commit makes st, and the document rec numbered fd unless fd is 0, durable
-// as one journal record, unless a write failure is injected, and then the
-// drive's state. It checkpoints first when the journal is full or holds
-// checkpointDocs documents.
+// commit writes st, and the document rec numbered fd unless fd is 0, as one
+// journal record, unless a write failure is injected, and then makes st the
+// drive's state; the record is durable after the next sync. It checkpoints
+// first when the journal is full or holds checkpointDocs documents.
 func (e *Emulator) commit(st *driveState, fd uint32, rec []byte) error {
 	if e.failWrites > 0 {
 		e.failWrites--
@@ -639,7 +639,7 @@ func (e *Emulator) commit(st *driveState, fd uint32, rec []byte) error {
 			return err
 		}
 	}
-	if err := e.jr.append(st.Seq, fd, state, rec); err != nil {
+	if err := e.jr.write(st.Seq, fd, state, rec); err != nil {
 		return fmt.Errorf("%w: %w", ErrWrite, err)
 	}
 	if fd != 0 {
@@ -674,6 +674,7 @@ func (e *Emulator) writeCheckpoint() error {
 	clear(e.pending)
 	e.pending = e.pending[:0]
 	e.jr.reset()
+	e.synced, e.durableFD = e.st.Seq, e.st.LastFD
 	e.rel.Release() // advice only: on failure the read pages stay mapped
 	return nil
 }
@@ -768,8 +769,14 @@ func (e *Emulator) NextMessage(ctx context.Context) ([]byte, error) {
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if e.st.unsent() == 0 {
-		return nil, nil
+	for e.st.AckedThrough >= e.durableFD {
+		if e.st.unsent() == 0 {
+			return nil, nil
+		}
+		// The OFD gets only documents a power cut cannot take back.
+		if err := e.syncLocked(); err != nil {
+			return nil, fmt.Errorf("fn: OFD message: %w", err)
+		}
 	}
 	fd := e.st.AckedThrough + 1
 	rec, err := e.record(fd)
@@ -867,25 +874,17 @@ func (e *Emulator) Acknowledge(ctx context.Context, ack []byte) error {
 		return fmt.Errorf("fn: acknowledgement: %w", err)
 	}
 	e.mu.Lock()
+	defer e.mu.Unlock()
 	if err := e.admitAck(a); err != nil || a.fd <= e.st.AckedThrough {
-		e.mu.Unlock()
 		return err
 	}
-	e.ackFD = max(e.ackFD, a.fd)
-	done := make(chan error, 1)
-	e.ackWaiters = append(e.ackWaiters, done)
-	switch {
-	case time.Since(e.lastSign) > 5*ackWindow:
-		// No documents streaming: nothing will carry it soon.
-		e.flushAcksLocked()
-	case e.ackTimer == nil:
-		e.ackTimer = time.AfterFunc(ackWindow, e.flushAcks)
+	st := e.st
+	err = e.acknowledged(&st, a.fd)
+	if err == nil {
+		err = e.commit(&st, 0, nil)
 	}
-	e.mu.Unlock()
-	select {
-	case err = <-done:
-	case <-ctx.Done():
-		return ctx.Err() // it is committed all the same, or its FD is sent again
+	if err == nil {
+		err = e.syncLocked()
 	}
 	if err != nil {
 		return fmt.Errorf("fn: acknowledgement for FD %d: %w", a.fd, err)
@@ -909,64 +908,59 @@ func (e *Emulator) admitAck(a ofdAck) error {
 	return nil
 }
 
-// applyAcks moves st's acknowledged FD up to the pending acknowledgements, in
-// the commit of st.
-func (e *Emulator) applyAcks(st *driveState) error {
-	if e.ackFD <= st.AckedThrough {
-		return nil
-	}
-	st.AckedThrough, st.FirstUnsentTime = e.ackFD, time.Time{}
+// acknowledged moves st's acknowledged FD up to fd, and its first unsent
+// document's time to the next one's.
+func (e *Emulator) acknowledged(st *driveState, fd uint32) error {
+	st.AckedThrough, st.FirstUnsentTime = fd, time.Time{}
 	if st.unsent() == 0 {
 		return nil
 	}
-	fd := st.AckedThrough + 1
-	if fd > e.st.LastFD {
-		// The document committed with st, acknowledged up to the one before it.
-		st.FirstUnsentTime = st.LastFDTime
-		return nil
-	}
-	rec, err := e.record(fd)
+	rec, err := e.record(fd + 1)
 	if err != nil {
 		return err
 	}
-	a, err := archivedFrom(fd, rec, false)
+	a, err := archivedFrom(fd+1, rec, false)
 	st.FirstUnsentTime = a.Time
 	return err
 }
 
-// acksCommitted answers the waiting Acknowledge calls once their FD is
-// committed, or with err when their own commit failed.
-func (e *Emulator) acksCommitted(err error) {
-	if err == nil && e.ackFD > e.st.AckedThrough {
-		return
+// Sync returns once every document signed so far is durable.
+func (e *Emulator) Sync(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
 	}
-	for _, w := range e.ackWaiters {
-		w <- err
-	}
-	e.ackWaiters, e.ackFD = nil, e.st.AckedThrough
-	if e.ackTimer != nil {
-		e.ackTimer.Stop()
-		e.ackTimer = nil
-	}
-}
-
-func (e *Emulator) flushAcks() {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	e.flushAcksLocked()
+	if err := e.syncLocked(); err != nil {
+		return fmt.Errorf("fn: sync: %w", err)
+	}
+	return nil
 }
 
-// flushAcksLocked commits the pending acknowledgements on their own.
-func (e *Emulator) flushAcksLocked() {
-	if len(e.ackWaiters) == 0 {
-		return
+// syncLocked returns once every commit made so far is durable. It syncs the
+// journal, or waits for a sync already running and syncs again if that one
+// began before the last commit. Callers hold mu; it is released during a sync,
+// so that documents go on being signed meanwhile.
+func (e *Emulator) syncLocked() error {
+	for target := e.st.Seq; e.synced < target; {
+		if e.syncing {
+			e.syncDone.Wait()
+			continue
+		}
+		seq, fd := e.st.Seq, e.st.LastFD
+		e.syncing = true
+		e.syncs++
+		e.mu.Unlock()
+		err := e.jr.sync()
+		e.mu.Lock()
+		e.syncing = false
+		e.syncDone.Broadcast()
+		if err != nil {
+			return fmt.Errorf("%w: %w", ErrWrite, err)
+		}
+		e.synced, e.durableFD = max(e.synced, seq), max(e.durableFD, fd)
 	}
-	st := e.st
-	err := e.applyAcks(&st)
-	if err == nil {
-		err = e.commit(&st, 0, nil)
-	}
-	e.acksCommitted(err)
+	return nil
 }
 
 // Check checkpoints the journal and verifies the drive file's invariants:

@@ -1,9 +1,8 @@
 package fn
 
-// PendAcknowledgement makes the OFD's acknowledgement through fd wait for the
-// next commit, as one does that arrives while a document is being signed.
-func (e *Emulator) PendAcknowledgement(fd uint32) {
+// Syncs is how many times the drive has synced its journal.
+func (e *Emulator) Syncs() int {
 	e.mu.Lock()
-	e.ackFD = max(e.ackFD, fd)
-	e.mu.Unlock()
+	defer e.mu.Unlock()
+	return e.syncs
 }

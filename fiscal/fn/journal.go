@@ -27,9 +27,9 @@ var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 var errJournalFull = errors.New("journal full")
 
-// journal is the drive's write-ahead log: every commit is one record made
-// durable by one sync, and the records are checkpointed into the drive's bbolt
-// file in batches. A record holds the drive's state after the commit and the
+// journal is the drive's write-ahead log: every commit is one record, a sync
+// makes every record written before it durable, and the records are
+// checkpointed into the drive's bbolt file in batches. A record holds the drive's state after the commit and the
 // document it signed, if any; records carry consecutive sequence numbers, so
 // replay takes the run that follows the checkpointed state and stops at the
 // first record out of sequence, torn or stale from before the last checkpoint.
@@ -120,9 +120,9 @@ func (j *journal) fits(state, rec []byte) bool {
 	return j.off+int64(journalHeader+journalFixed+len(state)+len(rec)) <= journalSize
 }
 
-// append writes a record and syncs it. On failure the next record goes to the
-// same place.
-func (j *journal) append(seq uint64, fd uint32, state, rec []byte) error {
+// write writes a record after the last one. On failure the next record goes to
+// the same place.
+func (j *journal) write(seq uint64, fd uint32, state, rec []byte) error {
 	if !j.fits(state, rec) {
 		return errJournalFull
 	}
@@ -130,10 +130,16 @@ func (j *journal) append(seq uint64, fd uint32, state, rec []byte) error {
 	if _, err := j.f.WriteAt(b, j.off); err != nil {
 		return fmt.Errorf("journal: %w", err)
 	}
+	j.off += int64(len(b))
+	return nil
+}
+
+// sync makes the records written so far durable. It is safe to call while
+// another goroutine writes, which the sync may or may not cover.
+func (j *journal) sync() error {
 	if err := j.f.Sync(); err != nil {
 		return fmt.Errorf("journal: %w", err)
 	}
-	j.off += int64(len(b))
 	return nil
 }
 

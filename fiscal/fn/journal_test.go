@@ -12,9 +12,12 @@ func writeRecords(t *testing.T, j *journal, from, to uint64) {
 	t.Helper()
 	for seq := from; seq <= to; seq++ {
 		state := fmt.Appendf(nil, `{"seq":%03d}`, seq)
-		if err := j.append(seq, uint32(seq), state, bytes.Repeat([]byte{byte(seq)}, 3)); err != nil {
+		if err := j.write(seq, uint32(seq), state, bytes.Repeat([]byte{byte(seq)}, 3)); err != nil {
 			t.Fatal(err)
 		}
+	}
+	if err := j.sync(); err != nil {
+		t.Fatal(err)
 	}
 }
 
@@ -91,15 +94,15 @@ func TestJournalFull(t *testing.T) {
 	defer j.close()
 	big := make([]byte, journalSize/3)
 	for i := range 2 {
-		if err := j.append(uint64(i+1), 0, nil, big); err != nil {
+		if err := j.write(uint64(i+1), 0, nil, big); err != nil {
 			t.Fatal(err)
 		}
 	}
 	if j.fits(nil, big) {
 		t.Fatal("a third of the journal fits after two thirds and two headers")
 	}
-	if err := j.append(3, 0, nil, big); err != errJournalFull {
-		t.Fatalf("append to a full journal: %v, want errJournalFull", err)
+	if err := j.write(3, 0, nil, big); err != errJournalFull {
+		t.Fatalf("write to a full journal: %v, want errJournalFull", err)
 	}
 }
 
@@ -110,7 +113,7 @@ func FuzzDecodeJournal(f *testing.F) {
 		f.Fatal(err)
 	}
 	for seq := uint64(1); seq <= 3; seq++ {
-		if err := j.append(seq, uint32(seq), []byte(`{"seq":1}`), []byte("record")); err != nil {
+		if err := j.write(seq, uint32(seq), []byte(`{"seq":1}`), []byte("record")); err != nil {
 			f.Fatal(err)
 		}
 	}

@@ -199,17 +199,28 @@ func runChildUntilKilled(t *testing.T, dir string, d time.Duration) (fd, acked u
 	return fd, acked
 }
 
+// BenchmarkEmulatorReceipt signs receipts and has them made durable one by
+// one (sync=1) or in runs of 32, as the register settles them (sync=32).
 func BenchmarkEmulatorReceipt(b *testing.B) {
-	e := shiftOpenB(b)
-	ctx := context.Background()
-	r := receipt(b, t0.Add(time.Minute), 199000)
-	b.ResetTimer()
-	for b.Loop() {
-		if _, err := e.Receipt(ctx, r); err != nil {
-			b.Fatal(err)
-		}
+	for _, every := range []int{1, 32} {
+		b.Run(fmt.Sprintf("sync=%d", every), func(b *testing.B) {
+			e := shiftOpenB(b)
+			ctx := context.Background()
+			r := receipt(b, t0.Add(time.Minute), 199000)
+			n := 0
+			for b.Loop() {
+				if _, err := e.Receipt(ctx, r); err != nil {
+					b.Fatal(err)
+				}
+				if n++; n%every == 0 {
+					if err := e.Sync(ctx); err != nil {
+						b.Fatal(err)
+					}
+				}
+			}
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "docs/s")
+		})
 	}
-	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "docs/s")
 }
 
 func BenchmarkUARTReceipt(b *testing.B) {

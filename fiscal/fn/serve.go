@@ -312,6 +312,9 @@ func (s *session) finish(ctx context.Context, cmd byte, data []byte) ([]byte, er
 		}
 		sg, err = d.Receipt(ctx, ReceiptDoc{Time: at, Correction: begun == cmdBeginCorrection,
 			Sign: fiscal.CalcSign(data[5]), Total: total, TLV: tlv})
+		if err == nil {
+			err = d.Sync(ctx) // a real drive answers once the document is in its memory
+		}
 	}
 	if err != nil {
 		return nil, err
