@@ -78,7 +78,7 @@ func runRegister(ctx context.Context, args []string) error {
 // unless GOMAXPROCS or GOGC say otherwise: one P, since its work is one
 // pipeline of documents and a few loops that wait on the network and the disk
 // (it spends less CPU per receipt so than with two, and holds less memory), and
-// a GC target of 75, which keeps the heap smaller for a little CPU. A process
+// a GC target of 60, which keeps the heap smaller for a little CPU. A process
 // that also hosts the sandbox's cloud or OFD emulator keeps Go's defaults: it
 // stands for three machines.
 func registerRuntime(s device.Settings) {
@@ -89,7 +89,7 @@ func registerRuntime(s device.Settings) {
 		runtime.GOMAXPROCS(1)
 	}
 	if os.Getenv("GOGC") == "" {
-		debug.SetGCPercent(75)
+		debug.SetGCPercent(60)
 	}
 }
 

@@ -8,7 +8,7 @@ import (
 	"github.com/openkassa/kassa/device"
 )
 
-// A register alone runs on one P at GC target 75; one hosting the sandbox's
+// A register alone runs on one P at GC target 60; one hosting the sandbox's
 // cloud or OFD emulator, or told otherwise by GOMAXPROCS or GOGC, keeps them.
 func TestRegisterRuntime(t *testing.T) {
 	procs, gc := runtime.GOMAXPROCS(0), debug.SetGCPercent(100)
@@ -25,8 +25,8 @@ func TestRegisterRuntime(t *testing.T) {
 	}{
 		{"sandbox", device.Settings{}, nil, 2, 100},
 		{"embedded OFD emulator", embeddedOFD, nil, 2, 100},
-		{"alone", alone, nil, 1, 75},
-		{"alone, GOMAXPROCS set", alone, map[string]string{"GOMAXPROCS": "2"}, 2, 75},
+		{"alone", alone, nil, 1, 60},
+		{"alone, GOMAXPROCS set", alone, map[string]string{"GOMAXPROCS": "2"}, 2, 60},
 		{"alone, GOGC set", alone, map[string]string{"GOGC": "100"}, 1, 100},
 	} {
 		t.Run(c.name, func(t *testing.T) {

@@ -110,8 +110,10 @@ func (l *limiter) prune(key string, now time.Time) []time.Time {
 	return fs
 }
 
-// pages are the cabinet's templates, each page parsed with the layout.
-var pages = func() map[string]*template.Template {
+// pages are the cabinet's templates, each page parsed with the layout, on
+// first use: a register, which links this package for its client, never
+// parses them.
+var pages = sync.OnceValue(func() map[string]*template.Template {
 	funcs := template.FuncMap{
 		"when":    formatWhen,
 		"ago":     ruDuration,
@@ -136,7 +138,7 @@ var pages = func() map[string]*template.Template {
 		out[name] = template.Must(template.Must(base.Clone()).ParseFS(cabinet.Files, n))
 	}
 	return out
-}()
+})
 
 // ruWords are the register's health words as the owner reads them in the cabinet.
 var ruWords = map[string]string{
@@ -187,7 +189,7 @@ type view struct {
 
 func (s *Server) render(w http.ResponseWriter, r *http.Request, code int, page string, v view) {
 	var buf bytes.Buffer
-	if err := pages[page].ExecuteTemplate(&buf, "layout.html", v); err != nil {
+	if err := pages()[page].ExecuteTemplate(&buf, "layout.html", v); err != nil {
 		s.internal(w, r, fmt.Errorf("cabinet page %s: %w", page, err))
 		return
 	}

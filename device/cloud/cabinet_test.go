@@ -18,6 +18,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -744,5 +745,17 @@ func TestAlertCallbackCleared(t *testing.T) {
 	got := hook.got()
 	if got[0].Kind != AlertCallback || !got[0].Open || got[0].DocumentID != "cb" || got[1].Kind != AlertCallback || got[1].Open || got[1].DocumentID != "cb" {
 		t.Fatalf("alerts %+v, want the callback of cb opened and closed", got)
+	}
+}
+
+// Every page of the cabinet parses with the layout (on first use, not at init).
+func TestCabinetTemplatesParse(t *testing.T) {
+	var names []string
+	for name := range pages() {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	if got := strings.Join(names, " "); got != "alerts document documents login points registers" {
+		t.Fatalf("pages %q", got)
 	}
 }
