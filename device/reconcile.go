@@ -26,6 +26,10 @@ func (r *Runtime) reconcileLocked(ctx context.Context) error {
 	if err := r.settleLocked(ctx); err != nil {
 		return err
 	}
+	// What the store takes from the drive's archive must be durable there first.
+	if err := r.drive.Sync(ctx); err != nil {
+		return err
+	}
 	st, err := r.drive.State(ctx)
 	if err != nil {
 		return err
