@@ -177,26 +177,39 @@ func (r *Runtime) refuse(d *store.Doc, kind, msg string) error {
 // driveFailed handles a drive error on a document: a fault stops the register at
 // once and leaves the document accepted (recovery reconciles it on resume, since the
 // drive may have signed before failing); a refusal fails the document.
+//
+// Remote-fiscalization mode does not stop: a drive whose archive is full or whose
+// key has expired refuses every document for good, so each one fails with that
+// reason and the shop can send it to another register; after any other fault the
+// document waits for the pipeline's next pass.
 func (r *Runtime) driveFailed(ctx context.Context, d *store.Doc, err error) error {
 	if errors.Is(err, fn.ErrOFDBacklog) {
 		r.stop(stopOFD, "the OFD has not acknowledged a document for 30 days, so the drive takes no new ones; "+
 			"check the OFD connection (the stop lifts itself once the OFD catches up)")
 		return nil
 	}
-	if fn.IsFault(err) {
-		r.needReconcile = true
-		r.setDriveErr(err)
-		r.stop(stopDrive, fmt.Sprintf("drive error: %v", err))
-		return nil
-	}
 	kind := cloud.FailureFNGeneric
 	switch {
 	case errors.Is(err, fn.ErrMemoryFull):
 		kind = cloud.FailureFNMemoryOverflow
-	case errors.Is(err, fn.ErrKeyExpired):
+	case errors.Is(err, fn.ErrKeyExpired), errors.Is(err, fn.ErrDriveClosed):
 		kind = cloud.FailureFNExpired
 	}
-	return r.refuse(d, kind, fmt.Sprintf("the drive refused the receipt: %v", err))
+	refusal := fmt.Sprintf("the drive refused the receipt: %v", err)
+	if !fn.IsFault(err) {
+		return r.refuse(d, kind, refusal)
+	}
+	r.needReconcile = true
+	r.setDriveErr(err)
+	if !r.remote() {
+		r.stop(stopDrive, fmt.Sprintf("drive error: %v", err))
+		return nil
+	}
+	if kind != cloud.FailureFNGeneric {
+		return r.refuse(d, kind, refusal)
+	}
+	r.log.Error("drive error (remote-fiscalization mode: not stopping)", "err", err)
+	return fmt.Errorf("device: drive error: %w", err)
 }
 
 // outgoingCash is the cash a receipt takes out of the drawer: the cash of a refund

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/openkassa/kassa/device/cloud"
 	"github.com/openkassa/kassa/store"
@@ -131,9 +132,12 @@ func TestRemoteModeNeverStops(t *testing.T) {
 	}
 	g.em.FailNextWrites(1)
 	g.rt.Accept(g.ctx, []cloud.Lease{goodLease("g")})
-	g.rt.drain(g.ctx) // the fault: not stopped, the document waits
+	g.rt.drain(g.ctx) // the fault: not stopped, the document waits for the next pass
 	if s := g.stopState(); s.Stopped {
 		t.Fatalf("remote mode stopped on a drive fault: %+v", s)
+	}
+	if d, _ := g.st.Get("g"); d.State != store.Accepted {
+		t.Fatalf("remote mode: after a drive fault the document is %s, want accepted until the next pass", d.State)
 	}
 	g.rt.drain(g.ctx) // retried
 	if d, _ := g.st.Get("g"); d.State != store.Fiscalized {
@@ -142,6 +146,48 @@ func TestRemoteModeNeverStops(t *testing.T) {
 	st, _ := g.em.State(g.ctx)
 	if err := g.st.Check(); err != nil || st.ReceiptsInShift != 1 {
 		t.Fatalf("check %v, receipts in shift %d (want 1)", err, st.ReceiptsInShift)
+	}
+}
+
+// In remote-fiscalization mode a drive that refuses every document for good
+// (archive full, key expired) fails each one with that reason, so the shop can
+// send it elsewhere; the register neither stops nor spins on it.
+func TestRemoteModeFailsWhatTheDriveRefusesForGood(t *testing.T) {
+	for _, c := range []struct {
+		name  string
+		fault func(g *rig)
+		want  string
+	}{
+		{"archive full", func(g *rig) { g.em.SetMemoryFull(true) }, cloud.FailureFNMemoryOverflow},
+		{"key expired", func(g *rig) { g.em.ExpireKey() }, cloud.FailureFNExpired},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			g := newRig(t, Config{RemoteMode: true})
+			g.rt.Accept(g.ctx, []cloud.Lease{goodLease("warm")})
+			g.rt.drain(g.ctx)
+			c.fault(g)
+			g.rt.Accept(g.ctx, []cloud.Lease{goodLease("r1"), goodLease("r2")})
+			done := make(chan struct{})
+			go func() { g.rt.drain(g.ctx); close(done) }()
+			select {
+			case <-done:
+			case <-time.After(10 * time.Second):
+				t.Fatal("the pipeline does not return while the drive refuses")
+			}
+			for _, id := range []string{"r1", "r2"} {
+				d, err := g.st.Get(id)
+				if err != nil || d.State != store.Failed {
+					t.Fatalf("%s: %v %v, want failed", id, d.State, err)
+				}
+				var res cloud.Result
+				if err := json.Unmarshal(d.Result, &res); err != nil || res.FailureInfo == nil || res.FailureInfo.Type != c.want {
+					t.Fatalf("%s: result %s (%v), want failure type %s", id, d.Result, err, c.want)
+				}
+			}
+			if s := g.stopState(); s.Stopped {
+				t.Fatalf("remote mode stopped: %+v", s)
+			}
+		})
 	}
 }
 
