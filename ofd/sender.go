@@ -17,8 +17,11 @@ import (
 type Drive interface {
 	// NextMessage returns the container of the first unsent document; nil, nil when none.
 	NextMessage(ctx context.Context) ([]byte, error)
-	// Acknowledge hands the OFD's ack container to the drive, unchanged.
+	// Acknowledge hands the OFD's ack container to the drive, unchanged; it
+	// may be durable only once Sync returns.
 	Acknowledge(ctx context.Context, ack []byte) error
+	// Sync returns once everything the drive took is durable.
+	Sync(ctx context.Context) error
 }
 
 // SenderConfig configures a Sender. Zero fields take the defaults noted.
@@ -195,6 +198,13 @@ func (s *Sender) batch(ctx context.Context) (int, error) {
 		s.mu.Unlock()
 		if msg, err = s.drive.NextMessage(ctx); err != nil {
 			return n, fmt.Errorf("ofd: drive's next message: %w", err)
+		}
+		if msg == nil {
+			// Caught up: make the acknowledgements durable now rather than
+			// with the drive's next document, whenever that comes.
+			if err := s.drive.Sync(ctx); err != nil {
+				return n, fmt.Errorf("ofd: drive's sync: %w", err)
+			}
 		}
 		// Keep the connection a while for the next document.
 		for end := time.Now().Add(s.cfg.Linger); msg == nil && time.Now().Before(end) && ctx.Err() == nil; {

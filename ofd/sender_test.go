@@ -62,12 +62,24 @@ func signReceipts(t testing.TB, d *fn.Emulator, n int) {
 	}
 }
 
-// countingDrive is the real emulated drive, with the acks it took counted per FD.
+// countingDrive is the real emulated drive, with the acks it took counted per
+// FD, and whether a Sync came after the last of them.
 type countingDrive struct {
 	*fn.Emulator
-	mu    sync.Mutex
-	acked map[uint32]int
-	calls atomic.Int64
+	mu       sync.Mutex
+	acked    map[uint32]int
+	calls    atomic.Int64
+	unsynced bool // an ack came after the last Sync
+}
+
+func (c *countingDrive) Sync(ctx context.Context) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	err := c.Emulator.Sync(ctx)
+	if err == nil {
+		c.unsynced = false
+	}
+	return err
 }
 
 // times is how often the drive took an ack for fd. The drive commits an ack
@@ -97,6 +109,7 @@ func (c *countingDrive) Acknowledge(ctx context.Context, ack []byte) error {
 		}
 		c.mu.Lock()
 		c.acked[a.FD]++
+		c.unsynced = true
 		c.mu.Unlock()
 	}
 	return err
@@ -246,6 +259,18 @@ func TestSenderDeliversAll(t *testing.T) {
 	}
 	if bo.next.Load() != 0 {
 		t.Fatalf("backed off %d times with nothing failing", bo.next.Load())
+	}
+	// Caught up, the sender has the drive make its acknowledgements durable.
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		cd.mu.Lock()
+		unsynced := cd.unsynced
+		cd.mu.Unlock()
+		if !unsynced {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the queue is empty and the last acknowledgement is not synced")
+		}
 	}
 	if err := d.Check(); err != nil {
 		t.Fatal(err)

@@ -55,9 +55,9 @@ func onDisk(t *testing.T, dir string) fn.State {
 	return must(e.State(context.Background())).ok(t)
 }
 
-// An acknowledgement is in the drive's file when Acknowledge returns, whether
-// the drive is idle or receipts are being signed meanwhile.
-func TestAcknowledgementDurableOnReturn(t *testing.T) {
+// An acknowledgement is in the drive's file once Sync returns, whether the
+// drive is idle or receipts are being signed meanwhile.
+func TestAcknowledgementDurableAfterSync(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
 	e := openEmulator(t, fn.EmulatorConfig{Dir: dir})
@@ -66,6 +66,7 @@ func TestAcknowledgementDurableOnReturn(t *testing.T) {
 
 	time.Sleep(20 * time.Millisecond) // the drive is idle
 	must(0, e.Acknowledge(ctx, ackFor(t, nil, e.DriveNumber(), 1, 0, t0))).ok(t)
+	must(0, e.Sync(ctx)).ok(t)
 	if st := onDisk(t, dir); st.Unsent != 1 || st.FirstUnsentFD != 2 {
 		t.Fatalf("after an idle acknowledgement the file says %d unsent from FD %d, want 1 from FD 2", st.Unsent, st.FirstUnsentFD)
 	}
@@ -88,6 +89,7 @@ func TestAcknowledgementDurableOnReturn(t *testing.T) {
 			time.Sleep(100 * time.Microsecond)
 		}
 		must(0, e.Acknowledge(ctx, ackFor(t, nil, e.DriveNumber(), fd, 0, t0))).ok(t)
+		must(0, e.Sync(ctx)).ok(t)
 		if st := onDisk(t, dir); st.LastFD-st.Unsent < fd {
 			t.Fatalf("Acknowledge(FD %d) returned, the file says acknowledged through %d", fd, st.LastFD-st.Unsent)
 		}
@@ -141,8 +143,9 @@ func TestDocumentsDurableAcrossCheckpoints(t *testing.T) {
 	c.Close()
 }
 
-// Receipts are written when Receipt returns and made durable together by one
-// sync: Sync's, or that of any other call. The OFD gets only durable documents.
+// Receipts and acknowledgements are written when their call returns and made
+// durable together by one sync: Sync's, or that of any other document. The OFD
+// gets only durable documents.
 func TestReceiptsSyncedTogether(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
@@ -166,10 +169,16 @@ func TestReceiptsSyncedTogether(t *testing.T) {
 		t.Fatalf("after Sync the file holds last FD %d with %d unsent, want 22 with 20", st.LastFD, st.Unsent)
 	}
 
-	// The next unsent document is durable before the OFD gets it.
+	// Acknowledgements wait for a sync too.
+	before = e.Syncs()
 	for fd := uint32(3); fd <= 22; fd++ {
 		must(0, e.Acknowledge(ctx, ackFor(t, nil, e.DriveNumber(), fd, 0, t0))).ok(t)
 	}
+	if n := e.Syncs() - before; n != 0 {
+		t.Fatalf("20 acknowledgements made %d syncs, want 0", n)
+	}
+
+	// The next unsent document is durable before the OFD gets it.
 	s := must(e.Receipt(ctx, receipt(t, t0.Add(time.Minute), 999))).ok(t)
 	before = e.Syncs()
 	msg := must(e.NextMessage(ctx)).ok(t)

@@ -131,8 +131,9 @@ type Drive interface {
 	OpenShift(ctx context.Context, d Doc) (Signed, error)          // 2: 11h/07h/12h
 	CloseShift(ctx context.Context, d Doc) (Signed, error)         // 5: 13h/07h/14h
 	// Receipt signs a receipt. It may be durable only once Sync returns, as
-	// the emulated drive makes a run of receipts durable together; every other
-	// document is durable when its call returns, and so is every receipt before it.
+	// the emulated drive makes a run of receipts and acknowledgements durable
+	// together; every other document is durable when its call returns, and so
+	// is everything before it.
 	Receipt(ctx context.Context, r ReceiptDoc) (Signed, error) // 3 or 31: 15h or 17h, 07h…, 16h
 	// Sync returns once every document signed so far is durable. A real drive
 	// answers only once a document is in its memory, so there it has nothing to do.
@@ -143,7 +144,8 @@ type Drive interface {
 	// NextMessage returns the FN–OFD container of the first unsent document,
 	// or nil, nil when everything is acknowledged.
 	NextMessage(ctx context.Context) ([]byte, error) // 22h–25h
-	// Acknowledge hands the OFD's acknowledgement container to the drive unchanged.
+	// Acknowledge hands the OFD's acknowledgement container to the drive
+	// unchanged. Like a receipt, it may be durable only once Sync returns.
 	Acknowledge(ctx context.Context, ack []byte) error // 26h
 }
 

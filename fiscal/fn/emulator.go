@@ -54,11 +54,13 @@ type EmulatorConfig struct {
 // Durability: every signed document, its number and the counters it moves are
 // one record of the drive's journal, so a power cut at any instant leaves either
 // the whole document or nothing; the journal is checkpointed into the drive's
-// bbolt file every checkpointDocs documents. A receipt's record is written when
-// Receipt returns and durable once Sync returns; every other call syncs before
-// it returns, which makes the receipts before it durable too. One sync thus
-// covers a run of receipts, and a sync running meanwhile covers a caller that
-// comes later (group commit). The OFD only ever gets durable documents.
+// bbolt file every checkpointDocs documents. The record of a receipt or of an
+// acknowledgement is written when the call returns and durable once Sync
+// returns; every other document syncs before it returns, which makes what came
+// before it durable too. One sync thus covers a run of receipts and
+// acknowledgements, and a sync running meanwhile covers a caller that comes
+// later (group commit). The OFD only ever gets durable documents; an
+// acknowledgement a power cut takes back only has its document sent again.
 type Emulator struct {
 	db     *bolt.DB
 	jr     *journal
@@ -864,7 +866,8 @@ func parseAck(ack, ofdKey []byte) (ofdAck, error) {
 }
 
 // Acknowledge takes the OFD's acknowledgement: it acknowledges its document
-// and every earlier one, durably.
+// and every earlier one. It is durable once Sync, or another call that syncs,
+// returns.
 func (e *Emulator) Acknowledge(ctx context.Context, ack []byte) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -882,9 +885,6 @@ func (e *Emulator) Acknowledge(ctx context.Context, ack []byte) error {
 	err = e.acknowledged(&st, a.fd)
 	if err == nil {
 		err = e.commit(&st, 0, nil)
-	}
-	if err == nil {
-		err = e.syncLocked()
 	}
 	if err != nil {
 		return fmt.Errorf("fn: acknowledgement for FD %d: %w", a.fd, err)

@@ -210,7 +210,11 @@ func (s *session) handle(ctx context.Context, cmd byte, data []byte) ([]byte, er
 		s.message = nil
 		return nil, nil
 	case cmdAcknowledge:
-		if err := d.Acknowledge(ctx, data); err != nil {
+		err := d.Acknowledge(ctx, data)
+		if err == nil {
+			err = d.Sync(ctx) // a real drive answers once the acknowledgement is in its memory
+		}
+		if err != nil {
 			return nil, err
 		}
 		return []byte{0}, nil
