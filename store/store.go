@@ -21,6 +21,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/openkassa/kassa/store/mapped"
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -83,7 +84,7 @@ type Doc struct {
 type Store struct {
 	db  *bolt.DB
 	max Limits
-	rel *Releaser
+	rel *mapped.Releaser
 
 	mu       sync.Mutex
 	taken    []takenDoc           // leased by the cloud, not yet committed
@@ -120,7 +121,7 @@ func Open(path string, lim Limits) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store: open %s: %w", path, err)
 	}
-	s := &Store{db: db, max: lim, rel: NewReleaser(db), reported: map[string]time.Time{}}
+	s := &Store{db: db, max: lim, rel: mapped.NewReleaser(db), reported: map[string]time.Time{}}
 	if err := s.migrate(); err != nil {
 		db.Close()
 		return nil, err

@@ -21,6 +21,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/openkassa/kassa/store/mapped"
 	bolt "go.etcd.io/bbolt"
 	"golang.org/x/crypto/bcrypt"
 )
@@ -62,6 +63,7 @@ type Config struct {
 type Server struct {
 	cfg Config
 	db  *bolt.DB
+	rel *mapped.Releaser // of db: in the one-process sandbox its pages count in the register's RSS
 	log *slog.Logger
 
 	mu       sync.Mutex
@@ -172,7 +174,7 @@ func Open(cfg Config) (*Server, error) {
 		db.Close()
 		return nil, fmt.Errorf("cloud: init cloud.db: %w", err)
 	}
-	s := &Server{cfg: cfg, db: db, log: cfg.Logger, wake: map[string]chan struct{}{}, inFlight: map[string]bool{}, regs: map[string]decodedRegister{},
+	s := &Server{cfg: cfg, db: db, rel: mapped.NewReleaser(db), log: cfg.Logger, wake: map[string]chan struct{}{}, inFlight: map[string]bool{}, regs: map[string]decodedRegister{},
 		limiter: newLimiter(cfg.LoginAttempts, cfg.LoginWindow)}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	var due []string
@@ -189,9 +191,26 @@ func Open(cfg Config) (*Server, error) {
 	for _, k := range due {
 		s.startCallback(k)
 	}
-	s.wg.Add(1)
+	s.wg.Add(2)
 	go s.watch()
+	go s.releaseMapped()
 	return s, nil
+}
+
+// releaseMapped lets go, a few times a second, the pages of cloud.db that
+// requests mapped, rather than after each of the many transactions.
+func (s *Server) releaseMapped() {
+	defer s.wg.Done()
+	t := time.NewTicker(250 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.ctx.Done():
+			return
+		case <-t.C:
+			s.rel.Release() // advice only: on failure the pages stay mapped
+		}
+	}
 }
 
 // Close ends waiting leases and callbacks and closes the file; stop serving

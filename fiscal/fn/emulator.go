@@ -20,7 +20,7 @@ import (
 
 	"github.com/openkassa/kassa/fiscal"
 	"github.com/openkassa/kassa/ofd"
-	"github.com/openkassa/kassa/store"
+	"github.com/openkassa/kassa/store/mapped"
 )
 
 // DefaultDriveNumber is the emulated drive's serial number unless configured.
@@ -64,7 +64,7 @@ type EmulatorConfig struct {
 type Emulator struct {
 	db     *bolt.DB
 	jr     *journal
-	rel    *store.Releaser
+	rel    *mapped.Releaser
 	key    []byte
 	number string
 	ofdKey []byte
@@ -164,7 +164,7 @@ func NewEmulator(cfg EmulatorConfig) (*Emulator, error) {
 	if err != nil {
 		return nil, fmt.Errorf("fn: emulator: open %s: %w", filepath.Base(path), err)
 	}
-	e := &Emulator{db: db, rel: store.NewReleaser(db), ofdKey: cfg.OFDKey, limits: lim, log: cfg.Logger, signDelay: cfg.SignDelay}
+	e := &Emulator{db: db, rel: mapped.NewReleaser(db), ofdKey: cfg.OFDKey, limits: lim, log: cfg.Logger, signDelay: cfg.SignDelay}
 	e.syncDone = sync.NewCond(&e.mu)
 	err = db.Update(func(tx *bolt.Tx) error {
 		b, err := tx.CreateBucketIfNotExists(bucketDrive)

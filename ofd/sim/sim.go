@@ -25,6 +25,7 @@ import (
 
 	"github.com/openkassa/kassa/fiscal"
 	"github.com/openkassa/kassa/ofd"
+	"github.com/openkassa/kassa/store/mapped"
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -61,6 +62,7 @@ type Server struct {
 	inn string
 	log *slog.Logger
 	db  *bolt.DB
+	rel *mapped.Releaser // of db: in the one-process sandbox its pages count in the register's RSS
 
 	mu       sync.Mutex
 	fault    Fault
@@ -115,6 +117,7 @@ func New(cfg Config) (*Server, error) {
 		inn:   inn,
 		log:   log.With("component", "ofd-sim"),
 		db:    db,
+		rel:   mapped.NewReleaser(db),
 		lns:   map[net.Listener]struct{}{},
 		conns: map[net.Conn]struct{}{},
 	}, nil

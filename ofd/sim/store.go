@@ -64,6 +64,7 @@ func (s *Server) store(c *ofd.Container, fpd uint32) (first bool, err error) {
 		}
 		return b.Put(k, v)
 	})
+	s.rel.Release() // advice only: on failure the pages stay mapped
 	return first, err
 }
 

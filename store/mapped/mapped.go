@@ -1,4 +1,6 @@
-package store
+// Package mapped releases the pages of a bbolt file that a process has mapped by
+// reading it, so that the process's RSS does not grow with the file.
+package mapped
 
 import (
 	"sync"
