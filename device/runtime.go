@@ -222,6 +222,7 @@ func (r *Runtime) pipelineLoop(ctx context.Context) {
 			return
 		case <-r.wake:
 		case <-tick.C:
+			r.liftOFDStop(ctx)
 		}
 	}
 }
@@ -334,7 +335,6 @@ func (r *Runtime) heartbeatLoop(ctx context.Context) {
 	tick := time.NewTicker(r.cfg.HeartbeatEvery)
 	defer tick.Stop()
 	for {
-		r.liftOFDStop(ctx)
 		h := r.Health(ctx)
 		hctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		resp, err := r.cloud.SendHeartbeat(hctx, h)
