@@ -126,7 +126,6 @@ func (r *Runtime) processLocked(ctx context.Context, d *store.Doc) error {
 	st := r.settlement()
 	st.Fiscalized(d.ID, fiscalOf(signed), mustJSON(res), toPrint)
 	st.Ledger = &led
-	r.pendingPrint = r.pendingPrint || toPrint
 	// Logged, not kept in the event log: the store holds the receipt, and a
 	// commit of its own per receipt would cost a disk sync on the hot path.
 	r.log.Info("receipt signed", "fd", signed.FD, "id", d.ID, "total", rub(rc.Total()), "fpd", fmt.Sprintf("%010d", signed.FPD))

@@ -75,7 +75,6 @@ type Runtime struct {
 	point         atomic.Pointer[cloud.Point] // swapped whole when the cabinet changes it
 	needReconcile bool                        // a drive fault happened: reconcile before the next signature
 	pending       *store.Settlement           // signed or refused, not yet committed to the store (under opMu)
-	pendingPrint  bool                        // pending holds a receipt to print
 
 	printWake chan struct{}
 	beat      chan struct{} // send a heartbeat now: the stop state changed
@@ -292,8 +291,8 @@ func (r *Runtime) processRun(ctx context.Context, docs []*store.Doc) (done int, 
 // them. It finishes even if ctx ends: a SIGTERM must not leave signed receipts
 // uncommitted. Callers hold opMu.
 func (r *Runtime) settleLocked(ctx context.Context) error {
-	st, print := r.pending, r.pendingPrint
-	r.pending, r.pendingPrint = nil, false
+	st := r.pending
+	r.pending = nil
 	if st == nil || st.Len() == 0 {
 		return nil
 	}
@@ -307,7 +306,7 @@ func (r *Runtime) settleLocked(ctx context.Context) error {
 		r.needReconcile = true
 		return fmt.Errorf("device: committing %d documents: %w", st.Len(), err)
 	}
-	if print {
+	if st.Prints() {
 		r.wakePrinter()
 	}
 	r.poller.Kick()

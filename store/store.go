@@ -432,6 +432,16 @@ func (st *Settlement) Failed(id, reason string, result json.RawMessage) {
 // Len is the number of documents gathered.
 func (st *Settlement) Len() int { return len(st.items) }
 
+// Prints reports whether a gathered document is queued for the printer.
+func (st *Settlement) Prints() bool {
+	for _, it := range st.items {
+		if it.print {
+			return true
+		}
+	}
+	return false
+}
+
 // Settle commits a settlement in one transaction. Each document must still be
 // accepted; if one is not, nothing is committed.
 func (s *Store) Settle(st *Settlement) error {

@@ -524,3 +524,17 @@ func TestSettleAllOrNothing(t *testing.T) {
 		t.Fatal("a settlement was committed twice")
 	}
 }
+
+// A settlement says whether it queues anything for the printer.
+func TestSettlementPrints(t *testing.T) {
+	var st Settlement
+	st.Failed("a", "refused", nil)
+	st.Fiscalized("b", Fiscal{FD: 1}, nil, false)
+	if st.Prints() {
+		t.Fatal("a settlement with nothing to print says it prints")
+	}
+	st.Fiscalized("c", Fiscal{FD: 2}, nil, true)
+	if !st.Prints() {
+		t.Fatal("a settlement with a receipt to print says it does not")
+	}
+}
