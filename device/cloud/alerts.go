@@ -115,35 +115,25 @@ func incidentKey(pointID, kind, docID string) string {
 	return k
 }
 
-// watch evaluates the time-driven alerts of every point each AlertEvery and
-// drops expired cabinet sessions, until Close.
+// watch evaluates the time-driven alerts of every point and drops expired
+// cabinet sessions, each AlertEvery.
 func (s *Server) watch() {
-	defer s.wg.Done()
-	t := time.NewTicker(s.cfg.AlertEvery)
-	defer t.Stop()
-	for {
-		select {
-		case <-s.ctx.Done():
-			return
-		case <-t.C:
-		}
-		var ids []string
-		err := s.db.View(func(tx *bolt.Tx) error {
-			return tx.Bucket(bucketPoints).ForEach(func(k, _ []byte) error {
-				ids = append(ids, string(k))
-				return nil
-			})
+	var ids []string
+	err := s.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketPoints).ForEach(func(k, _ []byte) error {
+			ids = append(ids, string(k))
+			return nil
 		})
-		if err != nil {
-			s.log.Error("cloud: listing points for alerts", "err", err)
-			continue
-		}
-		for _, id := range ids {
-			s.evaluate(id)
-		}
-		if err := s.dropSessions(); err != nil {
-			s.log.Error("cloud: dropping expired sessions", "err", err)
-		}
+	})
+	if err != nil {
+		s.log.Error("cloud: listing points for alerts", "err", err)
+		return
+	}
+	for _, id := range ids {
+		s.evaluate(id)
+	}
+	if err := s.dropSessions(); err != nil {
+		s.log.Error("cloud: dropping expired sessions", "err", err)
 	}
 }
 

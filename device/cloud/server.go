@@ -191,26 +191,29 @@ func Open(cfg Config) (*Server, error) {
 	for _, k := range due {
 		s.startCallback(k)
 	}
-	s.wg.Add(2)
-	go s.watch()
-	go s.releaseMapped()
+	s.every(s.cfg.AlertEvery, s.watch)
+	// The pages of cloud.db that requests mapped are let go a few times a
+	// second, rather than after each of the many transactions.
+	s.every(250*time.Millisecond, func() { s.rel.Release() }) // advice only: on failure the pages stay mapped
 	return s, nil
 }
 
-// releaseMapped lets go, a few times a second, the pages of cloud.db that
-// requests mapped, rather than after each of the many transactions.
-func (s *Server) releaseMapped() {
-	defer s.wg.Done()
-	t := time.NewTicker(250 * time.Millisecond)
-	defer t.Stop()
-	for {
-		select {
-		case <-s.ctx.Done():
-			return
-		case <-t.C:
-			s.rel.Release() // advice only: on failure the pages stay mapped
+// every runs f every d until Close.
+func (s *Server) every(d time.Duration, f func()) {
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		t := time.NewTicker(d)
+		defer t.Stop()
+		for {
+			select {
+			case <-s.ctx.Done():
+				return
+			case <-t.C:
+				f()
+			}
 		}
-	}
+	}()
 }
 
 // Close ends waiting leases and callbacks and closes the file; stop serving
