@@ -49,7 +49,8 @@ type EmulatorConfig struct {
 }
 
 // Emulator is the emulated fiscal drive. It implements Drive and is safe for
-// concurrent use; calls are served one at a time, as a real drive does.
+// concurrent use; calls are served one at a time, as a real drive does, but
+// one that waits for a sync lets the next one in meanwhile.
 //
 // Durability: every signed document, its number and the counters it moves are
 // one record of the drive's journal, so a power cut at any instant leaves either
@@ -924,7 +925,8 @@ func (e *Emulator) acknowledged(st *driveState, fd uint32) error {
 	return err
 }
 
-// Sync returns once every document signed so far is durable.
+// Sync returns once every document signed and every acknowledgement taken so
+// far is durable.
 func (e *Emulator) Sync(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
 		return err
