@@ -220,12 +220,15 @@ func (s *Store) Close() error {
 // update runs fn in a write transaction that first commits the confirmations
 // of Reported and the documents of Accept since the last one.
 func (s *Store) update(fn func(tx *bolt.Tx) error) error {
-	s.mu.Lock()
-	confirmed := maps.Clone(s.reported)
-	taken := s.taken
-	s.taken = nil
-	s.mu.Unlock()
+	var confirmed map[string]time.Time
+	var taken []takenDoc
 	err := s.db.Update(func(tx *bolt.Tx) error {
+		// Under bbolt's writer lock, so that documents are committed in the
+		// order Accept took them whichever write carries them.
+		s.mu.Lock()
+		confirmed, taken = maps.Clone(s.reported), s.taken
+		s.taken = nil
+		s.mu.Unlock()
 		if len(confirmed) > 0 {
 			if err := s.markReported(tx, confirmed); err != nil {
 				return err
