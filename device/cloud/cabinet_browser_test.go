@@ -94,7 +94,8 @@ func TestCabinetBrowser(t *testing.T) {
 		chromedp.Navigate(base+"login"),
 		chromedp.SendKeys(chromedp.ID("login"), f.sb.CabinetLogin),
 		chromedp.SendKeys(chromedp.ID("password"), "не тот пароль"),
-		chromedp.Click(chromedp.ID("submit")))
+		chromedp.Click(chromedp.ID("submit")),
+		chromedp.WaitVisible(chromedp.ID("error")))
 	if msg := text(t, ctx, chromedp.ID("error")); !strings.Contains(msg, "Неверный логин или пароль") {
 		t.Fatalf("wrong password: %q", msg)
 	}
