@@ -43,8 +43,8 @@ func (r *Runtime) Health(ctx context.Context) cloud.Health {
 			h.OFDAckedThrough = st.FirstUnsentFD - 1
 		}
 	}
-	if acc, err := r.store.Accepted(); err == nil {
-		h.WaitingForDrive = len(acc)
+	if n, err := r.store.Waiting(); err == nil {
+		h.WaitingForDrive = n
 	}
 	if stop, err := r.store.Stop(); err == nil {
 		h.Stopped, h.StopReason = stop.Stopped, stop.Reason

@@ -324,6 +324,27 @@ func (s *Store) Accepted() ([]*Doc, error) {
 	return s.index(bucketAccepted, 0, nil)
 }
 
+// Waiting is how many documents wait for the drive: those accepted, and those
+// Accept took and no write has committed yet. Unlike Accepted it writes nothing.
+func (s *Store) Waiting() (int, error) {
+	s.mu.Lock()
+	taken := slices.Clone(s.taken)
+	s.mu.Unlock()
+	n := 0
+	err := s.db.View(func(tx *bolt.Tx) error {
+		n = tx.Bucket(bucketAccepted).Stats().KeyN
+		docs, seen := tx.Bucket(bucketDocs), map[string]bool{}
+		for _, d := range taken {
+			if !seen[d.ID] && docs.Get([]byte(d.ID)) == nil {
+				n++
+			}
+			seen[d.ID] = true
+		}
+		return nil
+	})
+	return n, err
+}
+
 // Unreported returns up to max documents whose result the cloud has not confirmed, oldest first.
 // Those confirmed and not yet committed are left out.
 func (s *Store) Unreported(max int) ([]*Doc, error) {

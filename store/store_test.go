@@ -207,9 +207,12 @@ func TestAcceptCommittedLazily(t *testing.T) {
 		}
 		return strings.Join(got, ",")
 	}
-	s.Accept([]NewDoc{{"a", body("a")}, {"b", body("b")}}, t0)
+	s.Accept([]NewDoc{{"a", body("a")}, {"b", body("b")}, {"a", body("a")}}, t0)
 	if got := onDisk(); got != "" {
 		t.Fatalf("taken documents committed at once: %s", got)
+	}
+	if n, err := s.Waiting(); err != nil || n != 2 || onDisk() != "" {
+		t.Fatalf("Waiting = %d, %v with %q on disk; want 2 and nothing written", n, err, onDisk())
 	}
 	bad := Settlement{}
 	bad.Fiscalized("zz", Fiscal{FD: 1}, nil, false) // never accepted
@@ -224,16 +227,20 @@ func TestAcceptCommittedLazily(t *testing.T) {
 	if err != nil || ids(acc) != "a,b,c" || onDisk() != "a,b,c" {
 		t.Fatalf("Accepted = %s, %v with %s on disk; want a,b,c committed", ids(acc), err, onDisk())
 	}
+	s.Accept([]NewDoc{{"b", body("b")}, {"x", body("x")}}, t0) // b is held already
+	if n, err := s.Waiting(); err != nil || n != 4 {
+		t.Fatalf("Waiting = %d, %v; want 4", n, err)
+	}
 	if err := s.SetSetting("x", 1); err != nil {
 		t.Fatal(err)
 	}
 	s.Accept([]NewDoc{{"d", body("d")}}, t0)
-	if err := s.SetSetting("x", 2); err != nil || onDisk() != "a,b,c,d" {
-		t.Fatalf("the next write left %s on disk (%v), want a,b,c,d", onDisk(), err)
+	if err := s.SetSetting("x", 2); err != nil || onDisk() != "a,b,c,x,d" {
+		t.Fatalf("the next write left %s on disk (%v), want a,b,c,x,d", onDisk(), err)
 	}
 	s.Accept([]NewDoc{{"e", body("e")}}, t0)
 	deadline := time.Now().Add(10 * lag)
-	for onDisk() != "a,b,c,d,e" {
+	for onDisk() != "a,b,c,x,d,e" {
 		if time.Now().After(deadline) {
 			t.Fatalf("e not committed on its own after %v", 10*lag)
 		}
