@@ -136,6 +136,17 @@ func TestRequeue(t *testing.T) {
 	}
 }
 
+// waitOnDisk waits until onDisk says want, as a change left to the next
+// write does once lag is up with no write to carry it.
+func waitOnDisk(t *testing.T, onDisk func() string, want, what string) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * lag); onDisk() != want; time.Sleep(lag / 10) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s not committed on its own after %v", what, 10*lag)
+		}
+	}
+}
+
 // A confirmation from the cloud is committed with the next write (or on its
 // own after lag); until then the document is no longer offered for
 // reporting, and a crash before the commit only offers it again.
@@ -177,13 +188,7 @@ func TestReportedCommittedLazily(t *testing.T) {
 		t.Fatalf("after the next write the file has %s unreported, want c", got)
 	}
 	s.Reported([]string{"c"}, t0)
-	deadline := time.Now().Add(10 * lag)
-	for onDisk() != "" {
-		if time.Now().After(deadline) {
-			t.Fatalf("the confirmation of c not committed on its own after %v", 10*lag)
-		}
-		time.Sleep(lag / 10)
-	}
+	waitOnDisk(t, onDisk, "", "the confirmation of c")
 	if err := s.Check(); err != nil {
 		t.Fatal(err)
 	}
@@ -239,13 +244,7 @@ func TestAcceptCommittedLazily(t *testing.T) {
 		t.Fatalf("the next write left %s on disk (%v), want a,b,c,x,d", onDisk(), err)
 	}
 	s.Accept([]NewDoc{{"e", body("e")}}, t0)
-	deadline := time.Now().Add(10 * lag)
-	for onDisk() != "a,b,c,x,d,e" {
-		if time.Now().After(deadline) {
-			t.Fatalf("e not committed on its own after %v", 10*lag)
-		}
-		time.Sleep(lag / 10)
-	}
+	waitOnDisk(t, onDisk, "a,b,c,x,d,e", "e")
 	if err := s.Check(); err != nil {
 		t.Fatal(err)
 	}
