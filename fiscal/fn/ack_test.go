@@ -168,6 +168,11 @@ func TestReceiptsSyncedTogether(t *testing.T) {
 	if st := onDisk(t, dir); st.LastFD != 22 || st.Unsent != 20 {
 		t.Fatalf("after Sync the file holds last FD %d with %d unsent, want 22 with 20", st.LastFD, st.Unsent)
 	}
+	// Check reads the journaled documents where they are: it checkpoints nothing.
+	n := e.Journaled()
+	if err := e.Check(); err != nil || n == 0 || e.Journaled() != n {
+		t.Fatalf("Check = %v; journaled documents %d before, %d after", err, n, e.Journaled())
+	}
 
 	// Acknowledgements wait for a sync too.
 	before = e.Syncs()

@@ -965,51 +965,61 @@ func (e *Emulator) syncLocked() error {
 	return nil
 }
 
-// Check checkpoints the journal and verifies the drive file's invariants:
-// bbolt's own, documents numbered 1…LastFD with no gap and nothing beyond,
-// each one's 1040 its number and its ФПД verifying, and the OFD queue's
-// counters within the archive.
+// Check verifies the drive's invariants and writes nothing: bbolt's own, the
+// archive (the checkpointed documents, then those only in the journal so far)
+// numbered 1…LastFD with no gap and nothing beyond, each one's 1040 its number
+// and its ФПД verifying, and the OFD queue's counters within the archive.
 func (e *Emulator) Check() error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if err := e.checkpoint(); err != nil {
-		return fmt.Errorf("fn: check: %w", err)
+	want := uint32(1)
+	verify := func(fd uint32, rec []byte) error {
+		if fd != want {
+			return fmt.Errorf("fn: check: archive holds FD %d where %d was due", fd, want)
+		}
+		a, err := archivedFrom(fd, rec, false)
+		if err != nil {
+			return fmt.Errorf("fn: check: %w", err)
+		}
+		fpd, err := fiscal.VerifyFiscalSign(e.key, a.TLV)
+		if err != nil {
+			return fmt.Errorf("fn: check: FD %d: %w", fd, err)
+		}
+		if fpd != a.FPD {
+			return fmt.Errorf("fn: check: FD %d: stored ФПД %d, document carries %d", fd, a.FPD, fpd)
+		}
+		if got, err := docFD(a.TLV); err != nil || got != fd {
+			return fmt.Errorf("fn: check: FD %d: its 1040 is %d (%v)", fd, got, err)
+		}
+		want++
+		return nil
 	}
-	return e.db.View(func(tx *bolt.Tx) error {
+	err := e.db.View(func(tx *bolt.Tx) error {
 		for err := range tx.Check() {
 			return fmt.Errorf("fn: check: %w", err)
 		}
-		want := uint32(1)
 		c := tx.Bucket(bucketDocs).Cursor()
 		for k, rec := c.First(); k != nil; k, rec = c.Next() {
-			fd := binary.BigEndian.Uint32(k)
-			if fd != want {
-				return fmt.Errorf("fn: check: archive holds FD %d where %d was due", fd, want)
+			if err := verify(binary.BigEndian.Uint32(k), rec); err != nil {
+				return err
 			}
-			a, err := archivedFrom(fd, rec, false)
-			if err != nil {
-				return fmt.Errorf("fn: check: %w", err)
-			}
-			fpd, err := fiscal.VerifyFiscalSign(e.key, a.TLV)
-			if err != nil {
-				return fmt.Errorf("fn: check: FD %d: %w", fd, err)
-			}
-			if fpd != a.FPD {
-				return fmt.Errorf("fn: check: FD %d: stored ФПД %d, document carries %d", fd, a.FPD, fpd)
-			}
-			if got, err := docFD(a.TLV); err != nil || got != fd {
-				return fmt.Errorf("fn: check: FD %d: its 1040 is %d (%v)", fd, got, err)
-			}
-			want++
-		}
-		if want-1 != e.st.LastFD {
-			return fmt.Errorf("fn: check: archive ends at FD %d, counter says %d", want-1, e.st.LastFD)
-		}
-		if e.st.AckedThrough > e.st.LastFD {
-			return fmt.Errorf("fn: check: acknowledged through FD %d beyond the last %d", e.st.AckedThrough, e.st.LastFD)
 		}
 		return nil
 	})
+	for i, rec := range e.pending { // journaled, not yet checkpointed
+		if err == nil {
+			err = verify(e.firstPending()+uint32(i), rec)
+		}
+	}
+	switch {
+	case err != nil:
+		return err
+	case want-1 != e.st.LastFD:
+		return fmt.Errorf("fn: check: archive ends at FD %d, counter says %d", want-1, e.st.LastFD)
+	case e.st.AckedThrough > e.st.LastFD:
+		return fmt.Errorf("fn: check: acknowledged through FD %d beyond the last %d", e.st.AckedThrough, e.st.LastFD)
+	}
+	return nil
 }
 
 // docFD reads the 1040 of a document STLV.
