@@ -23,6 +23,7 @@ const releaseEvery = 50 * time.Millisecond
 type Releaser struct {
 	db      *bolt.DB
 	after   func(time.Duration, func()) // time.AfterFunc; tests call f themselves
+	now     func() time.Time            // time.Now; tests stop it
 	mu      sync.Mutex
 	last    time.Time
 	pending bool // a release is due at last+releaseEvery
@@ -30,7 +31,7 @@ type Releaser struct {
 
 // NewReleaser returns a Releaser for db.
 func NewReleaser(db *bolt.DB) *Releaser {
-	return &Releaser{db: db, after: func(d time.Duration, f func()) { time.AfterFunc(d, f) }}
+	return &Releaser{db: db, after: func(d time.Duration, f func()) { time.AfterFunc(d, f) }, now: time.Now}
 }
 
 // Release releases the mapped pages if the last release is older than
@@ -39,7 +40,7 @@ func NewReleaser(db *bolt.DB) *Releaser {
 func (r *Releaser) Release() error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if wait := releaseEvery - time.Since(r.last); wait > 0 {
+	if wait := releaseEvery - r.now().Sub(r.last); wait > 0 {
 		if !r.pending {
 			r.pending = true
 			r.after(wait, func() {
@@ -55,7 +56,7 @@ func (r *Releaser) Release() error {
 }
 
 func (r *Releaser) releaseLocked() error {
-	r.last = time.Now()
+	r.last = r.now()
 	// Inside a read transaction, so bbolt cannot remap the file meanwhile (a
 	// remap waits for every reader) nor close it: the range is bbolt's map and
 	// nothing else.
