@@ -107,9 +107,7 @@ func TestAcknowledgementDurableAfterSync(t *testing.T) {
 func TestDocumentsDurableAcrossCheckpoints(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	e := openEmulator(t, fn.EmulatorConfig{Dir: dir})
-	must(e.Register(ctx, fn.Doc{Time: t0, TLV: registrationTLV(t, regNumber)})).ok(t)
-	must(e.OpenShift(ctx, fn.Doc{Time: t0, TLV: reportTLV(t, "ОТКРЫТИЕ СМЕНЫ")})).ok(t)
+	e := shiftOpen(t, fn.EmulatorConfig{Dir: dir})
 	var docs [][]byte
 	for i := range 300 {
 		s := must(e.Receipt(ctx, receipt(t, t0.Add(time.Minute), uint64(100+i)))).ok(t)
@@ -149,9 +147,7 @@ func TestDocumentsDurableAcrossCheckpoints(t *testing.T) {
 func TestReceiptsSyncedTogether(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	e := openEmulator(t, fn.EmulatorConfig{Dir: dir})
-	must(e.Register(ctx, fn.Doc{Time: t0, TLV: registrationTLV(t, regNumber)})).ok(t)
-	must(e.OpenShift(ctx, fn.Doc{Time: t0, TLV: reportTLV(t, "ОТКРЫТИЕ СМЕНЫ")})).ok(t)
+	e := shiftOpen(t, fn.EmulatorConfig{Dir: dir})
 	must(0, e.Acknowledge(ctx, ackFor(t, nil, e.DriveNumber(), 2, 0, t0))).ok(t)
 	before := e.Syncs()
 	for i := range 20 {
@@ -204,9 +200,7 @@ func TestReceiptsSyncedTogether(t *testing.T) {
 func TestSyncWhileSigning(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	e := openEmulator(t, fn.EmulatorConfig{Dir: dir})
-	must(e.Register(ctx, fn.Doc{Time: t0, TLV: registrationTLV(t, regNumber)})).ok(t)
-	must(e.OpenShift(ctx, fn.Doc{Time: t0, TLV: reportTLV(t, "ОТКРЫТИЕ СМЕНЫ")})).ok(t)
+	e := shiftOpen(t, fn.EmulatorConfig{Dir: dir})
 	const receipts = 300
 	var wg sync.WaitGroup
 	wg.Add(3)
