@@ -321,9 +321,21 @@ func (s *Server) dropSessions() error {
 	})
 }
 
-func (s *Server) setCookie(w http.ResponseWriter, r *http.Request, name, value, path string, expires time.Time) {
-	http.SetCookie(w, &http.Cookie{Name: name, Value: value, Path: path, Expires: expires, HttpOnly: true,
-		SameSite: http.SameSiteLaxMode, Secure: r.TLS != nil})
+// setCookie sets a cabinet cookie that lives for maxAge from when the browser
+// gets it: 0 keeps it for the browser's session, a negative maxAge deletes it.
+// The lifetime is relative (Max-Age, no Expires), so a browser whose clock
+// disagrees with the cloud's keeps it as long as meant; the session's expiry
+// is checked on the server by the cloud's clock.
+func (s *Server) setCookie(w http.ResponseWriter, r *http.Request, name, value, path string, maxAge time.Duration) {
+	ck := &http.Cookie{Name: name, Value: value, Path: path, HttpOnly: true,
+		SameSite: http.SameSiteLaxMode, Secure: r.TLS != nil}
+	switch {
+	case maxAge < 0:
+		ck.MaxAge = -1
+	case maxAge > 0:
+		ck.MaxAge = int(max(maxAge/time.Second, 1))
+	}
+	http.SetCookie(w, ck)
 }
 
 type loginData struct {
@@ -342,7 +354,7 @@ func (s *Server) renderLogin(w http.ResponseWriter, r *http.Request, code int, l
 		s.internal(w, r, err)
 		return
 	}
-	s.setCookie(w, r, loginCSRFCookie, token, "/cabinet/login", time.Time{})
+	s.setCookie(w, r, loginCSRFCookie, token, "/cabinet/login", 0)
 	s.render(w, r, code, "login", view{Title: "Вход", CSRF: token, Error: problem, Data: loginData{Login: login}})
 }
 
@@ -401,8 +413,8 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		s.internal(w, r, err)
 		return
 	}
-	s.setCookie(w, r, loginCSRFCookie, "", "/cabinet/login", time.Unix(1, 0))
-	s.setCookie(w, r, sessionCookie, token, cabinetPrefix, sess.Expires)
+	s.setCookie(w, r, loginCSRFCookie, "", "/cabinet/login", -1)
+	s.setCookie(w, r, sessionCookie, token, cabinetPrefix, s.cfg.SessionFor)
 	s.log.Info("cloud: cabinet log-in", "login", login, "addr", host)
 	http.Redirect(w, r, "/cabinet/registers", http.StatusSeeOther)
 }
@@ -415,7 +427,7 @@ func (s *Server) logout(w http.ResponseWriter, r *http.Request, c *cabinetCtx) {
 		s.internal(w, r, err)
 		return
 	}
-	s.setCookie(w, r, sessionCookie, "", cabinetPrefix, time.Unix(1, 0))
+	s.setCookie(w, r, sessionCookie, "", cabinetPrefix, -1)
 	http.Redirect(w, r, "/cabinet/login", http.StatusSeeOther)
 }
 

@@ -151,6 +151,58 @@ func TestCabinetLogin(t *testing.T) {
 	}
 }
 
+// TestCabinetSessionAnyClock: the session cookie says how long it lives from
+// now (Max-Age, no Expires), so a browser keeps it whatever the cloud's clock
+// says, and the session still ends by the cloud's clock.
+func TestCabinetSessionAnyClock(t *testing.T) {
+	real := time.Now().UTC().Truncate(time.Second)
+	for _, c := range []struct {
+		name string
+		at   time.Time
+	}{
+		{"a year behind", real.AddDate(-1, 0, 0)},
+		{"a year ahead", real.AddDate(1, 0, 0)},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			f := newFixture(t, Config{PasswordCost: bcrypt.MinCost, SessionFor: time.Hour})
+			f.clock.mu.Lock()
+			f.clock.t = c.at
+			f.clock.mu.Unlock()
+			o := f.owner()
+			o.get("/cabinet/login")
+			form := url.Values{"login": {f.sb.CabinetLogin}, "password": {f.sb.CabinetPassword}, "csrf": {o.csrf}}
+			req, _ := http.NewRequest("POST", f.http.URL+"/cabinet/login", strings.NewReader(form.Encode()))
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			for _, ck := range o.hc.Jar.Cookies(req.URL) {
+				req.AddCookie(ck)
+			}
+			resp, err := http.DefaultTransport.RoundTrip(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			var set []string
+			for _, h := range resp.Header.Values("Set-Cookie") {
+				if strings.HasPrefix(h, sessionCookie+"=") {
+					set = append(set, h)
+				}
+			}
+			if len(set) != 1 || !strings.Contains(set[0], "Max-Age=3600") || strings.Contains(set[0], "Expires=") {
+				t.Fatalf("session cookie %q, want Max-Age=3600 and no Expires", set)
+			}
+			o.mustLogin()
+			if code, body := o.get("/cabinet/documents"); code != http.StatusOK || strings.Contains(body, `name="password"`) {
+				t.Fatalf("a page after log-in: HTTP %d, got the log-in form", code)
+			}
+			// The cloud's clock, not the browser's, ends the session.
+			f.clock.Advance(time.Hour)
+			if code, body := o.get("/cabinet/documents"); code != http.StatusOK || !strings.Contains(body, `name="password"`) {
+				t.Fatalf("an hour later: HTTP %d, want the log-in form", code)
+			}
+		})
+	}
+}
+
 func TestCabinetRateLimit(t *testing.T) {
 	f := newFixture(t, Config{PasswordCost: bcrypt.MinCost, LoginAttempts: 3, LoginWindow: 10 * time.Minute})
 	o := f.owner()
