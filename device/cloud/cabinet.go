@@ -3,11 +3,12 @@ package cloud
 import (
 	"bytes"
 	"crypto/subtle"
+	"errors"
 	"fmt"
 	"html/template"
 	"io/fs"
-	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -46,68 +47,12 @@ type session struct {
 	Expires time.Time `json:"expires"`
 }
 
-// limiter counts failed log-ins per key (a login, an address) in a sliding window.
-type limiter struct {
-	mu       sync.Mutex
-	max      int
-	window   time.Duration
-	failures map[string][]time.Time
-}
-
-func newLimiter(max int, window time.Duration) *limiter {
-	return &limiter{max: max, window: window, failures: map[string][]time.Time{}}
-}
-
-// blocked reports how long until every key may try again (0: they may now).
-func (l *limiter) blocked(now time.Time, keys ...string) time.Duration {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	var wait time.Duration
-	for _, k := range keys {
-		fs := l.prune(k, now)
-		if len(fs) >= l.max {
-			wait = max(wait, fs[0].Add(l.window).Sub(now))
-		}
+// ruWait says a wait to the second below a minute, else to the minute, rounded up.
+func ruWait(d time.Duration) string {
+	if d < time.Minute {
+		return fmt.Sprintf("%d с", int((d+time.Second-1)/time.Second))
 	}
-	return wait
-}
-
-func (l *limiter) fail(now time.Time, keys ...string) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	for _, k := range keys {
-		l.failures[k] = append(l.prune(k, now), now)
-	}
-}
-
-func (l *limiter) forget(key string) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	delete(l.failures, key)
-}
-
-// sweep drops the keys whose failures have all left the window.
-func (l *limiter) sweep(now time.Time) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	for k := range l.failures {
-		l.prune(k, now)
-	}
-}
-
-func (l *limiter) prune(key string, now time.Time) []time.Time {
-	fs := l.failures[key]
-	i := 0
-	for i < len(fs) && !fs[i].After(now.Add(-l.window)) {
-		i++
-	}
-	fs = fs[i:]
-	if len(fs) == 0 {
-		delete(l.failures, key)
-		return nil
-	}
-	l.failures[key] = fs
-	return fs
+	return ruDuration(d + time.Minute - 1)
 }
 
 // pages are the cabinet's templates, each page parsed with the layout, on
@@ -301,7 +246,7 @@ func (s *Server) cabinetSession(r *http.Request) (*cabinetCtx, error) {
 // dropSessions deletes expired sessions.
 func (s *Server) dropSessions() error {
 	now := s.now()
-	s.limiter.sweep(now)
+	s.guard.sweep(now)
 	return s.db.Update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketSessions)
 		var old [][]byte
@@ -328,7 +273,7 @@ func (s *Server) dropSessions() error {
 // is checked on the server by the cloud's clock.
 func (s *Server) setCookie(w http.ResponseWriter, r *http.Request, name, value, path string, maxAge time.Duration) {
 	ck := &http.Cookie{Name: name, Value: value, Path: path, HttpOnly: true,
-		SameSite: http.SameSiteLaxMode, Secure: r.TLS != nil}
+		SameSite: http.SameSiteLaxMode, Secure: s.viaTLS(r)}
 	switch {
 	case maxAge < 0:
 		ck.MaxAge = -1
@@ -367,35 +312,34 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	login, pass := strings.TrimSpace(r.PostFormValue("login")), r.PostFormValue("password")
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		host = r.RemoteAddr
-	}
-	keys := []string{"login\x00" + login, "addr\x00" + host}
+	host := s.clientAddr(r)
 	now := s.now()
-	if wait := s.limiter.blocked(now, keys...); wait > 0 {
-		s.log.Warn("cloud: cabinet log-in refused: too many attempts", "login", login, "addr", host)
-		s.renderLogin(w, r, http.StatusTooManyRequests, login,
-			fmt.Sprintf("Слишком много неудачных попыток входа. Повторите через %s.", ruDuration(wait+time.Minute-1)))
-		return
-	}
+	wait := s.guard.allow(now, login, host)
 	var ok bool
-	err = s.db.View(func(tx *bolt.Tx) error {
-		var err error
-		_, ok, err = checkAccount(tx, login, pass)
-		return err
-	})
-	if err != nil {
-		s.internal(w, r, err)
+	if wait == 0 {
+		_, ok, err = s.checkPassword(r.Context(), login, pass)
+		if errors.Is(err, errBusy) {
+			wait, err = time.Second, nil
+		}
+		if err != nil {
+			s.internal(w, r, err)
+			return
+		}
+	}
+	if wait > 0 {
+		s.log.Warn("cloud: cabinet log-in refused: too many attempts", "login", login, "addr", host)
+		w.Header().Set("Retry-After", strconv.Itoa(int((wait+time.Second-1)/time.Second)))
+		s.renderLogin(w, r, http.StatusTooManyRequests, login,
+			"Слишком много неудачных попыток входа. Повторите через "+ruWait(wait)+".")
 		return
 	}
 	if !ok {
-		s.limiter.fail(now, keys...)
+		s.guard.fail(now, login, host)
 		s.log.Info("cloud: cabinet log-in failed", "login", login, "addr", host)
 		s.renderLogin(w, r, http.StatusUnauthorized, login, "Неверный логин или пароль.")
 		return
 	}
-	s.limiter.forget(keys[0])
+	s.guard.succeed(login, host)
 	token, err := s.secret()
 	if err != nil {
 		s.internal(w, r, err)

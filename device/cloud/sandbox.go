@@ -77,9 +77,10 @@ func (s *Server) newSandbox(tx *bolt.Tx) (Sandbox, error) {
 	if sb.CabinetPassword, err = s.secret(); err != nil {
 		return sb, err
 	}
-	// The generated password is random and kept in clear for sandbox.json anyway,
-	// so a costly hash would protect nothing and only slow the first start.
-	hash, err := bcrypt.GenerateFromPassword([]byte(sb.CabinetPassword), bcrypt.MinCost)
+	// The hash has the configured cost although the password is random and kept
+	// in clear for sandbox.json: a cheaper hash than the dummy one compared for
+	// unknown logins would tell by its timing that this login exists.
+	hash, err := bcrypt.GenerateFromPassword([]byte(sb.CabinetPassword), s.cfg.PasswordCost)
 	if err != nil {
 		return sb, fmt.Errorf("cabinet password: %w", err)
 	}

@@ -15,7 +15,9 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"sync"
@@ -43,10 +45,20 @@ type Config struct {
 	MaxWait  time.Duration // the longest long-poll; default 30 s
 
 	// The owner's cabinet.
-	PasswordCost  int           // bcrypt cost of the cabinet password; default bcrypt.DefaultCost
-	SessionFor    time.Duration // a cabinet session lasts; default 12 h
-	LoginAttempts int           // failed log-ins allowed per login and per address in LoginWindow; default 5
-	LoginWindow   time.Duration // default 15 min
+	PasswordCost int           // bcrypt cost of the cabinet password; default bcrypt.DefaultCost
+	SessionFor   time.Duration // a cabinet session lasts; default 12 h
+
+	// Password guessing, on the cabinet's log-in and on associate (see loginGuard).
+	LoginAttempts int           // failures per login and source before the delays start; default 5
+	LoginDelay    time.Duration // the first delay, doubled with each further failure; default 2 s
+	LoginMaxDelay time.Duration // default 15 min
+	LoginWindow   time.Duration // a login and source's failures are forgotten this long after the last; default 1 h
+	SourceEvery   time.Duration // one source's log-in attempts, any login, refill one per; default 3 s
+	SourceBurst   int           // and may come this many at once; default 20
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For names the
+	// client (for the limits above) and whose X-Forwarded-Proto says whether
+	// the client came over TLS (for the cookies' Secure). Nobody else's are read.
+	TrustedProxies []netip.Prefix
 
 	// Alerts. Mailer nil: alerts go by webhook only (and the e-mail is logged as not sent).
 	Mailer                Mailer
@@ -69,7 +81,10 @@ type Server struct {
 	mu       sync.Mutex
 	wake     map[string]chan struct{} // point id → closed when a document may be leased
 	inFlight map[string]bool          // document keys whose callback is being delivered
-	limiter  *limiter                 // failed cabinet log-ins
+	guard    *loginGuard              // password guessing
+	hashing  hashing                  // bcrypt comparisons running at once
+	// dummyHash is compared against for an unknown login: it has the accounts' cost.
+	dummyHash func() []byte
 
 	// regsMu guards regs alone: getRegister takes it inside transactions.
 	regsMu sync.Mutex
@@ -136,7 +151,10 @@ func Open(cfg Config) (*Server, error) {
 	def(&cfg.LeaseFor, 2*time.Minute)
 	def(&cfg.MaxWait, 30*time.Second)
 	def(&cfg.SessionFor, 12*time.Hour)
-	def(&cfg.LoginWindow, 15*time.Minute)
+	def(&cfg.LoginDelay, 2*time.Second)
+	def(&cfg.LoginMaxDelay, 15*time.Minute)
+	def(&cfg.LoginWindow, time.Hour)
+	def(&cfg.SourceEvery, 3*time.Second)
 	def(&cfg.AlertEvery, 30*time.Second)
 	def(&cfg.AlertSilence, 10*time.Minute)
 	def(&cfg.AlertUndelivered, 72*time.Hour)
@@ -148,6 +166,9 @@ func Open(cfg Config) (*Server, error) {
 	}
 	if cfg.LoginAttempts <= 0 {
 		cfg.LoginAttempts = 5
+	}
+	if cfg.SourceBurst <= 0 {
+		cfg.SourceBurst = 20
 	}
 	if cfg.AlertCallbackAttempts <= 0 {
 		cfg.AlertCallbackAttempts = 5
@@ -175,7 +196,11 @@ func Open(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("cloud: init cloud.db: %w", err)
 	}
 	s := &Server{cfg: cfg, db: db, rel: mapped.NewReleaser(db), log: cfg.Logger, wake: map[string]chan struct{}{}, inFlight: map[string]bool{}, regs: map[string]decodedRegister{},
-		limiter: newLimiter(cfg.LoginAttempts, cfg.LoginWindow)}
+		guard: newLoginGuard(cfg), hashing: hashing{slots: make(chan struct{}, max(1, runtime.GOMAXPROCS(0)/2))}}
+	s.dummyHash = sync.OnceValue(func() []byte {
+		h, _ := bcrypt.GenerateFromPassword([]byte("kassa"), cfg.PasswordCost)
+		return h
+	})
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	var due []string
 	err = db.View(func(tx *bolt.Tx) error {
@@ -544,25 +569,3 @@ func moveBodies(tx *bolt.Tx) error {
 	}
 	return nil
 }
-
-// checkAccount reports whether pass is the cabinet account's password. An unknown
-// login costs a bcrypt comparison too, so timing does not tell logins apart.
-func checkAccount(tx *bolt.Tx, login, pass string) (account, bool, error) {
-	var a account
-	found, err := getJSON(tx.Bucket(bucketAccounts), []byte(login), &a)
-	if err != nil {
-		return a, false, err
-	}
-	if !found || len(a.PasswordHash) == 0 {
-		bcrypt.CompareHashAndPassword(dummyHash(), []byte(pass))
-		return a, false, nil
-	}
-	return a, bcrypt.CompareHashAndPassword(a.PasswordHash, []byte(pass)) == nil, nil
-}
-
-// dummyHash is compared against when the login is unknown; made on first use,
-// since a bcrypt hash costs every start of the binary tens of milliseconds.
-var dummyHash = sync.OnceValue(func() []byte {
-	h, _ := bcrypt.GenerateFromPassword([]byte("kassa"), bcrypt.DefaultCost)
-	return h
-})

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+	"golang.org/x/crypto/bcrypt"
 )
 
 // clock is a settable clock for the server and poller.
@@ -53,6 +54,9 @@ func newFixture(t *testing.T, cfg Config) *fixture {
 	t.Helper()
 	f := &fixture{t: t, clock: newClock(), dir: t.TempDir()}
 	cfg.Dir = f.dir
+	if cfg.PasswordCost == 0 {
+		cfg.PasswordCost = bcrypt.MinCost // the sandbox's account is hashed at it: keep tests fast
+	}
 	if cfg.Clock == nil {
 		cfg.Clock = f.clock.Now
 	}

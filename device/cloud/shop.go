@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -88,7 +89,9 @@ func (s *Server) shop(h shopHandler) http.HandlerFunc {
 }
 
 // associate issues the integration pair of a point to its cabinet account. The
-// login is stable per (point, clientId); each call makes a new password.
+// login is stable per (point, clientId); each call makes a new password. The
+// cabinet's password is checked as the log-in form checks it: limited per login
+// and source, and outside the write transaction that issues the pair.
 func (s *Server) associate(w http.ResponseWriter, r *http.Request) {
 	login, pass, ok := r.BasicAuth()
 	if !ok {
@@ -96,6 +99,27 @@ func (s *Server) associate(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	pointID, clientID := r.PathValue("retailPointId"), r.URL.Query().Get("clientId")
+	source := s.clientAddr(r)
+	if wait := s.guard.allow(s.now(), login, source); wait > 0 {
+		s.log.Warn("cloud: associate refused: too many attempts", "login", login, "addr", source)
+		tooMany(w, wait)
+		return
+	}
+	_, ok, err := s.checkPassword(r.Context(), login, pass)
+	switch {
+	case errors.Is(err, errBusy):
+		tooMany(w, time.Second)
+		return
+	case err != nil:
+		s.internal(w, r, err)
+		return
+	case !ok:
+		s.guard.fail(s.now(), login, source)
+		s.log.Info("cloud: associate: wrong cabinet password", "login", login, "addr", source)
+		writeError(w, http.StatusUnauthorized, APIError{Message: "wrong cabinet login or password"})
+		return
+	}
+	s.guard.succeed(login, source)
 	password, err := s.secret()
 	if err != nil {
 		s.internal(w, r, err)
@@ -107,23 +131,15 @@ func (s *Server) associate(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var out Association
-	code := 0
+	found := false
 	err = s.db.Update(func(tx *bolt.Tx) error {
-		_, ok, err := checkAccount(tx, login, pass)
-		if err != nil {
-			return err
-		}
-		if !ok {
-			code = http.StatusUnauthorized
-			return nil
-		}
 		var pr pointRecord
-		found, err := getJSON(tx.Bucket(bucketPoints), []byte(pointID), &pr)
-		if err != nil {
+		var err error
+		if found, err = getJSON(tx.Bucket(bucketPoints), []byte(pointID), &pr); err != nil || !found {
 			return err
 		}
-		if !found || pr.Account != login {
-			code = http.StatusNotFound
+		if pr.Account != login {
+			found = false
 			return nil
 		}
 		user, err := s.issue(tx, pointID, clientID, password, salt)
@@ -136,14 +152,18 @@ func (s *Server) associate(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case err != nil:
 		s.internal(w, r, err)
-	case code == http.StatusUnauthorized:
-		writeError(w, code, APIError{Message: "wrong cabinet login or password"})
-	case code == http.StatusNotFound:
-		writeError(w, code, APIError{Message: "no such retail point", Field: "retailPointId"})
+	case !found:
+		writeError(w, http.StatusNotFound, APIError{Message: "no such retail point", Field: "retailPointId"})
 	default:
 		s.log.Info("cloud: integration credentials issued", "point", pointID, "clientId", clientID, "user", out.UserName)
 		writeJSON(w, http.StatusOK, out)
 	}
+}
+
+// tooMany answers 429 with when to come back.
+func tooMany(w http.ResponseWriter, wait time.Duration) {
+	w.Header().Set("Retry-After", strconv.Itoa(int((wait+time.Second-1)/time.Second)))
+	writeError(w, http.StatusTooManyRequests, APIError{Message: "too many log-in attempts: try again later"})
 }
 
 // issue stores a new password for the (point, clientId) pair, creating its login on first use.
