@@ -89,7 +89,7 @@ func (r *Runtime) processLocked(ctx context.Context, d *store.Doc) error {
 	if err := json.Unmarshal(d.Body, &doc); err != nil {
 		return r.refuse(d, cloud.FailureNonFN, fmt.Sprintf("the document does not parse: %v", err))
 	}
-	rc, err := doc.Receipt(r.pt())
+	rc, err := doc.ReceiptAt(r.pt(), r.now()) // the standard VAT rate follows the date
 	if err != nil {
 		return r.refuse(d, cloud.FailureNonFN, err.Error())
 	}

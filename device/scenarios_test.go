@@ -84,8 +84,11 @@ func TestShopScenarios(t *testing.T) {
 	if num(item(closing), 1214) != 4 || money(closing.Elements, 1215) != 199000 || money(closing.Elements, 1081) != 0 {
 		t.Fatal("closing receipt: 1214 or 1215 wrong")
 	}
-	if money(closing.Elements, 1102) != 33167 { // 1990.00 × 20/120 = 331.666… → 331.67
-		t.Fatalf("VAT 20%% of 1990.00 = %d", money(closing.Elements, 1102))
+	// vatTag 1102 on a December 2026 clock is 22 %: 1990.00 × 22/122 = 358.852… → 358.85, in 1115 {1119}.
+	byRate, _ := closing.Elements.Get(fiscal.TagVATSums)
+	if sum := byRate.Children.All(fiscal.TagVATSumByRate); len(sum) != 1 || num(sum[0].Children, 1199) != 11 ||
+		money(sum[0].Children, 1120) != 35885 || money(closing.Elements, 1102) != 0 {
+		t.Fatalf("VAT 22%% of 1990.00: 1115 %+v, 1102 %d", byRate, money(closing.Elements, 1102))
 	}
 
 	// 2. On behalf of a supplier.

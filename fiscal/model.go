@@ -1,6 +1,9 @@
 package fiscal
 
-import "time"
+import (
+	"fmt"
+	"time"
+)
 
 // CalcSign is tag 1054, the calculation sign of a receipt.
 type CalcSign byte
@@ -29,7 +32,9 @@ const (
 // VATRate is tag 1199.
 type VATRate byte
 
-// VAT rates (1199).
+// VAT rates (1199). 7–10 are the УСН rates of order ЕД-7-20/1038@ (since
+// 01.01.2025), 11 and 12 the standard rate of 22 % of law 425-ФЗ (since
+// 01.01.2026, order ЕД-7-20/1050@); 1–6 keep their meaning.
 const (
 	VAT20    VATRate = 1
 	VAT10    VATRate = 2
@@ -37,7 +42,34 @@ const (
 	VAT10110 VATRate = 4
 	VAT0     VATRate = 5
 	VATNone  VATRate = 6
+	VAT5     VATRate = 7
+	VAT7     VATRate = 8
+	VAT5105  VATRate = 9
+	VAT7107  VATRate = 10
+	VAT22    VATRate = 11
+	VAT22122 VATRate = 12
+
+	// MaxVATRate is the highest value 1199 takes.
+	MaxVATRate = VAT22122
 )
+
+// vatNames are the rates as a receipt prints them after "НДС ".
+var vatNames = [...]string{VAT20: "20%", VAT10: "10%", VAT20120: "20/120", VAT10110: "10/110", VAT0: "0%",
+	VATNone: "", VAT5: "5%", VAT7: "7%", VAT5105: "5/105", VAT7107: "7/107", VAT22: "22%", VAT22122: "22/122"}
+
+// String is the rate as printed on an item: "НДС 22%", "НДС 22/122", "БЕЗ НДС".
+func (r VATRate) String() string {
+	switch {
+	case r == VATNone:
+		return "БЕЗ НДС"
+	case r >= VAT20 && r <= MaxVATRate:
+		return "НДС " + vatNames[r]
+	}
+	return fmt.Sprintf("VATRate(%d)", byte(r))
+}
+
+// Valid says whether r is a value of 1199.
+func (r VATRate) Valid() bool { return r >= VAT20 && r <= MaxVATRate }
 
 // Quantity is a fixed-point number (FVLN): Value / 10^Decimals.
 type Quantity struct {

@@ -50,25 +50,30 @@ func ItemSum(price int64, q Quantity) int64 {
 	return int64(s)
 }
 
+// vatFraction is the share of a price-with-VAT that is VAT, as num/den
+// (20/120 for 20 % and 20/120 …), by rate; zero for 0 % and no VAT.
+var vatFraction = [...][2]uint64{VAT20: {20, 120}, VAT20120: {20, 120}, VAT10: {10, 110}, VAT10110: {10, 110},
+	VAT5: {5, 105}, VAT5105: {5, 105}, VAT7: {7, 107}, VAT7107: {7, 107}, VAT22: {22, 122}, VAT22122: {22, 122}}
+
 // VAT is the VAT contained in sum at rate: sum × 20 / 120 for 20% and 20/120,
-// sum × 10 / 110 for 10% and 10/110, rounded half away from zero to the kopeck;
-// zero for 0% and no VAT. Prices include VAT, so it is never sum × 20 / 100.
+// × 10 / 110, × 5 / 105, × 7 / 107 and × 22 / 122 likewise, rounded half away
+// from zero to the kopeck; zero for 0% and no VAT. Prices include VAT, so it is
+// never sum × 20 / 100.
 func VAT(sum int64, rate VATRate) int64 {
-	var div uint64
-	switch rate {
-	case VAT20, VAT20120:
-		div = 6 // 20/120
-	case VAT10, VAT10110:
-		div = 11 // 10/110
-	default:
+	if int(rate) >= len(vatFraction) || vatFraction[rate][1] == 0 {
 		return 0
 	}
+	num, den := vatFraction[rate][0], vatFraction[rate][1]
 	u := uint64(sum)
 	if sum < 0 {
 		u = -u
 	}
-	q, r := u/div, u%div
-	if 2*r >= div {
+	hi, lo := bits.Mul64(u, num)
+	if hi >= den {
+		return 0 // beyond any sum a receipt holds; Validate refuses it first
+	}
+	q, r := bits.Div64(hi, lo, den)
+	if 2*r >= den {
 		q++
 	}
 	if sum < 0 {
@@ -77,9 +82,11 @@ func VAT(sum int64, rate VATRate) int64 {
 	return int64(q)
 }
 
-// vatTag is the receipt-level tag summing the items of each rate (index: VATRate).
+// vatTag is the receipt-level tag summing the items of each rate (index:
+// VATRate); the rates without one (5 %, 7 %, 22 % and their fractions) are
+// summed in 1115 instead.
 var vatTag = [...]Tag{VAT20: TagVAT20, VAT10: TagVAT10, VAT20120: TagVAT20120, VAT10110: TagVAT10110,
-	VAT0: TagVAT0, VATNone: TagVATNone}
+	VAT0: TagVAT0, VATNone: TagVATNone, MaxVATRate: 0}
 
 // Total is the receipt's total (1020): the sum of its items' sums.
 func (r *Receipt) Total() int64 {
@@ -90,13 +97,13 @@ func (r *Receipt) Total() int64 {
 	return t
 }
 
-// vatSums are the receipt's 1102–1107 by rate: for 20%, 10%, 20/120 and 10/110
-// the VAT of each item (its 1200 when given, else computed) summed; for 0% and
-// no VAT the items' sums. present marks the rates that occur.
-func (r *Receipt) vatSums() (sums [len(vatTag)]int64, present [len(vatTag)]bool) {
+// vatSums are the receipt's VAT sums by rate: for the rates with VAT the VAT of
+// each item (its 1200 when given, else computed) summed; for 0% and no VAT the
+// items' sums. present marks the rates that occur.
+func (r *Receipt) vatSums() (sums [MaxVATRate + 1]int64, present [MaxVATRate + 1]bool) {
 	for i := range r.Items {
 		it := &r.Items[i]
-		if it.VAT < VAT20 || it.VAT > VATNone {
+		if !it.VAT.Valid() {
 			continue
 		}
 		present[it.VAT] = true
@@ -110,6 +117,66 @@ func (r *Receipt) vatSums() (sums [len(vatTag)]int64, present [len(vatTag)]bool)
 		}
 	}
 	return sums, present
+}
+
+// VATSum is one line of the receipt's VAT sums: the rate and, for 0% and no
+// VAT, the sum settled at it, else the VAT.
+type VATSum struct {
+	Rate VATRate
+	Sum  int64
+}
+
+// VATSums are the receipt's VAT sums by rate, in the order of 1199's values.
+func (r *Receipt) VATSums() []VATSum {
+	sums, present := r.vatSums()
+	var out []VATSum
+	for rate, ok := range present {
+		if ok {
+			out = append(out, VATSum{VATRate(rate), sums[rate]})
+		}
+	}
+	return out
+}
+
+// appendVATSums writes the receipt-level VAT sums: 1102–1107 for the rates
+// that have a tag of their own; the others as 1115 {1119 {1199, 1120}} per
+// rate (FFD105.md, "VAT since 2025–2026"). A receipt whose sums are all in
+// 1115 carries 1104 = 0 besides, as the registers that introduced 1115 do.
+func (r *Receipt) appendVATSums(dst []byte) ([]byte, error) {
+	sums, present := r.vatSums()
+	flat := false
+	for rate, ok := range present {
+		if ok && vatTag[rate] != 0 {
+			dst = AppendVLN(dst, vatTag[rate], uint64(sums[rate]))
+			flat = true
+		}
+	}
+	var mark int
+	open := false
+	for rate, ok := range present {
+		if !ok || vatTag[rate] != 0 {
+			continue
+		}
+		if !open {
+			if !flat {
+				dst = AppendVLN(dst, TagVAT0, 0)
+			}
+			dst, mark = BeginSTLV(dst, TagVATSums)
+			open = true
+		}
+		var m int
+		dst, m = BeginSTLV(dst, TagVATSumByRate)
+		dst = AppendByte(dst, TagVATRate, byte(rate))
+		dst = AppendVLN(dst, TagVATAmount, uint64(sums[rate]))
+		var err error
+		if dst, err = endSTLV(dst, m); err != nil {
+			return dst, err
+		}
+	}
+	if !open {
+		return dst, nil
+	}
+	return endSTLV(dst, mark)
 }
 
 // DocType is the receipt's document type: DocCorrection when Correction is set.
@@ -168,11 +235,8 @@ func (r *Receipt) AppendTLV(dst []byte) ([]byte, error) {
 	dst = AppendVLN(dst, TagPrepaid, uint64(p.Prepaid))
 	dst = AppendVLN(dst, TagCredit, uint64(p.Credit))
 	dst = AppendVLN(dst, TagOther, uint64(p.Other))
-	sums, present := r.vatSums()
-	for rate, ok := range present {
-		if ok {
-			dst = AppendVLN(dst, vatTag[rate], uint64(sums[rate]))
-		}
+	if dst, err = r.appendVATSums(dst); err != nil {
+		return dst, err
 	}
 	if dst, err = appendCashier(dst, r.Cashier, r.CashierINN); err != nil {
 		return dst, err

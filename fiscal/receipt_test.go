@@ -226,7 +226,15 @@ func TestVAT(t *testing.T) {
 		{13485, VAT10110, 1226}, // 1225.909
 		{1000, VAT0, 0},
 		{1000, VATNone, 0},
-		{100, VATRate(9), 0},
+		{100, VATRate(13), 0},
+		{199000, VAT22, 35885},  // 35885.25
+		{12200, VAT22122, 2200}, // 22/122 exactly
+		{100, VAT22, 18},        // 18.03
+		{1000, VAT5, 48},        // 47.62
+		{10500, VAT5105, 500},
+		{1000, VAT7, 65}, // 65.42
+		{10700, VAT7107, 700},
+		{-1000, VAT7107, -65},
 	}
 	for _, c := range cases {
 		if got := VAT(c.sum, c.rate); got != c.want {
@@ -270,5 +278,46 @@ func BenchmarkValidateReceipt10(b *testing.B) {
 		if err := r.Validate(); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// TestVATSums2026 writes the receipt-level sums of the new rates into 1115 by
+// hand from FFD105.md ("VAT since 2025–2026").
+func TestVATSums2026(t *testing.T) {
+	item := func(sum int64, rate VATRate) Item { return Item{Sum: sum, VAT: rate, VATSum: -1} }
+	cases := []struct {
+		name  string
+		items []Item
+		want  string
+	}{
+		{"22% and 22/122 only", []Item{item(199000, VAT22), item(12200, VAT22122)}, `
+			50 04 01 00 00             // 1104 = 0: no flat sum otherwise
+			5B 04 1E 00                // 1115, 30 bytes
+			  5F 04 0B 00              //   1119
+			    AF 04 01 00 0B         //     1199 = 11 (22%)
+			    60 04 02 00 2D 8C      //     1120 = 358.85 (1990.00 × 22 / 122)
+			  5F 04 0B 00              //   1119
+			    AF 04 01 00 0C         //     1199 = 12 (22/122)
+			    60 04 02 00 98 08      //     1120 = 22.00`},
+		{"20% beside 5% and 7/107", []Item{item(12000, VAT20), item(10500, VAT5), item(10700, VAT7107)}, `
+			4E 04 02 00 D0 07          // 1102 = 20.00
+			5B 04 1E 00                // 1115
+			  5F 04 0B 00 AF 04 01 00 07 60 04 02 00 F4 01  // 5% → 5.00
+			  5F 04 0B 00 AF 04 01 00 0A 60 04 02 00 BC 02  // 7/107 → 7.00`},
+		{"old rates alone stay flat", []Item{item(12000, VAT20120), item(500, VATNone)}, `
+			52 04 02 00 D0 07          // 1106 = 20.00 (rate 3 comes first)
+			51 04 02 00 F4 01          // 1105 = 5.00 without VAT`},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			r := &Receipt{Items: c.items}
+			got, err := r.appendVATSums(nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := unhex(t, c.want); !bytes.Equal(got, want) {
+				t.Errorf("got  % X\nwant % X", got, want)
+			}
+		})
 	}
 }

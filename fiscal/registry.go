@@ -126,10 +126,15 @@ const (
 	TagVAT20120         Tag = 1106
 	TagVAT10110         Tag = 1107
 	TagInternet         Tag = 1108
+	TagService          Tag = 1109
+	TagBSO              Tag = 1110
 	TagShiftDocs        Tag = 1111
+	TagVATSums          Tag = 1115
 	TagUnsentFirst      Tag = 1116
 	TagSenderEmail      Tag = 1117
 	TagShiftReceipts    Tag = 1118
+	TagVATSumByRate     Tag = 1119
+	TagVATAmount        Tag = 1120
 	TagMarkCode         Tag = 1162
 	TagSupplierPhone    Tag = 1171
 	TagCorrectionType   Tag = 1173
@@ -234,10 +239,16 @@ var tagTable = []TagInfo{
 	{Tag: TagVAT20120, Name: "сумма НДС 20/120", Type: TypeVLN, Max: 6},
 	{Tag: TagVAT10110, Name: "сумма НДС 10/110", Type: TypeVLN, Max: 6},
 	{Tag: TagInternet, Name: "признак ККТ для расчётов в интернет", Type: TypeByte, Max: 1},
+	{Tag: TagService, Name: "признак расчётов за услуги", Type: TypeByte, Max: 1},
+	{Tag: TagBSO, Name: "признак АС БСО", Type: TypeByte, Max: 1},
 	{Tag: TagShiftDocs, Name: "количество ФД за смену", Type: TypeUint32, Max: 4},
+	// 1115 holds one 1119 per rate without a flat tag: 6 of 4 + 15 bytes.
+	{Tag: TagVATSums, Name: "суммы НДС чека", Type: TypeSTLV, Max: 114},
 	{Tag: TagUnsentFirst, Name: "номер первого непереданного ФД", Type: TypeUint32, Max: 4},
 	{Tag: TagSenderEmail, Name: "адрес эл. почты отправителя чека", Type: TypeString, Max: 64},
 	{Tag: TagShiftReceipts, Name: "количество кассовых чеков за смену", Type: TypeUint32, Max: 4},
+	{Tag: TagVATSumByRate, Name: "сумма НДС чека по ставке", Type: TypeSTLV, Max: 15, Repeat: true},
+	{Tag: TagVATAmount, Name: "сумма НДС", Type: TypeVLN, Max: 6},
 	{Tag: TagMarkCode, Name: "код товара", Type: TypeBytes, Max: 32},
 	{Tag: TagSupplierPhone, Name: "телефон поставщика", Type: TypeString, Max: 19, Repeat: true},
 	{Tag: TagCorrectionType, Name: "тип коррекции", Type: TypeByte, Max: 1},
@@ -319,7 +330,7 @@ var (
 	warnings = []Tag{TagWarnResource, TagWarnReplace, TagWarnMemory, TagWarnOFDTimeout}
 	cashier  = []Tag{TagCashier, TagCashierINN}
 	payments = []Tag{TagCash, TagElectronic, TagPrepaid, TagCredit, TagOther}
-	vatSums  = []Tag{TagVAT20, TagVAT10, TagVAT0, TagVATNone, TagVAT20120, TagVAT10110}
+	vatSums  = []Tag{TagVAT20, TagVAT10, TagVAT0, TagVATNone, TagVAT20120, TagVAT10110, TagVATSums}
 	// receiptAgent are the receipt-level agent tags (FFD105.md, "Agents").
 	receiptAgent = []Tag{TagAgentFlags, TagAgentOperation, TagAgentPhone, TagReceiverPhone, TagTransferPhone,
 		TagTransferOperName, TagTransferOperAddr, TagTransferOperINN, TagSupplierPhone}
@@ -387,6 +398,8 @@ var rules = map[Tag]contextRule{
 		TagAgentPhone, TagReceiverPhone, TagTransferPhone}},
 	TagItemSupplier: {optional: []Tag{TagSupplierPhone, TagSupplierName}},
 	TagOFDMessage:   {required: []Tag{TagOFDResponse}},
+	TagVATSums:      {required: []Tag{TagVATSumByRate}},
+	TagVATSumByRate: {required: []Tag{TagVATRate, TagVATAmount}},
 }
 
 // presence is the compiled form of rules.

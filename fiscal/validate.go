@@ -160,8 +160,8 @@ func (it *Item) validate() error {
 	if want := ItemSum(it.Price, q); want != it.Sum {
 		return fieldErr("sum", "sum %d ≠ price × quantity = %d", it.Sum, want)
 	}
-	if it.VAT < VAT20 || it.VAT > VATNone {
-		return fieldErr("vat", "VAT rate %d out of range 1..6", it.VAT)
+	if !it.VAT.Valid() {
+		return fieldErr("vat", "VAT rate %d out of range 1..%d", it.VAT, MaxVATRate)
 	}
 	if it.VATSum != -1 {
 		if err := checkMoney("vatSum", it.VATSum); err != nil {
@@ -324,6 +324,10 @@ func checkString(field string, t Tag, s string, required bool) error {
 	}
 	n := 0
 	for _, r := range s {
+		if r < 0x20 || r == 0x7f {
+			// NUL, ESC, GS … would reach the drive and the OFD as they are.
+			return fieldErr(field, "control character %U is not allowed", r)
+		}
 		if _, ok := CP866Byte(r); !ok {
 			return fieldErr(field, "character %q has no CP866 code", r)
 		}

@@ -158,10 +158,19 @@ func receipt(b *builder, doc *fiscal.Document, fp uint32, extra Extra) error {
 			b.pair(p.word, "="+money(v), false)
 		}
 	}
+	byRate, hasByRate := doc.Get(fiscal.TagVATSums)
 	for _, p := range vatSums {
 		if v, ok := doc.Money(p.tag); ok {
+			if p.tag == fiscal.TagVAT0 && v == 0 && hasByRate {
+				continue // the 0 a receipt with only 1115 carries beside it
+			}
 			b.pair(p.word, "="+money(v), false)
 		}
+	}
+	for _, e := range byRate.Children.All(fiscal.TagVATSumByRate) {
+		rate, _ := e.Children.Uint(fiscal.TagVATRate)
+		v, _ := e.Children.Money(fiscal.TagVATAmount)
+		b.pair(vatSumWord(rate), "="+money(v), false)
 	}
 	if v, ok := doc.Uint(fiscal.TagTaxSystem); ok {
 		b.pair("СНО", bitWords(v, taxSystemWords[:]), false)
@@ -228,15 +237,15 @@ func item(b *builder, n int, it fiscal.Elements) {
 	}
 	b.pair(qty+" x "+money(price), "="+money(sum), false)
 	if rate, ok := it.Uint(fiscal.TagVATRate); ok {
-		switch rate {
-		case 1, 2, 3, 4:
+		switch fiscal.VATRate(rate) {
+		case fiscal.VAT0, fiscal.VATNone:
+			b.text(vatRateWord(rate), Left, false)
+		default:
 			vat, ok := it.Money(fiscal.TagItemVAT)
 			if !ok {
 				vat = fiscal.VAT(sum, fiscal.VATRate(rate))
 			}
-			b.pair(vatRateWords[rate], "="+money(vat), false)
-		default:
-			b.text(vatRateWords[rate], Left, false)
+			b.pair(vatRateWord(rate), "="+money(vat), false)
 		}
 	}
 	if m, ok := it.Uint(fiscal.TagMethod); ok && m != 4 {

@@ -1,6 +1,10 @@
 package printer
 
-import "github.com/openkassa/kassa/fiscal"
+import (
+	"fmt"
+
+	"github.com/openkassa/kassa/fiscal"
+)
 
 // The words a printed document uses for coded values (FFD105.md, "The printed
 // receipt" and "Printed words").
@@ -18,9 +22,19 @@ var subjectWords = map[uint64]string{1: "ТОВАР", 2: "ПОДАКЦИЗНЫЙ
 	9: "ПРЕДОСТАВЛЕНИЕ РИД", 10: "ПЛАТЕЖ", 11: "АГЕНТСКОЕ ВОЗНАГРАЖДЕНИЕ", 12: "СОСТАВНОЙ ПРЕДМЕТ РАСЧЕТА",
 	13: "ИНОЙ ПРЕДМЕТ РАСЧЕТА"}
 
-// vatRateWords are 1199's words on an item.
-var vatRateWords = map[uint64]string{1: "НДС 20%", 2: "НДС 10%", 3: "НДС 20/120", 4: "НДС 10/110",
-	5: "НДС 0%", 6: "БЕЗ НДС"}
+// vatRateWord is 1199's word on an item: "НДС 22%", "НДС 5/105", "БЕЗ НДС".
+func vatRateWord(rate uint64) string {
+	if rate > 255 || !fiscal.VATRate(rate).Valid() {
+		return fmt.Sprintf("НДС (СТАВКА %d)", rate)
+	}
+	return fiscal.VATRate(rate).String()
+}
+
+// vatSumWord is the word of a receipt's VAT sum at a rate carried in 1115:
+// "СУММА НДС 22%", "СУММА НДС 7/107".
+func vatSumWord(rate uint64) string {
+	return "СУММА " + vatRateWord(rate)
+}
 
 // agentWords are the bits of 1057 and 1222, lowest first.
 var agentWords = [...]string{"БАНК. ПЛ. АГЕНТ", "БАНК. ПЛ. СУБАГЕНТ", "ПЛ. АГЕНТ", "ПЛ. СУБАГЕНТ",
@@ -44,7 +58,7 @@ var vatSums = [...]payment{{1102, "СУММА НДС 20%"}, {1103, "СУММА �
 
 // warnings are the drive's warnings 1050–1053 as a report prints them.
 var warnings = [...]payment{{1050, "РЕСУРС ФН ИСЧЕРПАН"}, {1051, "ЗАМЕНИТЕ ФН В ТЕЧЕНИЕ 3 ДНЕЙ"},
-	{1052, "ПАМЯТЬ ФН ЗАПОЛНЕНА НА 99%"}, {1053, "ПРЕВЫШЕНО ВРЕМЯ ОЖИДАНИЯ ОТВЕТА ОФД"}}
+	{1052, "ПАМЯТЬ ФН ЗАПОЛНЕНА НА 90%"}, {1053, "ПРЕВЫШЕНО ВРЕМЯ ОЖИДАНИЯ ОТВЕТА ОФД"}}
 
 // bitWords joins the words of the bits set in v.
 func bitWords(v uint64, words []string) string {

@@ -84,6 +84,7 @@ func pointForm(r *http.Request, pr *pointRecord) error {
 	}
 	on := func(name string) bool { return r.PostFormValue(name) == "on" }
 	p.ShopDocuments, p.StopOnErrors, p.CarryBalance, p.Offline = on("shopDocuments"), on("stopOnErrors"), on("carryBalances"), on("offline")
+	p.KeepVAT20 = on("keepVat20")
 	// Online-shop documents come at any hour, so the shift's balances must carry over.
 	p.CarryBalance = p.CarryBalance || p.ShopDocuments
 	p.RemoteMode = !p.StopOnErrors

@@ -55,6 +55,10 @@ type Document struct {
 	MoneyPositions   []MoneyPosition `json:"moneyPositions"`
 	AgentInfo        *AgentInfo      `json:"agentInfo,omitempty"`  // → 1057 and the receipt's agent tags
 	Correction       *Correction     `json:"correction,omitempty"` // our extension: SALE_CORRECTION, BUY_CORRECTION
+	// OriginalDate is our extension: the day of the operation this one follows
+	// from (the sale a return gives back, the credit sale a credit payment
+	// pays). Before 2026 it keeps vatTag 1102/1106 at 20 % (see VAT2026).
+	OriginalDate time.Time `json:"originalDate,omitzero"`
 }
 
 // AgentInfo is the vendor's agent block: on the document → 1057, on a position → 1222/1223.
@@ -143,10 +147,17 @@ var taxModes = map[string]fiscal.TaxSystem{
 	"COMMON_AGRICULTURAL": fiscal.TaxAgricultural, "PATENT": fiscal.TaxPatent,
 }
 
+// vatTags are the vendor's vatTag codes (not FFD tags; 1108 is unused). 1102
+// and 1106 are the standard rate: see VAT2026 for what they mean from 2026.
 var vatTags = map[int]fiscal.VATRate{
 	1102: fiscal.VAT20, 1103: fiscal.VAT10, 1104: fiscal.VAT0,
 	1105: fiscal.VATNone, 1106: fiscal.VAT20120, 1107: fiscal.VAT10110,
+	1109: fiscal.VAT5, 1110: fiscal.VAT7, 1111: fiscal.VAT5105, 1112: fiscal.VAT7107,
+	1113: fiscal.VAT22, 1114: fiscal.VAT22122,
 }
+
+// vatTagCodes is how an error names the codes vatTag takes.
+const vatTagCodes = "1102–1107 or 1109–1114"
 
 var paymentObjects = map[string]byte{
 	"commodity": 1, "excise": 2, "job": 3, "service": 4, "gambling_bet": 5,
@@ -191,6 +202,7 @@ type documentWire struct {
 	MoneyPositions   []json.RawMessage `json:"moneyPositions"`
 	AgentInfo        json.RawMessage   `json:"agentInfo"`
 	Correction       json.RawMessage   `json:"correction"`
+	OriginalDate     string            `json:"originalDate"`
 }
 
 type positionWire struct {
@@ -277,6 +289,16 @@ func (d *Document) UnmarshalJSON(b []byte) error {
 		}
 		out.Correction = c
 	}
+	if w.OriginalDate != "" {
+		if isCorrection {
+			return fieldErr("originalDate", "not for corrections: correction.baseDate gives their date")
+		}
+		t, err := baseDate(w.OriginalDate)
+		if err != nil {
+			return &FieldError{Field: "originalDate", Message: "want YYYY-MM-DD", Err: err}
+		}
+		out.OriginalDate = t
+	}
 	if w.CheckoutDateTime != "" {
 		t, err := parseDateTime(w.CheckoutDateTime)
 		if err != nil {
@@ -301,6 +323,17 @@ func (d *Document) UnmarshalJSON(b []byte) error {
 	}{{"textToPrint", w.TextToPrint, 3000}, {"cashierPosition", w.CashierPosition, 64}, {"docNum", w.DocNum, 64}} {
 		if utf8.RuneCountInString(f.v) > f.max {
 			return fieldErr(f.name, "longer than %d characters", f.max)
+		}
+	}
+	// The fiscal model refuses control characters in what it writes; these
+	// fields are printed or kept beside it. Printed text may break lines.
+	for _, f := range []struct{ name, v, allowed string }{
+		{"textToPrint", w.TextToPrint, "\n\r\t"}, {"cashierPosition", w.CashierPosition, ""},
+		{"docNum", w.DocNum, ""}, {"email", w.Email, ""}, {"responseURL", w.ResponseURL, ""},
+		{"cashierName", w.CashierName, ""}, {"clientName", w.ClientName, ""},
+	} {
+		if err := checkControls(f.name, f.v, f.allowed); err != nil {
+			return err
 		}
 	}
 	if present(w.AgentInfo) {
@@ -354,6 +387,18 @@ func decodePosition(raw json.RawMessage, path string) (Position, error) {
 	if utf8.RuneCountInString(w.ProductMark) > 255 {
 		return Position{}, fieldErr(path+".productMark", "longer than 255 characters")
 	}
+	// GS (0x1D) separates a GS1 code's variable-length parts: the one control
+	// character a marking code may hold, and nothing else may.
+	for _, f := range []struct{ name, v, allowed string }{
+		{"productMark", w.ProductMark, "\x1d"}, {"name", w.Name, ""}, {"measure", w.Measure, ""},
+		{"inventCode", w.InventCode, ""}, {"barcode", w.Barcode, ""}, {"paymentObject", w.PaymentObject, ""},
+		{"paymentMethod", w.PaymentMethod, ""}, {"originCountryCode", w.OriginCountryCode, ""},
+		{"customsDeclarationNumber", w.CustomsDeclarationNumber, ""}, {"nomenclatureCode", w.NomenclatureCode, ""},
+	} {
+		if err := checkControls(path+"."+f.name, f.v, f.allowed); err != nil {
+			return Position{}, err
+		}
+	}
 	if w.NomenclatureCode != "" {
 		if _, err := nomenclature(w.NomenclatureCode); err != nil {
 			return Position{}, &FieldError{Field: path + ".nomenclatureCode", Message: err.Error(), Err: err}
@@ -396,9 +441,12 @@ func decodePosition(raw json.RawMessage, path string) (Position, error) {
 		return p, fieldErr(path+".quantity", "must be positive")
 	}
 	p.Quantity = q
+	if len(w.VatTag) == 0 {
+		return p, fieldErr(path+".vatTag", "required: the VAT code, %s", vatTagCodes)
+	}
 	tag, err := strconv.Atoi(string(w.VatTag))
 	if _, ok := vatTags[tag]; err != nil || !ok {
-		return p, fieldErr(path+".vatTag", "unknown %s (1102–1107)", w.VatTag)
+		return p, fieldErr(path+".vatTag", "unknown %s: want %s", w.VatTag, vatTagCodes)
 	}
 	p.VatTag = tag
 	if len(w.VatSum) != 0 {
@@ -531,12 +579,26 @@ func checkID(id string) error {
 	if id == "" {
 		return fieldErr("id", "required")
 	}
+	if id == "." || id == ".." {
+		return fieldErr("id", "%q is not an id: it names a path", id)
+	}
 	if len(id) > 128 {
 		return fieldErr("id", "longer than 128 bytes")
 	}
 	for _, r := range id {
 		if r <= ' ' || r == 0x7f || strings.ContainsRune("/?#%\\", r) || r == utf8.RuneError {
 			return fieldErr("id", "contains %q", r)
+		}
+	}
+	return nil
+}
+
+// checkControls refuses a control character (below U+0020, or DEL) in a text
+// field unless allowed lists it.
+func checkControls(field, s, allowed string) error {
+	for _, r := range s {
+		if (r < 0x20 || r == 0x7f) && !strings.ContainsRune(allowed, r) {
+			return fieldErr(field, "control character %U is not allowed", r)
 		}
 	}
 	return nil

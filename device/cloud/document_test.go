@@ -219,7 +219,8 @@ func TestReceipt(t *testing.T) {
 		t.Errorf("payments %+v", r.Payments)
 	}
 	it := r.Items[0]
-	if it.Price != 199000 || it.Sum != 199000 || it.VAT != fiscal.VAT20 || it.Unit != "шт" || it.Subject != 1 || it.Method != 4 || it.VATSum != -1 {
+	// A return dated 2026 without originalDate: vatTag 1102 is 22 %.
+	if it.Price != 199000 || it.Sum != 199000 || it.VAT != fiscal.VAT22 || it.Unit != "шт" || it.Subject != 1 || it.Method != 4 || it.VATSum != -1 {
 		t.Errorf("item 0 %+v", it)
 	}
 	// 100.00 × 0.5 − 5.00 = 45.00; the unit price after discount is 90.00.
@@ -263,13 +264,13 @@ func TestReceiptRefusals(t *testing.T) {
 			}
 		})
 	}
-	// The computed VAT is accepted within a kopeck.
+	// The computed VAT is accepted within a kopeck: 1990.00 × 22 / 122 = 358.852.
 	var d Document
-	if err := json.Unmarshal(doc(func(m map[string]any) { pos(m, 0)["vatSum"] = 331.67 }), &d); err != nil {
+	if err := json.Unmarshal(doc(func(m map[string]any) { pos(m, 0)["vatSum"] = 358.86 }), &d); err != nil {
 		t.Fatal(err)
 	}
-	if r, err := d.Receipt(testPoint); err != nil || r.Items[0].VATSum != 33167 {
-		t.Fatalf("vatSum 331.67: %v", err)
+	if r, err := d.Receipt(testPoint); err != nil || r.Items[0].VATSum != 35886 {
+		t.Fatalf("vatSum 358.86: %v", err)
 	}
 }
 

@@ -6,14 +6,49 @@ import (
 	"math/bits"
 	"regexp"
 	"strings"
+	"time"
 
 	"github.com/openkassa/kassa/fiscal"
 )
 
-// Receipt builds the fiscal receipt of the document for the retail point p: the
-// seller comes from the point, ShopID is the document's id, and the result has
-// passed the fiscal model's validation. Errors are *FieldError naming the shop's field.
+// VAT2026 is the first day of the standard rate of 22 % (law 425-ФЗ of
+// 28.11.2025), on the register's wall clock.
+var VAT2026 = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// onOrAfter2026 says whether tm's wall-clock date, in its own zone, is 2026 or later.
+func onOrAfter2026(tm time.Time) bool { return tm.Year() >= VAT2026.Year() }
+
+// Standard22 says whether the standard-rate codes vatTag 1102 and 1106 mean 22 %
+// and 22/122 for this document settled at at (the register's local time):
+// from 2026 they do, unless the point keeps them at 20 % (KeepVAT20) or the
+// document follows from an operation before 2026 — a return or credit payment
+// whose originalDate, or a correction whose baseDate, is in 2025 or earlier
+// keeps that operation's 20 % (ФНС letter АБ-4-20/11248@). vatTag 1113/1114
+// are 22 % and 1102/1106 20 % otherwise, whatever the date.
+func (d *Document) Standard22(p Point, at time.Time) bool {
+	if p.KeepVAT20 || at.IsZero() || !onOrAfter2026(at) {
+		return false
+	}
+	orig := d.OriginalDate
+	if c := d.Correction; c != nil && orig.IsZero() {
+		orig, _ = baseDate(c.BaseDate)
+	}
+	return orig.IsZero() || onOrAfter2026(orig)
+}
+
+// Receipt builds the receipt as ReceiptAt does, dated by the document's own
+// checkoutDateTime (no date: vatTag 1102/1106 stay 20 %). It serves checks and
+// views; the register fiscalizes with ReceiptAt and its own clock.
 func (d *Document) Receipt(p Point) (*fiscal.Receipt, error) {
+	return d.ReceiptAt(p, d.CheckoutDateTime)
+}
+
+// ReceiptAt builds the fiscal receipt of the document for the retail point p,
+// settled at at (the register's local time, which picks the standard VAT rate:
+// see Standard22): the seller comes from the point, ShopID is the document's
+// id, and the result has passed the fiscal model's validation. Errors are
+// *FieldError naming the shop's field.
+func (d *Document) ReceiptAt(p Point, at time.Time) (*fiscal.Receipt, error) {
 	sign, ok := docTypes[d.DocType]
 	if !ok {
 		return nil, fieldErr("docType", "unknown %q", d.DocType)
@@ -49,8 +84,9 @@ func (d *Document) Receipt(p Point) (*fiscal.Receipt, error) {
 		}
 		r.Correction = &fiscal.Correction{ByOrder: c.Type == "ORDER", Name: c.BaseName, Date: date, Number: c.BaseNumber}
 	}
+	std22 := d.Standard22(p, at)
 	for i, pos := range d.InventPositions {
-		it, err := pos.item(fmt.Sprintf("inventPositions[%d]", i))
+		it, err := pos.item(fmt.Sprintf("inventPositions[%d]", i), std22)
 		if err != nil {
 			return nil, err
 		}
@@ -93,10 +129,15 @@ func (d *Document) taxSystem(p Point) (fiscal.TaxSystem, error) {
 }
 
 // item turns a position into the model's item. A discount lowers the sum; the unit
-// price written (1079, after discounts) is then the sum over the quantity.
-func (pos Position) item(path string) (fiscal.Item, error) {
+// price written (1079, after discounts) is then the sum over the quantity. With
+// std22 the standard-rate codes 1102 and 1106 become 22 % and 22/122.
+func (pos Position) item(path string, std22 bool) (fiscal.Item, error) {
 	q := fiscal.Quantity(pos.Quantity)
 	gross := fiscal.ItemSum(int64(pos.Price), q)
+	if gross < 0 {
+		return fiscal.Item{}, fieldErr(path+".price", "price %s × quantity %s exceeds %s, the largest sum a receipt holds",
+			pos.Price, q, Money(fiscal.MaxMoney))
+	}
 	sum := gross - int64(pos.DiscSum)
 	if sum < 0 {
 		return fiscal.Item{}, fieldErr(path+".discSum", "larger than the position's sum")
@@ -110,6 +151,14 @@ func (pos Position) item(path string) (fiscal.Item, error) {
 		}
 	}
 	rate := vatTags[pos.VatTag]
+	if std22 {
+		switch rate {
+		case fiscal.VAT20:
+			rate = fiscal.VAT22
+		case fiscal.VAT20120:
+			rate = fiscal.VAT22122
+		}
+	}
 	it := fiscal.Item{
 		Name: pos.Name, Price: price, Quantity: q, Sum: sum, VAT: rate, VATSum: -1,
 		Subject: 1, Method: 4, Unit: pos.Measure,

@@ -111,6 +111,10 @@ type Point struct {
 	RemoteMode   bool `json:"remoteMode"`    // !StopOnErrors, for the register's convenience
 	CarryBalance bool `json:"carryBalances"` // balances carry to the next shift; forced on with ShopDocuments
 	Offline      bool `json:"offline"`       // the register works offline (autonomous mode)
+	// KeepVAT20: vatTag 1102 and 1106 stay 20 % and 20/120 after 2025 as well
+	// (the shop sends 1113/1114 for 22 %). Off, the default, they follow the
+	// operation's date: see Document.Standard22.
+	KeepVAT20 bool `json:"keepVat20,omitempty"`
 }
 
 // OFD is a fiscal data operator as the cabinet offers it.
