@@ -15,11 +15,17 @@ import (
 
 // ClientOptions configures NewClient.
 type ClientOptions struct {
-	// Timeout is how long to wait for each answer; default 3 s. Signing on a
-	// real drive may take longer than the drivers' customary 3 s.
+	// Timeout is how long to wait for the answer to a command that does not
+	// sign: status, data, reading; default 3 s, the public drivers' deadline.
 	Timeout time.Duration
-	// Retries is how many times a command is sent again after a CRC error or
-	// a timeout (a document is begun again); 0 takes the default 2, -1 none.
+	// SignTimeout is how long to wait for the answer to a finish command
+	// (03h, 05h, 12h, 14h, 16h, 19h) or an acknowledgement (26h), which a
+	// real drive answers only once it has signed and written; default 15 s.
+	SignTimeout time.Duration
+	// Retries is how many times a command is sent again after a lost or
+	// garbled answer or a 01h; 0 takes the default 2, -1 none. A finish
+	// whose answer was lost is never simply sent again: the client reads the
+	// drive's state and last document first, so nothing is signed twice.
 	Retries int
 	Logger  *slog.Logger
 }
@@ -27,14 +33,23 @@ type ClientOptions struct {
 // Client is the register's end of the drive exchange. It implements Drive over
 // a serial port (board.OpenSerial) or any byte stream, with one frame in flight.
 type Client struct {
-	rw      io.ReadWriter
-	fr      *frameReader
-	timeout time.Duration
-	retries int
-	log     *slog.Logger
+	rw          io.ReadWriter
+	fr          *frameReader
+	timeout     time.Duration
+	signTimeout time.Duration
+	retries     int
+	log         *slog.Logger
 
 	mu    sync.Mutex
 	dirty bool // a frame went wrong: drop stale input before the next command
+	// The drive's last FD as last seen, to tell after a lost answer whether a
+	// finish was signed; known once a status or a finish was answered.
+	lastFD  uint32
+	fdKnown bool
+	// The open shift's opening time, known when this client opened it: the
+	// published commands do not give it.
+	shiftOpenedAt time.Time
+	shiftOpened   uint32
 }
 
 // NewClient makes a Client speaking on rw. Answers time out only when rw has
@@ -42,6 +57,9 @@ type Client struct {
 func NewClient(rw io.ReadWriter, opts ClientOptions) *Client {
 	if opts.Timeout <= 0 {
 		opts.Timeout = 3 * time.Second
+	}
+	if opts.SignTimeout <= 0 {
+		opts.SignTimeout = 15 * time.Second
 	}
 	switch {
 	case opts.Retries == 0:
@@ -53,21 +71,36 @@ func NewClient(rw io.ReadWriter, opts ClientOptions) *Client {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	return &Client{
-		rw:      rw,
-		fr:      &frameReader{r: rw, log: opts.Logger, side: "register"},
-		timeout: opts.Timeout,
-		retries: opts.Retries,
-		log:     opts.Logger,
+		rw:          rw,
+		fr:          &frameReader{r: rw, log: opts.Logger, side: "register"},
+		timeout:     opts.Timeout,
+		signTimeout: opts.SignTimeout,
+		retries:     opts.Retries,
+		log:         opts.Logger,
 	}
 }
 
-// transient errors are worth sending the command again for.
-func transient(err error) bool {
-	return errors.Is(err, ErrTimeout) || errors.Is(err, ErrFrameCRC) || errors.Is(err, errCRCRequest)
+// errLost is an answer that did not arrive whole: a timeout, a bad CRC, a
+// frame of the wrong size. The command may or may not have been done.
+var errLost = errors.New("fn: answer lost")
+
+func lost(err error) bool { return errors.Is(err, errLost) }
+
+// notUnderstood is a 01h: the drive did nothing (a request spoiled on the
+// line is answered so), and the command may be sent again as it is.
+func notUnderstood(err error) bool { return errors.Is(err, ErrBadFormat) }
+
+func (c *Client) timeoutFor(cmd byte) time.Duration {
+	if isFinish(cmd) || cmd == cmdAcknowledge {
+		return c.signTimeout
+	}
+	return c.timeout
 }
 
 // roundTrip sends one command and reads its answer; the caller holds c.mu.
-func (c *Client) roundTrip(ctx context.Context, cmd byte, data []byte) ([]byte, error) {
+// sizes, when given, are the answer lengths the command may have; another
+// length is a lost answer (most likely a late answer to an earlier command).
+func (c *Client) roundTrip(ctx context.Context, cmd byte, data []byte, sizes ...int) ([]byte, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -83,105 +116,173 @@ func (c *Client) roundTrip(ctx context.Context, cmd byte, data []byte) ([]byte, 
 		c.dirty = true
 		return nil, fmt.Errorf("fn: command %s: writing: %w", hex2(cmd), err)
 	}
-	code, ans, err := c.fr.next(ctx, time.Now().Add(c.timeout))
+	code, ans, err := c.fr.next(ctx, time.Now().Add(c.timeoutFor(cmd)))
 	if err != nil {
+		if ctx.Err() != nil {
+			return nil, err
+		}
 		c.dirty = true
+		if errors.Is(err, ErrTimeout) || errors.Is(err, ErrFrame) {
+			return nil, fmt.Errorf("fn: command %s: %w: %w", hex2(cmd), errLost, err)
+		}
 		return nil, fmt.Errorf("fn: command %s: %w", hex2(cmd), err)
 	}
-	a := Answer{Code: Code(code & 0x7F), Data: ans}
+	a := Answer{Code: Code(code & 0x7F), Data: ans} // bit 7 set is success too (ruling 4)
 	if err := a.Err(); err != nil {
 		return nil, fmt.Errorf("fn: command %s: %w", hex2(cmd), err)
+	}
+	if len(sizes) > 0 {
+		ok := false
+		for _, n := range sizes {
+			ok = ok || len(a.Data) == n
+		}
+		if !ok {
+			c.dirty = true
+			return nil, fmt.Errorf("fn: command %s: answer of %d bytes, want %v: %w: %w", hex2(cmd), len(a.Data), sizes, errLost, ErrFrame)
+		}
 	}
 	return a.Data, nil
 }
 
-// call is roundTrip, sent again on a CRC error or a timeout.
-func (c *Client) call(ctx context.Context, cmd byte, data []byte) ([]byte, error) {
+// call is roundTrip for a command that may be sent again whatever became of
+// it (a read, a cancel, an acknowledgement): after a lost answer or a 01h.
+func (c *Client) call(ctx context.Context, cmd byte, data []byte, sizes ...int) ([]byte, error) {
 	for attempt := 0; ; attempt++ {
-		ans, err := c.roundTrip(ctx, cmd, data)
-		if err == nil || !transient(err) || attempt >= c.retries {
-			// After a resend the drive may still owe an answer to an earlier copy.
-			c.dirty = c.dirty || attempt > 0
+		ans, err := c.roundTrip(ctx, cmd, data, sizes...)
+		if err == nil || !(lost(err) || notUnderstood(err)) || attempt >= c.retries {
 			return ans, err
 		}
 		c.log.Warn("fn: sending again", "cmd", hex2(cmd), "attempt", attempt+1, "err", err)
 	}
 }
 
-func (c *Client) do(ctx context.Context, cmd byte, data []byte, want int) ([]byte, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.checked(ctx, cmd, data, want)
+// status is 30h, parsed.
+type status struct {
+	phase      Phase
+	inProgress byte
+	shiftOpen  bool
+	warnings   Warnings
+	lastTime   time.Time
+	number     string
+	lastFD     uint32
 }
 
-// checked is call with the answer's length checked; want < 0 takes any length.
-func (c *Client) checked(ctx context.Context, cmd byte, data []byte, want int) ([]byte, error) {
-	ans, err := c.call(ctx, cmd, data)
+func (c *Client) status(ctx context.Context) (status, error) {
+	a, err := c.call(ctx, cmdStatus, nil, statusLen)
 	if err != nil {
-		return nil, err
+		return status{}, err
 	}
-	if want >= 0 && len(ans) < want {
-		return nil, fmt.Errorf("fn: command %s: answer of %d bytes, want %d: %w", hex2(cmd), len(ans), want, ErrFrame)
+	s := status{phase: Phase(a[0]), inProgress: a[1], shiftOpen: a[3] != 0, warnings: Warnings(a[4]),
+		number: string(a[10:26]), lastFD: binary.LittleEndian.Uint32(a[26:])}
+	if s.lastTime, err = parseDate(a[5:10]); err != nil {
+		return s, fmt.Errorf("fn: 30h answer offset 5: %w: %w", ErrFrame, err)
 	}
-	return ans, nil
+	c.lastFD, c.fdKnown = s.lastFD, true
+	return s, nil
 }
 
-// State asks 30h, 10h, 20h, 32h and 43h.
+// refusal turns a drive's refusal of cmd into the condition it means: the
+// answer code alone does not tell a closed shift from an open one, or an
+// ended key from a closed drive, so the drive's status tells.
+func (c *Client) refusal(ctx context.Context, cmd byte, err error) error {
+	if !errors.Is(err, ErrState) && !errors.Is(err, ErrKeyExpired) {
+		return err
+	}
+	st, serr := c.status(ctx)
+	if serr != nil {
+		return err
+	}
+	var cond error
+	switch {
+	case st.phase == PhaseArchiveClosed || st.phase == 0x0F:
+		cond = ErrDriveClosed
+	case errors.Is(err, ErrKeyExpired):
+		return err
+	case st.phase == PhaseNotRegistered && cmd != cmdBeginRegistration && cmd != cmdFinishRegistration:
+		cond = ErrNotRegistered
+	case st.phase != PhaseFiscal:
+		return err
+	case st.shiftOpen && (cmd == cmdBeginShiftOpen || cmd == cmdBeginClose || cmd == cmdBeginRegistration):
+		cond = ErrShiftOpen
+	case !st.shiftOpen && (cmd == cmdBeginShiftClose || cmd == cmdBeginReceipt || cmd == cmdBeginCorrection):
+		cond = ErrShiftClosed
+	default:
+		return err
+	}
+	return fmt.Errorf("fn: command %s: %w", hex2(cmd), cond)
+}
+
+// State asks 30h, 10h, 20h, 32h and, once registered, 43h.
 func (c *Client) State(ctx context.Context) (State, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	var st State
-	a, err := c.checked(ctx, cmdStatus, nil, 29)
+	s, err := c.status(ctx)
 	if err != nil {
-		return st, err
+		return State{}, err
 	}
-	st.Phase, st.ShiftOpen, st.Warnings = Phase(a[0]), a[2] != 0, Warnings(a[3])
-	if st.LastFDTime, err = parseDate(a[4:9]); err != nil {
-		return st, fmt.Errorf("fn: 30h answer offset 4: %w: %w", ErrFrame, err)
-	}
-	st.DriveNumber = string(a[9:25])
-	st.LastFD = binary.LittleEndian.Uint32(a[25:])
+	st := State{Phase: s.phase, ShiftOpen: s.shiftOpen, Warnings: s.warnings, LastFDTime: s.lastTime,
+		DriveNumber: s.number, LastFD: s.lastFD}
 
-	if a, err = c.checked(ctx, cmdShiftParams, nil, 10); err != nil {
+	a, err := c.call(ctx, cmdShiftParams, nil, shiftLen)
+	if err != nil {
 		return st, err
 	}
 	st.Shift = uint32(binary.LittleEndian.Uint16(a[1:]))
 	st.ReceiptsInShift = uint32(binary.LittleEndian.Uint16(a[3:]))
-	if st.ShiftOpenedAt, err = parseDate(a[5:]); err != nil {
-		return st, fmt.Errorf("fn: 10h answer offset 5: %w: %w", ErrFrame, err)
+	if c.shiftOpened == st.Shift {
+		st.ShiftOpenedAt = c.shiftOpenedAt
 	}
 
-	if a, err = c.checked(ctx, cmdOFDStatus, nil, 11); err != nil {
+	if a, err = c.call(ctx, cmdOFDStatus, nil, ofdStatLen); err != nil {
 		return st, err
 	}
-	st.Unsent = uint32(binary.LittleEndian.Uint16(a))
-	st.FirstUnsentFD = binary.LittleEndian.Uint32(a[2:])
-	if st.FirstUnsentTime, err = parseDate(a[6:]); err != nil {
-		return st, fmt.Errorf("fn: 20h answer offset 6: %w: %w", ErrFrame, err)
+	st.Unsent = uint32(binary.LittleEndian.Uint16(a[2:]))
+	st.FirstUnsentFD = binary.LittleEndian.Uint32(a[4:])
+	if st.FirstUnsentTime, err = parseDate(a[8:]); err != nil {
+		return st, fmt.Errorf("fn: 20h answer offset 8: %w: %w", ErrFrame, err)
 	}
 
-	if a, err = c.checked(ctx, cmdValid, nil, 5); err != nil {
+	if a, err = c.call(ctx, cmdValid, nil, validLen); err != nil {
 		return st, err
 	}
-	if st.ValidUntil, err = parseDate(a); err != nil {
-		return st, fmt.Errorf("fn: 32h answer: %w: %w", ErrFrame, err)
+	if st.ValidUntil, err = parseDate3(a); err != nil {
+		return st, fmt.Errorf("fn: 32h answer offset 0: %w: %w", ErrFrame, err)
 	}
 
-	if a, err = c.checked(ctx, cmdRegParams, nil, 0); err != nil {
-		return st, err
+	if st.Phase != PhaseNotRegistered && st.Phase != 0 {
+		if a, err = c.call(ctx, cmdRegTotals, nil, regTotalLen, regTotalLen+1); err != nil {
+			return st, err
+		}
+		st.RegNumber = trimField(a[17:37])
 	}
-	st.RegNumber = string(a)
 	return st, nil
 }
 
-// document sends begin, the TLV in 07h chunks, and finish; on a failure before
-// finish it cancels (06h), and on a transport failure it begins again.
-func (c *Client) document(ctx context.Context, begin, finish byte, tlv, finishData []byte, want int) ([]byte, error) {
+// document sends a begin command, the TLV in 07h blocks and the finish
+// command, and returns the finish's answer. It never signs twice: a begin
+// or a block whose answer was lost cancels (06h) and begins again; a finish
+// whose answer was lost has the client read the drive's status, and the
+// last document when the drive has signed it, before it goes on.
+func (c *Client) document(ctx context.Context, begin byte, beginData, tlv []byte, finish byte, finishData []byte, sizes ...int) ([]byte, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if !c.fdKnown {
+		st, err := c.status(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if st.inProgress != 0 { // left over from before: a public client cancels it too
+			if _, err := c.call(ctx, cmdCancel, nil, 0); err != nil {
+				return nil, err
+			}
+		}
+	}
 	for attempt := 0; ; attempt++ {
-		ans, err := c.sendDocument(ctx, begin, finish, tlv, finishData, want)
+		ans, err := c.sendDocument(ctx, begin, beginData, tlv, finish, finishData, sizes)
 		if err == nil || !errors.Is(err, errResendDocument) || attempt >= c.retries {
+			if err != nil && !errors.Is(err, errResendDocument) {
+				err = c.refusal(context.WithoutCancel(ctx), begin, err)
+			}
 			return ans, err
 		}
 		c.log.Warn("fn: document begun again", "begin", hex2(begin), "attempt", attempt+1, "err", err)
@@ -190,25 +291,112 @@ func (c *Client) document(ctx context.Context, begin, finish byte, tlv, finishDa
 
 var errResendDocument = errors.New("fn: document interrupted")
 
-func (c *Client) sendDocument(ctx context.Context, begin, finish byte, tlv, finishData []byte, want int) ([]byte, error) {
-	if _, err := c.call(ctx, begin, nil); err != nil {
+// cancel ends the document in progress, if any; its failure is logged only,
+// as the next begin finds out anyway.
+func (c *Client) cancel(ctx context.Context) {
+	if _, err := c.call(context.WithoutCancel(ctx), cmdCancel, nil, 0); err != nil {
+		c.log.Warn("fn: cancel failed", "err", err)
+	}
+}
+
+func (c *Client) sendDocument(ctx context.Context, begin byte, beginData, tlv []byte, finish byte, finishData []byte, sizes []int) ([]byte, error) {
+	before := c.lastFD
+	for attempt := 0; ; attempt++ {
+		_, err := c.roundTrip(ctx, begin, beginData, 0)
+		if err == nil {
+			break
+		}
+		if lost(err) && attempt < c.retries {
+			c.cancel(ctx) // it may have begun
+			continue
+		}
+		if notUnderstood(err) && attempt < c.retries {
+			continue
+		}
 		return nil, err
 	}
 	for off := 0; off < len(tlv); off += MaxChunk {
 		chunk := tlv[off:min(off+MaxChunk, len(tlv))]
-		// 07h is not sent again on its own: the drive may have taken the chunk.
-		if _, err := c.roundTrip(ctx, cmdData, chunk); err != nil {
-			if _, cerr := c.call(context.WithoutCancel(ctx), cmdCancel, nil); cerr != nil {
-				c.log.Warn("fn: cancel failed", "err", cerr)
+		var err error
+		for attempt := 0; ; attempt++ {
+			if _, err = c.roundTrip(ctx, cmdData, chunk, 0); err == nil || !notUnderstood(err) || attempt >= c.retries {
+				break
 			}
-			if transient(err) {
+		}
+		if err != nil {
+			c.cancel(ctx)
+			if lost(err) { // the drive may hold the block or not: begin again
 				return nil, fmt.Errorf("%w: 07h at TLV offset %d: %w", errResendDocument, off, err)
 			}
 			return nil, fmt.Errorf("fn: 07h at TLV offset %d: %w", off, err)
 		}
 	}
-	// The drive answers a repeated finish again rather than signing twice.
-	return c.checked(ctx, finish, finishData, want)
+	for attempt := 0; ; attempt++ {
+		ans, err := c.roundTrip(ctx, finish, finishData, sizes...)
+		switch {
+		case err == nil:
+			c.lastFD, c.fdKnown = binary.LittleEndian.Uint32(ans[len(ans)-8:]), true
+			return ans, nil
+		case notUnderstood(err) && attempt < c.retries:
+			continue // the drive keeps the document after a 01h
+		case lost(err) && attempt < c.retries:
+			ans, again, rerr := c.recoverFinish(ctx, finish, before)
+			if rerr != nil {
+				return nil, fmt.Errorf("fn: %s answer lost (%w), then: %w", hex2(finish), err, rerr)
+			}
+			if ans != nil {
+				return ans, nil
+			}
+			if again {
+				continue
+			}
+			return nil, fmt.Errorf("%w: %s answer lost and nothing signed: %w", errResendDocument, hex2(finish), err)
+		case err != nil && !lost(err):
+			c.cancel(ctx) // a drive that keeps a refused document has it no more
+		}
+		return nil, err
+	}
+}
+
+// recoverFinish finds out what became of a finish whose answer was lost: a
+// signed document's answer rebuilt from the drive's status and archive; or
+// again when the document is still in progress, so the finish is sent again;
+// or neither when the drive ended the document unsigned.
+func (c *Client) recoverFinish(ctx context.Context, finish byte, before uint32) (ans []byte, again bool, err error) {
+	c.log.Warn("fn: finish answer lost; reading the drive's state", "cmd", hex2(finish))
+	st, err := c.status(ctx)
+	if err != nil {
+		return nil, false, err
+	}
+	if st.lastFD == before {
+		return nil, st.inProgress != 0, nil
+	}
+	// Signed: 40h gives the ФП, 10h the shift and the receipt's number.
+	fd := st.lastFD
+	a, err := c.call(ctx, cmdFindDocument, binary.LittleEndian.AppendUint32(nil, fd))
+	if err != nil {
+		return nil, false, err
+	}
+	if len(a) < 15 {
+		return nil, false, fmt.Errorf("fn: 40h FD %d: answer of %d bytes: %w", fd, len(a), ErrFrame)
+	}
+	fp := binary.LittleEndian.Uint32(a[11:])
+	var out []byte
+	switch finish {
+	case cmdFinishShiftOpen, cmdFinishShiftClose, cmdFinishReceipt:
+		sp, err := c.call(ctx, cmdShiftParams, nil, shiftLen)
+		if err != nil {
+			return nil, false, err
+		}
+		n := sp[1:3] // shift
+		if finish == cmdFinishReceipt {
+			n = sp[3:5] // receipts in the shift: this one's number
+		}
+		out = append(out, n...)
+	}
+	out = binary.LittleEndian.AppendUint32(out, fd)
+	c.log.Info("fn: the lost finish was signed", "cmd", hex2(finish), "fd", fd)
+	return binary.LittleEndian.AppendUint32(out, fp), false, nil
 }
 
 // Register signs the registration report: 02h, 07h…, 03h.
@@ -216,29 +404,38 @@ func (c *Client) Register(ctx context.Context, d Doc) (Signed, error) {
 	return c.registration(ctx, d, 0)
 }
 
-// ChangeRegistration signs a registration change report: 02h, 07h…, 03h with kind 1.
+// ChangeRegistration signs a registration change report: 02h kind 2, 07h…, 03h.
 func (c *Client) ChangeRegistration(ctx context.Context, d Doc) (Signed, error) {
-	return c.registration(ctx, d, 1)
+	return c.registration(ctx, d, 2)
 }
 
 func (c *Client) registration(ctx context.Context, d Doc, kind byte) (Signed, error) {
-	a, err := c.document(ctx, cmdBeginRegistration, cmdFinishRegistration, d.TLV, append(appendDate(nil, d.Time), kind), 8)
+	els, err := fiscal.SplitElements(d.TLV)
+	if err != nil {
+		return Signed{}, fmt.Errorf("fn: registration: %w: %w", ErrBadParam, err)
+	}
+	f := regFieldsOf(els)
+	fin := appendDate(nil, d.Time)
+	fin = appendField(fin, f.inn, innLen)
+	fin = appendField(fin, f.regNumber, regNoLen)
+	fin = append(fin, f.tax, f.modes)
+	a, err := c.document(ctx, cmdBeginRegistration, []byte{kind}, d.TLV, cmdFinishRegistration, fin, 8)
 	if err != nil {
 		return Signed{}, err
 	}
 	sg := Signed{FD: binary.LittleEndian.Uint32(a), FPD: binary.LittleEndian.Uint32(a[4:]), Time: wallMinute(d.Time)}
-	if kind == 1 {
-		st, err := c.shiftParams(ctx)
-		if err != nil {
+	if kind != 0 {
+		if sg.Shift, err = c.shift(ctx); err != nil {
 			return sg, err
 		}
-		sg.Shift = st
 	}
 	return sg, nil
 }
 
-func (c *Client) shiftParams(ctx context.Context) (uint32, error) {
-	a, err := c.do(ctx, cmdShiftParams, nil, 10)
+func (c *Client) shift(ctx context.Context) (uint32, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	a, err := c.call(ctx, cmdShiftParams, nil, shiftLen)
 	if err != nil {
 		return 0, err
 	}
@@ -247,7 +444,13 @@ func (c *Client) shiftParams(ctx context.Context) (uint32, error) {
 
 // OpenShift signs a shift open report: 11h, 07h…, 12h.
 func (c *Client) OpenShift(ctx context.Context, d Doc) (Signed, error) {
-	return c.shiftDoc(ctx, cmdBeginShiftOpen, cmdFinishShiftOpen, d)
+	sg, err := c.shiftDoc(ctx, cmdBeginShiftOpen, cmdFinishShiftOpen, d)
+	if err == nil {
+		c.mu.Lock()
+		c.shiftOpened, c.shiftOpenedAt = sg.Shift, sg.Time
+		c.mu.Unlock()
+	}
+	return sg, err
 }
 
 // CloseShift signs a shift close report: 13h, 07h…, 14h.
@@ -256,7 +459,7 @@ func (c *Client) CloseShift(ctx context.Context, d Doc) (Signed, error) {
 }
 
 func (c *Client) shiftDoc(ctx context.Context, begin, finish byte, d Doc) (Signed, error) {
-	a, err := c.document(ctx, begin, finish, d.TLV, appendDate(nil, d.Time), 10)
+	a, err := c.document(ctx, begin, appendDate(nil, d.Time), d.TLV, finish, nil, 10)
 	if err != nil {
 		return Signed{}, err
 	}
@@ -277,112 +480,141 @@ func (c *Client) Receipt(ctx context.Context, r ReceiptDoc) (Signed, error) {
 	if r.Correction {
 		begin = cmdBeginCorrection
 	}
-	fin := appendDate(nil, r.Time)
-	fin = append(fin, byte(r.Sign))
-	for i := 0; i < 5; i++ {
-		fin = append(fin, byte(r.Total>>(8*i)))
-	}
-	a, err := c.document(ctx, begin, cmdFinishReceipt, r.TLV, fin, 12)
+	fin := append(appendDate(nil, r.Time), byte(r.Sign))
+	fin = appendLE40(fin, r.Total)
+	a, err := c.document(ctx, begin, appendDate(nil, r.Time), r.TLV, cmdFinishReceipt, fin, 10)
 	if err != nil {
 		return Signed{}, err
 	}
-	return Signed{
+	sg := Signed{
 		Number: uint32(binary.LittleEndian.Uint16(a)),
 		FD:     binary.LittleEndian.Uint32(a[2:]),
 		FPD:    binary.LittleEndian.Uint32(a[6:]),
-		Shift:  uint32(binary.LittleEndian.Uint16(a[10:])),
 		Time:   wallMinute(r.Time),
-	}, nil
+	}
+	c.mu.Lock()
+	if c.shiftOpened != 0 {
+		sg.Shift = c.shiftOpened
+		c.mu.Unlock()
+		return sg, nil
+	}
+	c.mu.Unlock()
+	sg.Shift, err = c.shift(ctx) // once: then the shift is known
+	if err == nil {
+		c.mu.Lock()
+		c.shiftOpened = sg.Shift
+		c.mu.Unlock()
+	}
+	return sg, err
 }
 
 // StateReport signs a current state report: 18h, 07h…, 19h.
 func (c *Client) StateReport(ctx context.Context, d Doc) (Signed, error) {
-	a, err := c.document(ctx, cmdBeginStateReport, cmdFinishStateReport, d.TLV, appendDate(nil, d.Time), 10)
+	a, err := c.document(ctx, cmdBeginStateReport, appendDate(nil, d.Time), d.TLV, cmdFinishStateReport, nil, 8, 15)
 	if err != nil {
 		return Signed{}, err
 	}
-	return Signed{
-		FD:    binary.LittleEndian.Uint32(a),
-		FPD:   binary.LittleEndian.Uint32(a[4:]),
-		Shift: uint32(binary.LittleEndian.Uint16(a[8:])),
-		Time:  wallMinute(d.Time),
-	}, nil
+	sg := Signed{FD: binary.LittleEndian.Uint32(a), FPD: binary.LittleEndian.Uint32(a[4:]), Time: wallMinute(d.Time)}
+	sg.Shift, err = c.shift(ctx)
+	return sg, err
 }
 
 // CloseDrive signs the drive close report: 04h, 07h…, 05h.
 func (c *Client) CloseDrive(ctx context.Context, d Doc) (Signed, error) {
-	a, err := c.document(ctx, cmdBeginClose, cmdFinishClose, d.TLV, appendDate(nil, d.Time), 8)
+	els, err := fiscal.SplitElements(d.TLV)
+	if err != nil {
+		return Signed{}, fmt.Errorf("fn: drive close: %w: %w", ErrBadParam, err)
+	}
+	rn := regFieldsOf(els).regNumber
+	if rn == "" {
+		st, err := c.State(ctx)
+		if err != nil {
+			return Signed{}, err
+		}
+		rn = st.RegNumber
+	}
+	fin := appendField(appendDate(nil, d.Time), rn, regNoLen)
+	a, err := c.document(ctx, cmdBeginClose, nil, d.TLV, cmdFinishClose, fin, 8)
 	if err != nil {
 		return Signed{}, err
 	}
 	return Signed{FD: binary.LittleEndian.Uint32(a), FPD: binary.LittleEndian.Uint32(a[4:]), Time: wallMinute(d.Time)}, nil
 }
 
-// Document reads an archived document: 40h, 41h, then 45h and 46h blocks.
+// Document reads an archived document: 40h for its kind, acknowledgement and
+// ФП, then 45h and one 46h per TLV.
 func (c *Client) Document(ctx context.Context, fd uint32) (Archived, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	num := binary.LittleEndian.AppendUint32(nil, fd)
-	a, err := c.checked(ctx, cmdFindDocument, num, 8)
+	a, err := c.call(ctx, cmdFindDocument, num)
 	if err != nil {
 		return Archived{}, err
 	}
-	out := Archived{FD: fd, Type: fiscal.Tag(binary.LittleEndian.Uint16(a)), FPD: binary.LittleEndian.Uint32(a[2:])}
-	size := int(binary.LittleEndian.Uint16(a[6:]))
-	if a, err = c.checked(ctx, cmdDocumentAck, num, 1); err != nil {
+	if len(a) < 15 {
+		return Archived{}, fmt.Errorf("fn: 40h FD %d: answer of %d bytes, want at least 15: %w", fd, len(a), ErrFrame)
+	}
+	out := Archived{FD: fd, Acked: a[1] != 0, FPD: binary.LittleEndian.Uint32(a[11:])}
+	if got := binary.LittleEndian.Uint32(a[7:]); got != fd {
+		return Archived{}, fmt.Errorf("fn: 40h FD %d: answer offset 7 names FD %d: %w", fd, got, ErrFrame)
+	}
+	h, err := c.call(ctx, cmdReadTLVStart, num, 4)
+	if err != nil {
 		return Archived{}, err
 	}
-	out.Acked = a[0] != 0
-	if _, err = c.checked(ctx, cmdReadTLVStart, num, 2); err != nil {
-		return Archived{}, err
-	}
-	for len(out.TLV) < size {
-		block, err := c.checked(ctx, cmdReadTLV, nil, 1)
+	out.Type = fiscal.Tag(binary.LittleEndian.Uint16(h))
+	size := int(binary.LittleEndian.Uint16(h[2:]))
+	value := make([]byte, 0, size)
+	for len(value) < size {
+		el, err := c.call(ctx, cmdReadTLV, nil)
 		if err != nil {
-			return Archived{}, fmt.Errorf("fn: FD %d at TLV offset %d: %w", fd, len(out.TLV), err)
+			return Archived{}, fmt.Errorf("fn: FD %d at TLV offset %d: %w", fd, len(value), err)
 		}
-		out.TLV = append(out.TLV, block...)
+		if _, n, err := fiscal.NextElement(el, 0); err != nil || n != len(el) {
+			return Archived{}, fmt.Errorf("fn: FD %d: 46h at TLV offset %d is not one TLV (%v): %w", fd, len(value), err, ErrFrame)
+		}
+		value = append(value, el...)
 	}
-	if len(out.TLV) != size {
-		return Archived{}, fmt.Errorf("fn: FD %d: read %d TLV bytes, 40h said %d: %w", fd, len(out.TLV), size, ErrFrame)
+	if len(value) != size {
+		return Archived{}, fmt.Errorf("fn: FD %d: read %d TLV bytes, 45h said %d: %w", fd, len(value), size, ErrFrame)
 	}
-	doc, _, err := fiscal.NextElement(out.TLV, 0)
-	if err != nil {
-		return Archived{}, fmt.Errorf("fn: FD %d: %w", fd, err)
-	}
-	if out.Time, err = docTime(doc.Value); err != nil {
+	out.TLV = fiscal.AppendTLV(nil, out.Type, value)
+	if out.Time, err = docTime(value); err != nil {
 		return Archived{}, fmt.Errorf("fn: FD %d: %w", fd, err)
 	}
 	return out, nil
 }
 
-// NextMessage reads the first unsent document's container: 22h, 23h blocks, 25h.
+// NextMessage reads the first unsent document's container: 22h, 23h blocks,
+// 25h. A 22h answered 08h means nothing is unsent.
 func (c *Client) NextMessage(ctx context.Context) ([]byte, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	a, err := c.checked(ctx, cmdMessageStart, nil, 2)
+	a, err := c.call(ctx, cmdMessageStart, nil, 2)
+	if errors.Is(err, ErrNoDocument) {
+		return nil, nil
+	}
 	if err != nil {
 		return nil, err
 	}
 	size := int(binary.LittleEndian.Uint16(a))
-	if size == 0 {
-		return nil, nil
-	}
 	msg := make([]byte, 0, size)
 	for len(msg) < size {
 		n := min(MaxChunk, size-len(msg))
 		req := binary.LittleEndian.AppendUint16(nil, uint16(len(msg)))
 		req = binary.LittleEndian.AppendUint16(req, uint16(n))
-		block, err := c.checked(ctx, cmdMessageRead, req, n)
+		block, err := c.call(ctx, cmdMessageRead, req, n)
 		if err != nil {
-			if _, cerr := c.call(context.WithoutCancel(ctx), cmdMessageCancel, nil); cerr != nil {
+			if _, cerr := c.call(context.WithoutCancel(ctx), cmdMessageCancel, nil, 0); cerr != nil {
 				c.log.Warn("fn: cancel reading failed", "err", cerr)
 			}
 			return nil, fmt.Errorf("fn: OFD message at offset %d: %w", len(msg), err)
 		}
-		msg = append(msg, block[:n]...)
+		msg = append(msg, block...)
 	}
-	if _, err := c.call(ctx, cmdMessageFinish, nil); err != nil {
+	// A 25h sent again after a lost answer finds the reading finished (02h):
+	// the message is read either way.
+	if _, err := c.call(ctx, cmdMessageFinish, nil, 0); err != nil && !errors.Is(err, ErrState) {
 		return nil, err
 	}
 	return msg, nil
@@ -392,11 +624,17 @@ func (c *Client) NextMessage(ctx context.Context) ([]byte, error) {
 // memory, so every document it answered for is durable already.
 func (c *Client) Sync(ctx context.Context) error { return ctx.Err() }
 
-// Acknowledge hands the OFD's acknowledgement to the drive: 26h.
+// Acknowledge hands the OFD's acknowledgement to the drive: 26h. Its answer
+// is the OFD's response code, then maybe the operator's message.
 func (c *Client) Acknowledge(ctx context.Context, ack []byte) error {
-	a, err := c.do(ctx, cmdAcknowledge, ack, 1)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	a, err := c.call(ctx, cmdAcknowledge, ack)
 	if err != nil {
 		return err
+	}
+	if len(a) < 1 {
+		return fmt.Errorf("fn: 26h: empty answer: %w", ErrFrame)
 	}
 	if a[0] != 0 {
 		return fmt.Errorf("fn: 26h: OFD response code %d: %w", a[0], ErrOFDRejected)
@@ -404,28 +642,31 @@ func (c *Client) Acknowledge(ctx context.Context, ack []byte) error {
 	return nil
 }
 
+func (c *Client) control(ctx context.Context, cmd byte, data []byte) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	_, err := c.call(ctx, cmd, data, 0)
+	return err
+}
+
 // FailNextWrites asks an emulated drive (E0h) to fail its next n writes.
 func (c *Client) FailNextWrites(ctx context.Context, n int) error {
-	_, err := c.do(ctx, cmdFailWrites, binary.LittleEndian.AppendUint32(nil, uint32(n)), 0)
-	return err
+	return c.control(ctx, cmdFailWrites, binary.LittleEndian.AppendUint32(nil, uint32(n)))
 }
 
 // SetMemoryFull asks an emulated drive (E1h) to report its archive full.
 func (c *Client) SetMemoryFull(ctx context.Context, full bool) error {
-	_, err := c.do(ctx, cmdSetMemoryFull, []byte{boolByte(full)}, 0)
-	return err
+	return c.control(ctx, cmdSetMemoryFull, []byte{boolByte(full)})
 }
 
 // ExpireKey asks an emulated drive (E2h) to end its key's validity.
 func (c *Client) ExpireKey(ctx context.Context) error {
-	_, err := c.do(ctx, cmdExpireKey, nil, 0)
-	return err
+	return c.control(ctx, cmdExpireKey, nil)
 }
 
 // SetSignDelay asks an emulated drive (E3h) to take d to sign.
 func (c *Client) SetSignDelay(ctx context.Context, d time.Duration) error {
-	_, err := c.do(ctx, cmdSetSignDelay, binary.LittleEndian.AppendUint32(nil, uint32(d/time.Millisecond)), 0)
-	return err
+	return c.control(ctx, cmdSetSignDelay, binary.LittleEndian.AppendUint32(nil, uint32(d/time.Millisecond)))
 }
 
 var (

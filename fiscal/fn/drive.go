@@ -40,26 +40,27 @@ func (p Phase) String() string {
 	return "phase " + hex2(byte(p))
 }
 
-// Warnings are the drive's early warnings, bit flags.
+// Warnings are the drive's early warnings, the bit flags of 30h byte 4 in the
+// public order (FN-UART.md §4, ruling 3).
 type Warnings uint8
 
 // Warning flags. The first four are written into shift reports as tags 1051,
-// 1050, 1052 and 1053; WarnKeyExpiring has no tag of its own.
+// 1050, 1052 and 1053.
 const (
-	WarnReplaceUrgent Warnings = 1 << iota // key validity ends within 3 days (1051)
-	WarnResourceLow                        // archive 99% full (1050)
-	WarnMemory90                           // archive 90% full (1052)
-	WarnOFDTimeout                         // oldest unsent document is 25 days old or more (1053)
-	WarnKeyExpiring                        // key validity ends within 30 days
+	WarnReplaceUrgent Warnings = 1 << 0 // key validity ends within 3 days (1051)
+	WarnKeyExpiring   Warnings = 1 << 1 // key validity ends within 30 days (1050)
+	WarnMemory90      Warnings = 1 << 2 // archive 90% full (1052)
+	WarnOFDTimeout    Warnings = 1 << 3 // oldest unsent document is 25 days old or more (1053)
+	WarnCritical      Warnings = 1 << 7 // critical drive error
 )
 
-var warningNames = []string{"replace urgently", "resource low", "memory 90%", "OFD timeout near", "key expiring"}
+var warningNames = []string{0: "replace urgently", 1: "key expiring", 2: "memory 90%", 3: "OFD timeout near", 7: "critical error"}
 
 // Strings names the set flags, for status displays.
 func (w Warnings) Strings() []string {
 	var out []string
 	for i, n := range warningNames {
-		if w&(1<<i) != 0 {
+		if n != "" && w&(1<<i) != 0 {
 			out = append(out, n)
 		}
 	}

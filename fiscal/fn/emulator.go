@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -44,8 +45,11 @@ type EmulatorConfig struct {
 	// any ФПО, as a sandbox pointed at someone else's OFD must.
 	OFDKey    []byte
 	Limits    Limits
-	SignDelay time.Duration // how long signing takes
-	Logger    *slog.Logger
+	SignDelay time.Duration // how long signing takes, on top of Latency
+	// Latency models a real drive's timing: how long each command takes
+	// before it is answered, in process and over the UART.
+	Latency Latency
+	Logger  *slog.Logger
 }
 
 // Emulator is the emulated fiscal drive. It implements Drive and is safe for
@@ -63,14 +67,15 @@ type EmulatorConfig struct {
 // later (group commit). The OFD only ever gets durable documents; an
 // acknowledgement a power cut takes back only has its document sent again.
 type Emulator struct {
-	db     *bolt.DB
-	jr     *journal
-	rel    *mapped.Releaser
-	key    []byte
-	number string
-	ofdKey []byte
-	limits Limits
-	log    *slog.Logger
+	db      *bolt.DB
+	jr      *journal
+	rel     *mapped.Releaser
+	key     []byte
+	number  string
+	ofdKey  []byte
+	limits  Limits
+	latency Latency
+	log     *slog.Logger
 
 	mu         sync.Mutex
 	st         driveState
@@ -108,7 +113,9 @@ type driveState struct {
 	LastFDTime      time.Time `json:"lastFDTime"`
 	AckedThrough    uint32    `json:"ackedThrough"`
 	FirstUnsentTime time.Time `json:"firstUnsentTime"`
-	ValidUntil      time.Time `json:"validUntil"`
+	ValidUntil      time.Time `json:"validUntil"` // a date: drives keep key validity to the day
+	RegFD           uint32    `json:"regFD"`      // the last registration or registration change; 0 in files before it was kept
+	Regs            int       `json:"regs"`       // registrations and their changes; 0 in files before it was kept
 }
 
 func (s *driveState) unsent() uint32 { return s.LastFD - s.AckedThrough }
@@ -155,7 +162,7 @@ func NewEmulator(cfg EmulatorConfig) (*Emulator, error) {
 		lim.Capacity = 250000
 	}
 	if !lim.ValidUntil.IsZero() {
-		lim.ValidUntil = wallMinute(lim.ValidUntil)
+		lim.ValidUntil = wallDay(lim.ValidUntil)
 	}
 	if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
 		return nil, fmt.Errorf("fn: emulator: %w", err)
@@ -165,7 +172,7 @@ func NewEmulator(cfg EmulatorConfig) (*Emulator, error) {
 	if err != nil {
 		return nil, fmt.Errorf("fn: emulator: open %s: %w", filepath.Base(path), err)
 	}
-	e := &Emulator{db: db, rel: mapped.NewReleaser(db), ofdKey: cfg.OFDKey, limits: lim, log: cfg.Logger, signDelay: cfg.SignDelay}
+	e := &Emulator{db: db, rel: mapped.NewReleaser(db), ofdKey: cfg.OFDKey, limits: lim, latency: cfg.Latency, log: cfg.Logger, signDelay: cfg.SignDelay}
 	e.syncDone = sync.NewCond(&e.mu)
 	err = db.Update(func(tx *bolt.Tx) error {
 		b, err := tx.CreateBucketIfNotExists(bucketDrive)
@@ -316,7 +323,7 @@ func (e *Emulator) State(ctx context.Context) (State, error) {
 	out := State{
 		Phase:           s.Phase,
 		DriveNumber:     e.number,
-		RegNumber:       s.RegNumber,
+		RegNumber:       strings.Trim(s.RegNumber, " \x00"),
 		ShiftOpen:       s.ShiftOpen,
 		Shift:           s.Shift,
 		ShiftOpenedAt:   s.ShiftOpenedAt,
@@ -332,6 +339,29 @@ func (e *Emulator) State(ctx context.Context) (State, error) {
 		out.FirstUnsentTime = s.FirstUnsentTime
 	}
 	return out, nil
+}
+
+// registrationFD is the FD of the last registration or registration change, 0 before the first.
+func (e *Emulator) registrationFD() uint32 {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	switch {
+	case e.st.Phase == PhaseNotRegistered:
+		return 0
+	case e.st.RegFD == 0: // a file from before RegFD was kept: the registration is FD 1
+		return 1
+	}
+	return e.st.RegFD
+}
+
+// registrations is how many registration reports (the first and changes) the drive signed.
+func (e *Emulator) registrations() int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.st.Regs == 0 && e.st.Phase != PhaseNotRegistered {
+		return 1
+	}
+	return e.st.Regs
 }
 
 func (e *Emulator) validUntil() time.Time {
@@ -353,9 +383,6 @@ func (e *Emulator) warnings(now time.Time) Warnings {
 		}
 	}
 	n, c := uint64(e.st.LastFD), uint64(e.limits.Capacity)
-	if n*100 >= c*99 {
-		w |= WarnResourceLow
-	}
 	if n*10 >= c*9 {
 		w |= WarnMemory90
 	}
@@ -414,8 +441,8 @@ func (e *Emulator) sign(ctx context.Context, typ fiscal.Tag, at time.Time, tlv [
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if e.signDelay > 0 {
-		t := time.NewTimer(e.signDelay)
+	if delay := e.signDelay + e.latency[finishOf(typ)]; delay > 0 {
+		t := time.NewTimer(delay)
 		select {
 		case <-ctx.Done():
 			t.Stop()
@@ -449,12 +476,16 @@ func (e *Emulator) sign(ctx context.Context, typ fiscal.Tag, at time.Time, tlv [
 		st.Phase = PhaseFiscal
 		st.RegNumber = regNumber(els)
 		if e.limits.ValidUntil.IsZero() {
-			st.ValidUntil = now.AddDate(0, 36, 0)
+			st.ValidUntil = wallDay(now.AddDate(0, 36, 0))
 		}
+		st.RegFD = signed.FD
+		st.Regs++
 	case fiscal.DocRegistrationChange:
 		if rn := regNumber(els); rn != "" {
 			st.RegNumber = rn
 		}
+		st.RegFD = signed.FD
+		st.Regs++
 	case fiscal.DocShiftOpen:
 		st.ShiftOpen = true
 		st.Shift++
@@ -500,7 +531,7 @@ func (e *Emulator) sign(ctx context.Context, typ fiscal.Tag, at time.Time, tlv [
 		for _, wt := range []struct {
 			w   Warnings
 			tag fiscal.Tag
-		}{{WarnResourceLow, tagResourceOut}, {WarnReplaceUrgent, tagReplace3Days}, {WarnMemory90, tagMemoryFull}, {WarnOFDTimeout, tagOFDTimeout}} {
+		}{{WarnKeyExpiring, tagResourceOut}, {WarnReplaceUrgent, tagReplace3Days}, {WarnMemory90, tagMemoryFull}, {WarnOFDTimeout, tagOFDTimeout}} {
 			if warn&wt.w != 0 {
 				v = fiscal.AppendByte(v, wt.tag, 1)
 			}
@@ -812,8 +843,10 @@ type ofdAck struct {
 }
 
 // parseAck checks an acknowledgement container: STLV 7 with 1017, 1041, 1040,
-// 1012, 1068 {1022}, 1078 in this order, and when ofdKey is set its container
-// sign and ФПО.
+// 1012, 1068 {1022} and 1078. With ofdKey set it is strict: those tags in this
+// order and nothing else, the container's trailing sign and the ФПО (1078)
+// verifying. Without it, as from an OFD that has no fiscal crypto, the tags
+// are read by tag in any order, and 1078 and the trailing sign may be absent.
 func parseAck(ack, ofdKey []byte) (ofdAck, error) {
 	var a ofdAck
 	c, err := ofd.ParseContainer(ack)
@@ -821,8 +854,15 @@ func parseAck(ack, ofdKey []byte) (ofdAck, error) {
 		return a, fmt.Errorf("%w: %w", ErrBadAck, err)
 	}
 	doc, _, err := fiscal.NextElement(c.Document, 0)
+	if err != nil && ofdKey == nil && len(ack) > ofd.ContainerHeaderLen {
+		// No trailing sign: the document runs to the container's end.
+		whole := ack[ofd.ContainerHeaderLen:]
+		if d, n, err2 := fiscal.NextElement(whole, 0); err2 == nil && n == len(whole) {
+			doc, err = d, nil
+		}
+	}
 	if err != nil {
-		return a, fmt.Errorf("%w: document: %w", ErrBadAck, err)
+		return a, fmt.Errorf("%w: document at container offset %d: %w", ErrBadAck, ofd.ContainerHeaderLen, err)
 	}
 	if doc.Tag != fiscal.DocOperatorAck {
 		return a, fmt.Errorf("%w: document type %d, want 7", ErrBadAck, doc.Tag)
@@ -833,21 +873,25 @@ func parseAck(ack, ofdKey []byte) (ofdAck, error) {
 		}
 	}
 	order := []fiscal.Tag{tagOFDINN, tagDriveNumber, tagFD, tagDateTime, tagOFDMessage, tagOperatorSign}
-	off := 0
-	for i, want := range order {
+	seen := map[fiscal.Tag]bool{}
+	for off, i := 0, 0; off < len(doc.Value); i++ {
 		el, next, err := fiscal.NextElement(doc.Value, off)
 		if err != nil {
-			return a, fmt.Errorf("%w: element %d: %w", ErrBadAck, i, err)
+			return a, fmt.Errorf("%w: element %d at offset %d: %w", ErrBadAck, i, off, err)
 		}
-		if el.Tag != want {
-			return a, fmt.Errorf("%w: tag %d at offset %d, want %d", ErrBadAck, el.Tag, off, want)
+		if ofdKey != nil && (i >= len(order) || el.Tag != order[i]) {
+			return a, fmt.Errorf("%w: tag %d at offset %d, element %d of %v", ErrBadAck, el.Tag, off, i, order)
 		}
-		switch want {
+		if seen[el.Tag] {
+			return a, fmt.Errorf("%w: tag %d again at offset %d", ErrBadAck, el.Tag, off)
+		}
+		seen[el.Tag] = true
+		switch el.Tag {
 		case tagDriveNumber:
 			a.driveNumber = string(el.Value)
 		case tagFD:
 			if len(el.Value) != 4 {
-				return a, fmt.Errorf("%w: tag 1040 of %d bytes", ErrBadAck, len(el.Value))
+				return a, fmt.Errorf("%w: tag 1040 at offset %d of %d bytes, want 4", ErrBadAck, off, len(el.Value))
 			}
 			a.fd = binary.LittleEndian.Uint32(el.Value)
 		case tagOFDMessage:
@@ -862,6 +906,15 @@ func parseAck(ack, ofdKey []byte) (ofdAck, error) {
 			}
 		}
 		off = next
+	}
+	need := order[:5]
+	if ofdKey != nil {
+		need = order
+	}
+	for _, t := range need {
+		if !seen[t] {
+			return a, fmt.Errorf("%w: no tag %d", ErrBadAck, t)
+		}
 	}
 	return a, nil
 }

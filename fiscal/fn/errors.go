@@ -6,7 +6,7 @@ import (
 	"fmt"
 )
 
-// Code is a drive answer code (FFD105.md, "Drive exchange"); 0 is success.
+// Code is a drive answer code (FN-UART.md §5); 0 is success.
 type Code byte
 
 // Answer codes.
@@ -25,13 +25,16 @@ const (
 	CodeNoTransport     Code = 0x11
 	CodeCryptoResource  Code = 0x12
 	CodeStorageResource Code = 0x14
+	CodeOFDWait         Code = 0x15 // a message has waited for the OFD longer than allowed
+	CodeShiftOver24h    Code = 0x16 // the shift is longer than allowed
 	CodeOFDNotAccepted  Code = 0x20
 )
 
-// Error is a drive's refusal or failure: the answer code, and a reason byte
-// that tells apart conditions sharing a code. Code and reason travel in the
-// error answer of the UART exchange (the reason is the first data byte, our
-// addition), so a client returns the same sentinel the emulator did.
+// Error is a drive's refusal or failure: the answer code, and a reason that
+// tells apart conditions sharing a code. Only the code travels in the UART
+// exchange (an error answer is the code alone, FN-UART.md ruling 4); the
+// client tells the conditions of one code apart by reading the drive's state,
+// so it returns the same sentinel the emulator did.
 type Error struct {
 	Code   Code
 	Reason byte
@@ -54,7 +57,7 @@ var (
 	ErrNotRegistered = &Error{CodeState, 1, "fn: drive not registered (02h)"}
 	ErrShiftClosed   = &Error{CodeState, 2, "fn: shift closed (02h)"}
 	ErrShiftOpen     = &Error{CodeState, 3, "fn: shift open (02h)"}
-	ErrShiftExpired  = &Error{CodeState, 4, "fn: shift open longer than allowed, close it (02h)"}
+	ErrShiftExpired  = &Error{CodeShiftOver24h, 0, "fn: shift open longer than allowed, close it (16h)"}
 	ErrWrite         = &Error{CodeDrive, 0, "fn: drive write failure (03h)"}
 	ErrCrypto        = &Error{CodeCrypto, 0, "fn: crypto coprocessor error (04h)"}
 	ErrKeyExpired    = &Error{CodeLifeEnded, 0, "fn: key validity ended (05h)"}
@@ -64,14 +67,19 @@ var (
 	ErrNoDocument    = &Error{CodeNoData, 0, "fn: no such document (08h)"}
 	ErrBadParam      = &Error{CodeBadParam, 0, "fn: bad parameter (09h)"}
 	ErrTooBig        = &Error{CodeTLVTooBig, 0, "fn: document TLV too big (10h)"}
-	ErrOFDBacklog    = &Error{CodeStorageResource, 1, "fn: a document unsent to the OFD is older than allowed (14h)"}
-	ErrBadAck        = &Error{CodeOFDNotAccepted, 1, "fn: OFD acknowledgement not accepted (20h)"}
-	ErrOFDRejected   = &Error{CodeOFDNotAccepted, 2, "fn: OFD rejected the document (20h)"}
+	ErrOFDBacklog    = &Error{CodeOFDWait, 0, "fn: a document unsent to the OFD is older than allowed (15h)"}
+	ErrBadAck        = &Error{CodeOFDNotAccepted, 0, "fn: OFD acknowledgement not accepted (20h)"}
+	// ErrOFDRejected is an acknowledgement with a response code other than
+	// 0: over the UART the drive answers 26h with success and that code.
+	ErrOFDRejected = &Error{CodeOFDNotAccepted, 1, "fn: OFD rejected the document (26h response code)"}
 )
 
-// errCRCRequest is how the drive answers a request whose CRC failed: 01h with
-// reason 1 (ours). Nothing was done; the register sends the command again.
+// errCRCRequest is how the drive answers a request whose CRC failed: 01h
+// (ruling 10). Nothing was done; the register sends the command again.
 var errCRCRequest = &Error{CodeBadCommand, 1, "fn: request CRC mismatch (01h)"}
+
+// errEmptyFrame is a frame of LEN 0: no command byte at all. It is answered 01h.
+var errEmptyFrame = &Error{CodeBadCommand, 2, "fn: frame without a command byte (01h)"}
 
 // Transport errors of the UART client; no drive answer carries them.
 var (
@@ -85,15 +93,15 @@ var sentinels = []*Error{
 	ErrNoDocument, ErrBadParam, ErrTooBig, ErrOFDBacklog, ErrBadAck, ErrOFDRejected, errCRCRequest,
 }
 
-// sentinelFor finds the sentinel of a code and reason, or builds an error for
-// a combination this side does not know.
-func sentinelFor(c Code, reason byte) *Error {
+// sentinelFor finds the plain sentinel of an answer code (reason 0), or
+// builds an error for a code this side does not know.
+func sentinelFor(c Code) *Error {
 	for _, s := range sentinels {
-		if s.Code == c && s.Reason == reason {
+		if s.Code == c && s.Reason == 0 {
 			return s
 		}
 	}
-	return &Error{c, reason, fmt.Sprintf("fn: drive answered %s reason %d", hex2(byte(c)), reason)}
+	return &Error{c, 0, fmt.Sprintf("fn: drive answered %s", hex2(byte(c)))}
 }
 
 // IsFault tells whether err means the drive itself is failing — a write,
@@ -108,9 +116,6 @@ func IsFault(err error) bool {
 	var e *Error
 	if !errors.As(err, &e) {
 		return true // transport: timeout, frame errors, a closed port
-	}
-	if errors.Is(err, ErrOFDBacklog) {
-		return false
 	}
 	switch e.Code {
 	case CodeBadCommand, CodeDrive, CodeCrypto, CodeLifeEnded, CodeArchiveFull,

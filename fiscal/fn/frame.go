@@ -37,8 +37,8 @@ type Request struct {
 	Data []byte
 }
 
-// Answer is an answer frame, drive to register. For a code other than CodeOK
-// the data is the reason byte and the drive's message (our addition).
+// Answer is an answer frame, drive to register. An error answer is its code
+// alone (FN-UART.md ruling 4).
 type Answer struct {
 	Code Code
 	Data []byte
@@ -77,16 +77,19 @@ func parseFrame(b []byte) (code byte, data []byte, n int, err error) {
 		return 0, nil, 0, ErrIncomplete
 	}
 	l := int(binary.LittleEndian.Uint16(b[1:]))
-	if l == 0 || l > 1+MaxFrameData {
+	if l > 1+MaxFrameData {
 		return 0, nil, 1, fmt.Errorf("%w: LEN %d at offset 1", ErrFrame, l)
 	}
 	total := 3 + l + 2
 	if len(b) < total {
 		return 0, nil, 0, ErrIncomplete
 	}
+	if l == 0 { // no command byte: the drive answers 01h (ruling 10)
+		return 0, nil, total, fmt.Errorf("%w: LEN 0 at offset 1: %w", ErrFrame, errEmptyFrame)
+	}
 	want := binary.LittleEndian.Uint16(b[3+l:])
 	if got := fiscal.CRC16(0xFFFF, b[1:3+l]); got != want {
-		return 0, nil, total, fmt.Errorf("%w: frame %s carries %04x, computed %04x at offset %d", ErrFrameCRC, hex2(b[3]), want, got, 3+l)
+		return 0, nil, total, fmt.Errorf("%w: frame %s carries CRC %04x, computed %04x, at offset %d", ErrFrameCRC, hex2(b[3]), want, got, 3+l)
 	}
 	return b[3], b[4 : 3+l : 3+l], total, nil
 }
@@ -107,46 +110,24 @@ func ParseAnswer(b []byte) (Answer, int, error) {
 	return Answer{Code: Code(c & 0x7F), Data: d}, n, nil
 }
 
-// Err is the error an answer carries, nil for success. A real drive sends no
-// reason: that is reason 0, the plain condition of the code.
+// Err is the error an answer carries, nil for success: the plain sentinel of
+// its code. Data after an error code (RS's reason byte after 20h) is ignored.
 func (a Answer) Err() error {
 	if a.Code == CodeOK {
 		return nil
 	}
-	var reason byte
-	msg := ""
-	if len(a.Data) > 0 {
-		reason, msg = a.Data[0], string(a.Data[1:])
-	}
-	s := sentinelFor(a.Code, reason)
-	if msg == "" {
-		return s
-	}
-	return &remoteError{msg: msg, err: s}
+	return sentinelFor(a.Code)
 }
 
-// errorAnswer encodes err as an answer: its code, then reason and message.
-func errorAnswer(err error) (Code, []byte) {
+// errorCode is the answer code err carries; an error that is not the drive's
+// refusal is a drive failure, 03h.
+func errorCode(err error) Code {
 	var e *Error
 	if !errors.As(err, &e) {
-		e = &Error{Code: CodeDrive, Reason: 0xFF}
+		return CodeDrive
 	}
-	msg := err.Error()
-	if len(msg) > MaxFrameData-1 {
-		msg = msg[:MaxFrameData-1]
-	}
-	return e.Code, append([]byte{e.Reason}, msg...)
+	return e.Code
 }
-
-// remoteError is a drive's error rebuilt on the register's side of the UART:
-// the drive's message, and the sentinel of its code and reason.
-type remoteError struct {
-	msg string
-	err error
-}
-
-func (e *remoteError) Error() string { return e.msg }
-func (e *remoteError) Unwrap() error { return e.err }
 
 // Dates inside commands: 5 bytes YY MM DD hh mm of the wall clock; all zero for no date.
 func appendDate(dst []byte, t time.Time) []byte {
@@ -155,6 +136,28 @@ func appendDate(dst []byte, t time.Time) []byte {
 	}
 	t = wallMinute(t)
 	return append(dst, byte(t.Year()-2000), byte(t.Month()), byte(t.Day()), byte(t.Hour()), byte(t.Minute()))
+}
+
+// appendDate3 is a date of 3 bytes, YY MM DD.
+func appendDate3(dst []byte, t time.Time) []byte {
+	if t.IsZero() {
+		return append(dst, 0, 0, 0)
+	}
+	t = wallMinute(t)
+	return append(dst, byte(t.Year()-2000), byte(t.Month()), byte(t.Day()))
+}
+
+func parseDate3(b []byte) (time.Time, error) {
+	if len(b) < 3 {
+		return time.Time{}, fmt.Errorf("date of %d bytes, want 3", len(b))
+	}
+	if b[0]|b[1]|b[2] == 0 {
+		return time.Time{}, nil
+	}
+	if b[0] > 99 || b[1] < 1 || b[1] > 12 || b[2] < 1 || b[2] > 31 {
+		return time.Time{}, fmt.Errorf("date % x out of range", b[:3])
+	}
+	return time.Date(2000+int(b[0]), time.Month(b[1]), int(b[2]), 0, 0, 0, 0, time.UTC), nil
 }
 
 func parseDate(b []byte) (time.Time, error) {

@@ -7,18 +7,17 @@ import (
 	"fmt"
 	"testing"
 
-	"github.com/openkassa/kassa/fiscal"
 	"github.com/openkassa/kassa/fiscal/fn"
 )
 
 func TestFrame(t *testing.T) {
-	// 30h with no data: LEN 01 00, the command, CRC-16/CCITT-FALSE over 01 00 30.
+	// 30h with no data, as FN-UART.md §1 gives it: LEN 01 00, the command,
+	// CRC-16/CCITT-FALSE FF CD over 01 00 30.
 	status, err := fn.AppendFrame(nil, 0x30, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	crc := fiscal.CRC16(0xFFFF, []byte{0x01, 0x00, 0x30})
-	if want := []byte{0x04, 0x01, 0x00, 0x30, byte(crc), byte(crc >> 8)}; !bytes.Equal(status, want) {
+	if want := []byte{0x04, 0x01, 0x00, 0x30, 0xFF, 0xCD}; !bytes.Equal(status, want) {
 		t.Fatalf("30h frame % x, want % x", status, want)
 	}
 	data := bytes.Repeat([]byte{0x04, 0xA5}, 600)
@@ -41,7 +40,7 @@ func TestFrame(t *testing.T) {
 		{"Short", big[:len(big)-1], 0, nil, 0, fn.ErrIncomplete},
 		{"Garbage", append([]byte("xyz"), status...), 0, nil, 3, fn.ErrFrame},
 		{"AllGarbage", []byte("no start byte"), 0, nil, 13, fn.ErrFrame},
-		{"ZeroLEN", []byte{0x04, 0x00, 0x00, 0x30, 0, 0}, 0, nil, 1, fn.ErrFrame},
+		{"ZeroLEN", []byte{0x04, 0x00, 0x00, 0x30, 0, 0}, 0, nil, 5, fn.ErrFrame},
 		{"HugeLEN", []byte{0x04, 0xFF, 0xFF, 0x30}, 0, nil, 1, fn.ErrFrame},
 		{"CRC", corrupt, 0, nil, len(big), fn.ErrFrameCRC},
 	}
@@ -62,28 +61,35 @@ func TestFrame(t *testing.T) {
 }
 
 func TestAnswerErrors(t *testing.T) {
-	for _, sentinel := range []error{fn.ErrShiftExpired, fn.ErrOFDBacklog, fn.ErrBadTime, fn.ErrWrite, fn.ErrOFDRejected} {
-		e := sentinel.(*fn.Error)
-		// A drive's answer: the code with bit 7 set, as some drives send it, then reason and message.
-		frame, _ := fn.AppendFrame(nil, byte(e.Code)|0x80, append([]byte{e.Reason}, "drive says no"...))
-		a, _, err := fn.ParseAnswer(frame)
-		if err != nil {
-			t.Fatal(err)
+	// Error answers are the code alone (ruling 4); bit 7 set is the same code.
+	// Frames with their CRCs as an outside CRC-16/CCITT-FALSE gives them.
+	cases := []struct {
+		frame []byte
+		want  error
+	}{
+		{[]byte{0x04, 0x01, 0x00, 0x02, 0xEE, 0xDB}, fn.ErrState},
+		{[]byte{0x04, 0x01, 0x00, 0x07, 0x4B, 0x8B}, fn.ErrBadTime},
+		{[]byte{0x04, 0x01, 0x00, 0x87, 0xC3, 0x1A}, fn.ErrBadTime},
+		{[]byte{0x04, 0x01, 0x00, 0x15, 0x38, 0xB9}, fn.ErrOFDBacklog},
+		{[]byte{0x04, 0x01, 0x00, 0x16, 0x5B, 0x89}, fn.ErrShiftExpired},
+		{[]byte{0x04, 0x01, 0x00, 0x03, 0xCF, 0xCB}, fn.ErrWrite},
+		{[]byte{0x04, 0x01, 0x00, 0x20, 0xCE, 0xDF}, fn.ErrBadAck},
+		// RS reads a reason byte after 20h: the code still rules.
+		{[]byte{0x04, 0x02, 0x00, 0x20, 0x05, 0xEB, 0x3F}, fn.ErrBadAck},
+	}
+	for _, tc := range cases {
+		a, n, err := fn.ParseAnswer(tc.frame)
+		if err != nil || n != len(tc.frame) {
+			t.Fatalf("% x: n %d, %v", tc.frame, n, err)
 		}
-		got := a.Err()
-		if !errors.Is(got, sentinel) || got.Error() != "drive says no" {
-			t.Fatalf("answer %02x/%d: %v", e.Code, e.Reason, got)
+		if got := a.Err(); !errors.Is(got, tc.want) {
+			t.Fatalf("% x: %v, want %v", tc.frame, got, tc.want)
 		}
 	}
-	// A real drive's bare code is the plain condition of that code.
-	frame, _ := fn.AppendFrame(nil, byte(fn.CodeBadTime), nil)
-	a, _, _ := fn.ParseAnswer(frame)
-	if !errors.Is(a.Err(), fn.ErrBadTime) {
-		t.Fatalf("bare 07h: %v", a.Err())
-	}
-	frame, _ = fn.AppendFrame(nil, 0x00, []byte{1, 2})
-	if a, _, _ := fn.ParseAnswer(frame); a.Err() != nil || a.Code != fn.CodeOK {
-		t.Fatalf("success answer: %+v", a)
+	// 00 with data: success.
+	frame := []byte{0x04, 0x03, 0x00, 0x00, 0x01, 0x02, 0xAD, 0xEC}
+	if a, _, err := fn.ParseAnswer(frame); err != nil || a.Err() != nil || a.Code != fn.CodeOK || !bytes.Equal(a.Data, []byte{1, 2}) {
+		t.Fatalf("success answer: %+v %v", a, err)
 	}
 }
 
@@ -165,7 +171,7 @@ func FuzzParseRequest(f *testing.F) {
 
 func FuzzParseAnswer(f *testing.F) {
 	ok, _ := fn.AppendFrame(nil, 0x00, []byte{1, 0, 3, 0, 0, 0, 0x78, 0x56, 0x34, 0x12, 1, 0})
-	refused, _ := fn.AppendFrame(nil, 0x82, append([]byte{4}, "shift expired"...))
+	refused := []byte{0x04, 0x01, 0x00, 0x82, 0x66, 0x4A}
 	f.Add(ok)
 	f.Add(refused)
 	f.Add([]byte{0x04, 0xFF, 0xFF, 0x04})

@@ -13,53 +13,9 @@ import (
 	"github.com/openkassa/kassa/fiscal"
 )
 
-// Command codes of the drive exchange. Where FFD105.md gives a command but not
-// its data byte for byte, the layout is ours and is written beside the code.
-const (
-	cmdBeginRegistration = 0x02 // no data
-	// 03h data: date 5, then (ours) kind 1: 0 registration, 1 registration change.
-	// Answer: FD u32, ФПД u32.
-	cmdFinishRegistration = 0x03
-	cmdBeginClose         = 0x04 // no data
-	cmdFinishClose        = 0x05 // data (ours): date 5. Answer (ours): FD u32, ФПД u32
-	cmdCancel             = 0x06
-	cmdData               = 0x07 // TLV, at most MaxChunk bytes
-	// 10h answer: shift open 1, shift u16, receipts in shift u16, then (ours) opened at date 5.
-	cmdShiftParams      = 0x10
-	cmdBeginShiftOpen   = 0x11 // no data
-	cmdFinishShiftOpen  = 0x12 // data (ours): date 5. Answer: shift u16, FD u32, ФПД u32
-	cmdBeginShiftClose  = 0x13 // no data
-	cmdFinishShiftClose = 0x14 // data (ours): date 5. Answer (ours, as 12h): shift u16, FD u32, ФПД u32
-	cmdBeginReceipt     = 0x15 // no data
-	// 16h data: date 5, calculation sign 1, total 5 LE. Answer: receipt number
-	// u16, FD u32, ФПД u32, then (ours) shift u16.
-	cmdFinishReceipt     = 0x16
-	cmdBeginCorrection   = 0x17 // no data; finished with 16h
-	cmdBeginStateReport  = 0x18 // no data
-	cmdFinishStateReport = 0x19 // data (ours): date 5. Answer (ours): FD u32, ФПД u32, shift u16
-	cmdOFDStatus         = 0x20 // answer: unsent u16, first unsent FD u32, its date 5
-	cmdMessageStart      = 0x22 // answer: message length u16, 0 when nothing is unsent
-	cmdMessageRead       = 0x23 // data: offset u16, length u16. Answer: the bytes
-	cmdMessageCancel     = 0x24
-	cmdMessageFinish     = 0x25
-	cmdAcknowledge       = 0x26 // data: the OFD's container. Answer: its response code 1
-	// 30h answer: phase 1, document in progress 1, shift open 1, warnings 1,
-	// last document date 5, drive number 16 ASCII, last FD u32.
-	cmdStatus = 0x30
-	cmdValid  = 0x32 // answer (ours): valid until date 5
-	// 40h data: FD u32. Answer (ours): type u16, ФПД u32, STLV length u16.
-	cmdFindDocument = 0x40
-	cmdDocumentAck  = 0x41 // data: FD u32. Answer (ours): acknowledged 1
-	cmdRegParams    = 0x43 // (ours, check) answer: 1037 as stored
-	cmdReadTLVStart = 0x45 // data: FD u32. Answer (ours): STLV length u16
-	cmdReadTLV      = 0x46 // answer (ours): the next block of at most MaxChunk bytes, empty at the end
-
-	// The emulator's own controls, at codes no published command uses.
-	cmdFailWrites    = 0xE0 // data: count u32
-	cmdSetMemoryFull = 0xE1 // data: 1 full, 0 not
-	cmdExpireKey     = 0xE2
-	cmdSetSignDelay  = 0xE3 // data: milliseconds u32
-)
+// interByteTimeout is how long the drive waits for the rest of a frame before
+// it drops the frame and looks for the next start byte (ruling 10).
+const interByteTimeout = 500 * time.Millisecond
 
 // session is the device side's state of one exchange: the document being
 // assembled, the OFD message being read, the archive document being read.
@@ -67,14 +23,20 @@ type session struct {
 	d   *Emulator
 	log *slog.Logger
 
-	begun   byte // begin command of the document in progress, 0 for none
-	tlv     []byte
-	message []byte
-	reading []byte
-	readOff int
-	// The last finish request and its answer: a finish repeated after its
-	// answer was lost (CRC error, timeout) is answered again, not signed twice.
-	lastFinish, lastAnswer []byte
+	begun    byte      // begin command of the document in progress, 0 for none
+	kind     byte      // 02h's report kind
+	at       time.Time // the begin command's date
+	tlv      []byte
+	dataIn   bool // 07h data received for the document in progress
+	message  []byte
+	sentMsg  bool // a message was read to its end (25h) and waits for its receipt
+	up       bool // 21h: the register says its transport to the OFD is up
+	reading  []fiscal.RawElement
+	readDone bool // 45h selected a document
+	// The last frame received and, when it was a finish command, the answer
+	// sent to it: only that frame, sent again at once, is answered again
+	// rather than signed twice.
+	lastReq, lastAnswer []byte
 }
 
 // Serve speaks the drive exchange on rw as the drive d until ctx is done or rw
@@ -82,15 +44,21 @@ type session struct {
 // read timeout (a pty, a connection, a serial port); otherwise close rw to stop it.
 func Serve(ctx context.Context, rw io.ReadWriter, d *Emulator) error {
 	log := d.log
-	fr := &frameReader{r: rw, log: log, side: "drive"}
+	fr := &frameReader{r: rw, log: log, side: "drive", interByte: interByteTimeout}
 	s := &session{d: d, log: log}
+	write := func(frame []byte, cmd string) error {
+		if _, err := rw.Write(frame); err != nil {
+			return fmt.Errorf("fn: serve: writing answer to %s: %w", cmd, err)
+		}
+		return nil
+	}
 	for {
 		cmd, data, err := fr.next(ctx, time.Time{})
-		if errors.Is(err, ErrFrameCRC) {
-			code, data := errorAnswer(fmt.Errorf("%w: %w", errCRCRequest, err))
-			frame, _ := AppendFrame(nil, byte(code), data)
-			if _, err := rw.Write(frame); err != nil {
-				return fmt.Errorf("fn: serve: writing answer: %w", err)
+		if errors.Is(err, ErrFrame) { // a bad CRC or LEN 0: 01h (ruling 10)
+			s.lastReq, s.lastAnswer = nil, nil
+			frame, _ := AppendFrame(nil, byte(CodeBadCommand), nil)
+			if err := write(frame, "a bad frame"); err != nil {
+				return err
 			}
 			continue
 		}
@@ -101,28 +69,36 @@ func Serve(ctx context.Context, rw io.ReadWriter, d *Emulator) error {
 			return err
 		}
 		raw, _ := AppendFrame(nil, cmd, data)
-		if s.begun == 0 && bytes.Equal(raw, s.lastFinish) {
-			log.Warn("fn: finish repeated, answering again", "cmd", hex2(cmd))
-			if _, err := rw.Write(s.lastAnswer); err != nil {
-				return fmt.Errorf("fn: serve: writing answer: %w", err)
+		if s.lastAnswer != nil && bytes.Equal(raw, s.lastReq) {
+			log.Warn("fn: finish sent again at once, answering again", "cmd", hex2(cmd))
+			if err := write(s.lastAnswer, hex2(cmd)); err != nil {
+				return err
 			}
 			continue
+		}
+		if l := d.latency[cmd]; l > 0 && !isFinish(cmd) { // a finish's latency is its signing, in sign
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(l):
+			}
 		}
 		answer, err := s.handle(ctx, cmd, data)
 		var code Code
 		if err != nil {
 			log.Debug("fn: command refused", "cmd", hex2(cmd), "err", err)
-			code, answer = errorAnswer(err)
+			code, answer = errorCode(err), nil
 		}
 		frame, err := AppendFrame(nil, byte(code), answer)
 		if err != nil {
 			return err
 		}
+		s.lastReq, s.lastAnswer = raw, nil
 		if isFinish(cmd) {
-			s.lastFinish, s.lastAnswer = raw, frame
+			s.lastAnswer = frame
 		}
-		if _, err := rw.Write(frame); err != nil {
-			return fmt.Errorf("fn: serve: writing answer to %s: %w", hex2(cmd), err)
+		if err := write(frame, hex2(cmd)); err != nil {
+			return err
 		}
 	}
 }
@@ -146,20 +122,18 @@ var finishFor = map[byte]byte{
 	cmdBeginStateReport:  cmdFinishStateReport,
 }
 
-func needLen(cmd byte, data []byte, n int) error {
-	if len(data) != n {
-		return fmt.Errorf("command %s: %d data bytes, want %d: %w", hex2(cmd), len(data), n, ErrBadFormat)
+func needLen(cmd byte, data []byte, n ...int) error {
+	for _, k := range n {
+		if len(data) == k {
+			return nil
+		}
 	}
-	return nil
+	return fmt.Errorf("command %s: %d data bytes, want %v: %w", hex2(cmd), len(data), n, ErrBadFormat)
 }
 
 func (s *session) handle(ctx context.Context, cmd byte, data []byte) ([]byte, error) {
 	if _, ok := finishFor[cmd]; ok {
-		if err := needLen(cmd, data, 0); err != nil {
-			return nil, err
-		}
-		s.begun, s.tlv = cmd, s.tlv[:0]
-		return nil, nil
+		return nil, s.begin(ctx, cmd, data)
 	}
 	if isFinish(cmd) {
 		return s.finish(ctx, cmd, data)
@@ -167,58 +141,85 @@ func (s *session) handle(ctx context.Context, cmd byte, data []byte) ([]byte, er
 	d := s.d
 	switch cmd {
 	case cmdCancel:
-		s.begun, s.tlv = 0, s.tlv[:0]
-		return nil, nil
-	case cmdData:
-		if s.begun == 0 {
-			return nil, fmt.Errorf("07h with no document begun: %w", ErrState)
-		}
-		if len(data) > MaxChunk {
-			return nil, fmt.Errorf("07h: %d bytes, at most %d: %w", len(data), MaxChunk, ErrBadFormat)
-		}
-		if len(s.tlv)+len(data) > maxDocValue {
-			return nil, fmt.Errorf("07h: document over %d bytes: %w", maxDocValue, ErrTooBig)
-		}
-		s.tlv = append(s.tlv, data...)
-		return nil, nil
-	case cmdStatus, cmdShiftParams, cmdOFDStatus, cmdValid, cmdRegParams:
 		if err := needLen(cmd, data, 0); err != nil {
 			return nil, err
 		}
-		st, err := d.State(ctx)
-		if err != nil {
+		s.begun, s.tlv, s.dataIn = 0, s.tlv[:0], false
+		return nil, nil
+	case cmdData:
+		switch {
+		case s.begun == 0:
+			return nil, fmt.Errorf("07h with no document begun: %w", ErrState)
+		case len(data) == 0:
+			return nil, fmt.Errorf("07h without data: %w", ErrBadFormat)
+		case len(data) > MaxChunk:
+			return nil, fmt.Errorf("07h: %d bytes, at most %d: %w", len(data), MaxChunk, ErrTooBig)
+		case len(s.tlv)+len(data) > maxDocValue:
+			return nil, fmt.Errorf("07h: document over %d bytes: %w", maxDocValue, ErrTooBig)
+		}
+		s.tlv = append(s.tlv, data...)
+		s.dataIn = true
+		return nil, nil
+	case cmdTransport:
+		if err := needLen(cmd, data, 1, 4); err != nil {
 			return nil, err
 		}
-		return stateAnswer(cmd, st, s.begun != 0), nil
+		s.up = !bytes.Equal(data, make([]byte, len(data)))
+		return nil, nil
+	case cmdLastErrors:
+		return nil, needLen(cmd, data, 0, 1)
 	case cmdMessageStart:
+		if err := needLen(cmd, data, 0); err != nil {
+			return nil, err
+		}
 		msg, err := d.NextMessage(ctx)
 		if err != nil {
 			return nil, err
 		}
-		s.message = msg
+		if msg == nil {
+			return nil, fmt.Errorf("22h: nothing unsent: %w", ErrNoDocument)
+		}
+		s.message, s.sentMsg = msg, false
 		return binary.LittleEndian.AppendUint16(nil, uint16(len(msg))), nil
 	case cmdMessageRead:
 		if err := needLen(cmd, data, 4); err != nil {
 			return nil, err
 		}
+		if s.message == nil {
+			return nil, fmt.Errorf("23h with no message begun by 22h: %w", ErrState)
+		}
 		off, n := int(binary.LittleEndian.Uint16(data)), int(binary.LittleEndian.Uint16(data[2:]))
-		if s.message == nil || off+n > len(s.message) || n > MaxChunk {
+		if off+n > len(s.message) || n > MaxChunk {
 			return nil, fmt.Errorf("23h: block %d+%d of a message of %d bytes: %w", off, n, len(s.message), ErrBadParam)
 		}
 		return s.message[off : off+n], nil
 	case cmdMessageCancel, cmdMessageFinish:
-		s.message = nil
+		if err := needLen(cmd, data, 0); err != nil {
+			return nil, err
+		}
+		if s.message == nil {
+			return nil, fmt.Errorf("%s with no message begun by 22h: %w", hex2(cmd), ErrState)
+		}
+		s.message, s.sentMsg = nil, cmd == cmdMessageFinish
 		return nil, nil
 	case cmdAcknowledge:
+		if len(data) == 0 {
+			return nil, fmt.Errorf("26h without data: %w", ErrBadFormat)
+		}
 		err := d.Acknowledge(ctx, data)
 		if err == nil {
 			err = d.Sync(ctx) // a real drive answers once the acknowledgement is in its memory
 		}
+		if errors.Is(err, ErrOFDRejected) { // the OFD's own answer: passed on as it came
+			a, _ := parseAck(data, nil)
+			return []byte{a.code}, nil
+		}
 		if err != nil {
 			return nil, err
 		}
+		s.sentMsg = false
 		return []byte{0}, nil
-	case cmdFindDocument, cmdDocumentAck, cmdReadTLVStart:
+	case cmdFindDocument, cmdReadTLVStart, cmdDocumentAck:
 		if err := needLen(cmd, data, 4); err != nil {
 			return nil, err
 		}
@@ -228,22 +229,44 @@ func (s *session) handle(ctx context.Context, cmd byte, data []byte) ([]byte, er
 		}
 		switch cmd {
 		case cmdFindDocument:
-			out := binary.LittleEndian.AppendUint16(nil, uint16(a.Type))
-			out = binary.LittleEndian.AppendUint32(out, a.FPD)
-			return binary.LittleEndian.AppendUint16(out, uint16(len(a.TLV))), nil
+			return findAnswer(a)
 		case cmdDocumentAck:
-			return []byte{boolByte(a.Acked)}, nil
+			return nil, fmt.Errorf("41h: FD %d: the OFD's receipts are not kept: %w", a.FD, ErrNoDocument)
 		}
-		s.reading, s.readOff = a.TLV, 0
-		return binary.LittleEndian.AppendUint16(nil, uint16(len(a.TLV))), nil
+		doc, _, err := fiscal.NextElement(a.TLV, 0)
+		if err == nil {
+			s.reading, err = fiscal.SplitElements(doc.Value)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("45h: FD %d: %w: %w", a.FD, ErrWrite, err)
+		}
+		s.readDone = true
+		out := binary.LittleEndian.AppendUint16(nil, uint16(doc.Tag))
+		return binary.LittleEndian.AppendUint16(out, uint16(len(doc.Value))), nil
 	case cmdReadTLV:
-		if s.reading == nil {
+		if err := needLen(cmd, data, 0); err != nil {
+			return nil, err
+		}
+		if !s.readDone {
 			return nil, fmt.Errorf("46h with no document selected by 45h: %w", ErrState)
 		}
-		n := min(MaxChunk, len(s.reading)-s.readOff)
-		out := s.reading[s.readOff : s.readOff+n]
-		s.readOff += n
-		return out, nil
+		if len(s.reading) == 0 {
+			return nil, fmt.Errorf("46h: the document has no more TLV: %w", ErrNoDocument)
+		}
+		el := s.reading[0]
+		s.reading = s.reading[1:]
+		return fiscal.AppendTLV(nil, el.Tag, el.Value), nil
+	case cmdRegTotals, cmdRegParam:
+		return s.registration(ctx, cmd, data)
+	case cmdStatus, cmdNumber, cmdValid, cmdVersion, cmdShiftParams, cmdOFDStatus, cmdUnacked:
+		if err := needLen(cmd, data, 0); err != nil {
+			return nil, err
+		}
+		st, err := d.State(ctx)
+		if err != nil {
+			return nil, err
+		}
+		return s.stateAnswer(cmd, st), nil
 	case cmdFailWrites:
 		if err := needLen(cmd, data, 4); err != nil {
 			return nil, err
@@ -269,53 +292,138 @@ func (s *session) handle(ctx context.Context, cmd byte, data []byte) ([]byte, er
 	return nil, fmt.Errorf("command %s: %w", hex2(cmd), ErrBadFormat)
 }
 
-// finish signs the document in progress with the finish command's data.
+// begin starts a document, in the phase and shift state its command needs.
+func (s *session) begin(ctx context.Context, cmd byte, data []byte) error {
+	var at time.Time
+	var kind byte
+	switch cmd {
+	case cmdBeginRegistration:
+		if err := needLen(cmd, data, 0, 1); err != nil {
+			return err
+		}
+		if len(data) == 1 {
+			kind = data[0]
+		}
+		if kind > 2 {
+			return fmt.Errorf("02h: report kind %d at offset 0: %w", kind, ErrBadParam)
+		}
+	case cmdBeginClose:
+		if err := needLen(cmd, data, 0); err != nil {
+			return err
+		}
+	default:
+		if err := needLen(cmd, data, 5); err != nil {
+			return err
+		}
+		var err error
+		if at, err = parseDate(data); err != nil {
+			return fmt.Errorf("command %s: %w: %w", hex2(cmd), ErrBadFormat, err)
+		}
+	}
+	if s.begun != 0 {
+		return fmt.Errorf("%s while %s's document is in progress: %w", hex2(cmd), hex2(s.begun), ErrState)
+	}
+	st, err := s.d.State(ctx)
+	if err != nil {
+		return err
+	}
+	needShift := func(open bool) error {
+		switch {
+		case st.ShiftOpen == open:
+			return nil
+		case open:
+			return fmt.Errorf("%s: shift %d: %w", hex2(cmd), st.Shift, ErrShiftClosed)
+		}
+		return fmt.Errorf("%s: shift %d: %w", hex2(cmd), st.Shift, ErrShiftOpen)
+	}
+	switch {
+	case st.Phase == PhaseArchiveClosed || st.Phase == 0x0F:
+		return fmt.Errorf("%s: %w", hex2(cmd), ErrDriveClosed)
+	case cmd == cmdBeginRegistration && kind == 0:
+		if st.Phase != PhaseNotRegistered {
+			return fmt.Errorf("02h: phase %s: %w", st.Phase, ErrState)
+		}
+	case st.Phase != PhaseFiscal:
+		return fmt.Errorf("%s: phase %s: %w", hex2(cmd), st.Phase, ErrNotRegistered)
+	case cmd == cmdBeginRegistration, cmd == cmdBeginClose, cmd == cmdBeginShiftOpen:
+		err = needShift(false)
+	case cmd == cmdBeginShiftClose, cmd == cmdBeginReceipt, cmd == cmdBeginCorrection:
+		err = needShift(true)
+	}
+	if err != nil {
+		return err
+	}
+	s.begun, s.kind, s.at, s.tlv, s.dataIn = cmd, kind, at, s.tlv[:0], false
+	return nil
+}
+
+// finish signs the document in progress with the finish command's fields. A
+// format error keeps the document, so a corrected finish can follow; any
+// other answer ends it.
 func (s *session) finish(ctx context.Context, cmd byte, data []byte) ([]byte, error) {
 	begun := s.begun
 	if begun == 0 || finishFor[begun] != cmd {
 		return nil, fmt.Errorf("finish %s with begin %s: %w", hex2(cmd), hex2(begun), ErrState)
 	}
-	tlv := bytes.Clone(s.tlv)
-	s.begun, s.tlv = 0, s.tlv[:0]
-	want := 5
+	var err error
 	switch cmd {
 	case cmdFinishRegistration:
-		want = 6
+		err = needLen(cmd, data, 39, 40)
+	case cmdFinishClose:
+		err = needLen(cmd, data, 25)
 	case cmdFinishReceipt:
-		want = 11
+		err = needLen(cmd, data, 11)
+	default:
+		err = needLen(cmd, data, 0)
 	}
-	if err := needLen(cmd, data, want); err != nil {
+	at := s.at
+	if err == nil && (cmd == cmdFinishRegistration || cmd == cmdFinishClose || cmd == cmdFinishReceipt) {
+		if at, err = parseDate(data); err != nil {
+			err = fmt.Errorf("command %s offset 0: %w: %w", hex2(cmd), ErrBadFormat, err)
+		}
+	}
+	if err != nil {
 		return nil, err
 	}
-	at, err := parseDate(data)
-	if err != nil {
-		return nil, fmt.Errorf("command %s: %w: %w", hex2(cmd), ErrBadFormat, err)
-	}
-	doc := Doc{Time: at, TLV: tlv}
+	tlv := bytes.Clone(s.tlv)
+	kind := s.kind
+	s.begun, s.tlv, s.dataIn = 0, s.tlv[:0], false
+
 	d := s.d
 	var sg Signed
 	switch cmd {
 	case cmdFinishRegistration:
-		if data[5] == 1 {
-			sg, err = d.ChangeRegistration(ctx, doc)
+		f := regFields{inn: trimField(data[5:17]), regNumber: trimField(data[17:37]), tax: data[37], modes: data[38]}
+		if tlv, err = addFields(tlv, registrationElements(f), sameField); err != nil {
+			return nil, fmt.Errorf("03h: %w", err)
+		}
+		if kind == 0 {
+			sg, err = d.Register(ctx, Doc{Time: at, TLV: tlv})
 		} else {
-			sg, err = d.Register(ctx, doc)
+			sg, err = d.ChangeRegistration(ctx, Doc{Time: at, TLV: tlv})
 		}
 	case cmdFinishClose:
-		sg, err = d.CloseDrive(ctx, doc)
-	case cmdFinishShiftOpen:
-		sg, err = d.OpenShift(ctx, doc)
-	case cmdFinishShiftClose:
-		sg, err = d.CloseShift(ctx, doc)
-	case cmdFinishStateReport:
-		sg, err = d.StateReport(ctx, doc)
-	case cmdFinishReceipt:
-		var total uint64
-		for i := 4; i >= 0; i-- {
-			total = total<<8 | uint64(data[6+i])
+		var add []fiscal.RawElement
+		if rn := trimField(data[5:25]); rn != "" {
+			add = append(add, fiscal.RawElement{Tag: tagRegNumber, Value: []byte(rn)})
 		}
-		sg, err = d.Receipt(ctx, ReceiptDoc{Time: at, Correction: begun == cmdBeginCorrection,
-			Sign: fiscal.CalcSign(data[5]), Total: total, TLV: tlv})
+		if tlv, err = addFields(tlv, add, sameField); err != nil {
+			return nil, fmt.Errorf("05h: %w", err)
+		}
+		sg, err = d.CloseDrive(ctx, Doc{Time: at, TLV: tlv})
+	case cmdFinishShiftOpen:
+		sg, err = d.OpenShift(ctx, Doc{Time: at, TLV: tlv})
+	case cmdFinishShiftClose:
+		sg, err = d.CloseShift(ctx, Doc{Time: at, TLV: tlv})
+	case cmdFinishStateReport:
+		sg, err = d.StateReport(ctx, Doc{Time: at, TLV: tlv})
+	case cmdFinishReceipt:
+		sign, total := fiscal.CalcSign(data[5]), le40(data[6:11])
+		add := []fiscal.RawElement{{Tag: tagCalcSign, Value: []byte{data[5]}}, {Tag: tagTotal, Value: fiscal.AppendVLN(nil, 0, total)[4:]}}
+		if tlv, err = addFields(tlv, add, sameField); err != nil {
+			return nil, fmt.Errorf("16h: %w", err)
+		}
+		sg, err = d.Receipt(ctx, ReceiptDoc{Time: at, Correction: begun == cmdBeginCorrection, Sign: sign, Total: total, TLV: tlv})
 		if err == nil {
 			err = d.Sync(ctx) // a real drive answers once the document is in its memory
 		}
@@ -331,36 +439,151 @@ func (s *session) finish(ctx context.Context, cmd byte, data []byte) ([]byte, er
 		out = binary.LittleEndian.AppendUint16(out, uint16(sg.Number))
 	}
 	out = binary.LittleEndian.AppendUint32(out, sg.FD)
-	out = binary.LittleEndian.AppendUint32(out, sg.FPD)
-	if cmd == cmdFinishReceipt || cmd == cmdFinishStateReport {
-		out = binary.LittleEndian.AppendUint16(out, uint16(sg.Shift))
-	}
-	return out, nil
+	return binary.LittleEndian.AppendUint32(out, sg.FPD), nil
 }
 
-func stateAnswer(cmd byte, st State, inProgress bool) []byte {
+func (s *session) stateAnswer(cmd byte, st State) []byte {
 	var out []byte
 	switch cmd {
 	case cmdStatus:
-		out = append(out, byte(st.Phase), boolByte(inProgress), boolByte(st.ShiftOpen), byte(st.Warnings))
+		out = append(out, byte(st.Phase), docInProgress(s.begun, s.kind), boolByte(s.dataIn), boolByte(st.ShiftOpen), byte(st.Warnings))
 		out = appendDate(out, st.LastFDTime)
 		out = append(out, st.DriveNumber...)
 		out = binary.LittleEndian.AppendUint32(out, st.LastFD)
+	case cmdNumber:
+		out = append(out, st.DriveNumber...)
+	case cmdValid:
+		out = appendDate3(out, st.ValidUntil)
+		done := s.d.registrations()
+		out = append(out, byte(maxRegistrations-min(done, maxRegistrations)), byte(done))
+	case cmdVersion:
+		out = appendField(out, emulatorVersion, 16)
+		out = append(out, 1) // serial firmware, not a debug one
 	case cmdShiftParams:
 		out = append(out, boolByte(st.ShiftOpen))
 		out = binary.LittleEndian.AppendUint16(out, uint16(st.Shift))
 		out = binary.LittleEndian.AppendUint16(out, uint16(st.ReceiptsInShift))
-		out = appendDate(out, st.ShiftOpenedAt)
 	case cmdOFDStatus:
+		var bits byte
+		if s.up {
+			bits |= 1
+		}
+		if st.Unsent > 0 {
+			bits |= 2
+		}
+		if s.sentMsg {
+			bits |= 4
+		}
+		out = append(out, bits, boolByte(s.message != nil))
 		out = binary.LittleEndian.AppendUint16(out, uint16(st.Unsent))
 		out = binary.LittleEndian.AppendUint32(out, st.FirstUnsentFD)
 		out = appendDate(out, st.FirstUnsentTime)
-	case cmdValid:
-		out = appendDate(out, st.ValidUntil)
-	case cmdRegParams:
-		out = append(out, st.RegNumber...)
+	case cmdUnacked:
+		out = binary.LittleEndian.AppendUint16(out, uint16(st.Unsent))
 	}
 	return out
+}
+
+// emulatorVersion is what 33h reports as the firmware version.
+const emulatorVersion = "kassa-emu 1.05"
+
+// registration answers 43h and 44h from the last registration document.
+func (s *session) registration(ctx context.Context, cmd byte, data []byte) ([]byte, error) {
+	want := 0
+	if cmd == cmdRegParam {
+		want = 2
+	}
+	if err := needLen(cmd, data, want); err != nil {
+		return nil, err
+	}
+	fd := s.d.registrationFD()
+	if fd == 0 {
+		return nil, fmt.Errorf("%s: not registered: %w", hex2(cmd), ErrNoDocument)
+	}
+	a, err := s.d.Document(ctx, fd)
+	if err != nil {
+		return nil, err
+	}
+	doc, _, err := fiscal.NextElement(a.TLV, 0)
+	if err != nil {
+		return nil, fmt.Errorf("%s: FD %d: %w: %w", hex2(cmd), fd, ErrWrite, err)
+	}
+	els, err := fiscal.SplitElements(doc.Value)
+	if err != nil {
+		return nil, fmt.Errorf("%s: FD %d: %w: %w", hex2(cmd), fd, ErrWrite, err)
+	}
+	if cmd == cmdRegParam {
+		tag := fiscal.Tag(binary.LittleEndian.Uint16(data))
+		for _, el := range els {
+			if el.Tag == tag {
+				return fiscal.AppendTLV(nil, el.Tag, el.Value), nil
+			}
+		}
+		return nil, fmt.Errorf("44h: tag %d not in the registration FD %d: %w", tag, fd, ErrNoDocument)
+	}
+	f := regFieldsOf(els)
+	out := appendDate(nil, a.Time)
+	out = appendField(out, f.inn, innLen)
+	out = appendField(out, f.regNumber, regNoLen)
+	out = append(out, f.tax, f.modes)
+	out = binary.LittleEndian.AppendUint32(out, a.FD)
+	return binary.LittleEndian.AppendUint32(out, a.FPD), nil
+}
+
+// findAnswer is 40h's answer for an archived document (FN-UART.md §6, Archive).
+func findAnswer(a Archived) ([]byte, error) {
+	doc, _, err := fiscal.NextElement(a.TLV, 0)
+	if err != nil {
+		return nil, fmt.Errorf("40h: FD %d: %w: %w", a.FD, ErrWrite, err)
+	}
+	els, err := fiscal.SplitElements(doc.Value)
+	if err != nil {
+		return nil, fmt.Errorf("40h: FD %d: %w: %w", a.FD, ErrWrite, err)
+	}
+	value := func(t fiscal.Tag) []byte {
+		for _, el := range els {
+			if el.Tag == t {
+				return el.Value
+			}
+		}
+		return nil
+	}
+	u32 := func(t fiscal.Tag) uint32 {
+		if v := value(t); len(v) == 4 {
+			return binary.LittleEndian.Uint32(v)
+		}
+		return 0
+	}
+	out := []byte{byte(a.Type), boolByte(a.Acked)}
+	out = appendDate(out, a.Time)
+	out = binary.LittleEndian.AppendUint32(out, a.FD)
+	out = binary.LittleEndian.AppendUint32(out, a.FPD)
+	switch a.Type {
+	case fiscal.DocReceipt, fiscal.DocCorrection:
+		var sign byte
+		if v := value(tagCalcSign); len(v) == 1 {
+			sign = v[0]
+		}
+		total, _ := fiscal.VLN(value(tagTotal))
+		out = appendLE40(append(out, sign), total)
+	case fiscal.DocShiftOpen, fiscal.DocShiftClose:
+		out = binary.LittleEndian.AppendUint16(out, uint16(u32(tagShift)))
+	case fiscal.DocRegistration, fiscal.DocRegistrationChange, fiscal.DocDriveClose:
+		f := regFieldsOf(els)
+		out = appendField(out, f.inn, innLen)
+		out = appendField(out, f.regNumber, regNoLen)
+		if a.Type != fiscal.DocDriveClose {
+			out = append(out, f.tax, f.modes)
+		}
+	case fiscal.DocStateReport:
+		out = binary.LittleEndian.AppendUint32(out, u32(tagUnsentCount))
+		var first time.Time
+		if v := u32(tagFirstUnsentAt); v != 0 {
+			first = time.Unix(int64(v), 0).UTC()
+		}
+		out = appendDate3(out, first)
+	}
+	return out, nil
 }
 
 func boolByte(b bool) byte {

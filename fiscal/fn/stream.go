@@ -31,6 +31,10 @@ type frameReader struct {
 	buf  []byte
 	off  int64 // stream offset of buf[0]
 	side string
+	// interByte, when set, is how long a frame begun may wait for its next
+	// byte; then it is dropped and the reader looks for the next start byte.
+	interByte time.Duration
+	lastByte  time.Time
 }
 
 // next returns the next frame's byte and a copy of its data. A CRC mismatch is
@@ -45,7 +49,7 @@ func (fr *frameReader) next(ctx context.Context, deadline time.Time) (byte, []by
 			out := append([]byte(nil), data...)
 			fr.drop(n)
 			return code, out, nil
-		case errors.Is(err, ErrFrameCRC):
+		case errors.Is(err, ErrFrameCRC), errors.Is(err, errEmptyFrame):
 			fr.log.Warn("fn: frame dropped", "side", fr.side, "offset", fr.off, "err", err)
 			fr.drop(n)
 			return 0, nil, fmt.Errorf("stream offset %d: %w", fr.off, err)
@@ -58,6 +62,15 @@ func (fr *frameReader) next(ctx context.Context, deadline time.Time) (byte, []by
 			return 0, nil, err
 		}
 		wait := pollSlice
+		if fr.interByte > 0 && len(fr.buf) > 0 {
+			left := fr.interByte - time.Since(fr.lastByte)
+			if left <= 0 {
+				fr.log.Warn("fn: frame cut short dropped", "side", fr.side, "offset", fr.off, "bytes", len(fr.buf), "waited", fr.interByte)
+				fr.drop(1) // the start byte: what follows is searched for the next one
+				continue
+			}
+			wait = min(wait, left)
+		}
 		if !deadline.IsZero() {
 			left := time.Until(deadline)
 			if left <= 0 {
@@ -70,6 +83,9 @@ func (fr *frameReader) next(ctx context.Context, deadline time.Time) (byte, []by
 		}
 		k, err := fr.r.Read(chunk)
 		fr.buf = append(fr.buf, chunk[:k]...)
+		if k > 0 {
+			fr.lastByte = time.Now()
+		}
 		if err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
 			return 0, nil, fmt.Errorf("fn: reading at stream offset %d: %w", fr.off+int64(len(fr.buf)), err)
 		}

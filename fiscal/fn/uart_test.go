@@ -71,19 +71,19 @@ func TestLineFaults(t *testing.T) {
 			return append([]byte{0xFF, 0x00, 0x13, 0x04, 0xFF, 0xFF, 0x37}, b...)
 		}, nil},
 		{"CorruptAnswerToFinish", func(n int, b []byte) []byte {
-			if n == 3 { // 15h, 07h, then the 16h answer
+			if n == 4 { // 30h (the client learns the last FD), 15h, 07h, then the 16h answer
 				return flipLast(b)
 			}
 			return b
 		}, nil},
 		{"CorruptAnswerToData", func(n int, b []byte) []byte {
-			if n == 2 { // the 07h answer: the drive may have the chunk, so the document begins again
+			if n == 3 { // the 07h answer: the drive may have the chunk, so the document begins again
 				return flipLast(b)
 			}
 			return b
 		}, nil},
 		{"CorruptCommand", nil, func(n int, b []byte) []byte {
-			if n == 1 || n == 3 { // 15h and 16h arrive spoiled; the drive asks for them again
+			if n == 2 || n == 4 { // 15h and 16h arrive spoiled; the drive answers 01h and they are sent again
 				return flipLast(b)
 			}
 			return b
@@ -131,7 +131,7 @@ func TestLineFaults(t *testing.T) {
 func TestSigningSlowerThanTimeout(t *testing.T) {
 	ctx := context.Background()
 	e := shiftOpen(t, fn.EmulatorConfig{SignDelay: 500 * time.Millisecond})
-	c, _ := serveOnPTY(t, e, nil, fn.ClientOptions{Timeout: 200 * time.Millisecond, Retries: 4})
+	c, _ := serveOnPTY(t, e, nil, fn.ClientOptions{Timeout: 200 * time.Millisecond, SignTimeout: 200 * time.Millisecond, Retries: 4})
 	s := must(c.Receipt(ctx, receipt(t, t0.Add(time.Minute), 1))).ok(t)
 	e.SetSignDelay(0)
 	if s.FD != 3 {
