@@ -223,17 +223,20 @@ func (c *Client) State(ctx context.Context) (State, error) {
 	st := State{Phase: s.phase, ShiftOpen: s.shiftOpen, Warnings: s.warnings, LastFDTime: s.lastTime,
 		DriveNumber: s.number, LastFD: s.lastFD}
 
-	a, err := c.call(ctx, cmdShiftParams, nil, shiftLen)
-	if err != nil {
-		return st, err
-	}
-	st.Shift = uint32(binary.LittleEndian.Uint16(a[1:]))
-	st.ReceiptsInShift = uint32(binary.LittleEndian.Uint16(a[3:]))
-	if c.shiftOpened == st.Shift {
-		st.ShiftOpenedAt = c.shiftOpenedAt
+	if st.Phase == PhaseFiscal { // 10h answers only in the fiscal phase
+		a, err := c.call(ctx, cmdShiftParams, nil, shiftLen)
+		if err != nil {
+			return st, err
+		}
+		st.Shift = uint32(binary.LittleEndian.Uint16(a[1:]))
+		st.ReceiptsInShift = uint32(binary.LittleEndian.Uint16(a[3:]))
+		if c.shiftOpened == st.Shift {
+			st.ShiftOpenedAt = c.shiftOpenedAt
+		}
 	}
 
-	if a, err = c.call(ctx, cmdOFDStatus, nil, ofdStatLen); err != nil {
+	a, err := c.call(ctx, cmdOFDStatus, nil, ofdStatLen)
+	if err != nil {
 		return st, err
 	}
 	st.Unsent = uint32(binary.LittleEndian.Uint16(a[2:]))

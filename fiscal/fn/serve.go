@@ -266,6 +266,9 @@ func (s *session) handle(ctx context.Context, cmd byte, data []byte) ([]byte, er
 		if err != nil {
 			return nil, err
 		}
+		if cmd == cmdShiftParams && st.Phase != PhaseFiscal {
+			return nil, fmt.Errorf("10h: phase %s: %w", st.Phase, ErrState)
+		}
 		return s.stateAnswer(cmd, st), nil
 	case cmdFailWrites:
 		if err := needLen(cmd, data, 4); err != nil {
@@ -337,14 +340,12 @@ func (s *session) begin(ctx context.Context, cmd byte, data []byte) error {
 		return fmt.Errorf("%s: shift %d: %w", hex2(cmd), st.Shift, ErrShiftOpen)
 	}
 	switch {
-	case st.Phase == PhaseArchiveClosed || st.Phase == 0x0F:
-		return fmt.Errorf("%s: %w", hex2(cmd), ErrDriveClosed)
 	case cmd == cmdBeginRegistration && kind == 0:
 		if st.Phase != PhaseNotRegistered {
 			return fmt.Errorf("02h: phase %s: %w", st.Phase, ErrState)
 		}
-	case st.Phase != PhaseFiscal:
-		return fmt.Errorf("%s: phase %s: %w", hex2(cmd), st.Phase, ErrNotRegistered)
+	case st.Phase != PhaseFiscal: // 02h, as for any phase but the fiscal one
+		return fmt.Errorf("%s: phase %s: %w", hex2(cmd), st.Phase, ErrState)
 	case cmd == cmdBeginRegistration, cmd == cmdBeginClose, cmd == cmdBeginShiftOpen:
 		err = needShift(false)
 	case cmd == cmdBeginShiftClose, cmd == cmdBeginReceipt, cmd == cmdBeginCorrection:
