@@ -332,14 +332,23 @@ func (a *App) openDrive(ofdKey []byte) error {
 			return fmt.Errorf("drive.port: %w", err)
 		}
 		a.closers = append(a.closers, port.Close)
-		a.Drive = fn.NewClient(port, fn.ClientOptions{Timeout: s.Drive.Timeout.Duration, Logger: a.log.With("part", "fn")})
+		a.Drive = fn.NewClient(port, fn.ClientOptions{Timeout: s.Drive.Timeout.Duration, SignTimeout: s.Drive.SignTimeout.Duration,
+			Logger: a.log.With("part", "fn")})
 		return nil
 	}
 	emuOFDKey := ofdKey
 	if s.OFD.Server != "" {
 		emuOFDKey = nil // another OFD signs with its own key: accept its acknowledgements (sandbox only)
 	}
-	em, err := fn.NewEmulator(fn.EmulatorConfig{Dir: filepath.Join(s.Data, "fn"), OFDKey: emuOFDKey, Logger: a.log.With("part", "fn")})
+	var latency fn.Latency
+	switch s.Drive.Latency {
+	case "":
+	case "typical":
+		latency = fn.TypicalLatency()
+	default:
+		return fmt.Errorf("drive.latency %q: want \"typical\" or none", s.Drive.Latency)
+	}
+	em, err := fn.NewEmulator(fn.EmulatorConfig{Dir: filepath.Join(s.Data, "fn"), OFDKey: emuOFDKey, Latency: latency, Logger: a.log.With("part", "fn")})
 	if err != nil {
 		return err
 	}

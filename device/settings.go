@@ -45,7 +45,13 @@ type CloudSettings struct {
 type DriveSettings struct {
 	Port    string   `json:"port"`    // serial device of a real drive; "" = the emulated drive under data/fn
 	Baud    int      `json:"baud"`    // default 115200
-	Timeout Duration `json:"timeout"` // per answer; default 3s (signing on a real drive can take longer)
+	Timeout Duration `json:"timeout"` // per answer to a command that does not sign; default 3s
+	// SignTimeout is per answer to a finish command (a real drive answers once
+	// it has signed and written) or an acknowledgement; default 15s.
+	SignTimeout Duration `json:"signTimeout"`
+	// Latency, for the emulated drive only: "typical" models a real drive's
+	// timing per command (fn.TypicalLatency); "" answers at once.
+	Latency string `json:"latency"`
 }
 
 // OFDSettings say where fiscal documents go.

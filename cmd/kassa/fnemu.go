@@ -25,7 +25,8 @@ func runFNEmu(ctx context.Context, args []string) error {
 	failWrites := fs.Int("fail-writes", 0, "fail the next N writes")
 	memoryFull := fs.Bool("memory-full", false, "report the archive full")
 	expireKey := fs.Bool("expire-key", false, "end the key's validity")
-	signDelay := fs.Duration("sign-delay", 0, "time taken to sign a document")
+	signDelay := fs.Duration("sign-delay", 0, "time taken to sign a document, on top of --latency")
+	latency := fs.String("latency", "", `"typical": answer each command with a real drive's timing (fn.TypicalLatency)`)
 	verbose := fs.Bool("v", false, "log every command")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -45,7 +46,16 @@ func runFNEmu(ctx context.Context, args []string) error {
 		level = slog.LevelDebug
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
-	d, err := fn.NewEmulator(fn.EmulatorConfig{Dir: filepath.Join(dir, "fn"), DriveNumber: *number, SignDelay: *signDelay, Logger: log})
+	var lat fn.Latency
+	switch *latency {
+	case "":
+	case "typical":
+		lat = fn.TypicalLatency()
+	default:
+		return fmt.Errorf("--latency %q: want typical or nothing", *latency)
+	}
+	d, err := fn.NewEmulator(fn.EmulatorConfig{Dir: filepath.Join(dir, "fn"), DriveNumber: *number, SignDelay: *signDelay,
+		Latency: lat, Logger: log})
 	if err != nil {
 		return err
 	}
