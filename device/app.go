@@ -279,12 +279,8 @@ func registerDrive(ctx context.Context, d fn.Drive, p cloud.Point, serial, versi
 	if err != nil {
 		return fn.Signed{}, err
 	}
-	g := fiscal.Registration{
-		Seller: fiscal.Seller{Name: p.Name, INN: p.INN, Address: p.Address, Place: p.Place, TaxSystems: p.TaxSystems,
-			RegNumber: reg, Email: p.Email, Internet: true, Automatic: true},
-		Serial: serial, Version: version, RegisterFFD: fiscal.FFD105, DriveFFD: fiscal.FFD105,
-		OFDName: sandboxOFDName, OFDINN: sim.DefaultOFDINN,
-	}
+	g := p.Registration(serial, version, reg) // the flags from the point's settings
+	g.OFDName, g.OFDINN = sandboxOFDName, sim.DefaultOFDINN
 	if err := g.Validate(); err != nil {
 		return fn.Signed{}, fmt.Errorf("registering the drive: %w", err)
 	}

@@ -25,6 +25,7 @@ import (
 type rig struct {
 	t      *testing.T
 	ctx    context.Context
+	dir    string
 	mu     sync.Mutex
 	now    time.Time
 	server *cloud.Server
@@ -41,7 +42,7 @@ var msk = time.FixedZone("MSK", 3*3600)
 func newRig(t *testing.T, cfg Config) *rig {
 	t.Helper()
 	dir := t.TempDir()
-	g := &rig{t: t, ctx: context.Background(), now: time.Date(2026, 11, 23, 9, 0, 0, 0, msk)}
+	g := &rig{t: t, ctx: context.Background(), dir: dir, now: time.Date(2026, 11, 23, 9, 0, 0, 0, msk)}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	var err error
 	g.server, err = cloud.Open(cloud.Config{Dir: dir, Clock: g.clock, Logger: log})

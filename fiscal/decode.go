@@ -19,6 +19,8 @@ var (
 	ErrBadLength     = errors.New("bad length")
 	ErrTrailingBytes = errors.New("trailing bytes")
 	ErrMissingTag    = errors.New("required tag missing")
+	ErrEmptyTag      = errors.New("required tag empty")
+	ErrBadValue      = errors.New("value out of range")
 	ErrNotDocument   = errors.New("not a document type")
 )
 
@@ -154,18 +156,32 @@ func checkLength(ti TagInfo, n int) error {
 }
 
 // CheckRequired reports the first required tag missing from the document or
-// from one of its STLVs, walking in document order.
+// from one of its STLVs, walking in document order, a required string that is
+// empty (1179 of a correction, say), and the rules that depend on a value: 1036
+// with 1001 = 1 on the registration reports; 1098 (and, on the state report,
+// 1116) when 1097 counts unsent documents; 1199 and 1054 within their values.
+// Errors are *TagError wrapping ErrMissingTag, ErrEmptyTag or ErrBadValue.
 func (d *Document) CheckRequired() error {
-	return checkRequired(d.Type, 0, d.Elements)
+	if err := checkRequired(d.Type, 0, d.Elements); err != nil {
+		return err
+	}
+	return d.checkConditions()
 }
 
 func checkRequired(ctx Tag, off int, els Elements) error {
 	for _, t := range RequiredIn(ctx) {
-		if _, ok := els.Get(t); !ok {
+		e, ok := els.Get(t)
+		if !ok {
 			return &TagError{Tag: t, Offset: off, Err: fmt.Errorf("%w: in %d", ErrMissingTag, ctx)}
+		}
+		if tagInfos[t].Type == TypeString && len(e.Value) == 0 {
+			return &TagError{Tag: t, Offset: e.Offset, Err: fmt.Errorf("%w: in %d", ErrEmptyTag, ctx)}
 		}
 	}
 	for _, e := range els {
+		if e.Tag == TagVATRate && !VATRate(e.Uint()).Valid() {
+			return &TagError{Tag: e.Tag, Offset: e.Offset, Err: fmt.Errorf("%w: VAT rate %d, want 1..%d", ErrBadValue, e.Uint(), MaxVATRate)}
+		}
 		if tagInfos[e.Tag].Type == TypeSTLV {
 			if err := checkRequired(e.Tag, e.Offset, e.Children); err != nil {
 				return err
@@ -173,6 +189,64 @@ func checkRequired(ctx Tag, off int, els Elements) error {
 		}
 	}
 	return nil
+}
+
+// checkConditions applies the rules of the tables that depend on a value.
+func (d *Document) checkConditions() error {
+	need := func(t Tag, why string) error {
+		e, ok := d.Get(t)
+		switch {
+		case !ok:
+			return &TagError{Tag: t, Offset: 0, Err: fmt.Errorf("%w: in %d, %s", ErrMissingTag, d.Type, why)}
+		case len(e.Value) == 0:
+			return &TagError{Tag: t, Offset: e.Offset, Err: fmt.Errorf("%w: in %d, %s", ErrEmptyTag, d.Type, why)}
+		}
+		return nil
+	}
+	switch d.Type {
+	case DocRegistration, DocRegistrationChange:
+		if v, _ := d.Uint(TagAutomatic); v == 1 {
+			return need(TagVendingMachine, "required with 1001 = 1 (automatic mode)")
+		}
+	case DocShiftClose, DocStateReport:
+		if n, _ := d.Uint(TagUnsentCount); n > 0 {
+			if err := need(TagUnsentDate, "required while 1097 counts unsent documents"); err != nil {
+				return err
+			}
+			if d.Type == DocStateReport {
+				return need(TagUnsentFirst, "required while 1097 counts unsent documents")
+			}
+		}
+	case DocReceipt, DocCorrection:
+		sign, _ := d.Uint(TagCalcSign)
+		ok := sign >= 1 && sign <= 4
+		if d.Type == DocCorrection {
+			ok = sign == 1 || sign == 3
+		}
+		if !ok {
+			e, _ := d.Get(TagCalcSign)
+			return &TagError{Tag: TagCalcSign, Offset: e.Offset, Err: fmt.Errorf("%w: calculation sign %d in %d", ErrBadValue, sign, d.Type)}
+		}
+	}
+	return nil
+}
+
+// CheckDocument decodes a whole document (its STLV, header included, as the
+// drive signs it and the OFD receives it) and checks it against the tag tables
+// of this package: every tag known and allowed where it stands, lengths and
+// repeats (Decode), every required tag there and not empty, and the rules that
+// depend on a value (CheckRequired). A drive calls it on the finished document
+// before it signs, and refuses it as a real ФН answers a format error; an OFD
+// calls it on what it receives. Errors are *TagError naming the tag.
+func CheckDocument(b []byte) (*Document, error) {
+	d, err := Decode(b)
+	if err != nil {
+		return nil, err
+	}
+	if err := d.CheckRequired(); err != nil {
+		return d, err
+	}
+	return d, nil
 }
 
 // Encode is the document's STLV, header included: the bytes it was decoded from.

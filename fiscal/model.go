@@ -89,6 +89,7 @@ type Seller struct {
 	Email      string    // 1117 sender e-mail for receipts sent electronically
 	Internet   bool      // 1108 internet-only register
 	Automatic  bool      // 1001
+	Machine    string    // 1036, the automatic device's number: required with Automatic
 }
 
 // Item is one position (1059).

@@ -290,7 +290,7 @@ func (r *Receipt) AppendTLV(dst []byte) ([]byte, error) {
 			}
 		}
 	}
-	return appendFlags(dst, &r.Seller), nil
+	return appendFlags(dst, &r.Seller)
 }
 
 // appendSeller writes 1048, 1018, 1009, 1187 and, once known, 1037.
@@ -316,15 +316,17 @@ func appendSeller(dst []byte, s *Seller) ([]byte, error) {
 	return dst, nil
 }
 
-// appendFlags writes 1108 and 1001 when set (receipts carry them only then).
-func appendFlags(dst []byte, s *Seller) []byte {
+// appendFlags writes 1108 and 1001 when set (receipts carry them only then),
+// and with 1001 the automatic device's number 1036.
+func appendFlags(dst []byte, s *Seller) ([]byte, error) {
 	if s.Internet {
 		dst = AppendByte(dst, TagInternet, 1)
 	}
 	if s.Automatic {
 		dst = AppendByte(dst, TagAutomatic, 1)
+		return AppendString(dst, TagVendingMachine, s.Machine)
 	}
-	return dst
+	return dst, nil
 }
 
 func (it *Item) appendTLV(dst []byte) ([]byte, error) {

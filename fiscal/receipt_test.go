@@ -136,7 +136,7 @@ func firstDiff(a, b []byte) int {
 
 func TestCorrectionAppendTLV(t *testing.T) {
 	r := testReceipt()
-	r.Cashier, r.CashierINN, r.BuyerContact, r.ShopID = "", "", "", ""
+	r.Cashier, r.CashierINN, r.BuyerContact, r.ShopID = "Петров", "", "", ""
 	r.Seller.Internet = false
 	r.Items = r.Items[:1]
 	r.Payments = Payments{Electronic: 30000}
@@ -172,6 +172,7 @@ BF 04 01 00 00                                    // 1215
 C0 04 01 00 00                                    // 1216
 C1 04 01 00 00                                    // 1217
 4E 04 02 00 88 13                                 // 1102 50.00
+FD 03 06 00 8F A5 E2 E0 AE A2                     // 1021 "Петров", required on a correction
 `)
 	if !bytes.Equal(got, want) {
 		t.Fatalf("AppendTLV:\n got %X\nwant %X\nfirst difference at byte %d", got, want, firstDiff(got, want))

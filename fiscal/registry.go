@@ -119,6 +119,7 @@ const (
 	TagRequisiteValue   Tag = 1086
 	TagUnsentCount      Tag = 1097
 	TagUnsentDate       Tag = 1098
+	TagReRegReason      Tag = 1101
 	TagVAT20            Tag = 1102
 	TagVAT10            Tag = 1103
 	TagVAT0             Tag = 1104
@@ -133,6 +134,7 @@ const (
 	TagUnsentFirst      Tag = 1116
 	TagSenderEmail      Tag = 1117
 	TagShiftReceipts    Tag = 1118
+	TagLottery          Tag = 1126
 	TagVATSumByRate     Tag = 1119
 	TagVATAmount        Tag = 1120
 	TagMarkCode         Tag = 1162
@@ -147,12 +149,15 @@ const (
 	TagRegisterFFD      Tag = 1189
 	TagDriveFFD         Tag = 1190
 	TagReceiptRequisite Tag = 1192
+	TagGambling         Tag = 1193
 	TagUnit             Tag = 1197
 	TagVATRate          Tag = 1199
 	TagItemVAT          Tag = 1200
 	TagCashierINN       Tag = 1203
+	TagExcise           Tag = 1207
 	TagFFDVersion       Tag = 1209
 	TagSubject          Tag = 1212
+	TagPrinterInMachine Tag = 1221
 	TagMethod           Tag = 1214
 	TagPrepaid          Tag = 1215
 	TagCredit           Tag = 1216
@@ -232,6 +237,7 @@ var tagTable = []TagInfo{
 	{Tag: TagRequisiteValue, Name: "значение доп. реквизита", Type: TypeString, Max: 256},
 	{Tag: TagUnsentCount, Name: "количество непереданных ФД", Type: TypeUint32, Max: 4},
 	{Tag: TagUnsentDate, Name: "дата первого непереданного ФД", Type: TypeTime, Max: 4},
+	{Tag: TagReRegReason, Name: "код причины перерегистрации", Type: TypeByte, Max: 1, Repeat: true},
 	{Tag: TagVAT20, Name: "сумма НДС 20%", Type: TypeVLN, Max: 6},
 	{Tag: TagVAT10, Name: "сумма НДС 10%", Type: TypeVLN, Max: 6},
 	{Tag: TagVAT0, Name: "сумма расчёта по ставке 0%", Type: TypeVLN, Max: 6},
@@ -249,6 +255,7 @@ var tagTable = []TagInfo{
 	{Tag: TagShiftReceipts, Name: "количество кассовых чеков за смену", Type: TypeUint32, Max: 4},
 	{Tag: TagVATSumByRate, Name: "сумма НДС чека по ставке", Type: TypeSTLV, Max: 15, Repeat: true},
 	{Tag: TagVATAmount, Name: "сумма НДС", Type: TypeVLN, Max: 6},
+	{Tag: TagLottery, Name: "признак проведения лотереи", Type: TypeByte, Max: 1},
 	{Tag: TagMarkCode, Name: "код товара", Type: TypeBytes, Max: 32},
 	{Tag: TagSupplierPhone, Name: "телефон поставщика", Type: TypeString, Max: 19, Repeat: true},
 	{Tag: TagCorrectionType, Name: "тип коррекции", Type: TypeByte, Max: 1},
@@ -261,16 +268,19 @@ var tagTable = []TagInfo{
 	{Tag: TagRegisterFFD, Name: "версия ФФД ККТ", Type: TypeByte, Max: 1},
 	{Tag: TagDriveFFD, Name: "версия ФФД ФН", Type: TypeByte, Max: 1},
 	{Tag: TagReceiptRequisite, Name: "дополнительный реквизит чека", Type: TypeString, Max: 16},
+	{Tag: TagGambling, Name: "признак проведения азартных игр", Type: TypeByte, Max: 1},
 	{Tag: TagUnit, Name: "единица измерения", Type: TypeString, Max: 16},
 	{Tag: TagVATRate, Name: "ставка НДС", Type: TypeByte, Max: 1},
 	{Tag: TagItemVAT, Name: "сумма НДС за предмет расчёта", Type: TypeVLN, Max: 6},
 	{Tag: TagCashierINN, Name: "ИНН кассира", Type: TypeString, Max: 12},
+	{Tag: TagExcise, Name: "признак торговли подакцизными товарами", Type: TypeByte, Max: 1},
 	{Tag: TagFFDVersion, Name: "номер версии ФФД", Type: TypeByte, Max: 1},
 	{Tag: TagSubject, Name: "признак предмета расчёта", Type: TypeByte, Max: 1},
 	{Tag: TagMethod, Name: "признак способа расчёта", Type: TypeByte, Max: 1},
 	{Tag: TagPrepaid, Name: "сумма предоплатой (зачёт аванса)", Type: TypeVLN, Max: 6},
 	{Tag: TagCredit, Name: "сумма постоплатой (в кредит)", Type: TypeVLN, Max: 6},
 	{Tag: TagOther, Name: "сумма встречным предоставлением", Type: TypeVLN, Max: 6},
+	{Tag: TagPrinterInMachine, Name: "признак установки принтера в автомате", Type: TypeByte, Max: 1},
 	{Tag: TagItemAgentFlags, Name: "признак агента по предмету расчёта", Type: TypeByte, Max: 1},
 	{Tag: TagItemAgent, Name: "данные агента", Type: TypeSTLV, Max: 512},
 	{Tag: TagItemSupplier, Name: "данные поставщика", Type: TypeSTLV, Max: 512},
@@ -335,56 +345,77 @@ var (
 	receiptAgent = []Tag{TagAgentFlags, TagAgentOperation, TagAgentPhone, TagReceiverPhone, TagTransferPhone,
 		TagTransferOperName, TagTransferOperAddr, TagTransferOperINN, TagSupplierPhone}
 	// receiptOptional is what a receipt or correction receipt may carry beyond its required set.
-	receiptOptional = tags(vatSums, cashier, receiptAgent, []Tag{TagBuyerContact, TagSenderEmail, TagBuyerName,
+	receiptOptional = tags(vatSums, receiptAgent, []Tag{TagCashierINN, TagBuyerContact, TagSenderEmail, TagBuyerName,
 		TagBuyerINN, TagReceiptRequisite, TagUserRequisite, TagInternet, TagAutomatic, TagTaxSite, TagVendingMachine})
 	registration = contextRule{
-		// (check) FFD105.md gives no "always present" list for the registration
-		// reports; we require what a register is registered with, flags included
-		// (written as 0 or 1), and leave the OFD optional since an autonomous register has none.
+		// yandex/ofd's fiscalReport (FFD 1.05) requires 1209, 1221, 1188, 1189,
+		// 1013, 1048, 1018, 1062, 1012, 1037, 1002, 1110, 1109, 1056, 1001,
+		// 1108, 1040, 1041, 1021, 1187, 1017 and 1077; FFD105.md adds 1000,
+		// 1009, 1060 and the drive's 1190. 1017 is twelve zeros for an
+		// autonomous register. 1036 is required with 1001 = 1 (see conditions).
 		required: tags(userTags, signedByDrive, []Tag{TagRegisterSerial, TagRegisterVersion, TagRegisterFFD,
-			TagDriveFFD, TagTaxSystems, TagTaxSite, TagAutomatic, TagAutonomous, TagEncryption, TagInternet}),
-		optional: tags(cashier, warnings, []Tag{TagOFDName, TagOFDINN, TagSenderEmail, TagAgentFlags, TagVendingMachine}),
+			TagDriveFFD, TagTaxSystems, TagTaxSite, TagAutomatic, TagAutonomous, TagEncryption, TagInternet,
+			TagService, TagBSO, TagPrinterInMachine, TagOFDINN, TagCashier}),
+		optional: tags(warnings, []Tag{TagCashierINN, TagOFDName, TagSenderEmail, TagAgentFlags, TagVendingMachine,
+			TagExcise, TagGambling, TagLottery}),
 	}
 	shiftOpen = contextRule{
+		// yandex/ofd's openShift requires 1209, 1018, 1012, 1038, 1037, 1041,
+		// 1040, 1077; FFD105.md the user's tags, 1188 and 1189 besides.
 		required: tags(userTags, signedByDrive, []Tag{TagShiftNumber, TagRegisterVersion, TagRegisterFFD}),
 		optional: tags(cashier, warnings),
 	}
 )
 
 // rules holds, per document type and per STLV, the tags allowed inside it.
-// Anything not listed is forbidden.
+// Anything not listed is forbidden. conditions adds the rules that depend on
+// a value (1036 with 1001 = 1, 1098 with unsent documents).
 var rules = map[Tag]contextRule{
-	DocRegistration:       registration,
-	DocRegistrationChange: registration, // (check) the same set as the registration report
-	DocShiftOpen:          shiftOpen,
+	DocRegistration: registration,
+	// The change report (11) is the registration's set with its reason codes
+	// 1101 (yandex/ofd: correctionReasonCode, required, one or more); the
+	// shift number 1038 is not among its tags.
+	DocRegistrationChange: {
+		required: tags(registration.required, []Tag{TagReRegReason}),
+		optional: registration.optional,
+	},
+	DocShiftOpen: shiftOpen,
 	DocShiftClose: {
-		// (check) FFD105.md marks the close report as resting on one transcription.
-		required: tags(shiftOpen.required, []Tag{TagShiftDocs, TagShiftReceipts, TagUnsentCount, TagUnsentDate}),
-		optional: tags(cashier, warnings, []Tag{TagUnsentFirst}),
+		// yandex/ofd's closeShift lists neither 1188 nor 1189. It requires 1098
+		// and the warnings 1050–1053 always; FFD 1.05 has 1098 only when a
+		// document is unsent (see conditions), and the drive writes the
+		// warnings when they are set, so they stay optional here.
+		required: tags(userTags, signedByDrive, []Tag{TagShiftNumber, TagShiftDocs, TagShiftReceipts, TagUnsentCount}),
+		optional: tags(cashier, warnings, []Tag{TagUnsentDate, TagUnsentFirst}),
 	},
 	DocStateReport: {
-		required: tags(userTags, signedByDrive),
-		optional: tags(warnings, []Tag{TagShiftNumber, TagUnsentCount, TagUnsentDate, TagUnsentFirst}),
+		// yandex/ofd's currentStateReport requires 1002 and 1097; 1098 and
+		// 1116 go with unsent documents (see conditions).
+		required: tags(userTags, signedByDrive, []Tag{TagAutonomous, TagUnsentCount}),
+		optional: tags(warnings, []Tag{TagShiftNumber, TagUnsentDate, TagUnsentFirst}),
 	},
-	// (check) FFD105.md lists nothing for the drive close report: the user's tags and the drive's.
+	// yandex/ofd's closeArchive requires 1048, 1187, 1018, 1021, 1012, 1037,
+	// 1041, 1040, 1077; FFD 1.05 adds the last shift's number 1038.
 	DocDriveClose: {
-		required: tags(userTags, signedByDrive),
-		optional: tags(cashier, warnings, []Tag{TagShiftNumber}),
+		required: tags(userTags, signedByDrive, []Tag{TagShiftNumber, TagCashier}),
+		optional: tags(warnings, []Tag{TagCashierINN}),
 	},
 	DocReceipt: {
 		required: tags(userTags, signedByDrive, payments, []Tag{TagShiftNumber, TagReceiptNumber,
 			TagCalcSign, TagTaxSystem, TagTotal, TagItem}),
-		optional: receiptOptional,
+		optional: tags(receiptOptional, []Tag{TagCashier}),
 	},
 	DocCorrection: {
-		// (check) the cashier 1021 is listed for corrections but a register without
-		// a cashier has none to give: optional, as on a receipt.
+		// yandex/ofd's receiptCorrection requires the cashier 1021 (operator)
+		// and all of 1174.
 		required: tags(userTags, signedByDrive, payments, []Tag{TagShiftNumber, TagReceiptNumber,
-			TagCalcSign, TagTaxSystem, TagTotal, TagCorrectionType, TagCorrectionBasis}),
+			TagCalcSign, TagTaxSystem, TagTotal, TagCorrectionType, TagCorrectionBasis, TagCashier}),
 		optional: receiptOptional,
 	},
 	DocOperatorAck: {
-		required: []Tag{TagOFDINN, TagDriveNumber, TagDocNumber, TagDateTime, TagOFDMessage, TagOperatorSign},
+		required: []Tag{TagOFDINN, TagDriveNumber, TagDocNumber, TagDateTime, TagOFDMessage},
+		// An OFD without the fiscal crypto sends no ФПО (FFD105.md, "FN–OFD transport").
+		optional: []Tag{TagOperatorSign},
 	},
 	TagItem: {
 		required: []Tag{TagItemName, TagPrice, TagQuantity, TagItemSum, TagVATRate, TagMethod, TagSubject},
@@ -392,7 +423,8 @@ var rules = map[Tag]contextRule{
 			TagCountry, TagCustoms, TagItemVAT},
 	},
 	TagUserRequisite: {required: []Tag{TagRequisiteName, TagRequisiteValue}},
-	// (check) FFD105.md: all of 1174 present (yandex/ofd); our builder writes 1179 even when empty.
+	// All of 1174, 1179 not empty (see CheckDocument): yandex/ofd's schema
+	// requires the three, FFD 1.05 the basis document's number.
 	TagCorrectionBasis: {required: []Tag{TagBasisName, TagBasisDate, TagBasisNumber}},
 	TagItemAgent: {optional: []Tag{TagTransferOperAddr, TagTransferOperINN, TagTransferOperName, TagAgentOperation,
 		TagAgentPhone, TagReceiverPhone, TagTransferPhone}},

@@ -12,7 +12,7 @@ var ffdTable = []Tag{1000, 1001, 1002, 1005, 1008, 1009, 1012, 1013, 1016, 1017,
 	1104, 1105, 1106, 1107, 1108, 1111, 1116, 1117, 1118, 1162, 1171, 1173, 1174, 1187, 1188, 1189, 1190, 1192,
 	1197, 1199, 1200, 1203, 1209, 1212, 1214, 1215, 1216, 1217, 1222, 1223, 1224, 1225, 1226, 1227, 1228, 1230,
 	1231, 1022, 1085, 1086, 1177, 1178, 1179, 1, 11, 2, 21, 3, 31, 5, 6, 7,
-	1109, 1110, 1115, 1119, 1120}
+	1109, 1110, 1115, 1119, 1120, 1101, 1126, 1193, 1207, 1221}
 
 func TestRegistryComplete(t *testing.T) {
 	for _, tag := range ffdTable {
@@ -68,11 +68,27 @@ func TestRequiredSets(t *testing.T) {
 			1059, 1077, 1081, 1187, 1209, 1215, 1216, 1217}},
 		// "Shift reports": open.
 		{DocShiftOpen, []Tag{1000, 1009, 1012, 1018, 1037, 1038, 1040, 1041, 1048, 1077, 1187, 1188, 1189, 1209}},
-		// close: as open plus the counters.
-		{DocShiftClose, []Tag{1000, 1009, 1012, 1018, 1037, 1038, 1040, 1041, 1048, 1077, 1097, 1098, 1111, 1118,
-			1187, 1188, 1189, 1209}},
-		{DocStateReport, []Tag{1000, 1009, 1012, 1018, 1037, 1040, 1041, 1048, 1077, 1187, 1209}},
-		{DocOperatorAck, []Tag{1012, 1017, 1040, 1041, 1068, 1078}},
+		// close: the counters, without 1188 and 1189 (yandex/ofd's closeShift
+		// lists neither); 1098 only with unsent documents (a condition).
+		{DocShiftClose, []Tag{1000, 1009, 1012, 1018, 1037, 1038, 1040, 1041, 1048, 1077, 1097, 1111, 1118,
+			1187, 1209}},
+		// state: 1002 and 1097 (yandex/ofd's currentStateReport).
+		{DocStateReport, []Tag{1000, 1002, 1009, 1012, 1018, 1037, 1040, 1041, 1048, 1077, 1097, 1187, 1209}},
+		// registration: yandex/ofd's fiscalReport (printInMachineSign 1221,
+		// bsoSign 1110, serviceSign 1109, operator 1021, ofdInn 1017 …) with
+		// FFD105.md's 1000, 1009, 1060, 1190.
+		{DocRegistration, []Tag{1000, 1001, 1002, 1009, 1012, 1013, 1017, 1018, 1021, 1037, 1040, 1041, 1048,
+			1056, 1060, 1062, 1077, 1108, 1109, 1110, 1187, 1188, 1189, 1190, 1209, 1221}},
+		{DocRegistrationChange, []Tag{1000, 1001, 1002, 1009, 1012, 1013, 1017, 1018, 1021, 1037, 1040, 1041,
+			1048, 1056, 1060, 1062, 1077, 1101, 1108, 1109, 1110, 1187, 1188, 1189, 1190, 1209, 1221}},
+		// drive close: yandex/ofd's closeArchive (operator 1021) and the last shift 1038.
+		{DocDriveClose, []Tag{1000, 1009, 1012, 1018, 1021, 1037, 1038, 1040, 1041, 1048, 1077, 1187, 1209}},
+		{DocCorrection, []Tag{1000, 1009, 1012, 1018, 1020, 1021, 1031, 1037, 1038, 1040, 1041, 1042, 1048, 1054,
+			1055, 1077, 1081, 1173, 1174, 1187, 1209, 1215, 1216, 1217}},
+		// An OFD without the fiscal crypto sends no 1078.
+		{DocOperatorAck, []Tag{1012, 1017, 1040, 1041, 1068}},
+		{TagVATSums, []Tag{1119}},
+		{TagVATSumByRate, []Tag{1120, 1199}},
 		{TagItem, []Tag{1023, 1030, 1043, 1079, 1199, 1212, 1214}},
 		{TagCorrectionBasis, []Tag{1177, 1178, 1179}},
 		{TagUserRequisite, []Tag{1085, 1086}},

@@ -92,13 +92,17 @@ func TestRoundTripEveryDocument(t *testing.T) {
 			return signed(t, 1, must(t)(testRegistration().AppendTLV(nil, 1)), nil)
 		}},
 		{DocRegistrationChange, NameRegistrationChange, func() []byte {
-			return signed(t, 11, must(t)(testRegistration().AppendTLV(nil, 11)), nil)
+			g := testRegistration()
+			g.Reasons = []byte{ReasonOFD}
+			return signed(t, 11, must(t)(g.AppendTLV(nil, 11)), nil)
 		}},
 		{DocShiftOpen, NameShiftOpen, func() []byte {
 			return signed(t, 2, must(t)(testReport().AppendTLV(nil, 2)), shift)
 		}},
 		{DocStateReport, NameStateReport, func() []byte {
-			return signed(t, 21, must(t)(testReport().AppendTLV(nil, 21)), shift)
+			return signed(t, 21, must(t)(testReport().AppendTLV(nil, 21)), func(b []byte) []byte {
+				return AppendUint32(shift(b), TagUnsentCount, 0)
+			})
 		}},
 		{DocReceipt, NameReceipt, func() []byte {
 			return signed(t, 3, must(t)(testReceipt().AppendTLV(nil)), shiftAndReceipt)
@@ -110,7 +114,7 @@ func TestRoundTripEveryDocument(t *testing.T) {
 			return signed(t, 5, must(t)(testReport().AppendTLV(nil, 5)), closeCounters)
 		}},
 		{DocDriveClose, NameDriveClose, func() []byte {
-			return signed(t, 6, must(t)(testReport().AppendTLV(nil, 6)), nil)
+			return signed(t, 6, must(t)(testReport().AppendTLV(nil, 6)), shift)
 		}},
 		{DocOperatorAck, "", ack},
 	}
@@ -150,8 +154,8 @@ func TestReportContents(t *testing.T) {
 		absent  []Tag
 	}{
 		{DocShiftOpen, []Tag{TagRegisterVersion, TagRegisterFFD, TagCashier, TagCashierINN, TagRegNumber}, nil},
-		{DocShiftClose, []Tag{TagRegisterVersion, TagRegisterFFD, TagCashier}, nil},
-		{DocStateReport, []Tag{TagUserName, TagAddress}, []Tag{TagRegisterVersion, TagCashier}},
+		{DocShiftClose, []Tag{TagCashier}, []Tag{TagRegisterVersion, TagRegisterFFD}},
+		{DocStateReport, []Tag{TagUserName, TagAddress, TagAutonomous}, []Tag{TagRegisterVersion, TagCashier}},
 		{DocDriveClose, []Tag{TagCashier}, []Tag{TagRegisterVersion}},
 	}
 	for _, c := range cases {

@@ -89,6 +89,11 @@ func (s *Seller) validate() error {
 	if err := checkString("seller.place", TagPlace, s.Place, true); err != nil {
 		return err
 	}
+	if s.Automatic {
+		if err := checkString("seller.machine", TagVendingMachine, s.Machine, true); err != nil {
+			return err
+		}
+	}
 	if s.TaxSystems == 0 || s.TaxSystems > 63 {
 		return fieldErr("seller.taxSystems", "registered tax systems %d: want a non-empty set of 1, 2, 4, 8, 16, 32", s.TaxSystems)
 	}
@@ -109,7 +114,12 @@ func (r *Receipt) validateCorrection() error {
 	if u := LocalUnix(c.Date); u < 0 || u > 1<<32-1 {
 		return fieldErr("correction.date", "date %s does not fit a unixtime", c.Date.Format(time.DateOnly))
 	}
-	return checkString("correction.number", TagBasisNumber, c.Number, false)
+	// 1179 is required and an empty one is no number: on own initiative too,
+	// the basis is a document of the user's (an act, a memo) with its number.
+	if c.Number == "" {
+		return fieldErr("correction.number", "the basis document's number (1179) is required; for an own act without one, «б/н»")
+	}
+	return checkString("correction.number", TagBasisNumber, c.Number, true)
 }
 
 func (r *Receipt) validateItems() error {
@@ -237,6 +247,11 @@ func (r *Receipt) validatePayments() error {
 }
 
 func (r *Receipt) validateParties() error {
+	// A correction receipt names who made it: 1021 is required there
+	// (yandex/ofd's receiptCorrection, FFD105.md's correction receipt).
+	if r.Correction != nil && r.Cashier == "" {
+		return fieldErr("cashier", "a correction receipt needs the cashier's name (1021)")
+	}
 	if err := checkString("cashier", TagCashier, r.Cashier, false); err != nil {
 		return err
 	}

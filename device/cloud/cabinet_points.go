@@ -17,8 +17,20 @@ type pointsData struct {
 	Points []pointRecord
 	OFDs   []OFD
 	Taxes  []string
+	Agents []agentOption
 	Issued *issuedPair // the pair just made, shown once
 }
+
+// agentOption is one agent type of the registration's 1057, as the form shows it.
+type agentOption struct{ Name, Word string }
+
+var agentOptions = []agentOption{{"bank_paying_agent", "банковский платёжный агент"},
+	{"bank_paying_subagent", "банковский платёжный субагент"}, {"paying_agent", "платёжный агент"},
+	{"paying_subagent", "платёжный субагент"}, {"attorney", "поверенный"}, {"commission_agent", "комиссионер"},
+	{"another", "иной агент"}}
+
+// HasAgent says whether the point registers its register as the agent type name.
+func (p Point) HasAgent(name string) bool { return p.AgentFlags&agentTypes[name] != 0 }
 
 type issuedPair struct {
 	PointID, Login, Password string
@@ -36,7 +48,7 @@ func (s *Server) renderPoints(w http.ResponseWriter, r *http.Request, c *cabinet
 	}
 	v := c.view("Торговые точки", "points")
 	v.Flash, v.Error = flash, problem
-	v.Data = pointsData{Points: pts, OFDs: OFDs, Taxes: taxOrder, Issued: issued}
+	v.Data = pointsData{Points: pts, OFDs: OFDs, Taxes: taxOrder, Agents: agentOptions, Issued: issued}
 	s.render(w, r, code, "points", v)
 }
 
@@ -85,6 +97,35 @@ func pointForm(r *http.Request, pr *pointRecord) error {
 	on := func(name string) bool { return r.PostFormValue(name) == "on" }
 	p.ShopDocuments, p.StopOnErrors, p.CarryBalance, p.Offline = on("shopDocuments"), on("stopOnErrors"), on("carryBalances"), on("offline")
 	p.KeepVAT20 = on("keepVat20")
+	p.Automatic, p.Encryption, p.Services, p.BSO = on("automatic"), on("encryption"), on("services"), on("bso")
+	p.PrinterInMachine, p.Excise, p.Gambling, p.Lottery = on("printerInMachine"), on("excise"), on("gambling"), on("lottery")
+	p.MachineNumber, p.Cashier = f("machineNumber"), f("cashier")
+	p.AgentFlags = 0
+	for _, a := range r.PostForm["agent"] {
+		bit, ok := agentTypes[a]
+		if !ok {
+			return fmt.Errorf("поле «Признаки агента» (agent): неизвестный %q", a)
+		}
+		p.AgentFlags |= bit
+	}
+	switch {
+	case p.Automatic && p.MachineNumber == "":
+		return fmt.Errorf("поле «Номер автомата» (machineNumber): обязателен в автоматическом режиме")
+	case utf8.RuneCountInString(p.MachineNumber) > 20:
+		return fmt.Errorf("поле «Номер автомата» (machineNumber): не длиннее 20 символов")
+	case utf8.RuneCountInString(p.Cashier) > 64:
+		return fmt.Errorf("поле «Кассир» (cashier): не длиннее 64 символов")
+	}
+	for _, v := range []struct{ name, label, s string }{{"machineNumber", "Номер автомата", p.MachineNumber}, {"cashier", "Кассир", p.Cashier}} {
+		if err := checkControls(v.name, v.s, ""); err != nil {
+			return fmt.Errorf("поле «%s» (%s): управляющие символы недопустимы", v.label, v.name)
+		}
+		for _, r := range v.s {
+			if _, ok := fiscal.CP866Byte(r); !ok {
+				return fmt.Errorf("поле «%s» (%s): символ %q не записывается в фискальный документ", v.label, v.name, r)
+			}
+		}
+	}
 	// Online-shop documents come at any hour, so the shift's balances must carry over.
 	p.CarryBalance = p.CarryBalance || p.ShopDocuments
 	p.RemoteMode = !p.StopOnErrors

@@ -63,7 +63,8 @@ func (d *Document) ReceiptAt(p Point, at time.Time) (*fiscal.Receipt, error) {
 			TaxSystems: p.TaxSystems, RegNumber: p.RegNumber, Email: p.Email,
 			// An online shop's receipt says so (1108); a point the owner marks as
 			// working offline settles at its own place, not on the internet.
-			Internet: p.ShopDocuments && !p.Offline,
+			Internet:  p.ShopDocuments && !p.Offline,
+			Automatic: p.Automatic, Machine: p.MachineNumber,
 		},
 		Sign:         sign,
 		TaxSystem:    tax,

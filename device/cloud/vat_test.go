@@ -133,3 +133,47 @@ func TestPositionRefusals2026(t *testing.T) {
 		})
 	}
 }
+
+// TestCorrectionNeeds: a correction names its cashier (1021) and its basis
+// document's number (1179), on own initiative too.
+func TestCorrectionNeeds(t *testing.T) {
+	corr := func(number any, cashier bool) []byte {
+		return doc(func(m map[string]any) {
+			m["docType"] = "SALE_CORRECTION"
+			c := map[string]any{"type": "SELF", "baseName": "акт", "baseDate": "2026-11-20"}
+			if number != nil {
+				c["baseNumber"] = number
+			}
+			m["correction"] = c
+			if !cashier {
+				delete(m, "cashierName")
+				delete(m, "cashierInn")
+			}
+		})
+	}
+	cases := []struct {
+		name, field string
+		body        []byte
+	}{
+		{"SELF without baseNumber", "correction.baseNumber", corr(nil, true)},
+		{"SELF with an empty baseNumber", "correction.baseNumber", corr("", true)},
+		{"without cashierName", "cashierName", corr("б/н", false)},
+		{"complete", "", corr("б/н", true)},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			var d Document
+			if err := json.Unmarshal(c.body, &d); err != nil {
+				t.Fatal(err)
+			}
+			_, err := d.Receipt(testPoint)
+			var fe *FieldError
+			switch {
+			case c.field == "" && err != nil:
+				t.Fatal(err)
+			case c.field != "" && (!errors.As(err, &fe) || fe.Field != c.field):
+				t.Fatalf("error %v, want field %s", err, c.field)
+			}
+		})
+	}
+}

@@ -115,6 +115,49 @@ type Point struct {
 	// (the shop sends 1113/1114 for 22 %). Off, the default, they follow the
 	// operation's date: see Document.Standard22.
 	KeepVAT20 bool `json:"keepVat20,omitempty"`
+
+	// The register's registration flags, written into its registration report
+	// (FFD 1.05; Registration builds it). Automatic mode (1001) needs the
+	// automatic device's number (1036); receipts carry both.
+	Automatic        bool   `json:"automatic,omitempty"`        // 1001
+	MachineNumber    string `json:"machineNumber,omitempty"`    // 1036
+	Encryption       bool   `json:"encryption,omitempty"`       // 1056
+	Services         bool   `json:"services,omitempty"`         // 1109 services only
+	BSO              bool   `json:"bso,omitempty"`              // 1110 strict-reporting forms
+	PrinterInMachine bool   `json:"printerInMachine,omitempty"` // 1221
+	Excise           bool   `json:"excise,omitempty"`           // 1207
+	Gambling         bool   `json:"gambling,omitempty"`         // 1193
+	Lottery          bool   `json:"lottery,omitempty"`          // 1126
+	AgentFlags       byte   `json:"agentFlags,omitempty"`       // 1057, a bit per agent type as in agentInfo
+	// Cashier is who registers the register (1021 of the registration reports);
+	// empty: DefaultRegistrar.
+	Cashier string `json:"cashier,omitempty"`
+}
+
+// DefaultRegistrar is 1021 of a registration report when the point names nobody.
+const DefaultRegistrar = "Администратор"
+
+// Registration is the registration report's data of the point's register:
+// the seller and the flags from the point's settings, the OFD the owner chose
+// (an autonomous register has none), the register's serial, version and
+// registration number. Validate it before use.
+func (p Point) Registration(serial, version, regNumber string) fiscal.Registration {
+	g := fiscal.Registration{
+		Seller: fiscal.Seller{Name: p.Name, INN: p.INN, Address: p.Address, Place: p.Place, TaxSystems: p.TaxSystems,
+			RegNumber: regNumber, Email: p.Email, Internet: p.ShopDocuments && !p.Offline,
+			Automatic: p.Automatic, Machine: p.MachineNumber},
+		Serial: serial, Version: version, RegisterFFD: fiscal.FFD105, DriveFFD: fiscal.FFD105,
+		Autonomous: p.Offline, Encryption: p.Encryption, Services: p.Services, BSO: p.BSO,
+		Printer: p.PrinterInMachine, Excise: p.Excise, Gambling: p.Gambling, Lottery: p.Lottery,
+		AgentFlags: p.AgentFlags, Cashier: p.Cashier,
+	}
+	if g.Cashier == "" {
+		g.Cashier = DefaultRegistrar
+	}
+	if !p.Offline {
+		g.OFDName, g.OFDINN = p.OFD.Name, p.OFD.INN
+	}
+	return g
 }
 
 // OFD is a fiscal data operator as the cabinet offers it.

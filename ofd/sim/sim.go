@@ -1,6 +1,6 @@
 // Package sim is the OFD emulator: it takes the drive's containers over the
 // FN–OFD TCP protocol, checks them as an operator would (CRCs, the message sign
-// ФПС, the fiscal sign ФПД), keeps each document once in its own bbolt file,
+// ФПС, the fiscal sign ФПД, the document against FFD 1.05's tag tables), keeps each document once in its own bbolt file,
 // answers with an acknowledgement signed with the OFD's key, and serves the
 // receipt look-up a buyer reaches from the QR code. Faults can be switched on to
 // test a register against a misbehaving OFD.
@@ -36,7 +36,7 @@ const DefaultOFDINN = "7700000009"
 // to the operator; these are ours.
 const (
 	CodeAccepted    byte = 0 // stored
-	CodeBadFormat   byte = 1 // the container or its document does not parse, or its parts disagree
+	CodeBadFormat   byte = 1 // the container or its document does not parse, breaks the tag tables, or its parts disagree
 	CodeUnknownFN   byte = 2 // no key for the drive number
 	CodeBadMessage  byte = 3 // the message sign ФПС does not verify
 	CodeBadFiscal   byte = 4 // the fiscal sign ФПД does not verify
@@ -325,6 +325,11 @@ func (s *Server) check(h ofd.SessionHeader, c *ofd.Container) (byte, uint32, err
 	fpd, err := fiscal.VerifyFiscalSign(key, c.Document)
 	if err != nil {
 		return CodeBadFiscal, 0, err
+	}
+	// The document must meet FFD 1.05's tables as fiscal restates them (and
+	// yandex/ofd's schemas with them): an operator answers a format error.
+	if _, err := fiscal.CheckDocument(c.Document); err != nil {
+		return CodeBadFormat, 0, fmt.Errorf("document %d: %w", doc.Tag, err)
 	}
 	els, err := fiscal.SplitElements(doc.Value)
 	if err != nil {

@@ -38,18 +38,29 @@ func messages(t testing.TB, n int) (*fn.Emulator, [][]byte) {
 	}
 	t.Cleanup(func() { d.Close() })
 	ctx := context.Background()
-	tlv, _ := fiscal.AppendString(nil, 1037, "0000000001012345")
+	reg, tlv := validRegistration(t)
 	if _, err := d.Register(ctx, fn.Doc{Time: t0, TLV: tlv}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := d.OpenShift(ctx, fn.Doc{Time: t0}); err != nil {
+	open, err := (&fiscal.Report{Seller: reg.Seller, Version: "1.0.0"}).AppendTLV(nil, fiscal.DocShiftOpen)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.OpenShift(ctx, fn.Doc{Time: t0, TLV: open}); err != nil {
 		t.Fatal(err)
 	}
 	for i := range n {
-		tlv, _ := fiscal.AppendString(nil, 1000, "КАССОВЫЙ ЧЕК")
-		tlv = fiscal.AppendByte(tlv, 1054, 1)
-		tlv = fiscal.AppendVLN(tlv, 1020, uint64(19900+i))
-		tlv = fiscal.AppendFVLN(tlv, 1023, 1500, 3)
+		r := &fiscal.Receipt{Seller: reg.Seller, Sign: fiscal.Income, TaxSystem: fiscal.TaxGeneral,
+			Items: []fiscal.Item{{Name: "Чай", Price: 19900 + int64(i), Quantity: fiscal.Quantity{Value: 1},
+				Sum: 19900 + int64(i), VAT: fiscal.VAT22, VATSum: -1, Subject: 1, Method: 4}},
+			Payments: fiscal.Payments{Electronic: 19900 + int64(i)}}
+		if err := r.Validate(); err != nil {
+			t.Fatal(err)
+		}
+		tlv, err := r.AppendTLV(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
 		if _, err := d.Receipt(ctx, fn.ReceiptDoc{Time: t0, Sign: 1, Total: uint64(19900 + i), TLV: tlv}); err != nil {
 			t.Fatal(err)
 		}
@@ -68,6 +79,29 @@ func messages(t testing.TB, n int) (*fn.Emulator, [][]byte) {
 		}
 	}
 	return d, out
+}
+
+// validRegistration is a registration that meets FFD 1.05's tables, and its elements.
+func validRegistration(t testing.TB) (fiscal.Registration, []byte) {
+	t.Helper()
+	rn, err := fiscal.RegNumber("0000000001", "7707083893", "0123456789")
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := fiscal.Registration{
+		Seller: fiscal.Seller{Name: "ООО Ромашка", INN: "7707083893", Address: "Москва", Place: "shop.example",
+			TaxSystems: fiscal.TaxGeneral, RegNumber: rn, Internet: true},
+		Serial: "0123456789", Version: "1.0.0", RegisterFFD: fiscal.FFD105, DriveFFD: fiscal.FFD105,
+		OFDName: "ОФД-эмулятор", OFDINN: sim.DefaultOFDINN, Cashier: "Иванова А.",
+	}
+	if err := g.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	tlv, err := g.AppendTLV(nil, fiscal.DocRegistration)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return g, tlv
 }
 
 // buildAck builds, independently of the emulator, the ack the brief specifies.
@@ -336,7 +370,7 @@ func TestLookup(t *testing.T) {
 		1000: "КАССОВЫЙ ЧЕК",
 		1054: float64(1),
 		1020: float64(19900),
-		1023: float64(1.5),
+		1055: float64(1),
 		1040: float64(3),
 		1041: d.DriveNumber(),
 		1012: "2026-11-22T12:00:00",
