@@ -230,6 +230,9 @@ func (c *Client) State(ctx context.Context) (State, error) {
 		}
 		st.Shift = uint32(binary.LittleEndian.Uint16(a[1:]))
 		st.ReceiptsInShift = uint32(binary.LittleEndian.Uint16(a[3:]))
+		if st.ShiftOpen && c.shiftOpened != st.Shift {
+			c.findShiftOpening(ctx, st)
+		}
 		if c.shiftOpened == st.Shift {
 			st.ShiftOpenedAt = c.shiftOpenedAt
 		}
@@ -259,6 +262,30 @@ func (c *Client) State(ctx context.Context) (State, error) {
 		st.RegNumber = trimField(a[17:37])
 	}
 	return st, nil
+}
+
+// findShiftOpening looks for the open shift's opening report in the archive,
+// as the published commands give its time nowhere else: it is the document
+// before the shift's receipts, or a few before that when reports came
+// between. What it finds is kept; a failure leaves the time unknown.
+func (c *Client) findShiftOpening(ctx context.Context, st State) {
+	for k := uint32(0); k <= 16 && st.LastFD > st.ReceiptsInShift+k; k++ {
+		fd := st.LastFD - st.ReceiptsInShift - k
+		a, err := c.call(ctx, cmdFindDocument, binary.LittleEndian.AppendUint32(nil, fd))
+		if err != nil || len(a) < 17 {
+			return
+		}
+		if fiscal.Tag(a[0]) != fiscal.DocShiftOpen {
+			continue
+		}
+		if uint32(binary.LittleEndian.Uint16(a[15:])) != st.Shift {
+			return
+		}
+		if at, err := parseDate(a[2:7]); err == nil {
+			c.shiftOpened, c.shiftOpenedAt = st.Shift, at
+		}
+		return
+	}
 }
 
 // document sends a begin command, the TLV in 07h blocks and the finish

@@ -121,6 +121,9 @@ func TestGoldenClientState(t *testing.T) {
 		c, wait := scripted(t, fn.ClientOptions{},
 			cstep{req: "30", ans: status30("03", "00", "01", d0902, "0C 00 00 00") + ""},
 			cstep{req: "10", ans: "00 01 07 00 05 00"},
+			// The opening time is only in the archive: the report before the 5 receipts, or one before.
+			cstep{req: "40 07 00 00 00", ans: "00 15 00 1A 0B 16 08 30 07 00 00 00 01 02 03 04 00 00 00 00 1A 0B 16"},
+			cstep{req: "40 06 00 00 00", ans: "00 02 00 1A 0B 16 08 29 06 00 00 00 01 02 03 04 07 00"},
 			cstep{req: "20", ans: "00 03 00 02 00 0B 00 00 00 " + d0901},
 			cstep{req: "32", ans: "00 1D 0B 16 0B 01"},
 			cstep{req: "43", ans: "00 " + d0900 + " " + gINN + " " + gRegNo + " 01 24 01 00 00 00 44 33 22 11"},
@@ -128,7 +131,7 @@ func TestGoldenClientState(t *testing.T) {
 		st := must(c.State(ctx)).ok(t)
 		wait()
 		want := fn.State{Phase: fn.PhaseFiscal, DriveNumber: "9999078900004312", RegNumber: "0000000001012345", ShiftOpen: true,
-			Shift: 7, ReceiptsInShift: 5, LastFD: 12, LastFDTime: at0902, Unsent: 2, FirstUnsentFD: 11,
+			Shift: 7, ReceiptsInShift: 5, LastFD: 12, LastFDTime: at0902, ShiftOpenedAt: time.Date(2026, 11, 22, 8, 41, 0, 0, time.UTC), Unsent: 2, FirstUnsentFD: 11,
 			FirstUnsentTime: at0900.Add(time.Minute), ValidUntil: time.Date(2029, 11, 22, 0, 0, 0, 0, time.UTC)}
 		if st != want {
 			t.Fatalf("state\n%+v, want\n%+v", st, want)
