@@ -280,11 +280,6 @@ var docTitles = map[string]string{
 	"BUY_CORRECTION": "Чек коррекции. Расход",
 }
 
-var vatNames = map[fiscal.VATRate]string{
-	fiscal.VAT20: "НДС 20%", fiscal.VAT10: "НДС 10%", fiscal.VAT20120: "НДС 20/120", fiscal.VAT10110: "НДС 10/110",
-	fiscal.VAT0: "НДС 0%", fiscal.VATNone: "Без НДС",
-}
-
 type documentData struct {
 	Row       docRow
 	Point     pointRecord
@@ -346,7 +341,11 @@ func layoutReceipt(rec docRecord, p Point) (*receiptView, error) {
 	if err := json.Unmarshal(rec.Body, &doc); err != nil {
 		return nil, fmt.Errorf("документ не читается: %w", err)
 	}
-	rc, err := doc.Receipt(p)
+	at := doc.CheckoutDateTime
+	if rec.FiscalInfo != nil {
+		at = rec.FiscalInfo.Date // the VAT rate of vatTag 1102/1106 follows the receipt's date
+	}
+	rc, err := doc.ReceiptAt(p, at)
 	if err != nil {
 		return nil, fmt.Errorf("чек не собирается с нынешними данными точки: %w", err)
 	}
