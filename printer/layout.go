@@ -335,7 +335,9 @@ func report(b *builder, doc *fiscal.Document, fp uint32) {
 			t    fiscal.Tag
 			word string
 		}{{fiscal.TagAutomatic, "АВТОМАТИЧЕСКИЙ РЕЖИМ"}, {fiscal.TagAutonomous, "АВТОНОМНЫЙ РЕЖИМ"},
-			{fiscal.TagEncryption, "ШИФРОВАНИЕ"}, {fiscal.TagInternet, "РАСЧЕТЫ В СЕТИ ИНТЕРНЕТ"}} {
+			{fiscal.TagEncryption, "ШИФРОВАНИЕ"}, {fiscal.TagInternet, "РАСЧЕТЫ В СЕТИ ИНТЕРНЕТ"},
+			{fiscal.TagService, "УСЛУГИ"}, {fiscal.TagBSO, "АС БСО"}, {fiscal.TagPrinterInMachine, "ПРИНТЕР В АВТОМАТЕ"},
+			{fiscal.TagExcise, "ПОДАКЦИЗНЫЕ ТОВАРЫ"}, {fiscal.TagGambling, "АЗАРТНЫЕ ИГРЫ"}, {fiscal.TagLottery, "ЛОТЕРЕИ"}} {
 			if v, ok := els.Uint(f.t); ok {
 				yes := "НЕТ"
 				if v != 0 {
@@ -343,6 +345,13 @@ func report(b *builder, doc *fiscal.Document, fp uint32) {
 				}
 				b.pair(f.word, yes, false)
 			}
+		}
+		optString(b, els, fiscal.TagVendingMachine, "НОМЕР АВТОМАТА")
+		if v, ok := els.Uint(fiscal.TagAgentFlags); ok && v != 0 {
+			b.pair("ПРИЗНАК АГЕНТА", bitWords(v, agentWords[:]), false)
+		}
+		for _, r := range els.All(fiscal.TagReRegReason) {
+			b.pair("ПРИЧИНА ПЕРЕРЕГИСТРАЦИИ", reasonWords[r.Uint()], false)
 		}
 		optString(b, els, fiscal.TagSenderEmail, "ЭЛ. АДР. ОТПРАВИТЕЛЯ")
 	}

@@ -36,6 +36,10 @@ func vatSumWord(rate uint64) string {
 	return "СУММА " + vatRateWord(rate)
 }
 
+// reasonWords are 1101's reasons of a registration change.
+var reasonWords = map[uint64]string{1: "ЗАМЕНА ФН", 2: "ЗАМЕНА ОФД", 3: "ИЗМЕНЕНИЕ РЕКВИЗИТОВ",
+	4: "ИЗМЕНЕНИЕ НАСТРОЕК ККТ"}
+
 // agentWords are the bits of 1057 and 1222, lowest first.
 var agentWords = [...]string{"БАНК. ПЛ. АГЕНТ", "БАНК. ПЛ. СУБАГЕНТ", "ПЛ. АГЕНТ", "ПЛ. СУБАГЕНТ",
 	"ПОВЕРЕННЫЙ", "КОМИССИОНЕР", "АГЕНТ"}
