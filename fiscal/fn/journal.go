@@ -34,9 +34,24 @@ var errJournalFull = errors.New("journal full")
 // replay takes the run that follows the checkpointed state and stops at the
 // first record out of sequence, torn or stale from before the last checkpoint.
 type journal struct {
-	f   *os.File
+	f   journalFile
 	off int64  // where the next record goes
 	buf []byte // reused to encode records
+}
+
+// journalFile is what the journal needs of its file.
+type journalFile interface {
+	io.ReaderAt
+	io.WriterAt
+	Sync() error
+	Close() error
+	Name() string
+}
+
+// openJournalFile opens the journal's file. The power-loss tests put a file
+// in its place that loses, at a simulated power cut, what was not synced.
+var openJournalFile = func(path string) (journalFile, error) {
+	return os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
 }
 
 // journalRecord is one decoded record.
@@ -50,11 +65,11 @@ type journalRecord struct {
 // openJournal opens (or creates, zero-filled) the journal at path and returns
 // its valid records from the start, in order.
 func openJournal(path string) (*journal, []journalRecord, error) {
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	f, err := openJournalFile(path)
 	if err != nil {
 		return nil, nil, err
 	}
-	data, err := io.ReadAll(f)
+	data, err := io.ReadAll(io.NewSectionReader(f, 0, journalSize))
 	if err == nil && len(data) < journalSize {
 		err = zeroFill(f, int64(len(data)))
 	}
@@ -67,7 +82,7 @@ func openJournal(path string) (*journal, []journalRecord, error) {
 
 // zeroFill extends the file with zeros to journalSize and makes that durable,
 // its directory entry included.
-func zeroFill(f *os.File, from int64) error {
+func zeroFill(f journalFile, from int64) error {
 	if _, err := f.WriteAt(make([]byte, journalSize-from), from); err != nil {
 		return err
 	}
