@@ -117,9 +117,8 @@ func TestPowerCut(t *testing.T) {
 		}
 		cycles = n
 	}
-	seed := uint64(time.Now().UnixNano())
-	t.Logf("seed %d, %d cycles", seed, cycles)
-	rng := rand.New(rand.NewPCG(seed, 0))
+	t.Logf("%d cycles", cycles)
+	rng := rand.New(rand.NewPCG(seed(t), 0))
 	dir := t.TempDir()
 	var lastFD, lastAcked uint32
 	for cycle := range cycles {
