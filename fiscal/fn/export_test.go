@@ -13,3 +13,9 @@ func (e *Emulator) Journaled() int {
 	defer e.mu.Unlock()
 	return len(e.pending)
 }
+
+// ParseAck is parseAck for the fuzz target: the acknowledgement's FD and code.
+func ParseAck(ack, ofdKey []byte) (fd uint32, code byte, err error) {
+	a, err := parseAck(ack, ofdKey)
+	return a.fd, a.code, err
+}
