@@ -176,3 +176,32 @@ func TestCheckDocumentRefuses(t *testing.T) {
 		})
 	}
 }
+
+// TestCheckForbidden: a tag where its context does not list it decodes (an
+// archive keeps what an earlier version wrote) but fails the check.
+func TestCheckForbidden(t *testing.T) {
+	cases := []struct {
+		name   string
+		in     []byte
+		tag    Tag
+		offset int
+	}{
+		{"item field at top level", wrap(DocReceipt, unhex(t, "06 04 01 00 41")), 1030, 4},
+		{"item in a shift report", wrap(DocShiftOpen, unhex(t, "23 04 00 00")), 1059, 4},
+		{"item in a correction", wrap(DocCorrection, unhex(t, "23 04 00 00")), 1059, 4},
+		{"receipt tag inside an item", wrap(DocReceipt, unhex(t, "23 04 05 00 1E 04 01 00 01")), 1054, 8},
+		{"1188 on a shift close", wrap(DocShiftClose, unhex(t, "A4 04 03 00 31 2E 30")), 1188, 4},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			if _, err := Decode(c.in); err != nil {
+				t.Fatalf("Decode: %v", err)
+			}
+			_, err := CheckDocument(c.in)
+			var te *TagError
+			if !errors.Is(err, ErrForbiddenTag) || !errors.As(err, &te) || te.Tag != c.tag || te.Offset != c.offset {
+				t.Fatalf("CheckDocument = %v, want tag %d at offset %d forbidden", err, c.tag, c.offset)
+			}
+		})
+	}
+}

@@ -66,10 +66,11 @@ type Document struct {
 }
 
 // Decode parses a whole document STLV, header included. It refuses truncated
-// input, trailing bytes, unknown tags, tags the context forbids, repeats of
-// tags that do not repeat, and lengths wrong for the tag's type or over its
-// maximum. It does not check that required tags are there: CheckRequired does,
-// so that a document under construction or an archive read in part still decodes.
+// input, trailing bytes, unknown tags, repeats of tags that do not repeat, and
+// lengths wrong for the tag's type or over its maximum. Whether each tag may
+// stand where it does and whether the required ones are there is the tag
+// tables' business, which Check (and CheckDocument) apply: a document signed
+// under earlier tables, read back from a drive's archive, still decodes.
 func Decode(b []byte) (*Document, error) {
 	outer, next, err := NextElement(b, 0)
 	if err != nil {
@@ -89,6 +90,7 @@ func Decode(b []byte) (*Document, error) {
 }
 
 // decodeElements parses b[start:end] as the children of ctx; offsets stay absolute.
+// ctx decides nothing here but is kept for the errors' sake.
 func decodeElements(b []byte, start, end int, ctx Tag) (Elements, error) {
 	var out Elements
 	for off := start; off < end; {
@@ -99,9 +101,6 @@ func decodeElements(b []byte, start, end int, ctx Tag) (Elements, error) {
 		ti, ok := tagInfos[raw.Tag]
 		if !ok {
 			return nil, &TagError{Tag: raw.Tag, Offset: off, Err: ErrUnknownTag}
-		}
-		if PresenceIn(ctx, raw.Tag) == Forbidden {
-			return nil, &TagError{Tag: raw.Tag, Offset: off, Err: fmt.Errorf("%w: inside %d", ErrForbiddenTag, ctx)}
 		}
 		if !ti.Repeat {
 			for _, e := range out {
@@ -151,6 +150,29 @@ func checkLength(ti TagInfo, n int) error {
 	}
 	if n > ti.Max {
 		return fmt.Errorf("%w: %s of %d bytes, max %d", ErrBadLength, ti.Type, n, ti.Max)
+	}
+	return nil
+}
+
+// Check applies the tag tables to a decoded document: the first tag its
+// context forbids (ErrForbiddenTag), then what CheckRequired reports.
+func (d *Document) Check() error {
+	if err := checkForbidden(d.Type, d.Elements); err != nil {
+		return err
+	}
+	return d.CheckRequired()
+}
+
+func checkForbidden(ctx Tag, els Elements) error {
+	for _, e := range els {
+		if PresenceIn(ctx, e.Tag) == Forbidden {
+			return &TagError{Tag: e.Tag, Offset: e.Offset, Err: fmt.Errorf("%w: inside %d", ErrForbiddenTag, ctx)}
+		}
+		if tagInfos[e.Tag].Type == TypeSTLV {
+			if err := checkForbidden(e.Tag, e.Children); err != nil {
+				return err
+			}
+		}
 	}
 	return nil
 }
@@ -233,17 +255,17 @@ func (d *Document) checkConditions() error {
 
 // CheckDocument decodes a whole document (its STLV, header included, as the
 // drive signs it and the OFD receives it) and checks it against the tag tables
-// of this package: every tag known and allowed where it stands, lengths and
-// repeats (Decode), every required tag there and not empty, and the rules that
-// depend on a value (CheckRequired). A drive calls it on the finished document
-// before it signs, and refuses it as a real ФН answers a format error; an OFD
-// calls it on what it receives. Errors are *TagError naming the tag.
+// of this package: every tag known, lengths and repeats (Decode), every tag
+// allowed where it stands, every required tag there and not empty, and the
+// rules that depend on a value (Check). A drive calls it on the finished
+// document before it signs, and refuses it as a real ФН answers a format
+// error; an OFD calls it on what it receives. Errors are *TagError naming the tag.
 func CheckDocument(b []byte) (*Document, error) {
 	d, err := Decode(b)
 	if err != nil {
 		return nil, err
 	}
-	if err := d.CheckRequired(); err != nil {
+	if err := d.Check(); err != nil {
 		return d, err
 	}
 	return d, nil
