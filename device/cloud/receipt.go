@@ -151,7 +151,8 @@ func (pos Position) item(path string, std22 bool) (fiscal.Item, error) {
 				"no price in whole kopecks times the quantity gives %s; split the position", Money(sum))
 		}
 	}
-	rate := vatTags[pos.VatTag]
+	given := vatTags[pos.VatTag]
+	rate := given
 	if std22 {
 		switch rate {
 		case fiscal.VAT20:
@@ -188,11 +189,20 @@ func (pos Position) item(path string, std22 bool) (fiscal.Item, error) {
 	if pos.PaymentMethod != "" {
 		it.Method = paymentMethods[pos.PaymentMethod]
 	}
-	if pos.VatSum != nil {
-		want := fiscal.VAT(sum, rate)
-		if d := int64(*pos.VatSum) - want; d > 1 || d < -1 {
-			return fiscal.Item{}, fieldErr(path+".vatSum", "%s differs from the computed VAT %s", pos.VatSum, Money(want))
-		}
+	near := func(v Money, r fiscal.VATRate) bool {
+		d := int64(v) - fiscal.VAT(sum, r)
+		return d >= -1 && d <= 1
+	}
+	switch {
+	case pos.VatSum == nil:
+	case rate != given && near(*pos.VatSum, given):
+		// A shop that sends 1102 for the standard rate computed its vatSum at
+		// 20 %: the receipt carries the VAT of the rate it is mapped to, and
+		// 1200 is left out rather than wrong.
+	case !near(*pos.VatSum, rate):
+		return fiscal.Item{}, fieldErr(path+".vatSum", "%s differs from the computed VAT %s (%s)", pos.VatSum,
+			Money(fiscal.VAT(sum, rate)), rate)
+	default:
 		it.VATSum = int64(*pos.VatSum)
 	}
 	return it, nil

@@ -177,3 +177,28 @@ func TestCorrectionNeeds(t *testing.T) {
 		})
 	}
 }
+
+// TestVatSumOfTheOldRate: a shop that sends vatTag 1102 with a vatSum worked
+// out at 20 % is not refused once 1102 means 22 %; the receipt carries no 1200
+// for it (the VAT of 22 % is computed), and any other vatSum is still checked.
+func TestVatSumOfTheOldRate(t *testing.T) {
+	msk := time.FixedZone("MSK", 3*3600)
+	at := time.Date(2026, 1, 1, 0, 0, 0, 0, msk)
+	for _, c := range []struct {
+		vatSum float64
+		ok     bool
+		want   int64
+	}{{331.67, true, -1}, {358.85, true, 35885}, {300.00, false, 0}} {
+		var d Document
+		if err := json.Unmarshal(doc(func(m map[string]any) { pos(m, 0)["vatSum"] = c.vatSum }), &d); err != nil {
+			t.Fatal(err)
+		}
+		r, err := d.ReceiptAt(testPoint, at)
+		if (err == nil) != c.ok {
+			t.Fatalf("vatSum %.2f: %v", c.vatSum, err)
+		}
+		if err == nil && (r.Items[0].VATSum != c.want || r.Items[0].VAT != fiscal.VAT22) {
+			t.Errorf("vatSum %.2f: item VAT %d, 1200 %d; want 22%% and %d", c.vatSum, r.Items[0].VAT, r.Items[0].VATSum, c.want)
+		}
+	}
+}
