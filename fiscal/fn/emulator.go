@@ -840,6 +840,7 @@ type ofdAck struct {
 	driveNumber string
 	fd          uint32
 	code        byte
+	message     []byte // the whole 1068 when it says more than 1022: the operator's message
 }
 
 // parseAck checks an acknowledgement container: STLV 7 with 1017, 1041, 1040,
@@ -895,11 +896,19 @@ func parseAck(ack, ofdKey []byte) (ofdAck, error) {
 			}
 			a.fd = binary.LittleEndian.Uint32(el.Value)
 		case tagOFDMessage:
-			in, _, err := fiscal.NextElement(el.Value, 0)
-			if err != nil || in.Tag != tagOFDResponse || len(in.Value) != 1 {
-				return a, fmt.Errorf("%w: tag 1068 at offset %d: want 1022 of one byte", ErrBadAck, off)
+			ins, err := fiscal.SplitElements(el.Value)
+			found := false
+			for _, in := range ins {
+				if in.Tag == tagOFDResponse && len(in.Value) == 1 {
+					a.code, found = in.Value[0], true
+				}
 			}
-			a.code = in.Value[0]
+			if err != nil || !found {
+				return a, fmt.Errorf("%w: tag 1068 at offset %d: want 1022 of one byte in it", ErrBadAck, off)
+			}
+			if len(ins) > 1 {
+				a.message = fiscal.AppendTLV(nil, el.Tag, el.Value)
+			}
 		case tagOperatorSign:
 			if ofdKey != nil && !hmac.Equal(el.Value, fiscal.OperatorSign(ofdKey, doc.Value[:off])) {
 				return a, fmt.Errorf("%w: ФПО (1078) does not verify", ErrBadAck)

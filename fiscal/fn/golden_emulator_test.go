@@ -53,9 +53,22 @@ var ackNoCrypto = "61 00 ?? ??" + // length 97, CRC
 	" 2C 04 05 00 FE 03 01 00 00" + // 1068 { 1022 = 0 }
 	" F4 03 04 00 " + u0902 // 1012
 
+// ackWithMessage acknowledges FD 2 the same way, and its 1068 carries an
+// operator's message (1069) beside 1022.
+var ackWithMessage = "67 00 ?? ??" + // length 103, CRC
+	" A5 07 01 00 00 99 99 07 89 00 00 43 12 00 00 02 00 00 00 00 00 00 00 00 00 00 00 00" +
+	" 07 00 43 00" + // STLV 7, 67 bytes
+	" F9 03 0C 00 '7704358518  '" + // 1017
+	" 11 04 10 00 " + gNumber + // 1041
+	" 10 04 04 00 02 00 00 00" + // 1040 FD 2
+	" F4 03 04 00 " + u0902 + // 1012
+	" 2C 04 0B 00 FE 03 01 00 00 2D 04 02 00 'OK'" // 1068 { 1022 = 0, 1069 "OK" }
+
 // ackCommand is 26h's request body with the acknowledgement's CRC computed.
-func ackCommand() string {
-	c := pat(ackNoCrypto).bytesOf(0)
+func ackCommand() string { return ackCommandOf(ackNoCrypto) }
+
+func ackCommandOf(ack string) string {
+	c := pat(ack).bytesOf(0)
 	crc := crcCCITT(append(append([]byte(nil), c[:2]...), c[4:]...))
 	c[2], c[3] = byte(crc), byte(crc>>8)
 	return "26 " + pattern(intsOf(c)).String()
@@ -148,6 +161,8 @@ func emulatorScript() []step {
 		{name: "20h: waiting for the OFD's receipt", req: "20", ans: "00 06 00 03 00 01 00 00 00 " + d0900},
 		{name: "26h: an acknowledgement without 1078 or sign", req: ackCommand(), ans: "00 00"},
 		{name: "20h: 2 unsent from FD 2", req: "20", ans: "00 02 00 02 00 02 00 00 00 " + d0901},
+		{name: "26h: the code, then the operator's message", req: ackCommandOf(ackWithMessage), ans: "00 00 2C 04 0B 00 FE 03 01 00 00 2D 04 02 00 'OK'"},
+		{name: "20h: 1 unsent from FD 3", req: "20", ans: "00 02 00 01 00 03 00 00 00 " + d0902},
 		{name: "40h FD 1 acknowledged", req: "40 01 00 00 00", ans: "00 01 01 " + d0900 + " 01 00 00 00 ?? ?? ?? ?? " + gINN + " " + gRegNo + " 01 24"},
 		{name: "41h: receipts not kept: 08h", req: "41 01 00 00 00", ans: "08"},
 
@@ -158,7 +173,7 @@ func emulatorScript() []step {
 		{name: "40h shift close (15)", req: "40 04 00 00 00", ans: "00 05 00 " + d0903 + " 04 00 00 00 ?? ?? ?? ?? 01 00"},
 		{name: "18h", req: "18 " + d0904, ans: "00"},
 		{name: "19h", req: "19", ans: "00 05 00 00 00 ?? ?? ?? ??"},
-		{name: "40h state report (20): 3 unsent since 2026-11-22", req: "40 05 00 00 00", ans: "00 15 00 " + d0904 + " 05 00 00 00 ?? ?? ?? ?? 03 00 00 00 1A 0B 16"},
+		{name: "40h state report (20): 2 unsent since 2026-11-22", req: "40 05 00 00 00", ans: "00 15 00 " + d0904 + " 05 00 00 00 ?? ?? ?? ?? 02 00 00 00 1A 0B 16"},
 		{name: "04h", req: "04", ans: "00"},
 		{name: "30h drive close begun", req: "30", ans: "00 03 10 00 00 00 " + d0904 + " " + gNumber + " 05 00 00 00"},
 		{name: "07h", req: "07 " + gUser, ans: "00"},

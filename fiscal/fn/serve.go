@@ -210,15 +210,16 @@ func (s *session) handle(ctx context.Context, cmd byte, data []byte) ([]byte, er
 		if err == nil {
 			err = d.Sync(ctx) // a real drive answers once the acknowledgement is in its memory
 		}
-		if errors.Is(err, ErrOFDRejected) { // the OFD's own answer: passed on as it came
-			a, _ := parseAck(data, nil)
-			return []byte{a.code}, nil
-		}
-		if err != nil {
+		if err != nil && !errors.Is(err, ErrOFDRejected) {
 			return nil, err
 		}
-		s.sentMsg = false
-		return []byte{0}, nil
+		// The OFD's response code, then its operator's message when it has
+		// one (ruling 7); a rejection is the OFD's answer, passed on as it came.
+		a, _ := parseAck(data, nil)
+		if err == nil {
+			s.sentMsg = false
+		}
+		return append([]byte{a.code}, a.message...), nil
 	case cmdFindDocument, cmdReadTLVStart, cmdDocumentAck:
 		if err := needLen(cmd, data, 4); err != nil {
 			return nil, err
