@@ -256,7 +256,11 @@ func (s *Server) postDoc(w http.ResponseWriter, r *http.Request, pr pointRecord)
 		writeFieldError(w, err)
 		return
 	}
-	if _, err := d.Receipt(pr.Point); err != nil {
+	at := d.CheckoutDateTime // the register dates the receipt; this picks the VAT rate meanwhile
+	if at.IsZero() {
+		at = s.now()
+	}
+	if _, err := d.ReceiptAt(pr.Point, at); err != nil {
 		writeFieldError(w, err)
 		return
 	}

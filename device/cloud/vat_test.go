@@ -3,6 +3,7 @@ package cloud
 import (
 	"encoding/json"
 	"errors"
+	"net/http"
 	"testing"
 	"time"
 
@@ -200,5 +201,18 @@ func TestVatSumOfTheOldRate(t *testing.T) {
 		if err == nil && (r.Items[0].VATSum != c.want || r.Items[0].VAT != fiscal.VAT22) {
 			t.Errorf("vatSum %.2f: item VAT %d, 1200 %d; want 22%% and %d", c.vatSum, r.Items[0].VAT, r.Items[0].VATSum, c.want)
 		}
+	}
+}
+
+// TestAcceptVAT22WithoutDate: a document without checkoutDateTime, posted on
+// the cloud's 2026 clock with vatTag 1102 and its VAT at 22 %, is accepted.
+func TestAcceptVAT22WithoutDate(t *testing.T) {
+	f := newFixture(t, Config{})
+	body := doc(func(m map[string]any) {
+		delete(m, "checkoutDateTime")
+		pos(m, 0)["vatSum"] = 358.85 // 1990.00 × 22/122
+	})
+	if code, data := f.shop("POST", "/api/fn/v2/doc", body); code != http.StatusOK {
+		t.Fatalf("HTTP %d %s", code, data)
 	}
 }
