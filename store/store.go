@@ -21,6 +21,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/openkassa/kassa/store/boltfile"
 	"github.com/openkassa/kassa/store/mapped"
 	bolt "go.etcd.io/bbolt"
 )
@@ -117,16 +118,45 @@ func Open(path string, lim Limits) (*Store, error) {
 	if lim.KeepEvents == 0 {
 		lim.KeepEvents = 1000
 	}
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 2 * time.Second})
+	db, err := boltfile.Open(path, &bolt.Options{Timeout: 2 * time.Second}, RebuildAdvice)
 	if err != nil {
-		return nil, fmt.Errorf("store: open %s: %w", path, err)
+		return nil, fmt.Errorf("store: %w", err)
 	}
 	s := &Store{db: db, max: lim, rel: mapped.NewReleaser(db), reported: map[string]time.Time{}}
 	if err := s.migrate(); err != nil {
 		db.Close()
 		return nil, err
 	}
+	if err := checkSchema(db); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("store: %w", &boltfile.DamagedError{Path: path, Problem: err.Error(), Advice: RebuildAdvice})
+	}
 	return s, nil
+}
+
+// RebuildAdvice is what to do with a damaged kassa.db: the drive's archive
+// holds every fiscal document, and a register with an empty store reads it
+// back (docs/recovery.md).
+const RebuildAdvice = "Stop the register, move kassa.db aside (keep it for the service) and start again: " +
+	"the register rebuilds its ledger from the drive's archive (docs/recovery.md)"
+
+// checkSchema verifies what every transaction relies on: each bucket of the
+// current schema is there, and the meta's counters decode.
+func checkSchema(db *bolt.DB) error {
+	return db.View(func(tx *bolt.Tx) error {
+		for _, b := range [][]byte{bucketMeta, bucketDocs, bucketBodies, bucketAccepted, bucketUnreported, bucketReported, bucketEvents} {
+			if tx.Bucket(b) == nil {
+				return fmt.Errorf("bucket %q is missing", b)
+			}
+		}
+		if v := tx.Bucket(bucketMeta).Get(keySchema); len(v) != 4 {
+			return fmt.Errorf("its schema version is %d bytes, not 4", len(v))
+		}
+		if v := tx.Bucket(bucketMeta).Get(keyReportedN); v != nil && len(v) != 8 {
+			return fmt.Errorf("its count of reported documents is %d bytes, not 8", len(v))
+		}
+		return nil
+	})
 }
 
 // migrations[i] brings a file from schema i to i+1.

@@ -23,6 +23,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/openkassa/kassa/store/boltfile"
 	"github.com/openkassa/kassa/store/mapped"
 	bolt "go.etcd.io/bbolt"
 	"golang.org/x/crypto/bcrypt"
@@ -115,6 +116,11 @@ var (
 	keySchema       = []byte("schema") // the layout of the file, schemaVersion as text; absent: 1
 )
 
+// restoreAdvice is what to do with a damaged cloud.db.
+const restoreAdvice = "Restore cloud.db from a backup. Without one, move it aside and start afresh: " +
+	"the registers' drives keep every fiscal document, but the cabinet accounts, retail points, " +
+	"integration pairs and the documents still queued are lost with it"
+
 // schemaVersion is the layout this code writes; migrate brings older files up to it.
 // 2: documents' bodies in bucketBodies rather than inside their records.
 const schemaVersion = 2
@@ -174,9 +180,9 @@ func Open(cfg Config) (*Server, error) {
 		cfg.AlertCallbackAttempts = 5
 	}
 
-	db, err := bolt.Open(filepath.Join(cfg.Dir, "cloud.db"), 0o600, &bolt.Options{Timeout: 2 * time.Second})
+	db, err := boltfile.Open(filepath.Join(cfg.Dir, "cloud.db"), &bolt.Options{Timeout: 2 * time.Second}, restoreAdvice)
 	if err != nil {
-		return nil, fmt.Errorf("cloud: open %s: %w", "cloud.db", err)
+		return nil, fmt.Errorf("cloud: %w", err)
 	}
 	// Shops' posts and callbacks' outcomes go through db.Batch: the ones that
 	// come together share a commit and its disk syncs. A lone one waits this long.
@@ -497,7 +503,11 @@ func defaultSettings(p *Point) {
 // cabinet password (held in clear for sandbox.json) gets its bcrypt hash.
 func migrate(tx *bolt.Tx, cost int) error {
 	meta := tx.Bucket(bucketMeta)
-	if n, _ := strconv.Atoi(string(meta.Get(keySchema))); n < schemaVersion {
+	n, _ := strconv.Atoi(string(meta.Get(keySchema)))
+	if n > schemaVersion {
+		return fmt.Errorf("the file has schema %d, this build knows up to %d", n, schemaVersion)
+	}
+	if n < schemaVersion {
 		if err := moveBodies(tx); err != nil {
 			return err
 		}

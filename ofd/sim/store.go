@@ -8,6 +8,7 @@ import (
 
 	"github.com/openkassa/kassa/fiscal"
 	"github.com/openkassa/kassa/ofd"
+	"github.com/openkassa/kassa/store/boltfile"
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -25,9 +26,10 @@ type Document struct {
 }
 
 func openStore(path string) (*bolt.DB, error) {
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 5 * time.Second})
+	db, err := boltfile.Open(path, &bolt.Options{Timeout: 5 * time.Second},
+		"It is the OFD emulator's own file: delete it to start an empty one")
 	if err != nil {
-		return nil, fmt.Errorf("ofd/sim: opening %s: %w", path, err)
+		return nil, fmt.Errorf("ofd/sim: %w", err)
 	}
 	if err := db.Update(func(tx *bolt.Tx) error {
 		_, err := tx.CreateBucketIfNotExists(bucketDocs)
