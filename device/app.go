@@ -124,7 +124,7 @@ func (a *App) start(ctx context.Context, version string) error {
 		if err != nil {
 			return err
 		}
-		addr, err := a.serveHTTP(ctx, orDefault(s.Cloud.Addr, "127.0.0.1:8780"), srv.Handler())
+		addr, err := a.serveHTTP(orDefault(s.Cloud.Addr, "127.0.0.1:8780"), cloud.HTTPServer(srv.Handler(), cloud.ServerLimits{}))
 		if err != nil {
 			return fmt.Errorf("cloud: %w", err)
 		}
@@ -188,7 +188,7 @@ func (a *App) start(ctx context.Context, version string) error {
 		}
 		go o.Serve(ln)
 		ofdAddr = ln.Addr().String()
-		lookup, err := a.serveHTTP(ctx, orDefault(s.OFD.LookupAddr, "127.0.0.1:7778"), o.LookupHandler())
+		lookup, err := a.serveHTTP(orDefault(s.OFD.LookupAddr, "127.0.0.1:7778"), o.LookupServer())
 		if err != nil {
 			return fmt.Errorf("ofd look-up: %w", err)
 		}
@@ -393,13 +393,12 @@ func (a *App) sandboxOFDKey() ([]byte, error) {
 	return k, os.WriteFile(path, k, 0o600)
 }
 
-// serveHTTP serves h on addr until ctx ends and returns the address it listens on.
-func (a *App) serveHTTP(ctx context.Context, addr string, h http.Handler) (string, error) {
+// serveHTTP serves srv on addr until the App closes and returns the address it listens on.
+func (a *App) serveHTTP(addr string, srv *http.Server) (string, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return "", err
 	}
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
 	go srv.Serve(ln)
 	a.closers = append(a.closers, func() error {
 		sctx, cancel := context.WithTimeout(context.Background(), time.Second)

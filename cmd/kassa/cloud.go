@@ -68,7 +68,7 @@ func runCloud(ctx context.Context, args []string) error {
 		return err
 	}
 	fmt.Println(string(out))
-	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	hs := cloud.HTTPServer(srv.Handler(), cloud.ServerLimits{})
 	go func() {
 		<-ctx.Done()
 		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

@@ -4,8 +4,10 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/openkassa/kassa/fiscal"
@@ -139,4 +141,31 @@ func fixed(n uint64, d byte) string {
 		s = "0" + s
 	}
 	return s[:len(s)-int(d)] + "." + s[len(s)-int(d):]
+}
+
+// maxLookupConns bounds the look-up's connections at once; more are closed as they come.
+const maxLookupConns = 256
+
+// LookupServer is an http.Server for LookupHandler whose timeouts and
+// connection cap keep a client that trickles its request, or opens
+// connections by the hundred, from holding goroutines and files.
+func (s *Server) LookupServer() *http.Server {
+	var mu sync.Mutex
+	open := map[net.Conn]bool{}
+	return &http.Server{Handler: s.LookupHandler(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 15 * time.Second,
+		WriteTimeout: 15 * time.Second, IdleTimeout: 60 * time.Second, MaxHeaderBytes: 16 << 10,
+		ConnState: func(c net.Conn, st http.ConnState) {
+			mu.Lock()
+			defer mu.Unlock()
+			switch st {
+			case http.StateNew:
+				if len(open) >= maxLookupConns {
+					c.Close()
+					return
+				}
+				open[c] = true
+			case http.StateHijacked, http.StateClosed:
+				delete(open, c)
+			}
+		}}
 }

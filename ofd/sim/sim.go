@@ -17,7 +17,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"sync"
@@ -404,7 +403,7 @@ func (s *Server) ListenAndServe(ctx context.Context, addr, lookupAddr string, re
 		ln.Close()
 		return fmt.Errorf("ofd/sim: look-up: %w", err)
 	}
-	hs := &http.Server{Handler: s.LookupHandler(), ReadHeaderTimeout: 10 * time.Second}
+	hs := s.LookupServer()
 	errc := make(chan error, 2)
 	go func() { errc <- s.Serve(ln) }()
 	go func() { errc <- hs.Serve(lln) }()
