@@ -172,7 +172,14 @@ func (c *cabinetCtx) owns(pointID string) bool {
 }
 
 func (s *Server) cabinetRoutes(mux *http.ServeMux) {
-	mux.Handle("GET /cabinet/static/", http.StripPrefix("/cabinet/", http.FileServerFS(cabinet.Files)))
+	static := http.FileServerFS(cabinet.Static)
+	mux.Handle("GET /cabinet/static/", http.StripPrefix("/cabinet/static", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasSuffix(r.URL.Path, "/") {
+			notFound(w) // files only: no listings
+			return
+		}
+		static.ServeHTTP(w, r)
+	})))
 	mux.HandleFunc("GET /cabinet/{$}", func(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/cabinet/registers", http.StatusSeeOther)
 	})

@@ -811,3 +811,32 @@ func TestCabinetTemplatesParse(t *testing.T) {
 		t.Fatalf("pages %q", got)
 	}
 }
+
+// TestCabinetStatic: the static folder is served, and nothing outside it.
+func TestCabinetStatic(t *testing.T) {
+	f := newFixture(t, Config{})
+	get := func(path string) (int, string) {
+		t.Helper()
+		req, _ := http.NewRequest("GET", f.http.URL+path, nil)
+		resp, err := http.DefaultTransport.RoundTrip(req) // no redirects followed
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if code, body := get("/cabinet/static/style.css"); code != http.StatusOK || !strings.Contains(body, "{") {
+		t.Fatalf("style.css: HTTP %d", code)
+	}
+	for _, p := range []string{
+		"/cabinet/static/%2e%2e/templates/layout.html", "/cabinet/static/../templates/layout.html",
+		"/cabinet/static/%2e%2e%2ftemplates%2flayout.html", "/cabinet/static/..%2ftemplates/layout.html",
+		"/cabinet/static/templates/layout.html", "/cabinet/templates/layout.html", "/cabinet/static/%2e%2e/",
+	} {
+		code, body := get(p)
+		if strings.Contains(body, "{{") || code == http.StatusOK {
+			t.Errorf("%s: HTTP %d %.80q", p, code, body)
+		}
+	}
+}
