@@ -129,6 +129,9 @@ func (c *Client) recoverFinish(ctx context.Context, finish byte, before uint32) 
 	if len(a) < 15 {
 		return nil, false, fmt.Errorf("fn: 40h FD %d: answer of %d bytes: %w", fd, len(a), ErrFrame)
 	}
+	if want := signedType(finish); !want[a[0]] {
+		return nil, false, fmt.Errorf("fn: the lost %s: the drive's last document, FD %d, is of type %d: %w", hex2(finish), fd, a[0], ErrState)
+	}
 	fp := binary.LittleEndian.Uint32(a[11:])
 	var out []byte
 	switch finish {
@@ -146,4 +149,23 @@ func (c *Client) recoverFinish(ctx context.Context, finish byte, before uint32) 
 	out = binary.LittleEndian.AppendUint32(out, fd)
 	c.log.Info("fn: the lost finish was signed", "cmd", hex2(finish), "fd", fd)
 	return binary.LittleEndian.AppendUint32(out, fp), false, nil
+}
+
+// signedType is the FFD document types a finish command signs.
+func signedType(finish byte) map[byte]bool {
+	switch finish {
+	case cmdFinishRegistration:
+		return map[byte]bool{1: true, 11: true}
+	case cmdFinishClose:
+		return map[byte]bool{6: true}
+	case cmdFinishShiftOpen:
+		return map[byte]bool{2: true}
+	case cmdFinishShiftClose:
+		return map[byte]bool{5: true}
+	case cmdFinishReceipt:
+		return map[byte]bool{3: true, 31: true}
+	case cmdFinishStateReport:
+		return map[byte]bool{21: true}
+	}
+	return nil
 }

@@ -218,6 +218,23 @@ func TestGoldenClientLostAnswers(t *testing.T) {
 			t.Fatalf("signed %+v", s)
 		}
 	})
+	t.Run("SomethingElseSigned", func(t *testing.T) {
+		// The drive's last document is not the receipt: the client does not take it for one.
+		c, wait := scripted(t, opts,
+			cstep{req: "30", ans: st30Shift3},
+			cstep{req: receiptReq15, ans: "00"},
+			cstep{req: receiptReq07, ans: "00"},
+			cstep{req: receiptReq16, silent: true},
+			cstep{req: "30", ans: st30Shift4},
+			cstep{req: "40 04 00 00 00", ans: "00 02 00 " + d0902 + " 04 00 00 00 88 77 66 55 02 00"},
+			cstep{req: "30", ans: st30Shift4}, // what the 02h-class error means: the shift is open, so plain 02h
+		)
+		_, err := c.Receipt(ctx, goldenReceipt())
+		wait()
+		if !errors.Is(err, fn.ErrState) {
+			t.Fatalf("receipt: %v", err)
+		}
+	})
 	t.Run("StillInProgress", func(t *testing.T) {
 		c, wait := scripted(t, opts,
 			cstep{req: "30", ans: st30Shift3},
