@@ -21,7 +21,10 @@ func TestFrame(t *testing.T) {
 		t.Fatalf("30h frame % x, want % x", status, want)
 	}
 	data := bytes.Repeat([]byte{0x04, 0xA5}, 600)
-	big, _ := fn.AppendFrame(nil, 0x07, data)
+	big := frameOf(pattern(intsOf(append([]byte{0x07}, data...)))) // framed with the test's own CRC
+	if enc, _ := fn.AppendFrame(nil, 0x07, data); !bytes.Equal(enc, big) {
+		t.Fatalf("07h of %d bytes encoded with CRC % x, the bit-by-bit CRC gives % x", len(data), enc[len(enc)-2:], big[len(big)-2:])
+	}
 	corrupt := bytes.Clone(big)
 	corrupt[100] ^= 1
 	cases := []struct {
