@@ -40,19 +40,22 @@ var consoleCommands map[string]consoleCommand
 
 func init() {
 	consoleCommands = map[string]consoleCommand{
-		"status":   {"status [--json]   the register's health", cmdStatus},
-		"shift":    {"shift open|close  open a shift, or close it (Z report)", cmdShift},
-		"report":   {"report x|z        X report (totals, shift stays open) or Z report (closes the shift)", cmdReport},
-		"cash":     {"cash in|out SUM   put money into the drawer or take it out (roubles, e.g. 1500.00)", cmdCash},
-		"docs":     {"docs [--failed]   documents in the store and where each stands", cmdDocs},
-		"resume":   {"resume            lift a stop after the cause is fixed", cmdResume},
-		"reprint":  {"reprint FD        print a copy of a document from the drive's archive", cmdReprint},
-		"selftest": {"selftest          check cloud, OFD, drive, store and printer", cmdSelftest},
-		"doc":      {"doc FD [--tlv]    a document from the drive's archive (JSON, or raw TLV)", cmdDoc},
-		"events":   {"events [N]        the last N events (default 20)", cmdEvents},
-		"version":  {"version           the firmware version", cmdVersion},
-		"fault":    {"fault PART WHAT   sandbox drills: drive fail-writes N|memory-full on|off|sign-delay D|expire-key, printer paper out|in|cover open|closed, ofd MODE [TIMES], clock advance DURATION", cmdFault},
-		"help":     {"help              this list", cmdHelp},
+		"status":       {"status [--json]   the register's health", cmdStatus},
+		"shift":        {"shift open|close  open a shift, or close it (Z report)", cmdShift},
+		"report":       {"report x|z        X report (totals, shift stays open) or Z report (closes the shift)", cmdReport},
+		"cash":         {"cash in|out SUM   put money into the drawer or take it out (roubles, e.g. 1500.00)", cmdCash},
+		"state-report": {"state-report      the drive's current state report (21): what waits for the OFD", cmdStateReport},
+		"reregister":   {"reregister REASONS --yes  a registration change report (11) with the point's current data", cmdReregister},
+		"close-drive":  {"close-drive --yes the drive's close report (6): the drive signs nothing more", cmdCloseDrive},
+		"docs":         {"docs [--failed]   documents in the store and where each stands", cmdDocs},
+		"resume":       {"resume            lift a stop after the cause is fixed", cmdResume},
+		"reprint":      {"reprint FD        print a copy of a document from the drive's archive", cmdReprint},
+		"selftest":     {"selftest          check cloud, OFD, drive, store and printer", cmdSelftest},
+		"doc":          {"doc FD [--tlv]    a document from the drive's archive (JSON, or raw TLV)", cmdDoc},
+		"events":       {"events [N]        the last N events (default 20)", cmdEvents},
+		"version":      {"version           the firmware version", cmdVersion},
+		"fault":        {"fault PART WHAT   sandbox drills: drive fail-writes N|memory-full on|off|sign-delay D|expire-key, printer paper out|in|cover open|closed, ofd MODE [TIMES], clock advance DURATION", cmdFault},
+		"help":         {"help              this list", cmdHelp},
 	}
 }
 
