@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -219,6 +220,9 @@ func (s *Server) postJSON(ctx context.Context, what, url string, body []byte) er
 	}
 	req.Header.Set("Content-Type", "application/json; charset=utf-8")
 	resp, err := s.cfg.Client.Do(req)
+	if errors.Is(err, errPrivateTarget) {
+		return backoff.Permanent(fmt.Errorf("%s URL: %w", what, err))
+	}
 	if err != nil {
 		return err
 	}

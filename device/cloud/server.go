@@ -34,8 +34,13 @@ type Config struct {
 	Dir    string           // where cloud.db lives; required
 	Clock  func() time.Time // default time.Now
 	Logger *slog.Logger     // default discards
-	Client *http.Client     // for callbacks and webhooks; default a client with a 10 s timeout keeping idleConns per host
-	Rand   io.Reader        // for credentials and ids; default crypto/rand
+	Client *http.Client     // for callbacks and webhooks; default outboundClient(AllowPrivateTargets)
+	// AllowPrivateTargets lets callbacks and webhooks reach loopback, private
+	// and link-local addresses: the sandbox's shops run beside it. A hosted
+	// cloud leaves it off, or a shop's responseURL could make it probe the
+	// networks behind it.
+	AllowPrivateTargets bool
+	Rand                io.Reader // for credentials and ids; default crypto/rand
 
 	CallbackInitial time.Duration // first retry of a refused callback; default 1 s
 	CallbackMax     time.Duration // longest pause between retries; default 5 min
@@ -138,9 +143,7 @@ func Open(cfg Config) (*Server, error) {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	if cfg.Client == nil {
-		t := http.DefaultTransport.(*http.Transport).Clone()
-		t.MaxIdleConnsPerHost = idleConns
-		cfg.Client = &http.Client{Timeout: 10 * time.Second, Transport: t}
+		cfg.Client = outboundClient(cfg.AllowPrivateTargets)
 	}
 	if cfg.Rand == nil {
 		cfg.Rand = rand.Reader

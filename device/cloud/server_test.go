@@ -66,6 +66,7 @@ func newFixture(t *testing.T, cfg Config) *fixture {
 
 func (f *fixture) open(cfg Config) {
 	f.t.Helper()
+	cfg.AllowPrivateTargets = true // the tests' shops listen on loopback
 	srv, err := Open(cfg)
 	if err != nil {
 		f.t.Fatal(err)
