@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -9,8 +10,10 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"runtime/debug"
+	"strings"
 	"time"
 
 	"github.com/openkassa/kassa/device/cloud"
@@ -30,24 +33,95 @@ func serverGC() {
 	}
 }
 
+// cloudOptions are kassa cloud's flags.
+type cloudOptions struct {
+	addr, dir        string
+	tlsCert, tlsKey  string
+	trustedProxies   []netip.Prefix
+	privateTargets   string // auto, allow or refuse
+	log              *slog.Logger
+	ready            func(url string) // called once it listens; default prints the credentials
+	shutdownDeadline time.Duration
+}
+
 func runCloud(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("cloud", flag.ContinueOnError)
-	addr := fs.String("addr", "127.0.0.1:8780", "listen address of the shop and register APIs")
-	dir := fs.String("data", "", "data directory (default $KASSA_DATA or ./var); the cloud keeps DIR/cloud.db")
+	o := cloudOptions{log: slog.New(slog.NewTextHandler(os.Stderr, nil)), shutdownDeadline: 5 * time.Second}
+	fs.StringVar(&o.addr, "addr", "127.0.0.1:8780", "listen address of the shop and register APIs")
+	fs.StringVar(&o.dir, "data", "", "data directory (default $KASSA_DATA or ./var); the cloud keeps DIR/cloud.db")
+	fs.StringVar(&o.tlsCert, "tls-cert", "", "serve HTTPS with this certificate (PEM, the chain after the leaf); needs --tls-key")
+	fs.StringVar(&o.tlsKey, "tls-key", "", "the certificate's private key (PEM)")
+	proxies := fs.String("trusted-proxy", "", "comma-separated addresses or CIDRs of reverse proxies whose X-Forwarded-For and X-Forwarded-Proto are believed")
+	fs.StringVar(&o.privateTargets, "private-targets", "auto",
+		"may callbacks and webhooks reach loopback, private and link-local addresses: allow, refuse, or auto (allow only when --addr is loopback)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if *dir == "" {
-		if *dir = os.Getenv("KASSA_DATA"); *dir == "" {
-			*dir = "var"
+	var err error
+	if o.trustedProxies, err = parsePrefixes(*proxies); err != nil {
+		return fmt.Errorf("--trusted-proxy: %w", err)
+	}
+	return serveCloud(ctx, o)
+}
+
+// parsePrefixes reads "10.0.0.0/8, 192.0.2.7" as prefixes, an address as one of its own.
+func parsePrefixes(s string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f == "" {
+			continue
+		}
+		if p, err := netip.ParsePrefix(f); err == nil {
+			out = append(out, p.Masked())
+			continue
+		}
+		a, err := netip.ParseAddr(f)
+		if err != nil {
+			return nil, fmt.Errorf("%q is neither an address nor a CIDR", f)
+		}
+		out = append(out, netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()))
+	}
+	return out, nil
+}
+
+func serveCloud(ctx context.Context, o cloudOptions) error {
+	if (o.tlsCert == "") != (o.tlsKey == "") {
+		return errors.New("--tls-cert and --tls-key go together")
+	}
+	var tlsCfg *tls.Config
+	if o.tlsCert != "" {
+		cert, err := tls.LoadX509KeyPair(o.tlsCert, o.tlsKey)
+		if err != nil {
+			return fmt.Errorf("TLS certificate: %w", err)
+		}
+		tlsCfg = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	}
+	if o.dir == "" {
+		if o.dir = os.Getenv("KASSA_DATA"); o.dir == "" {
+			o.dir = "var"
 		}
 	}
-	if err := os.MkdirAll(*dir, 0o700); err != nil {
+	if err := os.MkdirAll(o.dir, 0o700); err != nil {
 		return err
 	}
+	ln, err := net.Listen("tcp", o.addr)
+	if err != nil {
+		return err
+	}
+	defer ln.Close()
+	var allowPrivate bool
+	switch o.privateTargets {
+	case "allow":
+		allowPrivate = true
+	case "refuse":
+	case "auto", "":
+		ap, err := netip.ParseAddrPort(ln.Addr().String())
+		allowPrivate = err == nil && ap.Addr().IsLoopback()
+	default:
+		return fmt.Errorf("--private-targets %q: want allow, refuse or auto", o.privateTargets)
+	}
 	serverGC()
-	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
-	srv, err := cloud.Open(cloud.Config{Dir: *dir, Logger: log})
+	srv, err := cloud.Open(cloud.Config{Dir: o.dir, Logger: o.log, TrustedProxies: o.trustedProxies, AllowPrivateTargets: allowPrivate})
 	if err != nil {
 		return err
 	}
@@ -56,27 +130,37 @@ func runCloud(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	ln, err := net.Listen("tcp", *addr)
-	if err != nil {
-		return err
+	scheme := "http"
+	if tlsCfg != nil {
+		scheme = "https"
+		ln = tls.NewListener(ln, tlsCfg)
 	}
-	out, err := json.MarshalIndent(struct {
-		Cloud string `json:"cloud"`
-		cloud.Sandbox
-	}{"http://" + ln.Addr().String(), sb}, "", "  ")
-	if err != nil {
-		return err
+	url := scheme + "://" + ln.Addr().String()
+	if o.ready != nil {
+		o.ready(url)
+	} else {
+		out, err := json.MarshalIndent(struct {
+			Cloud string `json:"cloud"`
+			cloud.Sandbox
+		}{url, sb}, "", "  ")
+		if err != nil {
+			return err
+		}
+		fmt.Println(string(out))
 	}
-	fmt.Println(string(out))
 	hs := cloud.HTTPServer(srv.Handler(), cloud.ServerLimits{})
+	hs.TLSConfig = tlsCfg
+	done := make(chan struct{})
 	go func() {
+		defer close(done)
 		<-ctx.Done()
-		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		sctx, cancel := context.WithTimeout(context.Background(), o.shutdownDeadline)
 		defer cancel()
 		hs.Shutdown(sctx)
 	}()
 	if err := hs.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
+	<-done // Shutdown has let the requests under way finish
 	return nil
 }

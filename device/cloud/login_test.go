@@ -328,3 +328,33 @@ func newBenchFixture(b *testing.B, cfg Config) *fixture {
 	b.Cleanup(func() { f.http.Close(); srv.Close() })
 	return f
 }
+
+// TestSecureBehindProxy: behind a trusted TLS proxy the cabinet's cookies are
+// Secure; anyone else's X-Forwarded-Proto is not believed.
+func TestSecureBehindProxy(t *testing.T) {
+	secure := func(f *fixture, proto string) bool {
+		t.Helper()
+		req, _ := http.NewRequest("GET", f.http.URL+"/cabinet/login", nil)
+		if proto != "" {
+			req.Header.Set("X-Forwarded-Proto", proto)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		cs := resp.Cookies()
+		if len(cs) == 0 {
+			t.Fatal("no cookie")
+		}
+		return cs[0].Secure
+	}
+	behind := newFixture(t, Config{TrustedProxies: loopbackProxy})
+	if !secure(behind, "https") || secure(behind, "http") || secure(behind, "") || !secure(behind, "http, https") {
+		t.Fatal("behind a trusted proxy: Secure does not follow X-Forwarded-Proto")
+	}
+	direct := newFixture(t, Config{})
+	if secure(direct, "https") {
+		t.Fatal("an untrusted peer's X-Forwarded-Proto made the cookie Secure")
+	}
+}
