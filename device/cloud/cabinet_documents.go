@@ -234,9 +234,9 @@ func (s *Server) documentsCSV(w http.ResponseWriter, r *http.Request, c *cabinet
 		if d.FiscalInfo != nil {
 			fiscalized = csvTime(d.fiscalizedAt())
 		}
-		cw.Write([]string{row.PointName, d.ID, string(d.State), csvTime(row.Created), csvTime(d.Changed),
+		cw.Write([]string{csvText(row.PointName), csvText(d.ID), string(d.State), csvTime(row.Created), csvTime(d.Changed),
 			strings.Replace(row.Total.String(), ".", ",", 1), fd, fpd, fiscalized, csvTime(d.OFDDeliveredAt),
-			strconv.Itoa(d.CallbackAttempts), d.Message})
+			strconv.Itoa(d.CallbackAttempts), csvText(d.Message)})
 	}
 	cw.Flush()
 	if err := cw.Error(); err != nil {
@@ -246,6 +246,17 @@ func (s *Server) documentsCSV(w http.ResponseWriter, r *http.Request, c *cabinet
 	w.Header().Set("Content-Type", "text/csv; charset=utf-8")
 	w.Header().Set("Content-Disposition", `attachment; filename="documents.csv"`)
 	w.Write(buf.Bytes())
+}
+
+// csvText makes a cell of text that others wrote (shops' ids, owners' names,
+// messages) harmless in a spreadsheet: one that starts with = + - @, a tab or
+// a carriage return would be read as a formula (CSV injection), so it gets a
+// leading apostrophe, which spreadsheet programs show as text and hide.
+func csvText(v string) string {
+	if v != "" && strings.ContainsRune("=+-@\t\r", rune(v[0])) {
+		return "'" + v
+	}
+	return v
 }
 
 func csvTime(t time.Time) string {

@@ -840,3 +840,42 @@ func TestCabinetStatic(t *testing.T) {
 		}
 	}
 }
+
+// TestCabinetCSVInjection: cells a spreadsheet would read as formulas reach
+// the export as text.
+func TestCabinetCSVInjection(t *testing.T) {
+	for in, want := range map[string]string{
+		"=1+2": "'=1+2", "+cmd|'calc'!A0": "'+cmd|'calc'!A0", "-2+3": "'-2+3", "@SUM(A1)": "'@SUM(A1)",
+		"\t=1": "'\t=1", "\r=1": "'\r=1", "ok-1": "ok-1", "": "", "1=1": "1=1",
+	} {
+		if got := csvText(in); got != want {
+			t.Errorf("csvText(%q) = %q, want %q", in, got, want)
+		}
+	}
+	f := newFixture(t, Config{})
+	for _, id := range []string{"=1+2", "+cmd|'calc'!A0", "@SUM(1+1)*cmd|'C.calc'!A0"} {
+		f.post(withID(id))
+	}
+	o := f.owner()
+	o.mustLogin()
+	code, body := o.get("/cabinet/documents.csv")
+	if code != http.StatusOK {
+		t.Fatalf("CSV: HTTP %d", code)
+	}
+	r := csv.NewReader(strings.NewReader(strings.TrimPrefix(body, "\ufeff")))
+	r.Comma = ';'
+	recs, err := r.ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, rec := range recs[1:] {
+		for _, cell := range rec {
+			if cell != "" && strings.ContainsRune("=+-@\t\r", rune(cell[0])) {
+				t.Errorf("a cell starts a formula: %q", cell)
+			}
+		}
+	}
+	if len(recs) != 4 {
+		t.Fatalf("CSV rows %q", recs)
+	}
+}
