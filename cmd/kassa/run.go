@@ -64,14 +64,20 @@ func runRegister(ctx context.Context, args []string) error {
 	}
 	sb := app.Sandbox
 	if sb.Cloud != "" {
-		log.Info("sandbox ready", "cloud", sb.Cloud, "login", sb.Login, "password", sb.Password,
-			"retailPointId", sb.RetailPointID, "ofd", sb.OFD, "ofdLookup", sb.OFDLookup,
-			"sandbox", filepath.Join(app.Settings.Data, "sandbox.json"))
+		log.Info("sandbox ready", sandboxReady(sb, app.Settings.Data)...)
 	}
 	log.Info("register running", "console", sb.Socket, "version", version)
 	app.Wait(ctx)
 	log.Info("register stopped")
 	return nil
+}
+
+// sandboxReady is what the "sandbox ready" line says: where things are and
+// the integration login, never a password (logs travel further than the
+// 0600 sandbox.json, which holds them).
+func sandboxReady(sb device.SandboxFile, data string) []any {
+	return []any{"cloud", sb.Cloud, "login", sb.Login, "retailPointId", sb.RetailPointID, "ofd", sb.OFD,
+		"ofdLookup", sb.OFDLookup, "sandbox", filepath.Join(data, "sandbox.json")}
 }
 
 // registerRuntime sets the Go runtime up for a register alone on its board,

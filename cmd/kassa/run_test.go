@@ -1,11 +1,15 @@
 package main
 
 import (
+	"bytes"
+	"log/slog"
 	"runtime"
 	"runtime/debug"
+	"strings"
 	"testing"
 
 	"github.com/openkassa/kassa/device"
+	"github.com/openkassa/kassa/device/cloud"
 )
 
 // A register alone runs on one P at GC target 60; one hosting the sandbox's
@@ -40,5 +44,17 @@ func TestRegisterRuntime(t *testing.T) {
 				t.Fatalf("GOMAXPROCS %d, GOGC %d; want %d, %d", p, g, c.procs, c.gc)
 			}
 		})
+	}
+}
+
+// TestSandboxReadyLine: the log line names the credentials' file, not its secrets.
+func TestSandboxReadyLine(t *testing.T) {
+	sb := device.SandboxFile{Cloud: "http://127.0.0.1:8780", Login: "pointlogin", Password: "point-secret",
+		CabinetLogin: "cab", CabinetPassword: "cabinet-secret",
+		RetailPoints: []cloud.SandboxPoint{{Login: "pointlogin", Password: "point-secret"}}}
+	var buf bytes.Buffer
+	slog.New(slog.NewTextHandler(&buf, nil)).Info("sandbox ready", sandboxReady(sb, "var")...)
+	if line := buf.String(); strings.Contains(line, "secret") || !strings.Contains(line, "sandbox.json") || !strings.Contains(line, "pointlogin") {
+		t.Fatalf("sandbox ready: %s", line)
 	}
 }

@@ -478,3 +478,30 @@ func indexOf(lines []string, s string) int {
 	}
 	return -1
 }
+
+// TestSinkModes: the sink's directory and messages are the owner's alone,
+// also when an older build left the directory 0755.
+func TestSinkModes(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "mail")
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	sink, err := NewSink(dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sink.Close()
+	name, err := sink.store([]byte("Subject: x\r\n\r\ny\r\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for path, want := range map[string]os.FileMode{dir: 0o700, filepath.Join(dir, name): 0o600} {
+		fi, err := os.Stat(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := fi.Mode().Perm(); got != want {
+			t.Errorf("%s: mode %o, want %o", path, got, want)
+		}
+	}
+}

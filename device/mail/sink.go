@@ -49,7 +49,12 @@ func NewSink(dir string, log *slog.Logger) (*Sink, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	// Alerts name shops and their documents: the directory and its messages
+	// are the owner's alone, also when an older build made it 0755.
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("mail: sink directory: %w", err)
+	}
+	if err := os.Chmod(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("mail: sink directory: %w", err)
 	}
 	entries, err := os.ReadDir(dir)
@@ -295,7 +300,7 @@ func (s *Sink) store(data []byte) (string, error) {
 	name := fmt.Sprintf("%06d.eml", s.seq)
 	s.mu.Unlock()
 	tmp := filepath.Join(s.dir, "."+name+".tmp")
-	if err := os.WriteFile(tmp, data, 0o644); err != nil {
+	if err := os.WriteFile(tmp, data, 0o600); err != nil {
 		return "", err
 	}
 	if err := os.Rename(tmp, filepath.Join(s.dir, name)); err != nil {

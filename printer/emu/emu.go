@@ -205,11 +205,11 @@ func (p *Printer) taken(name string) bool {
 
 // writeFile writes through a temporary file so a reader never sees half a page.
 func writeFile(path string, b []byte) error {
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil { // receipts carry buyers' e-mails
 		return fmt.Errorf("emu: %w", err)
 	}
 	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, b, 0o644); err != nil {
+	if err := os.WriteFile(tmp, b, 0o640); err != nil {
 		return fmt.Errorf("emu: %w", err)
 	}
 	if err := os.Rename(tmp, path); err != nil {
