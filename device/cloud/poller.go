@@ -112,8 +112,17 @@ var errRegister = errors.New("register")
 // a loop of their own as soon as Kick says they are there, so a result never waits
 // for a long-poll to end, and a long-poll is never cut short: cutting it could lose
 // a lease the cloud had just granted, and the document would wait out its lease.
+//
+// Run returns only once its report loop has: a report under way when ctx ends
+// finishes first, so the register's store is not closed beneath it.
 func (p *Poller) Run(ctx context.Context) error {
-	go p.reportLoop(ctx)
+	var reporting sync.WaitGroup
+	reporting.Add(1)
+	go func() {
+		defer reporting.Done()
+		p.reportLoop(ctx)
+	}()
+	defer reporting.Wait()
 	failures := 0
 	for {
 		start, resuming := time.Now(), !p.resumed

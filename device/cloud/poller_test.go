@@ -320,3 +320,50 @@ func TestPollerResumesOnlyAfterStart(t *testing.T) {
 		}
 	}
 }
+
+// slowReporter is a testRegister whose Reported blocks until released, then
+// says it finished.
+type slowReporter struct {
+	*testRegister
+	entered  chan struct{}
+	release  chan struct{}
+	finished atomic.Bool
+}
+
+func (r *slowReporter) Reported(ctx context.Context, ids []string) error {
+	select {
+	case r.entered <- struct{}{}:
+	default:
+	}
+	<-r.release
+	err := r.testRegister.Reported(ctx, ids)
+	r.finished.Store(true)
+	return err
+}
+
+// TestPollerWaitsForReport: Run returns only after the report under way when
+// ctx ended has finished.
+func TestPollerWaitsForReport(t *testing.T) {
+	f := newFixture(t, Config{})
+	p, err := f.client().Point(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := &slowReporter{testRegister: newTestRegister(t, p), entered: make(chan struct{}, 1), release: make(chan struct{})}
+	poller := NewPoller(f.client(), reg, PollerConfig{Interval: 10 * time.Millisecond, Seed: 7})
+	reg.kick = poller.Kick
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- poller.Run(ctx) }()
+	f.post(withID("w1"))
+	<-reg.entered // the report is in Reported, blocked
+	cancel()
+	go func() {
+		time.Sleep(100 * time.Millisecond) // Run must still be waiting then
+		close(reg.release)
+	}()
+	<-done
+	if !reg.finished.Load() {
+		t.Fatal("Run returned while its report loop was still reporting")
+	}
+}
