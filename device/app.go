@@ -409,7 +409,11 @@ func (a *App) serveHTTP(addr string, srv *http.Server) (string, error) {
 	return ln.Addr().String(), nil
 }
 
-// Wait blocks until ctx ends, then stops every part, the register first.
+// Wait blocks until ctx ends, then shuts down in order: the end of ctx stops
+// the taking of work (the poller's leases, the console's listener); Wait then
+// waits for what runs (the document in flight, a report to the cloud, a
+// console command such as a shift close, the OFD sender) and only then
+// closes the parts, the store and the drive among them, the register first.
 func (a *App) Wait(ctx context.Context) {
 	<-ctx.Done()
 	a.wg.Wait()

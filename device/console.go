@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/openkassa/kassa/store"
@@ -59,7 +60,10 @@ func init() {
 	}
 }
 
-// ServeConsole listens on the unix socket at path until ctx ends.
+// ServeConsole listens on the unix socket at path until ctx ends. It returns
+// once every connection it took has been answered: a command under way (a
+// shift close, a report) finishes, and a client still writing its request is
+// cut off, so the store and the drive are not closed beneath either.
 func (r *Runtime) ServeConsole(ctx context.Context, path string) error {
 	os.Remove(path) // a socket left by a killed process
 	ln, err := net.Listen("unix", path)
@@ -70,7 +74,32 @@ func (r *Runtime) ServeConsole(ctx context.Context, path string) error {
 		ln.Close()
 		return fmt.Errorf("device: console socket: %w", err)
 	}
-	go func() { <-ctx.Done(); ln.Close() }()
+	var (
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		conns = map[net.Conn]bool{}
+	)
+	// cut ends the wait for a request on every connection taken.
+	cut := func() {
+		mu.Lock()
+		defer mu.Unlock()
+		for c := range conns {
+			c.SetReadDeadline(time.Now())
+		}
+	}
+	stop := make(chan struct{})
+	defer wg.Wait()
+	defer close(stop) // before the wait: the watcher below is one of the waited
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		select {
+		case <-ctx.Done():
+		case <-stop:
+		}
+		ln.Close()
+		cut()
+	}()
 	for {
 		conn, err := ln.Accept()
 		if err != nil {
@@ -79,13 +108,26 @@ func (r *Runtime) ServeConsole(ctx context.Context, path string) error {
 			}
 			return fmt.Errorf("device: console: %w", err)
 		}
-		go r.serveConsoleConn(ctx, conn)
+		conn.SetDeadline(time.Now().Add(2 * time.Minute)) // before cut can see it, which shortens it
+		mu.Lock()
+		conns[conn] = true
+		mu.Unlock()
+		if ctx.Err() != nil {
+			cut()
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r.serveConsoleConn(ctx, conn)
+			mu.Lock()
+			delete(conns, conn)
+			mu.Unlock()
+		}()
 	}
 }
 
 func (r *Runtime) serveConsoleConn(ctx context.Context, conn net.Conn) {
 	defer conn.Close()
-	conn.SetDeadline(time.Now().Add(2 * time.Minute))
 	var req consoleRequest
 	if err := json.NewDecoder(io.LimitReader(conn, 64<<10)).Decode(&req); err != nil {
 		json.NewEncoder(conn).Encode(consoleAnswer{Error: "bad request: " + err.Error()})
