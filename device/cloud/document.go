@@ -108,7 +108,7 @@ type Position struct {
 	Name                     string        `json:"name"`
 	Price                    Money         `json:"price"`
 	Quantity                 Quantity      `json:"quantity"`
-	VatTag                   int           `json:"vatTag"`
+	VatTag                   int           `json:"vatTag,omitempty"` // 0: absent (see vatTagAbsent)
 	VatSum                   *Money        `json:"vatSum,omitempty"`
 	DiscSum                  Money         `json:"discSum,omitempty"`
 	PaymentObject            string        `json:"paymentObject,omitempty"` // empty: commodity
@@ -183,8 +183,8 @@ var paymentTypes = map[string]func(*fiscal.Payments) *int64{
 // The wire shapes keep numbers as text and positions raw, so that every error can
 // name its field with the position's index.
 type documentWire struct {
-	ID               string            `json:"id"`
-	DocNum           string            `json:"docNum"`
+	ID               json.RawMessage   `json:"id"`     // a string, or a whole number (wholeText)
+	DocNum           json.RawMessage   `json:"docNum"` // likewise
 	DocType          string            `json:"docType"`
 	DocumentType     string            `json:"documentType"` // the vendor's field table spells it so
 	CheckoutDateTime string            `json:"checkoutDateTime"`
@@ -236,12 +236,41 @@ func (n *number) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-// text returns the number's text, or an error naming field if it is not a number.
+// text returns the number's text, or an error naming field if it is not a
+// number. A number sent as a string ("46.8", "1105": clients that take the
+// values from a database's text columns) is the same number: its text is
+// read by the same exact parsers, so nothing is rounded on the way.
 func (n number) text(field string) (string, error) {
-	if len(n) == 0 || (n[0] != '-' && (n[0] < '0' || n[0] > '9')) {
+	s := string(n)
+	if len(n) > 0 && n[0] == '"' {
+		if err := json.Unmarshal(n, &s); err != nil {
+			return "", fieldErr(field, "expected a number, got %s", n)
+		}
+	}
+	if s == "" || (s[0] != '-' && (s[0] < '0' || s[0] > '9')) || !json.Valid([]byte(s)) || strings.TrimSpace(s) != s {
 		return "", fieldErr(field, "expected a number, got %s", n)
 	}
-	return string(n), nil
+	return s, nil
+}
+
+// wholeText reads a text field that some clients send as a number (PHP shops
+// send their integer order ids as they are): a string is itself, a whole
+// number is its decimal text, null is absent. Anything else names the field.
+func wholeText(raw json.RawMessage, field string) (string, error) {
+	s := strings.TrimSpace(string(raw))
+	switch {
+	case s == "" || s == "null":
+		return "", nil
+	case s[0] == '"':
+		var v string
+		if err := json.Unmarshal(raw, &v); err != nil {
+			return "", &FieldError{Field: field, Message: "malformed string", Err: err}
+		}
+		return v, nil
+	case strings.Trim(s, "0123456789") == "":
+		return s, nil
+	}
+	return "", fieldErr(field, "expected a string or a whole number, got %s", s)
 }
 
 type moneyWire struct {
@@ -256,13 +285,21 @@ func (d *Document) UnmarshalJSON(b []byte) error {
 	if err := decodeStrict(b, &w, ""); err != nil {
 		return err
 	}
+	id, err := wholeText(w.ID, "id")
+	if err != nil {
+		return err
+	}
+	docNum, err := wholeText(w.DocNum, "docNum")
+	if err != nil {
+		return err
+	}
 	out := Document{
-		ID: w.ID, DocNum: w.DocNum, DocType: w.DocType, Email: w.Email,
+		ID: id, DocNum: docNum, DocType: w.DocType, Email: w.Email,
 		PrintReceipt: w.PrintReceipt, ResponseURL: w.ResponseURL, TextToPrint: w.TextToPrint,
 		CashierName: w.CashierName, CashierInn: w.CashierInn, CashierPosition: w.CashierPosition,
 		ClientName: w.ClientName, ClientInn: w.ClientInn, TaxMode: w.TaxMode,
 	}
-	if err := checkID(w.ID); err != nil {
+	if err := checkID(id); err != nil {
 		return err
 	}
 	switch {
@@ -320,7 +357,7 @@ func (d *Document) UnmarshalJSON(b []byte) error {
 	for _, f := range []struct {
 		name, v string
 		max     int
-	}{{"textToPrint", w.TextToPrint, 3000}, {"cashierPosition", w.CashierPosition, 64}, {"docNum", w.DocNum, 64}} {
+	}{{"textToPrint", w.TextToPrint, 3000}, {"cashierPosition", w.CashierPosition, 64}, {"docNum", docNum, 64}} {
 		if utf8.RuneCountInString(f.v) > f.max {
 			return fieldErr(f.name, "longer than %d characters", f.max)
 		}
@@ -329,7 +366,7 @@ func (d *Document) UnmarshalJSON(b []byte) error {
 	// fields are printed or kept beside it. Printed text may break lines.
 	for _, f := range []struct{ name, v, allowed string }{
 		{"textToPrint", w.TextToPrint, "\n\r\t"}, {"cashierPosition", w.CashierPosition, ""},
-		{"docNum", w.DocNum, ""}, {"email", w.Email, ""}, {"responseURL", w.ResponseURL, ""},
+		{"docNum", docNum, ""}, {"email", w.Email, ""}, {"responseURL", w.ResponseURL, ""},
 		{"cashierName", w.CashierName, ""}, {"clientName", w.ClientName, ""},
 	} {
 		if err := checkControls(f.name, f.v, f.allowed); err != nil {
@@ -441,14 +478,19 @@ func decodePosition(raw json.RawMessage, path string) (Position, error) {
 		return p, fieldErr(path+".quantity", "must be positive")
 	}
 	p.Quantity = q
-	if len(w.VatTag) == 0 {
-		return p, fieldErr(path+".vatTag", "required: the VAT code, %s", vatTagCodes)
+	// An absent or null vatTag stays 0: whether the document may leave it
+	// out depends on its tax system, which ReceiptAt knows (vatTagAbsent).
+	if len(w.VatTag) != 0 {
+		vt, err := w.VatTag.text(path + ".vatTag")
+		if err != nil {
+			return p, err
+		}
+		tag, err := strconv.Atoi(vt)
+		if _, ok := vatTags[tag]; err != nil || !ok {
+			return p, fieldErr(path+".vatTag", "unknown %s: want %s", w.VatTag, vatTagCodes)
+		}
+		p.VatTag = tag
 	}
-	tag, err := strconv.Atoi(string(w.VatTag))
-	if _, ok := vatTags[tag]; err != nil || !ok {
-		return p, fieldErr(path+".vatTag", "unknown %s: want %s", w.VatTag, vatTagCodes)
-	}
-	p.VatTag = tag
 	if len(w.VatSum) != 0 {
 		v, err := money(w.VatSum, path+".vatSum", false)
 		if err != nil {

@@ -142,7 +142,12 @@ func TestDocumentRefusals(t *testing.T) {
 		{"bad phone", doc(func(m map[string]any) { m["email"] = "+7916123" }), "email"},
 		{"bad date", doc(func(m map[string]any) { m["checkoutDateTime"] = "yesterday" }), "checkoutDateTime"},
 		{"tax mode", doc(func(m map[string]any) { m["taxMode"] = "FLAT" }), "taxMode"},
-		{"id type", doc(func(m map[string]any) { m["id"] = 5 }), "id"},
+		{"id fraction", doc(func(m map[string]any) { m["id"] = 5.5 }), "id"},
+		{"id negative", doc(func(m map[string]any) { m["id"] = -5 }), "id"},
+		{"id bool", doc(func(m map[string]any) { m["id"] = true }), "id"},
+		{"docNum fraction", doc(func(m map[string]any) { m["docNum"] = 10.5 }), "docNum"},
+		{"price text", doc(func(m map[string]any) { pos(m, 1)["price"] = " 100" }), "inventPositions[1].price"},
+		{"price text third decimal", doc(func(m map[string]any) { pos(m, 1)["price"] = "1.005" }), "inventPositions[1].price"},
 		{"price type", doc(func(m map[string]any) { pos(m, 1)["price"] = "cheap" }), "inventPositions[1].price"},
 		{"third decimal", doc(func(m map[string]any) { pos(m, 1)["price"] = 1.005 }), "inventPositions[1].price"},
 		{"negative price", doc(func(m map[string]any) { pos(m, 0)["price"] = -1 }), "inventPositions[0].price"},
@@ -245,9 +250,11 @@ func TestReceiptRefusals(t *testing.T) {
 		{"vat sum", doc(func(m map[string]any) { pos(m, 0)["vatSum"] = 398.00 }), "inventPositions[0].vatSum"},
 		{"long name", doc(func(m map[string]any) { pos(m, 0)["name"] = strings.Repeat("x", 129) }), "inventPositions[0].name"},
 		{"discount too big", doc(func(m map[string]any) { pos(m, 1)["discSum"] = 51 }), "inventPositions[1].discSum"},
+		// A marking code names one unit: such a position is not split.
 		{"discount unsplittable", doc(func(m map[string]any) {
 			p := pos(m, 1)
 			p["price"], p["quantity"], p["discSum"] = 100, 3, 0.01
+			p["nomenclatureCode"] = "45 0D 04 30 77 19 57 61"
 			m["moneyPositions"].([]any)[1].(map[string]any)["sum"] = 299.99
 		}), "inventPositions[1].discSum"},
 	}
@@ -351,7 +358,7 @@ func TestShopField(t *testing.T) {
 		"seller.inn":                     "retailPoint.inn",
 		"cashierInn":                     "cashierInn",
 	} {
-		if got := shopField(in); got != want {
+		if got := shopField(in, nil); got != want {
 			t.Errorf("shopField(%s) = %s, want %s", in, got, want)
 		}
 	}

@@ -137,15 +137,18 @@ func parseRat(s string, decimals int) (uint64, error) {
 type Quantity fiscal.Quantity
 
 // MarshalJSON writes the quantity as a plain decimal number.
-func (q Quantity) MarshalJSON() ([]byte, error) {
+func (q Quantity) MarshalJSON() ([]byte, error) { return []byte(q.text()), nil }
+
+// text is the quantity as a plain decimal number: 3, 0.5, 1.125.
+func (q Quantity) text() string {
 	if q.Decimals == 0 {
-		return strconv.AppendUint(nil, q.Value, 10), nil
+		return strconv.FormatUint(q.Value, 10)
 	}
 	p := uint64(1)
 	for range q.Decimals {
 		p *= 10
 	}
-	return fmt.Appendf(nil, "%d.%0*d", q.Value/p, int(q.Decimals), q.Value%p), nil
+	return fmt.Sprintf("%d.%0*d", q.Value/p, int(q.Decimals), q.Value%p)
 }
 
 // UnmarshalJSON parses a quantity with at most three decimals.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/bits"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
@@ -49,13 +50,22 @@ func (d *Document) Receipt(p Point) (*fiscal.Receipt, error) {
 // id, and the result has passed the fiscal model's validation. Errors are
 // *FieldError naming the shop's field.
 func (d *Document) ReceiptAt(p Point, at time.Time) (*fiscal.Receipt, error) {
+	r, _, err := d.ReceiptNotes(p, at)
+	return r, err
+}
+
+// ReceiptNotes is ReceiptAt that also says, one note a line, what the receipt
+// writes otherwise than the shop sent it: a position split in two because its
+// discount leaves no unit price in whole kopecks (see splitPrice), a vatTag left
+// out and taken as 1105. The shop API puts them in the document's message.
+func (d *Document) ReceiptNotes(p Point, at time.Time) (*fiscal.Receipt, []string, error) {
 	sign, ok := docTypes[d.DocType]
 	if !ok {
-		return nil, fieldErr("docType", "unknown %q", d.DocType)
+		return nil, nil, fieldErr("docType", "unknown %q", d.DocType)
 	}
 	tax, err := d.taxSystem(p)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	r := &fiscal.Receipt{
 		Seller: fiscal.Seller{
@@ -81,33 +91,43 @@ func (d *Document) ReceiptAt(p Point, at time.Time) (*fiscal.Receipt, error) {
 	if c := d.Correction; c != nil {
 		date, err := baseDate(c.BaseDate)
 		if err != nil {
-			return nil, &FieldError{Field: "correction.baseDate", Message: "want YYYY-MM-DD", Err: err}
+			return nil, nil, &FieldError{Field: "correction.baseDate", Message: "want YYYY-MM-DD", Err: err}
 		}
 		r.Correction = &fiscal.Correction{ByOrder: c.Type == "ORDER", Name: c.BaseName, Date: date, Number: c.BaseNumber}
 	}
 	std22 := d.Standard22(p, at)
+	var notes []string
+	// index maps the model's items back to the shop's positions, which a split
+	// makes differ, so that an error still names the shop's own position.
+	var index []int
 	for i, pos := range d.InventPositions {
-		it, err := pos.item(fmt.Sprintf("inventPositions[%d]", i), std22)
+		its, note, err := pos.items(fmt.Sprintf("inventPositions[%d]", i), std22, tax)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
-		r.Items = append(r.Items, it)
+		if note != "" {
+			notes = append(notes, note)
+		}
+		r.Items = append(r.Items, its...)
+		for range its {
+			index = append(index, i)
+		}
 	}
 	for _, m := range d.MoneyPositions {
 		at, ok := paymentTypes[m.PaymentType]
 		if !ok {
-			return nil, fieldErr("moneyPositions", "unknown paymentType %q", m.PaymentType)
+			return nil, nil, fieldErr("moneyPositions", "unknown paymentType %q", m.PaymentType)
 		}
 		*at(&r.Payments) += int64(m.Sum)
 	}
 	if err := r.Validate(); err != nil {
 		var fe *fiscal.FieldError
 		if errors.As(err, &fe) {
-			return nil, &FieldError{Field: shopField(fe.Field), Message: fe.Rule, Err: err}
+			return nil, nil, &FieldError{Field: shopField(fe.Field, index), Message: fe.Rule, Err: err}
 		}
-		return nil, &FieldError{Message: err.Error(), Err: err}
+		return nil, nil, &FieldError{Message: err.Error(), Err: err}
 	}
-	return r, nil
+	return r, notes, nil
 }
 
 // taxSystem is the document's taxMode, or the point's when it has one system;
@@ -129,9 +149,85 @@ func (d *Document) taxSystem(p Point) (fiscal.TaxSystem, error) {
 	return t, nil
 }
 
-// item turns a position into the model's item. A discount lowers the sum; the unit
-// price written (1079, after discounts) is then the sum over the quantity. With
-// std22 the standard-rate codes 1102 and 1106 become 22 % and 22/122.
+// items turns a position into the model's items: one, or two when its discount
+// leaves no unit price in whole kopecks (see splitPrice), with a note saying
+// what was done. A discount lowers the sum; the unit price written (1079, after
+// discounts) is then the sum over the quantity. With std22 the standard-rate
+// codes 1102 and 1106 become 22 % and 22/122.
+func (pos Position) items(path string, std22 bool, tax fiscal.TaxSystem) ([]fiscal.Item, string, error) {
+	var notes []string
+	if pos.VatTag == 0 {
+		if !vatTagAbsent(tax) {
+			return nil, "", fieldErr(path+".vatTag", "required: the VAT code, %s (1105 is without VAT); "+
+				"only a PATENT or ENVD document may leave it out", vatTagCodes)
+		}
+		pos.VatTag = 1105
+		notes = append(notes, path+": no vatTag under "+taxModeName(tax)+", written as 1105 (without VAT)")
+	}
+	it, err := pos.item(path, std22)
+	if err != nil {
+		return nil, "", err
+	}
+	if it.Price >= 0 {
+		return []fiscal.Item{it}, strings.Join(notes, "; "), nil
+	}
+	q := fiscal.Quantity(pos.Quantity)
+	parts := splitPrice(it.Sum, q)
+	if parts == nil || len(it.MarkCode) > 0 {
+		// A marking code names one unit: it cannot be spread over two positions.
+		return nil, "", fieldErr(path+".discSum",
+			"no price in whole kopecks times the quantity gives %s; split the position", Money(it.Sum))
+	}
+	whole := it.VATSum
+	if whole < 0 {
+		whole = fiscal.VAT(it.Sum, it.VAT)
+	}
+	out := make([]fiscal.Item, len(parts))
+	var shown []string
+	for i, pt := range parts {
+		out[i] = it
+		out[i].Price, out[i].Quantity, out[i].Sum = pt.price, pt.qty, pt.sum
+		out[i].VATSum = fiscal.VAT(pt.sum, it.VAT)
+		shown = append(shown, fmt.Sprintf("%s × %s", Quantity(pt.qty).text(), Money(pt.price)))
+	}
+	// The position's VAT stays what the shop sent or computed for its whole sum:
+	// the second part takes what the first leaves, within the kopeck each part's
+	// own VAT allows.
+	rest := whole - out[0].VATSum
+	if d := rest - fiscal.VAT(out[1].Sum, it.VAT); d > 1 {
+		out[0].VATSum += d - 1
+		rest -= d - 1
+	} else if d < -1 {
+		out[0].VATSum += d + 1
+		rest -= d + 1
+	}
+	out[1].VATSum = rest
+	notes = append(notes, fmt.Sprintf("%s: %s × %s − %s = %s has no unit price in whole kopecks, written as %s",
+		path, Quantity(q).text(), pos.Price, pos.DiscSum, Money(it.Sum), strings.Join(shown, " + ")))
+	return out, strings.Join(notes, "; "), nil
+}
+
+// vatTagAbsent says whether a document under tax may leave vatTag out. The
+// vendor's API requires vatTag (FFD105.md, "Shop document"; its field table
+// marks it required), and a VAT rate is fiscal data that is not ours to guess.
+// Only under the patent (ПСН) and the imputed tax (ЕНВД) is the seller no VAT
+// payer whatever it sells, so the answer is 1105 (without VAT) and nothing else.
+func vatTagAbsent(tax fiscal.TaxSystem) bool {
+	return tax == fiscal.TaxPatent || tax == fiscal.TaxImputed
+}
+
+// taxModeName is the shop API's name of a tax system.
+func taxModeName(t fiscal.TaxSystem) string {
+	for name, v := range taxModes {
+		if v == t {
+			return name
+		}
+	}
+	return fmt.Sprint(t)
+}
+
+// item turns a position into one model item. Its Price is -1 when the
+// discount leaves no unit price in whole kopecks; items then splits it.
 func (pos Position) item(path string, std22 bool) (fiscal.Item, error) {
 	q := fiscal.Quantity(pos.Quantity)
 	gross := fiscal.ItemSum(int64(pos.Price), q)
@@ -147,8 +243,7 @@ func (pos Position) item(path string, std22 bool) (fiscal.Item, error) {
 	if pos.DiscSum > 0 {
 		var ok bool
 		if price, ok = unitPrice(sum, q); !ok {
-			return fiscal.Item{}, fieldErr(path+".discSum",
-				"no price in whole kopecks times the quantity gives %s; split the position", Money(sum))
+			price = -1
 		}
 	}
 	given := vatTags[pos.VatTag]
@@ -247,6 +342,60 @@ func unitPrice(sum int64, q fiscal.Quantity) (int64, bool) {
 	return 0, false
 }
 
+// pricePart is one run of a split position: qty units at price, summing to sum.
+type pricePart struct {
+	price int64
+	qty   fiscal.Quantity
+	sum   int64
+}
+
+// splitPrice divides sum over the quantity q into two runs whose unit prices
+// are whole kopecks and whose sums add up to sum exactly, as registers and
+// their drivers do with a discount that leaves no such price for the whole
+// quantity: 289.99 over 3 is 2 × 96.66 + 1 × 96.67. A whole quantity n takes
+// the lower price on n − r units and one kopeck more on the r units left; a
+// fractional one (2.5 kg) takes the lower price on its whole units and puts
+// the rest on its fraction, which every sum fits (its price steps by less than
+// a kopeck). Nil when q has no whole unit (then unitPrice always finds a
+// price) or sum cannot be split.
+func splitPrice(sum int64, q fiscal.Quantity) []pricePart {
+	scale := uint64(1)
+	for range q.Decimals {
+		scale *= 10
+	}
+	whole, frac := q.Value/scale, q.Value%scale
+	if whole == 0 || (frac == 0 && whole < 2) || sum < 0 {
+		return nil
+	}
+	if frac == 0 {
+		n := int64(whole)
+		low := sum / n
+		r := sum - low*n
+		return []pricePart{
+			{price: low, qty: fiscal.Quantity{Value: uint64(n - r)}, sum: low * (n - r)},
+			{price: low + 1, qty: fiscal.Quantity{Value: uint64(r)}, sum: (low + 1) * r},
+		}
+	}
+	low := int64(uint64(sum) * scale / q.Value) // the unit price rounded down
+	a := pricePart{price: low, qty: fiscal.Quantity{Value: whole}, sum: low * int64(whole)}
+	fq := fiscal.Quantity(normalQuantity(frac, q.Decimals))
+	p, ok := unitPrice(sum-a.sum, fq)
+	if !ok {
+		return nil
+	}
+	return []pricePart{a, {price: p, qty: fq, sum: sum - a.sum}}
+}
+
+// normalQuantity drops a quantity's trailing zero decimals, as parseQuantity does.
+func normalQuantity(v uint64, decimals uint8) Quantity {
+	q := Quantity{Value: v, Decimals: decimals}
+	for q.Decimals > 0 && q.Value%10 == 0 {
+		q.Value /= 10
+		q.Decimals--
+	}
+	return q
+}
+
 var itemPath = regexp.MustCompile(`^items\[(\d+)\](?:\.(.+))?$`)
 
 // itemFields and receiptFields map the model's field paths to the shop document's;
@@ -278,13 +427,18 @@ var agentFields = map[string]string{
 	"transferOperInn": "moneyTransferOperator.inn",
 }
 
-// shopField maps a fiscal model path (items[2].price, payments.cash) to the shop's JSON path.
-func shopField(p string) string {
+// shopField maps a fiscal model path (items[2].price, payments.cash) to the
+// shop's JSON path; index[i] is the shop's position of the model's item i.
+func shopField(p string, index []int) string {
 	if rest, ok := strings.CutPrefix(p, "seller."); ok {
 		return "retailPoint." + rest // the cloud's own data: not the shop's to fix
 	}
 	if m := itemPath.FindStringSubmatch(p); m != nil {
-		out := "inventPositions[" + m[1] + "]"
+		n := m[1]
+		if i, err := strconv.Atoi(n); err == nil && i < len(index) {
+			n = strconv.Itoa(index[i])
+		}
+		out := "inventPositions[" + n + "]"
 		if m[2] != "" {
 			out += "." + translate(m[2], itemFields)
 		}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -260,9 +261,14 @@ func (s *Server) postDoc(w http.ResponseWriter, r *http.Request, pr pointRecord)
 	if at.IsZero() {
 		at = s.now()
 	}
-	if _, err := d.ReceiptAt(pr.Point, at); err != nil {
+	_, notes, err := d.ReceiptNotes(pr.Point, at)
+	if err != nil {
 		writeFieldError(w, err)
 		return
+	}
+	queued := "Document queued for printing"
+	if len(notes) > 0 {
+		queued += "; " + strings.Join(notes, "; ")
 	}
 	norm, err := json.Marshal(&d)
 	if err != nil {
@@ -293,7 +299,7 @@ func (s *Server) postDoc(w http.ResponseWriter, r *http.Request, pr pointRecord)
 			return err
 		}
 		rec = docRecord{ID: d.ID, PointID: pointID, Seq: seq, Hash: hash,
-			ResponseURL: d.ResponseURL, State: Queued, Changed: s.now(), Created: s.now(), Message: "Document queued for printing"}
+			ResponseURL: d.ResponseURL, State: Queued, Changed: s.now(), Created: s.now(), Message: queued}
 		if err := tx.Bucket(bucketQueue).Put(queueKey(pointID, seq), []byte(d.ID)); err != nil {
 			return err
 		}

@@ -111,7 +111,7 @@ func TestPositionRefusals2026(t *testing.T) {
 		name, field, msg string
 		edit             func(m map[string]any)
 	}{
-		{"vatTag missing", "inventPositions[0].vatTag", "required: the VAT code, 1102–1107 or 1109–1114",
+		{"vatTag missing", "inventPositions[0].vatTag", "required: the VAT code, 1102–1107 or 1109–1114 (1105 is without VAT); only a PATENT or ENVD document may leave it out",
 			func(m map[string]any) { delete(pos(m, 0), "vatTag") }},
 		{"vatTag 1108", "inventPositions[0].vatTag", "unknown 1108: want 1102–1107 or 1109–1114",
 			func(m map[string]any) { pos(m, 0)["vatTag"] = 1108 }},
