@@ -43,8 +43,16 @@ func TestFaultDrillsThroughTheConsole(t *testing.T) {
 	waitFor(t, "the printer's state in status", 10*time.Second, func() bool {
 		return strings.Contains(console("status"), "paper out")
 	})
-	if s := status("drill-paper"); s == cloud.Completed {
-		t.Fatal("a receipt to print completed with the paper out")
+	// The register has taken the receipt and holds it unsigned: neither still
+	// in the cloud's queue nor signed behind the printer's back.
+	waitFor(t, "the register to hold the receipt", 10*time.Second, func() bool {
+		return strings.Contains(console("docs"), "drill-paper")
+	})
+	if line := docsLine(console("docs"), "drill-paper"); !strings.Contains(line, "accepted") || strings.Contains(line, "FD") {
+		t.Fatalf("with the paper out the register has %q, want it accepted and unsigned", line)
+	}
+	if s := status("drill-paper"); s != cloud.Pending {
+		t.Fatalf("with the paper out the cloud has the receipt %s, want PENDING", s)
 	}
 	console("fault", "printer", "paper", "in")
 	waitFor(t, "the receipt after the paper came back", 10*time.Second, func() bool { return status("drill-paper") == cloud.Completed })
@@ -69,6 +77,16 @@ func TestFaultDrillsThroughTheConsole(t *testing.T) {
 			t.Errorf("%v accepted", bad)
 		}
 	}
+}
+
+// docsLine is the line of `kassa docs` about id, or "".
+func docsLine(out, id string) string {
+	for line := range strings.Lines(out) {
+		if f := strings.Fields(line); len(f) > 0 && f[0] == id {
+			return strings.TrimSpace(line)
+		}
+	}
+	return ""
 }
 
 // The sandbox clock moved through the console, as scripts/torture --drills does
