@@ -203,8 +203,11 @@ func cmdStatus(ctx context.Context, r *Runtime, args []string) (consoleAnswer, e
 	}
 	var b strings.Builder
 	state := "READY"
-	if h.Stopped {
+	switch {
+	case h.Stopped:
 		state = "STOPPED: " + h.StopReason
+	case h.DiskFull != "":
+		state = "DISK FULL: " + h.DiskFull
 	}
 	fmt.Fprintf(&b, "register      %s\n", state)
 	fmt.Fprintf(&b, "cloud         %s\n", reach(h.CloudReachable))

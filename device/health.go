@@ -49,6 +49,9 @@ func (r *Runtime) Health(ctx context.Context) cloud.Health {
 	if stop, err := r.store.Stop(); err == nil {
 		h.Stopped, h.StopReason = stop.Stopped, stop.Reason
 	}
+	if err := r.store.DiskFull(); err != nil {
+		h.DiskFull = err.Error()
+	}
 	h.Printer = r.printerHealth()
 	return h
 }

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/openkassa/kassa/store/boltfile"
@@ -59,5 +60,31 @@ func TestOpenDamaged(t *testing.T) {
 				t.Fatalf("open: %v, want a damaged-file error naming %s and the drive's archive", err, path)
 			}
 		})
+	}
+}
+
+// TestDiskFull: below MinFree free, or after a write failed for want of
+// space, the store says its disk is the problem.
+func TestDiskFull(t *testing.T) {
+	s, _ := open(t, Limits{})
+	if err := s.DiskFull(); err != nil {
+		t.Fatalf("a roomy disk: %v", err)
+	}
+	s.max.MinFree = 1 << 62
+	if err := s.DiskFull(); err == nil || !strings.Contains(err.Error(), "disk") {
+		t.Fatalf("below MinFree: %v", err)
+	}
+	s.max.MinFree = 1
+	s.mu.Lock()
+	s.noteWrite(fmt.Errorf("write kassa.db: %w", syscall.ENOSPC))
+	s.mu.Unlock()
+	if err := s.DiskFull(); err == nil || !strings.Contains(err.Error(), "full") {
+		t.Fatalf("after ENOSPC: %v", err)
+	}
+	if err := s.SetLedger(Ledger{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DiskFull(); err != nil {
+		t.Fatalf("after a write that succeeded: %v", err)
 	}
 }

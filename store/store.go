@@ -83,14 +83,16 @@ type Doc struct {
 // Store is the register's bbolt file. It is safe for concurrent use; bbolt
 // serialises the writers.
 type Store struct {
-	db  *bolt.DB
-	max Limits
-	rel *mapped.Releaser
+	db   *bolt.DB
+	path string
+	max  Limits
+	rel  *mapped.Releaser
 
 	mu       sync.Mutex
 	taken    []takenDoc           // leased by the cloud, not yet committed
 	reported map[string]time.Time // confirmed by the cloud, not yet committed
 	flush    *time.Timer          // commits them when no other write does
+	noSpace  error                // the last write failed for want of space
 }
 
 // takenDoc is a document Accept took, waiting for a commit.
@@ -108,6 +110,9 @@ const lag = time.Second
 type Limits struct {
 	KeepReported int // reported documents kept (newest first); 0 = 10,000
 	KeepEvents   int // events kept; 0 = 1,000
+	// MinFree is the free space below which DiskFull says the disk is full;
+	// 0 = 16 MiB.
+	MinFree uint64
 }
 
 // Open opens or creates the store at path and migrates it to SchemaVersion.
@@ -118,11 +123,14 @@ func Open(path string, lim Limits) (*Store, error) {
 	if lim.KeepEvents == 0 {
 		lim.KeepEvents = 1000
 	}
+	if lim.MinFree == 0 {
+		lim.MinFree = defaultMinFree
+	}
 	db, err := boltfile.Open(path, &bolt.Options{Timeout: 2 * time.Second}, RebuildAdvice)
 	if err != nil {
 		return nil, fmt.Errorf("store: %w", err)
 	}
-	s := &Store{db: db, max: lim, rel: mapped.NewReleaser(db), reported: map[string]time.Time{}}
+	s := &Store{db: db, path: path, max: lim, rel: mapped.NewReleaser(db), reported: map[string]time.Time{}}
 	if err := s.migrate(); err != nil {
 		db.Close()
 		return nil, err
@@ -271,6 +279,7 @@ func (s *Store) update(fn func(tx *bolt.Tx) error) error {
 	})
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.noteWrite(err)
 	if err != nil {
 		s.taken = append(taken, s.taken...) // for the next write
 		return err

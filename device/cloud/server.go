@@ -66,6 +66,10 @@ type Config struct {
 	// the client came over TLS (for the cookies' Secure). Nobody else's are read.
 	TrustedProxies []netip.Prefix
 
+	// MinFree is the free space of Dir's filesystem below which the points'
+	// status says the cloud's disk is full; default 16 MiB.
+	MinFree uint64
+
 	// Alerts. Mailer nil: alerts go by webhook only (and the e-mail is logged as not sent).
 	Mailer                Mailer
 	AlertEvery            time.Duration // how often time-driven alerts are evaluated; default 30 s
@@ -84,11 +88,12 @@ type Server struct {
 	rel *mapped.Releaser // of db: in the one-process sandbox its pages count in the register's RSS
 	log *slog.Logger
 
-	mu       sync.Mutex
-	wake     map[string]chan struct{} // point id → closed when a document may be leased
-	inFlight map[string]bool          // document keys whose callback is being delivered
-	guard    *loginGuard              // password guessing
-	hashing  hashing                  // bcrypt comparisons running at once
+	mu        sync.Mutex
+	wake      map[string]chan struct{} // point id → closed when a document may be leased
+	inFlight  map[string]bool          // document keys whose callback is being delivered
+	noSpaceAt time.Time                // when a write last failed for want of space
+	guard     *loginGuard              // password guessing
+	hashing   hashing                  // bcrypt comparisons running at once
 	// dummyHash is compared against for an unknown login: it has the accounts' cost.
 	dummyHash func() []byte
 
@@ -175,6 +180,9 @@ func Open(cfg Config) (*Server, error) {
 	}
 	if cfg.LoginAttempts <= 0 {
 		cfg.LoginAttempts = 5
+	}
+	if cfg.MinFree == 0 {
+		cfg.MinFree = 16 << 20
 	}
 	if cfg.SourceBurst <= 0 {
 		cfg.SourceBurst = 20
@@ -275,7 +283,8 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("POST /api/device/v1/results", s.device(s.results))
 	mux.HandleFunc("POST /api/device/v1/heartbeat", s.device(s.heartbeat))
 	s.cabinetRoutes(mux)
-	return mux
+	s.compatRoutes(mux)
+	return s.shopErrors(mux)
 }
 
 // idleConns is how many connections to one shop the default client keeps open:
@@ -485,6 +494,7 @@ func readBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
 }
 
 func (s *Server) internal(w http.ResponseWriter, r *http.Request, err error) {
+	s.noteNoSpace(err)
 	s.log.Error("cloud: request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 	writeError(w, http.StatusInternalServerError, APIError{Message: "internal error"})
 }

@@ -243,6 +243,11 @@ func (s *Server) registerStatus(tx *bolt.Tx, pointID string) (PointStatus, error
 			reason = "the register stopped taking documents"
 		}
 		return PointStatus{Status: RegFailed, DateTime: reg.LastSeen, Message: reason}, nil
+	case reg.Health.DiskFull != "":
+		return PointStatus{Status: RegFailed, DateTime: reg.LastSeen, Message: "the register: " + reg.Health.DiskFull}, nil
+	}
+	if full := s.diskFull(); full != "" {
+		return PointStatus{Status: RegFailed, DateTime: now, Message: full}, nil
 	}
 	return PointStatus{Status: Ready, DateTime: reg.LastSeen}, nil
 }

@@ -247,6 +247,7 @@ type Health struct {
 	Stopped         bool          `json:"stopped"`
 	StopReason      string        `json:"stopReason,omitempty"`
 	RemoteMode      bool          `json:"remoteMode"`
+	DiskFull        string        `json:"diskFull,omitempty"` // why the register's disk is the problem (our addition)
 }
 
 // APIError is the body of every 4xx answer: the message and the field it is about.
