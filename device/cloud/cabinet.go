@@ -174,8 +174,10 @@ func (c *cabinetCtx) owns(pointID string) bool {
 func (s *Server) cabinetRoutes(mux *http.ServeMux) {
 	static := http.FileServerFS(cabinet.Static)
 	mux.Handle("GET /cabinet/static/", http.StripPrefix("/cabinet/static", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if strings.HasSuffix(r.URL.Path, "/") {
-			notFound(w) // files only: no listings
+		// Files only: no listings, and no name the file system cannot hold
+		// (invalid UTF-8 made the file server answer 500).
+		if name := strings.TrimPrefix(r.URL.Path, "/"); strings.HasSuffix(r.URL.Path, "/") || !fs.ValidPath(name) {
+			notFound(w)
 			return
 		}
 		static.ServeHTTP(w, r)
