@@ -12,8 +12,11 @@ import (
 	"fmt"
 	"math/bits"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"golang.org/x/text/encoding/charmap"
+	"golang.org/x/text/unicode/norm"
 )
 
 // Tag is an FFD tag number; a document's own tag is its document type.
@@ -100,16 +103,18 @@ func LocalUnix(tm time.Time) int64 {
 	return tm.Unix() + int64(off)
 }
 
-// AppendString appends a string element encoded in CP866 (typographic quotes and
-// dashes become their plain forms, see CP866Byte). Other characters CP866 cannot
-// encode are an error naming the tag.
+// AppendString appends a string element encoded in CP866: typographic quotes
+// and dashes become their plain forms and accented letters their base letters
+// (see CP866Byte); any other character CP866 cannot hold is written as
+// CP866StandIn, one byte for one character, so a shop's name is never refused
+// for a letter the code page lacks.
 func AppendString(dst []byte, t Tag, s string) ([]byte, error) {
 	start := len(dst)
 	dst = appendHeader(dst, t, 0)
 	for _, r := range s {
 		b, ok := CP866Byte(r)
 		if !ok {
-			return dst[:start], fmt.Errorf("fiscal: tag %d: character %q has no CP866 code", t, r)
+			b = CP866StandIn
 		}
 		dst = append(dst, b)
 	}
@@ -121,11 +126,21 @@ func AppendString(dst []byte, t Tag, s string) ([]byte, error) {
 	return dst, nil
 }
 
-// CP866Byte encodes one character in CP866. The typographic quotes, dashes and
-// spaces that shops' product names carry, which CP866 lacks, become the plain
-// ones a register prints (« » “ ” → ", – — → -), rather than refusing the
-// receipt. ASCII and the Russian alphabet, nearly all a receipt holds, skip the
-// code page's table search.
+// CP866StandIn is what a character with no CP866 form at all (€, ☕, 中) is
+// written as: visible on the receipt and in the OFD's copy, where dropping it
+// would silently change a name.
+const CP866StandIn = '?'
+
+// CP866Byte encodes one character in CP866, or the nearest one the code page
+// has. The typographic quotes, dashes and spaces that shops' product names
+// carry become the plain ones a register prints (« » “ ” → ", – — → -); a
+// letter with diacritics CP866 lacks becomes its base letter by Unicode
+// decomposition (à → a, ç → c, Ő → O), as receipt printers' drivers write
+// "Lavazza Qualità" and "Crème brûlée"; a few letters without a decomposition
+// take the letter they are read as (ø → o, ł → l, і → i). It reports false
+// for a character with none of these (AppendString then writes CP866StandIn).
+// ASCII and the Russian alphabet, nearly all a receipt holds, skip the code
+// page's table search.
 func CP866Byte(r rune) (byte, bool) {
 	switch {
 	case r < 0x80:
@@ -138,13 +153,50 @@ func CP866Byte(r rune) (byte, bool) {
 	if b, ok := charmap.CodePage866.EncodeRune(r); ok {
 		return b, true
 	}
-	b, ok := typographic[r]
-	return b, ok
+	if b, ok := typographic[r]; ok {
+		return b, true
+	}
+	return nearest(r)
 }
 
-// typographic are the plain forms of characters outside CP866.
+// typographic are the plain forms of characters outside CP866, and the letters
+// that have no decomposition but one obvious reading.
 var typographic = map[rune]byte{'«': '"', '»': '"', '„': '"', '“': '"', '”': '"', '‘': '\'', '’': '\'',
-	'–': '-', '—': '-', '−': '-', '×': 'x', '\u00A0': ' ', '\u2009': ' ', '\u202F': ' '}
+	'–': '-', '—': '-', '−': '-', '×': 'x', '\u00A0': ' ', '\u2009': ' ', '\u202F': ' ',
+	'ø': 'o', 'Ø': 'O', 'ł': 'l', 'Ł': 'L', 'đ': 'd', 'Đ': 'D', 'ı': 'i', 'і': 'i', 'І': 'I'}
+
+// nearest is the CP866 byte of r's base letter when r decomposes (NFD) into a
+// letter CP866 has followed by combining marks only.
+func nearest(r rune) (byte, bool) {
+	d := norm.NFD.String(string(r))
+	base, n := utf8.DecodeRuneInString(d)
+	if n == len(d) || base == r {
+		return 0, false
+	}
+	for _, m := range d[n:] {
+		if !unicode.Is(unicode.Mn, m) {
+			return 0, false
+		}
+	}
+	if base < 0x80 {
+		return byte(base), true
+	}
+	return charmap.CodePage866.EncodeRune(base)
+}
+
+// CP866Text is s as it reads once written in CP866 by AppendString: nearest
+// letters, plain quotes and dashes, CP866StandIn for the rest.
+func CP866Text(s string) string {
+	b := make([]byte, 0, len(s))
+	for _, r := range s {
+		c, ok := CP866Byte(r)
+		if !ok {
+			c = CP866StandIn
+		}
+		b = append(b, c)
+	}
+	return DecodeString(b)
+}
 
 // BeginSTLV appends the header of a nested element and returns where it starts;
 // EndSTLV closes it once its children are appended.

@@ -328,8 +328,10 @@ func prefixField(prefix string, err error) error {
 	return err
 }
 
-// checkString refuses a string that is empty when required, not encodable in
-// CP866, or longer in CP866 bytes than its tag allows.
+// checkString refuses a string that is empty when required, holds a control
+// character, or is longer in CP866 bytes than its tag allows. A character
+// CP866 lacks is not refused: AppendString writes its nearest form or
+// CP866StandIn, one byte either way.
 func checkString(field string, t Tag, s string, required bool) error {
 	if s == "" {
 		if required {
@@ -342,9 +344,6 @@ func checkString(field string, t Tag, s string, required bool) error {
 		if r < 0x20 || r == 0x7f {
 			// NUL, ESC, GS … would reach the drive and the OFD as they are.
 			return fieldErr(field, "control character %U is not allowed", r)
-		}
-		if _, ok := CP866Byte(r); !ok {
-			return fieldErr(field, "character %q has no CP866 code", r)
 		}
 		n++
 	}

@@ -631,6 +631,11 @@ func checkID(id string) error {
 		if r <= ' ' || r == 0x7f || strings.ContainsRune("/?#%\\", r) || r == utf8.RuneError {
 			return fieldErr("id", "contains %q", r)
 		}
+		// The id travels in the fiscal document (1086) and is matched against
+		// it after a crash: it must read back as sent, not as a nearest letter.
+		if b, ok := fiscal.CP866Byte(r); r >= 0x80 && (!ok || fiscal.DecodeString([]byte{b}) != string(r)) {
+			return fieldErr("id", "character %q has no CP866 code of its own", r)
+		}
 	}
 	return nil
 }

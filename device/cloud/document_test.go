@@ -142,6 +142,7 @@ func TestDocumentRefusals(t *testing.T) {
 		{"bad phone", doc(func(m map[string]any) { m["email"] = "+7916123" }), "email"},
 		{"bad date", doc(func(m map[string]any) { m["checkoutDateTime"] = "yesterday" }), "checkoutDateTime"},
 		{"tax mode", doc(func(m map[string]any) { m["taxMode"] = "FLAT" }), "taxMode"},
+		{"id not CP866", doc(func(m map[string]any) { m["id"] = "заказ-à" }), "id"},
 		{"id fraction", doc(func(m map[string]any) { m["id"] = 5.5 }), "id"},
 		{"id negative", doc(func(m map[string]any) { m["id"] = -5 }), "id"},
 		{"id bool", doc(func(m map[string]any) { m["id"] = true }), "id"},

@@ -164,6 +164,9 @@ func (pos Position) items(path string, std22 bool, tax fiscal.TaxSystem) ([]fisc
 		pos.VatTag = 1105
 		notes = append(notes, path+": no vatTag under "+taxModeName(tax)+", written as 1105 (without VAT)")
 	}
+	if w := fiscal.CP866Text(pos.Name); w != pos.Name {
+		notes = append(notes, fmt.Sprintf("%s.name: written as %q", path, w))
+	}
 	it, err := pos.item(path, std22)
 	if err != nil {
 		return nil, "", err
