@@ -358,3 +358,20 @@ func TestSecureBehindProxy(t *testing.T) {
 		t.Fatal("an untrusted peer's X-Forwarded-Proto made the cookie Secure")
 	}
 }
+
+// BenchmarkPasswordCheck times checkPassword at bcrypt's default cost for an
+// unknown login and for a known one with a wrong password: the two must take
+// the same time (ms/check), or timing tells which logins exist.
+func BenchmarkPasswordCheck(b *testing.B) {
+	f := newBenchFixture(b, Config{PasswordCost: bcrypt.DefaultCost})
+	for _, c := range []struct{ name, login string }{{"unknown", "nobody"}, {"known-wrong", f.sb.CabinetLogin}} {
+		b.Run(c.name, func(b *testing.B) {
+			for range b.N {
+				if _, ok, err := f.srv.checkPassword(context.Background(), c.login, "wrong"); ok || err != nil {
+					b.Fatal(ok, err)
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed())/float64(time.Millisecond)/float64(b.N), "ms/check")
+		})
+	}
+}
