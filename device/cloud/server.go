@@ -266,8 +266,8 @@ func (s *Server) Close() error {
 	return s.db.Close()
 }
 
-// Handler serves the shop API under /api/fn, the register API under /api/device/v1
-// and the owner's cabinet under /cabinet/.
+// Handler serves the shop API under /api/fn (and /fn, see compatRoutes), the
+// register API under /api/device/v1 and the owner's cabinet under /cabinet/.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /api/fn/v1/associate/{retailPointId}", s.associate)
