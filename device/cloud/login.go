@@ -62,11 +62,16 @@ func (g *loginGuard) allow(now time.Time, login, source string) time.Duration {
 	if b := g.pairs[pairKey(login, source)]; b != nil && now.Before(b.until) {
 		return b.until.Sub(now)
 	}
-	lim := g.sources[source]
+	src := sourceKey(source)
+	lim := g.sources[src]
 	if lim == nil {
-		lim = rate.NewLimiter(g.every, g.burst)
-		if len(g.sources) < maxGuarded {
-			g.sources[source] = lim
+		if len(g.sources) >= maxGuarded {
+			src = "" // past the bound, the newcomers share one bucket until sweep
+			lim = g.sources[src]
+		}
+		if lim == nil {
+			lim = rate.NewLimiter(g.every, g.burst)
+			g.sources[src] = lim
 		}
 	}
 	r := lim.ReserveN(now, 1)
@@ -125,6 +130,17 @@ func (g *loginGuard) sweep(now time.Time) {
 			delete(g.sources, k)
 		}
 	}
+}
+
+// sourceKey is the bucket of a client address: the address, or for IPv6 its
+// /64, since one subscriber commonly holds a whole /64.
+func sourceKey(addr string) string {
+	a, err := netip.ParseAddr(addr)
+	if err != nil || !a.Is6() || a.Is4In6() {
+		return addr
+	}
+	p, _ := a.Prefix(64)
+	return p.String()
 }
 
 // peerTrusted says whether the request's peer is one of Config.TrustedProxies.

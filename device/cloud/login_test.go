@@ -375,3 +375,14 @@ func BenchmarkPasswordCheck(b *testing.B) {
 		})
 	}
 }
+
+func TestSourceKey(t *testing.T) {
+	for in, want := range map[string]string{
+		"203.0.113.7": "203.0.113.7", "2001:db8:1:2:3:4:5:6": "2001:db8:1:2::/64", "2001:db8:1:2::99": "2001:db8:1:2::/64",
+		"::ffff:203.0.113.7": "::ffff:203.0.113.7", "garbage": "garbage",
+	} {
+		if got := sourceKey(in); got != want {
+			t.Errorf("sourceKey(%s) = %s, want %s", in, got, want)
+		}
+	}
+}
