@@ -3,6 +3,7 @@ package device
 import (
 	"context"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
 
@@ -94,11 +95,21 @@ func (r *Runtime) applyArchived(led *store.Ledger, a fn.Archived) error {
 		applyReceipt(led, sign, a.Type == fiscal.DocCorrection, total, pay)
 		id := els.shopID
 		d, err := r.store.Get(id)
+		s := fn.Signed{FD: a.FD, FPD: a.FPD, Time: a.Time, Shift: uint32(els.uint(1038)), Number: uint32(els.uint(1042))}
 		if err == nil && d.State == store.Accepted {
-			s := fn.Signed{FD: a.FD, FPD: a.FPD, Time: a.Time, Shift: uint32(els.uint(1038)), Number: uint32(els.uint(1042))}
 			res := r.printedResult(id, sign, a.Type == fiscal.DocCorrection, total, s)
 			r.event("recovery", "FD %d: receipt for %q was signed before the crash; taken from the drive", a.FD, id)
 			return r.store.Fiscalize(id, fiscalOf(s), mustJSON(res), led, r.wantsPrint(d.Body))
+		}
+		if errors.Is(err, store.ErrNotFound) && id != "" {
+			// Only a store rebuilt from the drive (docs/recovery.md) lacks the
+			// shop document of a receipt the drive signed after the ledger's
+			// last: take it as signed, so its result goes to the cloud and a
+			// lease of it again is answered with this receipt, not a second one.
+			r.store.Accept([]store.NewDoc{{ID: id, Body: json.RawMessage(`{}`)}}, a.Time)
+			res := r.printedResult(id, sign, a.Type == fiscal.DocCorrection, total, s)
+			r.event("recovery", "FD %d: receipt for %q rebuilt from the drive's archive", a.FD, id)
+			return r.store.Fiscalize(id, fiscalOf(s), mustJSON(res), led, false)
 		}
 		if err != nil && !errors.Is(err, store.ErrNotFound) {
 			return err
