@@ -120,20 +120,35 @@ func TestDiscountSplit(t *testing.T) {
 		body  []byte
 		parts []part
 		note  string
+		vat   int64 // the receipt's VAT sum at its rate
 	}{
 		{
 			// 3 × 100.00 − 10.01 = 289.99; VAT 10/110 of it is 26.36, of
 			// 193.32 is 17.57 and of 96.67 is 8.79: 17.57 + 8.79 = 26.36.
 			"three units", splitDoc(100, 3, 10.01, 289.99, nil),
 			[]part{{9666, 19332, 1757, fiscal.Quantity{Value: 2}}, {9667, 9667, 879, fiscal.Quantity{Value: 1}}},
-			"inventPositions[0]: 3 × 100.00 − 10.01 = 289.99 has no unit price in whole kopecks, written as 2 × 96.66 + 1 × 96.67",
+			"inventPositions[0]: 3 × 100.00 − 10.01 = 289.99 has no unit price in whole kopecks, written as 2 × 96.66 + 1 × 96.67", 2636,
 		},
 		{
 			// The shop's own vatSum (26.37, within a kopeck) stays the position's:
 			// the second part takes 26.37 − 17.57 = 8.80.
 			"three units with vatSum", splitDoc(100, 3, 10.01, 289.99, func(p map[string]any) { p["vatSum"] = 26.37 }),
 			[]part{{9666, 19332, 1757, fiscal.Quantity{Value: 2}}, {9667, 9667, 880, fiscal.Quantity{Value: 1}}},
-			"inventPositions[0]: 3 × 100.00 − 10.01 = 289.99 has no unit price in whole kopecks, written as 2 × 96.66 + 1 × 96.67",
+			"inventPositions[0]: 3 × 100.00 − 10.01 = 289.99 has no unit price in whole kopecks, written as 2 × 96.66 + 1 × 96.67", 2637,
+		},
+		{
+			// 3 × 100.00 − 0.10 = 299.90: 1 × 99.96 + 2 × 99.97. Their own VATs,
+			// 9.09 and 18.18, add up to 27.27, a kopeck over the 27.26 of 299.90:
+			// the second part takes 27.26 − 9.09 = 18.17 (within its kopeck).
+			"VAT of the parts off by a kopeck", splitDoc(100, 3, 0.10, 299.90, nil),
+			[]part{{9996, 9996, 909, fiscal.Quantity{Value: 1}}, {9997, 19994, 1817, fiscal.Quantity{Value: 2}}},
+			"inventPositions[0]: 3 × 100.00 − 0.10 = 299.90 has no unit price in whole kopecks, written as 1 × 99.96 + 2 × 99.97", 2726,
+		},
+		{
+			// Without VAT the parts write no VAT sum (1200), as the position would not.
+			"without VAT", splitDoc(100, 3, 10.01, 289.99, func(p map[string]any) { p["vatTag"] = 1105 }),
+			[]part{{9666, 19332, -1, fiscal.Quantity{Value: 2}}, {9667, 9667, -1, fiscal.Quantity{Value: 1}}},
+			"inventPositions[0]: 3 × 100.00 − 10.01 = 289.99 has no unit price in whole kopecks, written as 2 × 96.66 + 1 × 96.67", 28999, // 1105 holds the sum without VAT
 		},
 		{
 			// 2.5 kg × 100.00 − 0.01 = 249.99: 2 × 99.99 = 199.98, and 50.01
@@ -141,7 +156,7 @@ func TestDiscountSplit(t *testing.T) {
 			// VAT: 249.99 → 22.73; 199.98 → 18.18; the rest 4.55 (50.01 → 4.55).
 			"weighed", splitDoc(100, 2.5, 0.01, 249.99, nil),
 			[]part{{9999, 19998, 1818, fiscal.Quantity{Value: 2}}, {10002, 5001, 455, fiscal.Quantity{Value: 5, Decimals: 1}}},
-			"inventPositions[0]: 2.5 × 100.00 − 0.01 = 249.99 has no unit price in whole kopecks, written as 2 × 99.99 + 0.5 × 100.02",
+			"inventPositions[0]: 2.5 × 100.00 − 0.01 = 249.99 has no unit price in whole kopecks, written as 2 × 99.99 + 0.5 × 100.02", 2273,
 		},
 	}
 	for _, c := range cases {
@@ -159,6 +174,9 @@ func TestDiscountSplit(t *testing.T) {
 				if it.Price != p.price || it.Sum != p.sum || it.VATSum != p.vat || it.Quantity != p.q || it.Name != "Кофе" {
 					t.Errorf("item %d: price %d sum %d vat %d q %v %q, want %+v", i, it.Price, it.Sum, it.VATSum, it.Quantity, it.Name, p)
 				}
+			}
+			if v := r.VATSums(); len(v) != 1 || v[0].Sum != c.vat {
+				t.Errorf("receipt VAT %+v, want %d", v, c.vat)
 			}
 			if len(notes) != 1 || notes[0] != c.note {
 				t.Errorf("notes %q, want %q", notes, c.note)

@@ -190,21 +190,24 @@ func (pos Position) items(path string, std22 bool, tax fiscal.TaxSystem) ([]fisc
 	for i, pt := range parts {
 		out[i] = it
 		out[i].Price, out[i].Quantity, out[i].Sum = pt.price, pt.qty, pt.sum
-		out[i].VATSum = fiscal.VAT(pt.sum, it.VAT)
 		shown = append(shown, fmt.Sprintf("%s × %s", Quantity(pt.qty).text(), Money(pt.price)))
 	}
 	// The position's VAT stays what the shop sent or computed for its whole sum:
 	// the second part takes what the first leaves, within the kopeck each part's
-	// own VAT allows.
-	rest := whole - out[0].VATSum
-	if d := rest - fiscal.VAT(out[1].Sum, it.VAT); d > 1 {
-		out[0].VATSum += d - 1
-		rest -= d - 1
-	} else if d < -1 {
-		out[0].VATSum += d + 1
-		rest -= d + 1
+	// own VAT allows. Without VAT (1105, 0 %) the parts write no 1200 unless
+	// the shop sent a vatSum.
+	if whole != 0 {
+		out[0].VATSum = fiscal.VAT(out[0].Sum, it.VAT)
+		rest := whole - out[0].VATSum
+		if d := rest - fiscal.VAT(out[1].Sum, it.VAT); d > 1 {
+			out[0].VATSum += d - 1
+			rest -= d - 1
+		} else if d < -1 {
+			out[0].VATSum += d + 1
+			rest -= d + 1
+		}
+		out[1].VATSum = rest
 	}
-	out[1].VATSum = rest
 	notes = append(notes, fmt.Sprintf("%s: %s × %s − %s = %s has no unit price in whole kopecks, written as %s",
 		path, Quantity(q).text(), pos.Price, pos.DiscSum, Money(it.Sum), strings.Join(shown, " + ")))
 	return out, strings.Join(notes, "; "), nil
