@@ -116,6 +116,9 @@ type driveState struct {
 	ValidUntil      time.Time `json:"validUntil"` // a date: drives keep key validity to the day
 	RegFD           uint32    `json:"regFD"`      // the last registration or registration change; 0 in files before it was kept
 	Regs            int       `json:"regs"`       // registrations and their changes; 0 in files before it was kept
+	// The last acknowledgement taken (its STLV 7, as the OFD sent it) and its FD, for 41h.
+	LastAck   []byte `json:"lastAck,omitempty"`
+	LastAckFD uint32 `json:"lastAckFD,omitempty"`
 }
 
 func (s *driveState) unsent() uint32 { return s.LastFD - s.AckedThrough }
@@ -841,6 +844,7 @@ type ofdAck struct {
 	fd          uint32
 	code        byte
 	message     []byte // the whole 1068 when it says more than 1022: the operator's message
+	doc         []byte // the acknowledgement's STLV 7
 }
 
 // parseAck checks an acknowledgement container: STLV 7 with 1017, 1041, 1040,
@@ -868,6 +872,7 @@ func parseAck(ack, ofdKey []byte) (ofdAck, error) {
 	if doc.Tag != fiscal.DocOperatorAck {
 		return a, fmt.Errorf("%w: document type %d, want 7", ErrBadAck, doc.Tag)
 	}
+	a.doc = fiscal.AppendTLV(nil, doc.Tag, doc.Value)
 	if ofdKey != nil {
 		if s := fiscal.MessageSign(ofdKey, c.Document); !hmac.Equal(s[:], c.Sign[:]) {
 			return a, fmt.Errorf("%w: container sign does not verify", ErrBadAck)
@@ -946,6 +951,7 @@ func (e *Emulator) Acknowledge(ctx context.Context, ack []byte) error {
 	}
 	st := e.st
 	err = e.acknowledged(&st, a.fd)
+	st.LastAck, st.LastAckFD = a.doc, a.fd
 	if err == nil {
 		err = e.commit(&st, 0, nil)
 	}
@@ -954,6 +960,17 @@ func (e *Emulator) Acknowledge(ctx context.Context, ack []byte) error {
 	}
 	e.log.Debug("fn: acknowledged", "fd", a.fd)
 	return nil
+}
+
+// lastAck is the last acknowledgement taken, as the OFD sent its STLV 7,
+// when it acknowledged FD fd; nil otherwise (an earlier one, or none).
+func (e *Emulator) lastAck(fd uint32) []byte {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if fd == 0 || fd != e.st.LastAckFD {
+		return nil
+	}
+	return bytes.Clone(e.st.LastAck)
 }
 
 // admitAck checks an acknowledgement against the drive's queue.

@@ -232,7 +232,10 @@ func (s *session) handle(ctx context.Context, cmd byte, data []byte) ([]byte, er
 		case cmdFindDocument:
 			return findAnswer(a)
 		case cmdDocumentAck:
-			return nil, fmt.Errorf("41h: FD %d: the OFD's receipts are not kept: %w", a.FD, ErrNoDocument)
+			if ack := d.lastAck(a.FD); ack != nil {
+				return ack, nil
+			}
+			return nil, fmt.Errorf("41h: FD %d: no acknowledgement of it kept (acknowledged %v; only the last one is): %w", a.FD, a.Acked, ErrNoDocument)
 		}
 		doc, _, err := fiscal.NextElement(a.TLV, 0)
 		if err == nil {
