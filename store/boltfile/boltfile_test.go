@@ -154,3 +154,40 @@ func TestOpenCreates(t *testing.T) {
 		t.Fatalf("Check of an absent file: %v", err)
 	}
 }
+
+// BenchmarkOpen opens a file of 100,000 keys, the check included.
+func BenchmarkOpen(b *testing.B) {
+	path := filepath.Join(b.TempDir(), "big.db")
+	db, err := bolt.Open(path, 0o600, &bolt.Options{NoSync: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	for n := 0; n < 100_000; n += 10_000 {
+		err := db.Update(func(tx *bolt.Tx) error {
+			bk, err := tx.CreateBucketIfNotExists([]byte("docs"))
+			if err != nil {
+				return err
+			}
+			for i := n; i < n+10_000; i++ {
+				if err := bk.Put(fmt.Appendf(nil, "doc-%08d", i), make([]byte, 200)); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	db.Close()
+	b.ResetTimer()
+	for range b.N {
+		db, err := Open(path, nil, "")
+		if err != nil {
+			b.Fatal(err)
+		}
+		db.Close()
+	}
+	fi, _ := os.Stat(path)
+	b.ReportMetric(float64(fi.Size())/(1<<20), "MiB")
+}
