@@ -286,6 +286,7 @@ func TestClientBricksBusinessModulKassa(t *testing.T) {
 	jsonError(t, f.send(request{method: "GET", path: "/api/fn/v1/status", user: user, pass: "x"}), http.StatusUnauthorized, "")
 	jsonError(t, f.send(request{method: "PUT", path: "/api/fn/v1/status", user: user, pass: pass}), http.StatusMethodNotAllowed, "")
 	jsonError(t, f.send(request{method: "GET", path: "/api/fn/v1/nothing", user: user, pass: pass}), http.StatusNotFound, "")
+	jsonError(t, f.send(request{method: "GET", path: "/api/fn", user: user, pass: pass}), http.StatusNotFound, "")
 }
 
 // skeeks-cms/cms-shop-cloud-cashbox-modulkassa, src/ModulkassaHandler.php

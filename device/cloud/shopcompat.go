@@ -146,7 +146,7 @@ func (s *Server) shopErrors(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		shopPath := false
 		for _, p := range shopPrefixes {
-			shopPath = shopPath || strings.HasPrefix(r.URL.Path, p)
+			shopPath = shopPath || strings.HasPrefix(r.URL.Path+"/", p)
 		}
 		if !shopPath {
 			next.ServeHTTP(w, r)
