@@ -318,53 +318,79 @@ func ruDuration(d time.Duration) string {
 	return fmt.Sprintf("%d мин", mins)
 }
 
-// dispatch sends the alert on one channel in the background, retrying with
-// backoff for AlertRetryFor, and keeps the outcome in the alert log.
+// dispatch queues the alert for one destination (a channel and an address).
+// Each destination has one sender at a time, which delivers its alerts in the
+// order they were raised, each retried with backoff for AlertRetryFor before the
+// next one goes: an owner never gets the all-clear before the alert. Every
+// outcome is kept in the alert log.
 func (s *Server) dispatch(a Alert, channel, to string) {
-	s.mu.Lock()
-	if s.ctx.Err() != nil {
-		s.mu.Unlock()
+	e := alertEntry{Alert: a, Channel: channel, To: to, Changed: s.now()}
+	if err := s.logAlert(&e); err != nil {
+		s.log.Error("cloud: alert log", "err", err)
 		return
 	}
+	dest := channel + "\x00" + to
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ctx.Err() != nil {
+		return
+	}
+	s.outbox[dest] = append(s.outbox[dest], e)
+	if len(s.outbox[dest]) > 1 {
+		return // the destination's sender takes it after those before it
+	}
 	s.wg.Add(1)
-	s.mu.Unlock()
 	go func() {
 		defer s.wg.Done()
-		e := alertEntry{Alert: a, Channel: channel, To: to, Changed: s.now()}
-		if err := s.logAlert(&e); err != nil {
-			s.log.Error("cloud: alert log", "err", err)
-			return
-		}
-		b := backoff.NewExponentialBackOff(
-			backoff.WithInitialInterval(s.cfg.AlertRetryInitial),
-			backoff.WithMaxInterval(max(s.cfg.AlertRetryInitial, s.cfg.AlertRetryFor/4)),
-			backoff.WithMaxElapsedTime(s.cfg.AlertRetryFor),
-		)
-		op := func() error {
-			e.Attempts++
-			err := s.send(a, channel, to)
-			if err != nil {
-				e.Error, e.Changed = err.Error(), s.now()
-				if lerr := s.logAlert(&e); lerr != nil {
-					return backoff.Permanent(lerr)
-				}
+		for {
+			s.mu.Lock()
+			queue := s.outbox[dest]
+			if len(queue) == 0 || s.ctx.Err() != nil {
+				delete(s.outbox, dest)
+				s.mu.Unlock()
+				return
 			}
-			return err
-		}
-		err := backoff.Retry(op, backoff.WithContext(b, s.ctx))
-		if s.ctx.Err() != nil {
-			return
-		}
-		e.Done, e.Sent, e.Changed = true, err == nil, s.now()
-		if err == nil {
-			e.Error = ""
-		} else {
-			s.log.Warn("cloud: alert not sent", "point", a.PointID, "kind", a.Kind, "channel", channel, "attempts", e.Attempts, "err", err)
-		}
-		if err := s.logAlert(&e); err != nil {
-			s.log.Error("cloud: alert log", "err", err)
+			next := queue[0]
+			s.mu.Unlock()
+			s.deliverAlert(next)
+			s.mu.Lock()
+			s.outbox[dest] = s.outbox[dest][1:]
+			s.mu.Unlock()
 		}
 	}()
+}
+
+// deliverAlert sends one logged alert, retrying with backoff for AlertRetryFor.
+func (s *Server) deliverAlert(e alertEntry) {
+	b := backoff.NewExponentialBackOff(
+		backoff.WithInitialInterval(s.cfg.AlertRetryInitial),
+		backoff.WithMaxInterval(max(s.cfg.AlertRetryInitial, s.cfg.AlertRetryFor/4)),
+		backoff.WithMaxElapsedTime(s.cfg.AlertRetryFor),
+	)
+	op := func() error {
+		e.Attempts++
+		err := s.send(e.Alert, e.Channel, e.To)
+		if err != nil {
+			e.Error, e.Changed = err.Error(), s.now()
+			if lerr := s.logAlert(&e); lerr != nil {
+				return backoff.Permanent(lerr)
+			}
+		}
+		return err
+	}
+	err := backoff.Retry(op, backoff.WithContext(b, s.ctx))
+	if s.ctx.Err() != nil {
+		return
+	}
+	e.Done, e.Sent, e.Changed = true, err == nil, s.now()
+	if err == nil {
+		e.Error = ""
+	} else {
+		s.log.Warn("cloud: alert not sent", "point", e.Alert.PointID, "kind", e.Alert.Kind, "channel", e.Channel, "attempts", e.Attempts, "err", err)
+	}
+	if err := s.logAlert(&e); err != nil {
+		s.log.Error("cloud: alert log", "err", err)
+	}
 }
 
 var errNoMailer = errors.New("no SMTP server configured")

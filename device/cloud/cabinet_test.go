@@ -591,6 +591,7 @@ func TestOFDList(t *testing.T) {
 type hookReceiver struct {
 	mu     sync.Mutex
 	alerts []Alert
+	refuse int // the next calls answered 503 and not kept
 }
 
 func (h *hookReceiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -600,6 +601,12 @@ func (h *hookReceiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.mu.Lock()
+	if h.refuse > 0 {
+		h.refuse--
+		h.mu.Unlock()
+		http.Error(w, "busy", http.StatusServiceUnavailable)
+		return
+	}
 	h.alerts = append(h.alerts, a)
 	h.mu.Unlock()
 }
@@ -718,6 +725,33 @@ func TestAlertStopped(t *testing.T) {
 		_, body := o.get("/cabinet/alerts")
 		return strings.Count(body, `class="ok">доставлено<`) == 4
 	})
+}
+
+// TestAlertBeforeItsAllClear: an alert whose delivery is retried still reaches
+// the owner before the all-clear raised after it.
+func TestAlertBeforeItsAllClear(t *testing.T) {
+	f, _, hook := alertRig(t, Config{})
+	hook.mu.Lock()
+	hook.refuse = 3
+	hook.mu.Unlock()
+	ctx := context.Background()
+	c := f.client()
+	h := health(f.clock.Now())
+	h.Stopped, h.StopReason = true, "ошибка накопителя"
+	for range 3 {
+		if _, err := c.SendHeartbeat(ctx, h); err != nil {
+			t.Fatal(err)
+		}
+		f.clock.Advance(15 * time.Second)
+	}
+	h.Stopped, h.StopReason = false, ""
+	if _, err := c.SendHeartbeat(ctx, h); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool { return len(hook.got()) >= 2 })
+	if got := hook.got(); !got[0].Open || got[1].Open || got[0].Kind != AlertStopped || got[1].Kind != AlertStopped {
+		t.Fatalf("webhook calls %+v, want the stop's alert, then its all-clear", got)
+	}
 }
 
 func TestAlertThresholds(t *testing.T) {

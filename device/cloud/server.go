@@ -91,6 +91,7 @@ type Server struct {
 	mu        sync.Mutex
 	wake      map[string]chan struct{} // point id → closed when a document may be leased
 	inFlight  map[string]bool          // document keys whose callback is being delivered
+	outbox    map[string][]alertEntry  // alerts waiting, by destination, in the order raised
 	noSpaceAt time.Time                // when a write last failed for want of space
 	guard     *loginGuard              // password guessing
 	hashing   hashing                  // bcrypt comparisons running at once
@@ -212,7 +213,7 @@ func Open(cfg Config) (*Server, error) {
 		db.Close()
 		return nil, fmt.Errorf("cloud: init cloud.db: %w", err)
 	}
-	s := &Server{cfg: cfg, db: db, rel: mapped.NewReleaser(db), log: cfg.Logger, wake: map[string]chan struct{}{}, inFlight: map[string]bool{}, regs: map[string]decodedRegister{},
+	s := &Server{cfg: cfg, db: db, rel: mapped.NewReleaser(db), log: cfg.Logger, wake: map[string]chan struct{}{}, inFlight: map[string]bool{}, outbox: map[string][]alertEntry{}, regs: map[string]decodedRegister{},
 		guard: newLoginGuard(cfg), hashing: hashing{slots: make(chan struct{}, max(1, runtime.GOMAXPROCS(0)/2))}}
 	s.dummyHash = sync.OnceValue(func() []byte {
 		h, _ := bcrypt.GenerateFromPassword([]byte("kassa"), cfg.PasswordCost)
