@@ -48,18 +48,21 @@ func (s *Server) startCallback(key string) {
 }
 
 // deliver POSTs the DocumentStatus to the responseURL until it answers 2xx,
-// backing off exponentially with jitter for at most CallbackFor. A fiscalized
-// document is WAIT_FOR_CALLBACK while it is refused and COMPLETED once accepted;
-// a failed one stays FAILED. Giving up leaves the state and says so in message.
+// backing off exponentially with jitter for CallbackFor from when the cloud
+// learned of the register's result, by the cloud's clock: the window is the
+// stored document's, so a restarted cloud goes on with it rather than
+// starting another. A fiscalized document is WAIT_FOR_CALLBACK while it is
+// refused and COMPLETED once accepted; a failed one stays FAILED. Giving up
+// leaves the state and says so in message.
 func (s *Server) deliver(key string) {
 	b := backoff.NewExponentialBackOff(
 		backoff.WithInitialInterval(s.cfg.CallbackInitial),
 		backoff.WithMaxInterval(s.cfg.CallbackMax),
-		backoff.WithMaxElapsedTime(s.cfg.CallbackFor),
+		backoff.WithMaxElapsedTime(0), // the window is checked below, by the cloud's clock
 	)
 	attempts, accepted := 0, false
+	var refusal error
 	op := func() error {
-		attempts++
 		rec, ok, err := s.callbackDoc(key)
 		if err != nil {
 			return backoff.Permanent(err)
@@ -67,8 +70,13 @@ func (s *Server) deliver(key string) {
 		if !ok {
 			return nil // re-queued or gone meanwhile: nothing to deliver
 		}
+		// One attempt always, then only within the window.
+		if attempts > 0 && !s.now().Before(rec.fiscalizedAt().Add(s.cfg.CallbackFor)) {
+			return backoff.Permanent(refusal)
+		}
+		attempts++
 		err = s.post(rec)
-		accepted = err == nil
+		accepted, refusal = err == nil, err
 		if err != nil {
 			s.log.Info("cloud: callback refused", "point", rec.PointID, "id", rec.ID, "attempt", attempts, "err", err)
 			if uerr := s.refused(key, err); uerr != nil {
@@ -92,7 +100,7 @@ func (s *Server) deliver(key string) {
 		}
 		switch {
 		case err != nil && d.State == WaitForCallback:
-			d.Message = fmt.Sprintf("Callback not accepted after %d attempts: %v", attempts, err)
+			d.Message = fmt.Sprintf("Callback not accepted after %d attempts: %v", d.CallbackAttempts, err)
 		case err == nil && (d.State == Printed || d.State == WaitForCallback):
 			d.State, d.Changed, d.Message = Completed, s.now(), "Document successfully completed with callback"
 		}

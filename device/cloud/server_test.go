@@ -493,14 +493,19 @@ func TestLifecycleAndCallbacks(t *testing.T) {
 	}
 }
 
+// TestCallbackGivesUp: the callbacks' window is the cloud's clock's. Each
+// refusal here moves that clock 10 minutes, so a window of an hour ends after
+// six attempts, however little real time passes.
 func TestCallbackGivesUp(t *testing.T) {
 	var hits atomic.Int32
+	var f *fixture
 	receiver := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		hits.Add(1)
+		f.clock.Advance(10 * time.Minute)
 		http.Error(w, "gone", http.StatusInternalServerError)
 	}))
 	defer receiver.Close()
-	f := newFixture(t, Config{CallbackInitial: 10 * time.Millisecond, CallbackMax: 20 * time.Millisecond, CallbackFor: 500 * time.Millisecond})
+	f = newFixture(t, Config{CallbackInitial: 10 * time.Millisecond, CallbackMax: 20 * time.Millisecond, CallbackFor: time.Hour})
 	f.post(doc(func(m map[string]any) { m["responseURL"] = receiver.URL }))
 	ctx := context.Background()
 	leases, err := f.client().Lease(ctx, 0, 1)
@@ -510,18 +515,51 @@ func TestCallbackGivesUp(t *testing.T) {
 	if err := f.client().Report(ctx, []Result{{ID: leases[0].ID, Status: Printed, FiscalInfo: fiscalInfo(1)}}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, func() bool { return strings.HasPrefix(f.status(leases[0].ID).Message, "Callback not accepted after") })
+	waitFor(t, func() bool { return strings.HasPrefix(f.status(leases[0].ID).Message, "Callback not accepted after 6 attempts") })
 	st := f.status(leases[0].ID)
 	if st.Status != WaitForCallback || st.FiscalInfo == nil {
 		t.Fatalf("abandoned callback: %+v", st)
 	}
-	n := hits.Load()
-	if n < 2 || n > 60 {
-		t.Fatalf("%d attempts in 500 ms with 10–20 ms pauses", n)
+	if n := hits.Load(); n != 6 {
+		t.Fatalf("%d attempts in an hour of the cloud's clock at 10 minutes each, want 6", n)
 	}
 	time.Sleep(100 * time.Millisecond)
-	if hits.Load() != n {
-		t.Fatalf("attempts went on after giving up")
+	if n := hits.Load(); n != 6 {
+		t.Fatalf("attempts went on after giving up: %d", n)
+	}
+}
+
+// TestCallbackWindowSurvivesRestart: a cloud restarted after the window has
+// passed makes one more attempt and gives up, rather than starting a new window.
+func TestCallbackWindowSurvivesRestart(t *testing.T) {
+	var hits atomic.Int32
+	receiver := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		http.Error(w, "down", http.StatusBadGateway)
+	}))
+	defer receiver.Close()
+	cfg := Config{CallbackInitial: 10 * time.Millisecond, CallbackMax: 20 * time.Millisecond, CallbackFor: time.Hour}
+	f := newFixture(t, cfg)
+	f.post(doc(func(m map[string]any) { m["id"] = "w1"; m["responseURL"] = receiver.URL }))
+	c := f.client()
+	if _, err := c.Lease(context.Background(), 0, 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Report(context.Background(), []Result{{ID: "w1", Status: Printed, FiscalInfo: fiscalInfo(1)}}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool { return hits.Load() >= 2 })
+	f.close()
+	f.clock.Advance(2 * time.Hour)
+	before := hits.Load()
+	cfg.Dir, cfg.Clock = f.dir, f.clock.Now
+	f.open(cfg)
+	waitFor(t, func() bool { return strings.HasPrefix(f.status("w1").Message, "Callback not accepted after") })
+	if n := hits.Load() - before; n != 1 {
+		t.Fatalf("%d attempts after the restart past the window, want 1", n)
+	}
+	if st := f.status("w1"); st.Status != WaitForCallback {
+		t.Fatalf("after giving up: %s", st.Status)
 	}
 }
 
