@@ -5,7 +5,6 @@ import (
 	"crypto/tls"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"log/slog"
 	"net"
@@ -45,10 +44,12 @@ type cloudOptions struct {
 }
 
 func runCloud(ctx context.Context, args []string) error {
-	fs := flag.NewFlagSet("cloud", flag.ContinueOnError)
+	fs := newFlags("cloud", "kassa cloud [--addr HOST:PORT] [--data DIR] [flags]",
+		"Runs the cloud alone (shop API, register API, the owner's cabinet) and prints the\n"+
+			"sandbox's credentials as JSON once it listens. It keeps its data in DIR/cloud.db.")
 	o := cloudOptions{log: slog.New(slog.NewTextHandler(os.Stderr, nil)), shutdownDeadline: 5 * time.Second}
 	fs.StringVar(&o.addr, "addr", "127.0.0.1:8780", "listen address of the shop and register APIs")
-	fs.StringVar(&o.dir, "data", "", "data directory (default $KASSA_DATA or ./var); the cloud keeps DIR/cloud.db")
+	fs.StringVar(&o.dir, "data", "", "data directory; the cloud keeps DIR/cloud.db")
 	fs.StringVar(&o.tlsCert, "tls-cert", "", "serve HTTPS with this certificate (PEM, the chain after the leaf); needs --tls-key")
 	fs.StringVar(&o.tlsKey, "tls-key", "", "the certificate's private key (PEM)")
 	proxies := fs.String("trusted-proxy", "", "comma-separated addresses or CIDRs of reverse proxies whose X-Forwarded-For and X-Forwarded-Proto are believed")
@@ -96,11 +97,7 @@ func serveCloud(ctx context.Context, o cloudOptions) error {
 		}
 		tlsCfg = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	}
-	if o.dir == "" {
-		if o.dir = os.Getenv("KASSA_DATA"); o.dir == "" {
-			o.dir = "var"
-		}
-	}
+	o.dir = dataDir(o.dir)
 	if err := os.MkdirAll(o.dir, 0o700); err != nil {
 		return err
 	}

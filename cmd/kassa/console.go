@@ -14,39 +14,68 @@ import (
 	"github.com/openkassa/kassa/device"
 )
 
-// The technician's commands: each is one request over var/kassa.sock.
+// The technician's commands: each is one request over DIR/kassa.sock.
 func init() {
-	oneShot := []struct{ name, summary string }{
-		{"status", "the register's health (--json for the heartbeat's form)"},
-		{"shift", "shift open|close"},
-		{"report", "report x|z"},
-		{"cash", "cash in|out SUM"},
-		{"state-report", "the drive's current state report (21)"},
-		{"reregister", "reregister REASONS --yes: a registration change report (11)"},
-		{"close-drive", "close-drive --yes: the drive's close report (6); it signs nothing more"},
-		{"reprint", "reprint FD: a copy of a document from the drive's archive"},
-		{"docs", "documents in the store (--failed)"},
-		{"resume", "lift a stop"},
-		{"selftest", "check cloud, OFD, drive, store and printer"},
-		{"doc", "doc FD [--tlv]: a document from the drive's archive"},
-		{"events", "the register's event log"},
-		{"fault", "sandbox drills: fault drive|printer|ofd|clock WHAT [VALUE]"},
+	oneShot := []struct{ name, summary, synopsis, about string }{
+		{"status", "the register's health (--json for the heartbeat's form)", "status [--json]",
+			"The register's health: cloud and OFD reachable, the drive, the shift and its age, documents\n" +
+				"waiting for the drive and for the OFD, the printer, the stop state. --json prints the\n" +
+				"heartbeat's form."},
+		{"shift", "shift open|close", "shift open|close", "Opens a shift, or closes it (the Z report)."},
+		{"report", "report x|z", "report x|z", "Prints an X report (totals; the shift stays open) or a Z report (closes the shift)."},
+		{"cash", "cash in|out SUM", "cash in|out SUM", "Puts money into the drawer or takes it out; SUM in roubles, e.g. 1500.00."},
+		{"state-report", "the drive's current state report (21)", "state-report",
+			"Has the drive sign its current state report (21): what waits for the OFD."},
+		{"reregister", "reregister REASONS --yes: a registration change report (11)", "reregister REASONS --yes",
+			"Has the drive sign a registration change report (11) with the retail point's current data."},
+		{"close-drive", "close-drive --yes: the drive's close report (6); it signs nothing more", "close-drive --yes",
+			"Has the drive sign its close report (6). The drive signs nothing more after it."},
+		{"reprint", "reprint FD: a copy of a document from the drive's archive", "reprint FD",
+			"Prints a copy of document FD from the drive's archive."},
+		{"docs", "documents in the store (--failed)", "docs [--failed]", "Lists the documents in the store and where each stands."},
+		{"resume", "lift a stop", "resume", "Lifts a stop once its cause is fixed."},
+		{"selftest", "check cloud, OFD, drive, store and printer", "selftest", "Checks the cloud, the OFD, the drive, the store and the printer."},
+		{"doc", "doc FD [--tlv]: a document from the drive's archive", "doc FD [--tlv]",
+			"Prints document FD from the drive's archive as JSON, or its raw TLV bytes with --tlv."},
+		{"events", "the register's event log", "events [N]", "Prints the last N events of the register's log (default 20)."},
+		{"fault", "sandbox drills: fault drive|printer|ofd|clock WHAT [VALUE]", "fault PART WHAT [VALUE]",
+			"Gives the sandbox's emulators a fault (docs/config.md, \"Drills in the sandbox\"):\n" +
+				"drive fail-writes N|memory-full on|off|sign-delay D|expire-key, printer paper out|in|\n" +
+				"cover open|closed, ofd MODE [TIMES], clock advance DURATION."},
 	}
 	for _, c := range oneShot {
-		register(command{name: c.name, summary: c.summary, run: func(_ context.Context, args []string) error {
-			return callOnce(append([]string{c.name}, args...))
-		}})
+		register(command{name: c.name, summary: c.summary,
+			usage: "usage: kassa [--data DIR] " + c.synopsis + " [--data DIR]\n\n" + c.about +
+				"\n\nIt asks the running register over DIR/kassa.sock.",
+			run: func(_ context.Context, args []string) error {
+				return callOnce(append([]string{c.name}, args...))
+			}})
 	}
-	register(command{name: "console", summary: "the technician's interactive console", run: runConsole})
+	register(command{name: "console", summary: "the technician's interactive console", run: runConsole,
+		usage: "usage: kassa [--data DIR] console [--data DIR]\n\n" +
+			"The technician's interactive console over DIR/kassa.sock, with history; `help` there\n" +
+			"lists its commands, `quit` leaves. Read from a pipe, it runs each line in turn."})
 }
 
-// socketPath is var/kassa.sock under the data directory (--data must come first).
+// socketPath is kassa.sock under the data directory, and args without the
+// --data DIR or --data=DIR that may stand among them.
 func socketPath(args []string) (string, []string) {
-	data := orDefault(os.Getenv("KASSA_DATA"), "var")
-	if len(args) >= 2 && args[0] == "--data" {
-		data, args = args[1], args[2:]
+	var data string
+	rest := make([]string, 0, len(args))
+	for i := 0; i < len(args); i++ {
+		switch a := args[i]; {
+		case a == "--data" || a == "-data":
+			if i+1 < len(args) {
+				data = args[i+1]
+				i++
+			}
+		case strings.HasPrefix(a, "--data=") || strings.HasPrefix(a, "-data="):
+			_, data, _ = strings.Cut(a, "=")
+		default:
+			rest = append(rest, a)
+		}
 	}
-	return filepath.Join(data, "kassa.sock"), args
+	return filepath.Join(dataDir(data), "kassa.sock"), rest
 }
 
 func callOnce(args []string) error {

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -19,26 +18,26 @@ func init() {
 var dataFiles = []string{"kassa.db", "cloud.db", "ofd.db", filepath.Join("fn", "fn.db")}
 
 func runDB(_ context.Context, args []string) error {
-	fs := flag.NewFlagSet("db", flag.ContinueOnError)
-	dir := fs.String("data", "", "data directory whose files to check when none is named (default $KASSA_DATA or ./var)")
-	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "usage: kassa db check [--data DIR] [FILE...]\n\n"+
-			"Checks each bbolt file as the register and the emulators do when they open it\n"+
+	fs := newFlags("db", "kassa db check [--data DIR] [FILE...]",
+		"Checks each bbolt file as the register and the emulators do when they open it\n"+
 			"(meta pages, size, bbolt's page check), read-only; with no FILE, every one of\n"+
 			"kassa.db, cloud.db, ofd.db and fn/fn.db the data directory holds. Stop the\n"+
 			"process that uses a file before checking it. Exit status 1 if any is damaged.")
-		fs.PrintDefaults()
+	dir := fs.String("data", "", "data directory whose files to check when none is named")
+	// Flags may stand before or after "check".
+	if err := fs.Parse(args); err != nil {
+		return err
 	}
-	if len(args) == 0 || args[0] != "check" {
+	if fs.NArg() == 0 || fs.Arg(0) != "check" {
 		fs.Usage()
 		return errors.New("usage: kassa db check [--data DIR] [FILE...]")
 	}
-	if err := fs.Parse(args[1:]); err != nil {
+	if err := fs.Parse(fs.Args()[1:]); err != nil {
 		return err
 	}
 	files := fs.Args()
 	if len(files) == 0 {
-		d := orDefault(*dir, orDefault(os.Getenv("KASSA_DATA"), "var"))
+		d := dataDir(*dir)
 		for _, f := range dataFiles {
 			if _, err := os.Stat(filepath.Join(d, f)); err == nil {
 				files = append(files, filepath.Join(d, f))

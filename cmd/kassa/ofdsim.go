@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"flag"
 	"fmt"
 	"log/slog"
 	"net"
@@ -20,10 +19,12 @@ func init() {
 }
 
 func runOFDSim(ctx context.Context, args []string) error {
-	fs := flag.NewFlagSet("ofd-sim", flag.ContinueOnError)
+	fs := newFlags("ofd-sim", "kassa ofd-sim [--addr HOST:PORT] [--lookup-addr HOST:PORT] [--data DIR] [flags]",
+		"Runs the OFD emulator: it takes FN–OFD containers over TCP, answers each with an\n"+
+			"acknowledgement, and serves the buyer's receipt look-up over HTTP.")
 	addr := fs.String("addr", "127.0.0.1:7777", "FN–OFD protocol address")
 	lookupAddr := fs.String("lookup-addr", "127.0.0.1:7778", "receipt look-up HTTP address")
-	data := fs.String("data", "", "data directory (default $KASSA_DATA or ./var); the store is DIR/ofd/ofd.db")
+	data := fs.String("data", "", "data directory; the store is DIR/ofd/ofd.db")
 	ofdKey := fs.String("ofd-key", "", "the OFD's signing key, hex (default: a random one, logged)")
 	inn := fs.String("inn", "", "the OFD's INN for tag 1017 (default "+sim.DefaultOFDINN+")")
 	keys := map[string][]byte{}
@@ -50,12 +51,7 @@ func runOFDSim(ctx context.Context, args []string) error {
 	if *faultCode == 0 || *faultCode > 255 {
 		return fmt.Errorf("--fault-code %d: want 1..255", *faultCode)
 	}
-	dir := *data
-	if dir == "" {
-		if dir = os.Getenv("KASSA_DATA"); dir == "" {
-			dir = "var"
-		}
-	}
+	dir := dataDir(*data)
 	serverGC()
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
 	key, err := hex.DecodeString(*ofdKey)

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"log/slog"
 	"os"
@@ -18,7 +17,9 @@ func init() {
 }
 
 func runPrinterEmu(ctx context.Context, args []string) error {
-	fs := flag.NewFlagSet("printer-emu", flag.ContinueOnError)
+	fs := newFlags("printer-emu", "kassa printer-emu --pty [--dir DIR] [flags]",
+		"Serves the emulated receipt printer on a new pty and prints the pty's path, for a\n"+
+			"register's printer.port. It keeps no data of its own; --dir keeps each page.")
 	usePTY := fs.Bool("pty", false, "serve on a new pty and print its path")
 	dir := fs.String("dir", "", "write each printed page to DIR as <FD>.txt and <FD>.png")
 	profile := fs.String("profile", "emu-58", "printer profile (emu-58, emu-80, or a model's)")

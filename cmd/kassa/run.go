@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"log/slog"
 	"os"
@@ -20,16 +19,23 @@ var version = "0.1.0"
 
 func init() {
 	register(command{name: "run", summary: "start the register (with no config: the sandbox, all on loopback)", run: runRegister})
-	register(command{name: "version", summary: "print the firmware version", run: func(context.Context, []string) error {
-		fmt.Println("kassa", version)
-		return nil
-	}})
+	register(command{name: "version", summary: "print the firmware version (also kassa --version)",
+		usage: "usage: kassa version\n\nPrints the firmware version, as tag 1188 carries it.",
+		run: func(context.Context, []string) error {
+			printVersion()
+			return nil
+		}})
 }
 
+func printVersion() { fmt.Println("kassa", version) }
+
 func runRegister(ctx context.Context, args []string) error {
-	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	fs := newFlags("run", "kassa run [--config FILE] [--data DIR] [flags]",
+		"Starts the register. With no --config it is the sandbox: the cloud, the emulated drive,\n"+
+			"printer and OFD, all on loopback; DIR/sandbox.json then says how to reach them.\n"+
+			"With --config FILE (docs/config.md) it serves a real cloud, drive and printer.")
 	config := fs.String("config", "", "settings file (JSON, see docs/config.md); none: the sandbox")
-	data := fs.String("data", "", "data directory (default ./var or $KASSA_DATA)")
+	data := fs.String("data", "", "data directory (wins over the settings file's \"data\")")
 	cloudAddr := fs.String("cloud-addr", "", "the sandbox cloud's address (default 127.0.0.1:8780; port 0 = any)")
 	ofdAddr := fs.String("ofd-addr", "", "the OFD emulator's address (default 127.0.0.1:7777; port 0 = any)")
 	lookupAddr := fs.String("lookup-addr", "", "the OFD emulator's receipt look-up (default 127.0.0.1:7778; port 0 = any)")
@@ -45,7 +51,10 @@ func runRegister(ctx context.Context, args []string) error {
 			return err
 		}
 	}
-	override(&s.Data, *data)
+	override(&s.Data, orDefault(*data, globalData))
+	if s.Data == "" {
+		s.Data = dataDir("")
+	}
 	override(&s.Cloud.Addr, *cloudAddr)
 	override(&s.OFD.Addr, *ofdAddr)
 	override(&s.OFD.LookupAddr, *lookupAddr)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -21,10 +20,9 @@ func init() {
 }
 
 func runTLV(_ context.Context, args []string) error {
-	fs := flag.NewFlagSet("tlv", flag.ContinueOnError)
-	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "usage: kassa tlv decode FILE|-\n\nPrints the document (its STLV, header included) as indented JSON.")
-	}
+	fs := newFlags("tlv", "kassa tlv decode FILE|-",
+		"Decodes a fiscal document's TLV bytes (from FILE, or standard input for -) and prints\n"+
+			"the document (its STLV, header included) as indented JSON. It reads no data directory.")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}

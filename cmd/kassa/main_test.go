@@ -1,0 +1,203 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+)
+
+var (
+	buildOnce sync.Once
+	binPath   string
+	buildErr  error
+)
+
+// kassaBinary builds cmd/kassa once for the tests that run it as a user would.
+func kassaBinary(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "kassa-cli")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		binPath = filepath.Join(dir, "kassa")
+		out, err := exec.Command("go", "build", "-o", binPath, ".").CombinedOutput()
+		if err != nil {
+			buildErr = errors.New(string(out))
+		}
+	})
+	if buildErr != nil {
+		t.Fatalf("building kassa: %v", buildErr)
+	}
+	return binPath
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binPath != "" {
+		os.RemoveAll(filepath.Dir(binPath))
+	}
+	os.Exit(code)
+}
+
+type run struct {
+	stdout, stderr string
+	code           int
+}
+
+// kassa runs the binary in dir with $KASSA_DATA unset (unless env sets it).
+func kassa(t *testing.T, dir string, env []string, args ...string) run {
+	t.Helper()
+	cmd := exec.Command(kassaBinary(t), args...)
+	cmd.Dir = dir
+	for _, e := range os.Environ() {
+		if !strings.HasPrefix(e, "KASSA_DATA=") {
+			cmd.Env = append(cmd.Env, e)
+		}
+	}
+	cmd.Env = append(cmd.Env, env...)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	var exit *exec.ExitError
+	if err != nil && !errors.As(err, &exit) {
+		t.Fatal(err)
+	}
+	return run{out.String(), errb.String(), cmd.ProcessState.ExitCode()}
+}
+
+// entries lists what dir holds, so a test can tell that help wrote nothing.
+func entries(t *testing.T, dir string) []string {
+	t.Helper()
+	es, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, e := range es {
+		names = append(names, e.Name())
+	}
+	sort.Strings(names)
+	return names
+}
+
+// Help is asked for in every way Go and Unix users ask; it answers on standard
+// output with status 0, names --data and $KASSA_DATA, and touches nothing: no
+// data directory made, no socket dialled, no port taken.
+func TestHelpEverywhere(t *testing.T) {
+	dir := t.TempDir()
+	top := [][]string{{"-h"}, {"--help"}, {"-help"}, {"help"}, {"--data", "elsewhere", "--help"}}
+	for _, args := range top {
+		r := kassa(t, dir, nil, args...)
+		if r.code != 0 || !strings.Contains(r.stdout, "usage: kassa") || !strings.Contains(r.stdout, "status") ||
+			!strings.Contains(r.stdout, "--data DIR") || !strings.Contains(r.stdout, "$KASSA_DATA") {
+			t.Errorf("kassa %s: status %d\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), r.code, r.stdout, r.stderr)
+		}
+	}
+	for name := range commands {
+		for _, args := range [][]string{{"help", name}, {name, "-h"}, {name, "--help"}, {"--data", "x", name, "-help"}} {
+			r := kassa(t, dir, nil, args...)
+			if r.code != 0 || !strings.Contains(r.stdout, "usage") && !strings.Contains(r.stdout, "Usage") ||
+				!strings.Contains(r.stdout, "--data DIR") || !strings.Contains(r.stdout, "$KASSA_DATA") {
+				t.Errorf("kassa %s: status %d\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), r.code, r.stdout, r.stderr)
+			}
+			if strings.Contains(r.stderr, "kassa.sock") || strings.Contains(r.stderr, "connect") {
+				t.Errorf("kassa %s tried the socket: %s", strings.Join(args, " "), r.stderr)
+			}
+		}
+	}
+	// Help after the command's own arguments, and after flags it does not know.
+	for _, args := range [][]string{{"cash", "in", "12", "-h"}, {"tlv", "decode", "-h"}, {"db", "check", "--help"}, {"run", "--bogus", "-h"}} {
+		if r := kassa(t, dir, nil, args...); r.code != 0 || !strings.Contains(r.stdout, "usage: kassa") || !strings.Contains(r.stdout, args[0]) {
+			t.Errorf("kassa %s: status %d\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), r.code, r.stdout, r.stderr)
+		}
+	}
+	if got := entries(t, dir); len(got) != 0 {
+		t.Fatalf("help left %v in the working directory", got)
+	}
+}
+
+func TestVersionAndMistakes(t *testing.T) {
+	dir := t.TempDir()
+	for _, args := range [][]string{{"--version"}, {"-version"}, {"version"}, {"--data", dir, "version"}} {
+		if r := kassa(t, dir, nil, args...); r.code != 0 || r.stdout != "kassa "+version+"\n" {
+			t.Errorf("kassa %s: status %d, %q %q", strings.Join(args, " "), r.code, r.stdout, r.stderr)
+		}
+	}
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{nil, "usage: kassa"},
+		{[]string{"bogus"}, `unknown command "bogus"`},
+		{[]string{"--bogus", "status"}, "unknown flag --bogus"},
+		{[]string{"--data"}, "--data needs a directory"},
+	} {
+		if r := kassa(t, dir, nil, c.args...); r.code != 2 || !strings.Contains(r.stderr, c.want) {
+			t.Errorf("kassa %s: status %d, stderr %q; want 2 and %q", strings.Join(c.args, " "), r.code, r.stderr, c.want)
+		}
+	}
+}
+
+// --data before or after the command, --data=DIR, and $KASSA_DATA all lead the
+// console commands to DIR/kassa.sock; the flag wins over the environment.
+func TestConsoleDataDirectory(t *testing.T) {
+	dir, data := t.TempDir(), t.TempDir()
+	sock := filepath.Join(data, "kassa.sock")
+	for _, c := range []struct {
+		env  []string
+		args []string
+	}{
+		{nil, []string{"--data", data, "status"}},
+		{nil, []string{"--data=" + data, "status"}},
+		{nil, []string{"status", "--data", data}},
+		{nil, []string{"status", "--json", "--data=" + data}},
+		{[]string{"KASSA_DATA=" + data}, []string{"status"}},
+		{[]string{"KASSA_DATA=/nonexistent"}, []string{"status", "--data", data}},
+	} {
+		r := kassa(t, dir, c.env, c.args...)
+		if r.code != 1 || !strings.Contains(r.stderr, sock) {
+			t.Errorf("%v kassa %s: status %d, stderr %q; want the socket %s", c.env, strings.Join(c.args, " "), r.code, r.stderr, sock)
+		}
+	}
+}
+
+// With nothing said, the data directory is ./var if it exists, else the
+// installed one if that exists, else ./var.
+func TestDataDirDefault(t *testing.T) {
+	t.Setenv("KASSA_DATA", "")
+	installed := filepath.Join(t.TempDir(), "lib-kassa")
+	old := installedData
+	installedData = installed
+	t.Cleanup(func() { installedData = old })
+	t.Chdir(t.TempDir())
+	if got := dataDir(""); got != "var" {
+		t.Errorf("nothing exists: %q", got)
+	}
+	os.Mkdir(installed, 0o700)
+	if got := dataDir(""); got != installed {
+		t.Errorf("installed exists: %q", got)
+	}
+	os.Mkdir("var", 0o700)
+	if got := dataDir(""); got != "var" {
+		t.Errorf("./var and installed exist: %q", got)
+	}
+	t.Setenv("KASSA_DATA", "/env")
+	if got := dataDir(""); got != "/env" {
+		t.Errorf("$KASSA_DATA: %q", got)
+	}
+	if got := dataDir("/flag"); got != "/flag" {
+		t.Errorf("--data: %q", got)
+	}
+	sock, rest := socketPath([]string{"--failed", "--data", "/d", "x"})
+	if sock != "/d/kassa.sock" || strings.Join(rest, " ") != "--failed x" {
+		t.Errorf("socketPath: %q %q", sock, rest)
+	}
+}
