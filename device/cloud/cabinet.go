@@ -60,14 +60,18 @@ func ruWait(d time.Duration) string {
 // parses them.
 var pages = sync.OnceValue(func() map[string]*template.Template {
 	funcs := template.FuncMap{
-		"when":    formatWhen,
-		"ago":     ruDuration,
-		"money":   func(m Money) string { return strings.Replace(m.String(), ".", ",", 1) },
-		"kopecks": func(k int64) string { return strings.Replace(Money(k).String(), ".", ",", 1) },
-		"hasTax":  func(p Point, name string) bool { return p.TaxSystems&taxModes[name] != 0 },
-		"taxName": func(name string) string { return taxNames[name] },
-		"pathesc": pathEscape,
-		"ru":      ruWord,
+		"when":     formatWhen,
+		"docState": docStateWord,
+		"regState": regStateWord,
+		"kind":     kindWord,
+		"zoneName": zoneName,
+		"ago":      ruDuration,
+		"money":    rubles,
+		"kopecks":  func(k int64) string { return strings.Replace(Money(k).String(), ".", ",", 1) },
+		"hasTax":   func(p Point, name string) bool { return p.TaxSystems&taxModes[name] != 0 },
+		"taxName":  func(name string) string { return taxNames[name] },
+		"pathesc":  pathEscape,
+		"ru":       ruWord,
 	}
 	base := template.Must(template.New("layout.html").Funcs(funcs).ParseFS(cabinet.Files, "templates/layout.html"))
 	out := map[string]*template.Template{}
@@ -109,14 +113,77 @@ var taxNames = map[string]string{
 // taxOrder lists the taxModes in the order of their bits.
 var taxOrder = []string{"COMMON", "SIMPLIFIED", "SIMPLIFIED_WITH_EXPENSE", "ENVD", "COMMON_AGRICULTURAL", "PATENT"}
 
-// moscow is how the cabinet shows times: the owners are in Russia.
+// moscow is the zone of a point that names none: most owners are there.
 var moscow = time.FixedZone("МСК", 3*60*60)
 
-func formatWhen(t time.Time) string {
+// zones are the time zones of Russia an owner picks for a point, by IANA
+// name, with their offsets: Russia keeps no daylight saving time since 2014,
+// so fixed offsets are exact and need no time zone database on the server.
+var zones = []zoneOption{
+	{"Europe/Kaliningrad", "Калининград (МСК−1)", 2}, {"Europe/Moscow", "Москва (МСК)", 3},
+	{"Europe/Samara", "Самара (МСК+1)", 4}, {"Asia/Yekaterinburg", "Екатеринбург (МСК+2)", 5},
+	{"Asia/Omsk", "Омск (МСК+3)", 6}, {"Asia/Krasnoyarsk", "Красноярск (МСК+4)", 7},
+	{"Asia/Irkutsk", "Иркутск (МСК+5)", 8}, {"Asia/Yakutsk", "Якутск (МСК+6)", 9},
+	{"Asia/Vladivostok", "Владивосток (МСК+7)", 10}, {"Asia/Magadan", "Магадан (МСК+8)", 11},
+	{"Asia/Kamchatka", "Камчатка (МСК+9)", 12},
+}
+
+type zoneOption struct {
+	Name, Word string
+	Offset     int // hours east of UTC
+}
+
+// zone is the point's time zone: the cabinet shows its times there.
+func (p Point) zone() *time.Location {
+	for _, z := range zones {
+		if z.Name == p.TimeZone && z.Offset != 3 {
+			return time.FixedZone(fmt.Sprintf("МСК%+d", z.Offset-3), z.Offset*60*60)
+		}
+	}
+	return moscow
+}
+
+// zoneName is the zone as the owner reads it: МСК, МСК+4.
+func zoneName(loc *time.Location) string { return loc.String() }
+
+// formatWhen writes a time as a Russian owner reads it, in the point's zone:
+// 23.11.2026 16:00.
+func formatWhen(loc *time.Location, t time.Time) string {
 	if t.IsZero() {
 		return "—"
 	}
-	return t.In(moscow).Format("02.01.2006 15:04:05")
+	return t.In(loc).Format("02.01.2006 15:04")
+}
+
+// docStateWords are the documents' states as the owner reads them; the API
+// keeps the vendor's English values.
+var docStateWords = map[DocState]string{
+	Queued: "в очереди", Pending: "передан кассе", Printed: "фискализирован",
+	WaitForCallback: "ждёт ответа магазина", Completed: "выполнен", Failed: "ошибка", Requeued: "снова в очереди",
+}
+
+func docStateWord(s DocState) string {
+	if w, ok := docStateWords[s]; ok {
+		return w
+	}
+	return string(s)
+}
+
+// regStateWords are the registers' statuses as the owner reads them.
+var regStateWords = map[RegisterState]string{
+	Ready: "работает", Associated: "привязана, на связь не выходила", RegFailed: "неисправна", Disabled: "не подключена",
+}
+
+func regStateWord(s RegisterState) string {
+	if w, ok := regStateWords[s]; ok {
+		return w
+	}
+	return string(s)
+}
+
+// rubles writes a sum as the owner reads it: 45,00, and −45,00 for money out.
+func rubles(m Money) string {
+	return strings.Replace(strings.Replace(m.String(), ".", ",", 1), "-", "−", 1)
 }
 
 func pathEscape(s string) string { return strings.ReplaceAll(template.URLQueryEscaper(s), "+", "%20") }

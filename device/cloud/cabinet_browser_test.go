@@ -102,12 +102,24 @@ func TestCabinetBrowser(t *testing.T) {
 		chromedp.Click(chromedp.ID("submit")),
 		chromedp.WaitVisible(chromedp.ID("registers")))
 
+	// The owner puts the point in Yekaterinburg's zone (UTC+5): the cabinet
+	// shows the point's times there.
+	pid := f.sb.RetailPointID
+	run(t, ctx, "time zone",
+		chromedp.Navigate(base+"points"),
+		chromedp.SetValue(chromedp.ID("tz-"+pid), "Asia/Yekaterinburg"),
+		chromedp.Click(chromedp.CSS("#point-"+pid+" form.settings button[type=submit]")),
+		chromedp.WaitVisible(chromedp.ID("flash")))
+
 	// A receipt: posted, then the register plays its part over the register API.
 	f.post(withID("web-1"))
-	docURL := base + "documents/" + f.sb.RetailPointID + "/web-1"
+	docURL := base + "documents/" + pid + "/web-1"
 	run(t, ctx, "queued", chromedp.Navigate(docURL))
-	if state := text(t, ctx, chromedp.ID("doc-state")); state != "QUEUED" {
-		t.Fatalf("posted document shows %q", state)
+	if state := text(t, ctx, chromedp.ID("doc-state")); state != "в очереди" {
+		t.Fatalf("posted document shows %q, want the Russian word", state)
+	}
+	if kind, cb := text(t, ctx, chromedp.ID("doc-kind")), text(t, ctx, chromedp.ID("doc-callback")); kind != "приход" || cb != "не запрошено" {
+		t.Fatalf("posted document: type %q, callback %q", kind, cb)
 	}
 	f.fiscalize("web-1", 11, 203500)
 	h := health(f.clock.Now())
@@ -116,7 +128,7 @@ func TestCabinetBrowser(t *testing.T) {
 		t.Fatal(err)
 	}
 	run(t, ctx, "completed", chromedp.Navigate(docURL))
-	if state, ofd := text(t, ctx, chromedp.ID("doc-state")), text(t, ctx, chromedp.ID("doc-ofd")); state != "COMPLETED" || !strings.HasPrefix(ofd, "не доставлен") {
+	if state, ofd := text(t, ctx, chromedp.ID("doc-state")), text(t, ctx, chromedp.ID("doc-ofd")); state != "выполнен" || !strings.HasPrefix(ofd, "не доставлен") {
 		t.Fatalf("fiscalized document shows %q, OFD %q", state, ofd)
 	}
 	f.clock.Advance(30 * time.Second)
@@ -125,7 +137,9 @@ func TestCabinetBrowser(t *testing.T) {
 		t.Fatal(err)
 	}
 	run(t, ctx, "delivered", chromedp.Navigate(docURL), chromedp.WaitVisible(chromedp.ID("qr")))
-	if ofd := text(t, ctx, chromedp.ID("doc-ofd")); !strings.HasPrefix(ofd, "доставлен") {
+	// Delivered at 10:00:30 UTC: 15:00 in Yekaterinburg, in Russian format
+	// whatever the browser's locale.
+	if ofd := text(t, ctx, chromedp.ID("doc-ofd")); ofd != "доставлен, квитанция 23.11.2026 15:00" {
 		t.Fatalf("acknowledged document shows OFD %q", ofd)
 	}
 	shot(t, ctx, "cabinet-document.png")
@@ -160,6 +174,51 @@ func TestCabinetBrowser(t *testing.T) {
 		t.Fatalf("undelivered > 2 h: count %q, rows %q", count, rows)
 	}
 
+	// A return: its type is named and its sum is money out.
+	f.post(doc(func(m map[string]any) {
+		m["id"], m["docType"] = "web-ret", "RETURN"
+		m["inventPositions"] = []any{map[string]any{"name": "Сахар", "price": 45, "quantity": 1, "vatTag": 1103}}
+		m["moneyPositions"] = []any{map[string]any{"paymentType": "CASH", "sum": 45}}
+	}))
+	f.fiscalizeAs("web-ret", 13, 4500, "RETURN")
+	run(t, ctx, "documents", chromedp.Navigate(base+"documents"), chromedp.WaitVisible(chromedp.ID("documents")))
+	cells := func(id string) []string {
+		t.Helper()
+		v, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](`Array.from(document.querySelectorAll('#documents tr[data-id="`+id+`"] td')).map(td => td.innerText.trim())`))
+		if err != nil {
+			t.Fatalf("row %s: %v", id, err)
+		}
+		return v
+	}
+	// ID, point, type, state, taken, sum, FD, ФПД, OFD, callback.
+	ret, sale := cells("web-ret"), cells("web-1")
+	if len(ret) != 10 || ret[2] != "возврат прихода" || ret[5] != "−45,00" || !strings.HasPrefix(ret[3], "выполнен") {
+		t.Fatalf("return's row %q", ret)
+	}
+	if len(sale) != 10 || sale[2] != "приход" || sale[5] != "2035,00" || sale[4] != "23.11.2026 15:00" || sale[9] != "не запрошено" {
+		t.Fatalf("sale's row %q", sale)
+	}
+	if head := text(t, ctx, chromedp.CSS("#documents thead")); strings.Contains(head, "Уведомление\t") || !strings.Contains(head, "Уведомление магазина") {
+		t.Fatalf("documents' header %q", head)
+	}
+	// A day typed the Russian way filters by the point's days.
+	run(t, ctx, "day filter",
+		chromedp.SetValue(chromedp.ID("f-from"), "24.11.2026"),
+		chromedp.Click(chromedp.ID("f-apply")),
+		chromedp.WaitVisible(chromedp.CSS("#documents tbody")))
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		loc, err := chromedp.Run(ctx, chromedp.Evaluate[string](`location.search`))
+		if err == nil && strings.Contains(loc, "from=24.11.2026") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the day filter did not load: location %q, %v", loc, err)
+		}
+	}
+	if count := text(t, ctx, chromedp.ID("count")); count != "0" {
+		t.Fatalf("documents from 24.11.2026 (Yekaterinburg): %s", count)
+	}
+
 	// Regenerate credentials: the old pair is refused at once.
 	sel := "#point-" + f.sb.RetailPointID + " .regenerate"
 	run(t, ctx, "credentials",
@@ -179,7 +238,7 @@ func TestCabinetBrowser(t *testing.T) {
 	}
 
 	run(t, ctx, "registers", chromedp.Navigate(base+"registers"))
-	if regs := text(t, ctx, chromedp.ID("registers")); !strings.Contains(regs, "READY") || !strings.Contains(regs, "9999078900001234") || !strings.Contains(regs, "не отправлено: 1") {
+	if regs := text(t, ctx, chromedp.ID("registers")); !strings.Contains(regs, "работает") || strings.Contains(regs, "READY") || !strings.Contains(regs, "9999078900001234") || !strings.Contains(regs, "не отправлено: 1") {
 		t.Fatalf("registers page: %q", regs)
 	}
 	shot(t, ctx, "cabinet-registers.png")

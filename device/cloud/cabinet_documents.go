@@ -22,11 +22,11 @@ import (
 type docFilter struct {
 	Point       string // empty: every point of the account
 	State       string // a DocState, or empty
-	From, To    string // YYYY-MM-DD, Moscow time, inclusive
+	From, To    string // DD.MM.YYYY (or YYYY-MM-DD), inclusive, each point's own days
 	Min, Max    string // roubles
 	Undelivered string // hours: fiscalized, not acknowledged by the OFD for longer
 
-	from, to         time.Time
+	from, to         time.Time // days, as midnights in UTC
 	min, max         Money
 	hasMin, hasMax   bool
 	undeliveredHours int
@@ -41,15 +41,14 @@ func parseFilter(q url.Values) (docFilter, error) {
 	}
 	var err error
 	if f.From != "" {
-		if f.from, err = time.ParseInLocation(time.DateOnly, f.From, moscow); err != nil {
-			return f, fmt.Errorf("фильтр «С даты» (from): %q — нужна дата ГГГГ-ММ-ДД", f.From)
+		if f.from, err = parseDay(f.From); err != nil {
+			return f, fmt.Errorf("фильтр «С даты» (from): %q — нужна дата ДД.ММ.ГГГГ", f.From)
 		}
 	}
 	if f.To != "" {
-		if f.to, err = time.ParseInLocation(time.DateOnly, f.To, moscow); err != nil {
-			return f, fmt.Errorf("фильтр «По дату» (to): %q — нужна дата ГГГГ-ММ-ДД", f.To)
+		if f.to, err = parseDay(f.To); err != nil {
+			return f, fmt.Errorf("фильтр «По дату» (to): %q — нужна дата ДД.ММ.ГГГГ", f.To)
 		}
-		f.to = f.to.AddDate(0, 0, 1)
 	}
 	if f.Min != "" {
 		if f.min, err = parseMoney(strings.Replace(f.Min, ",", ".", 1)); err != nil {
@@ -71,14 +70,92 @@ func parseFilter(q url.Values) (docFilter, error) {
 	return f, nil
 }
 
+// parseDay reads a day as an owner writes it (23.11.2026) or as links and
+// date pickers do (2026-11-23).
+func parseDay(v string) (time.Time, error) {
+	v = strings.TrimSpace(v)
+	if t, err := time.Parse("02.01.2006", v); err == nil {
+		return t, nil
+	}
+	return time.Parse(time.DateOnly, v)
+}
+
+// day is the date of t in loc, as a midnight in UTC.
+func day(t time.Time, loc *time.Location) time.Time {
+	y, m, d := t.In(loc).Date()
+	return time.Date(y, m, d, 0, 0, 0, 0, time.UTC)
+}
+
 var docStates = []DocState{Queued, Pending, Printed, WaitForCallback, Completed, Failed, Requeued}
 
 // docRow is a document as the cabinet lists it.
 type docRow struct {
 	Rec       docRecord
 	PointName string
+	Zone      *time.Location // the point's
+	Kind      string         // the receipt's type: SALE, RETURN, BUY, BUY_RETURN, …_CORRECTION
 	Total     Money
 	Created   time.Time
+	Callback  callbackView
+}
+
+// signed is the sum as the owner counts it: money paid out (a return of a
+// sale, a purchase) is negative.
+func (d docRow) Signed() Money {
+	if kindSign[d.Kind] < 0 {
+		return -d.Total
+	}
+	return d.Total
+}
+
+// kindWords are the receipts' types as the owner reads them, by the shop's
+// docType and by the register's checkType.
+var kindWords = map[string]string{
+	"SALE": "приход", "RETURN": "возврат прихода", "BUY": "расход", "PURCHASE": "расход",
+	"BUY_RETURN": "возврат расхода", "RETURN_PURCHASE": "возврат расхода",
+	"SALE_CORRECTION": "коррекция прихода", "BUY_CORRECTION": "коррекция расхода", "PURCHASE_CORRECTION": "коррекция расхода",
+	"RETURN_CORRECTION": "коррекция возврата прихода", "RETURN_PURCHASE_CORRECTION": "коррекция возврата расхода",
+}
+
+// kindSign says which way the money goes for the owner: in (+1) or out (−1).
+var kindSign = map[string]int{
+	"SALE": 1, "RETURN": -1, "BUY": -1, "PURCHASE": -1, "BUY_RETURN": 1, "RETURN_PURCHASE": 1,
+	"SALE_CORRECTION": 1, "BUY_CORRECTION": -1, "PURCHASE_CORRECTION": -1,
+	"RETURN_CORRECTION": -1, "RETURN_PURCHASE_CORRECTION": 1,
+}
+
+func kindWord(k string) string {
+	if w, ok := kindWords[k]; ok {
+		return w
+	}
+	if k == "" {
+		return "—"
+	}
+	return k
+}
+
+// callbackView is the shop's callback as the owner reads it.
+type callbackView struct {
+	Text  string
+	Class string // ok, warn, bad or none
+}
+
+// callbackState says where the document's callback to the shop stands; due:
+// the callback is still to be sent or accepted.
+func callbackState(d docRecord, due bool) callbackView {
+	switch {
+	case d.ResponseURL == "":
+		return callbackView{Text: "не запрошено"}
+	case due && d.CallbackAttempts == 0:
+		return callbackView{Text: "отправляется"}
+	case due:
+		return callbackView{Text: fmt.Sprintf("магазин не принял, попыток: %d", d.CallbackAttempts), Class: "warn"}
+	case d.CallbackAttempts > 0 && d.CallbackError == "":
+		return callbackView{Text: "принято магазином", Class: "ok"}
+	case d.CallbackAttempts > 0:
+		return callbackView{Text: fmt.Sprintf("магазин не принял, попыток: %d; попытки прекращены", d.CallbackAttempts), Class: "bad"}
+	}
+	return callbackView{Text: "после фискализации"}
 }
 
 func (d docRow) created() time.Time {
@@ -100,8 +177,8 @@ func (f *docFilter) match(row docRow, now time.Time) bool {
 	r := row.Rec
 	switch {
 	case f.State != "" && string(r.State) != f.State,
-		!f.from.IsZero() && row.Created.Before(f.from),
-		!f.to.IsZero() && !row.Created.Before(f.to),
+		!f.from.IsZero() && day(row.Created, row.Zone).Before(f.from),
+		!f.to.IsZero() && day(row.Created, row.Zone).After(f.to),
 		f.hasMin && row.Total < f.min,
 		f.hasMax && row.Total > f.max:
 		return false
@@ -127,17 +204,18 @@ func (s *Server) documents(c *cabinetCtx, f docFilter) ([]docRow, error) {
 			}
 			prefix := []byte(pr.Point.ID + "\x00")
 			cur := tx.Bucket(bucketDocs).Cursor()
+			zone := pr.Point.zone()
 			for k, v := cur.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = cur.Next() {
 				var rec docRecord
 				if err := json.Unmarshal(v, &rec); err != nil {
 					return fmt.Errorf("document %q: %w", k, err)
 				}
-				var body []byte // read only when the total needs it
+				var body []byte // read only when the total and the type need it
 				if rec.FiscalInfo == nil {
 					body = tx.Bucket(bucketBodies).Get(k)
 				}
-				row := docRow{Rec: rec, PointName: pr.Point.Name, Total: docTotal(rec, body)}
-				row.Created = row.created()
+				row := newDocRow(rec, pr.Point, body, tx.Bucket(bucketCallbacks).Get(k) != nil)
+				row.Zone = zone
 				if f.match(row, now) {
 					out = append(out, row)
 				}
@@ -149,22 +227,32 @@ func (s *Server) documents(c *cabinetCtx, f docFilter) ([]docRow, error) {
 	return out, err
 }
 
-// docTotal is the fiscalized sum, or before that the sum of the payments in the document's body.
-func docTotal(rec docRecord, body []byte) Money {
+// newDocRow lists a document; body is needed only before it is fiscalized.
+func newDocRow(rec docRecord, p Point, body []byte, callbackDue bool) docRow {
+	row := docRow{Rec: rec, PointName: p.Name, Zone: p.zone(), Callback: callbackState(rec, callbackDue)}
+	row.Kind, row.Total = docKind(rec, body)
+	row.Created = row.created()
+	return row
+}
+
+// docKind is the receipt's type and sum: as fiscalized, or before that the
+// shop's docType and the sum of the payments in the document's body.
+func docKind(rec docRecord, body []byte) (string, Money) {
 	if rec.FiscalInfo != nil {
-		return rec.FiscalInfo.Sum
+		return rec.FiscalInfo.CheckType, rec.FiscalInfo.Sum
 	}
 	var d struct {
+		DocType        string          `json:"docType"`
 		MoneyPositions []MoneyPosition `json:"moneyPositions"`
 	}
 	if json.Unmarshal(body, &d) != nil {
-		return 0
+		return "", 0
 	}
 	var t Money
 	for _, m := range d.MoneyPositions {
 		t += m.Sum
 	}
-	return t
+	return d.DocType, t
 }
 
 type documentsData struct {
@@ -223,7 +311,7 @@ func (s *Server) documentsCSV(w http.ResponseWriter, r *http.Request, c *cabinet
 	cw := csv.NewWriter(&buf)
 	cw.Comma = ';'
 	cw.Write([]string{"Точка", "ID магазина", "Состояние", "Принят", "Изменён", "Сумма", "ФД", "ФПД",
-		"Фискализирован", "Доставлен в ОФД", "Попыток уведомления", "Сообщение"})
+		"Фискализирован", "Доставлен в ОФД", "Попыток уведомления", "Сообщение", "Тип чека", "Уведомление магазина"})
 	for _, row := range rows {
 		d := row.Rec
 		fd, fpd := "", ""
@@ -232,11 +320,11 @@ func (s *Server) documentsCSV(w http.ResponseWriter, r *http.Request, c *cabinet
 		}
 		fiscalized := ""
 		if d.FiscalInfo != nil {
-			fiscalized = csvTime(d.fiscalizedAt())
+			fiscalized = csvTime(row.Zone, d.fiscalizedAt())
 		}
-		cw.Write([]string{csvText(row.PointName), csvText(d.ID), string(d.State), csvTime(row.Created), csvTime(d.Changed),
-			strings.Replace(row.Total.String(), ".", ",", 1), fd, fpd, fiscalized, csvTime(d.OFDDeliveredAt),
-			strconv.Itoa(d.CallbackAttempts), csvText(d.Message)})
+		cw.Write([]string{csvText(row.PointName), csvText(d.ID), string(d.State), csvTime(row.Zone, row.Created), csvTime(row.Zone, d.Changed),
+			strings.Replace(row.Total.String(), ".", ",", 1), fd, fpd, fiscalized, csvTime(row.Zone, d.OFDDeliveredAt),
+			strconv.Itoa(d.CallbackAttempts), csvText(d.Message), kindWord(row.Kind), row.Callback.Text})
 	}
 	cw.Flush()
 	if err := cw.Error(); err != nil {
@@ -259,11 +347,13 @@ func csvText(v string) string {
 	return v
 }
 
-func csvTime(t time.Time) string {
+// csvTime writes a time in the point's zone as a spreadsheet in a Russian
+// locale reads a date and time.
+func csvTime(loc *time.Location, t time.Time) string {
 	if t.IsZero() {
 		return ""
 	}
-	return t.In(moscow).Format("2006-01-02 15:04:05")
+	return t.In(loc).Format("02.01.2006 15:04:05")
 }
 
 // receiptView is the receipt laid out from what the cloud holds: the shop's
@@ -334,8 +424,15 @@ func (s *Server) documentPage(w http.ResponseWriter, r *http.Request, c *cabinet
 }
 
 func (s *Server) renderDocument(w http.ResponseWriter, r *http.Request, c *cabinetCtx, rec docRecord, pr pointRecord, flash string) {
-	row := docRow{Rec: rec, PointName: pr.Point.Name, Total: docTotal(rec, rec.Body)}
-	row.Created = row.created()
+	var due bool
+	if err := s.db.View(func(tx *bolt.Tx) error {
+		due = tx.Bucket(bucketCallbacks).Get(docKey(rec.PointID, rec.ID)) != nil
+		return nil
+	}); err != nil {
+		s.internal(w, r, err)
+		return
+	}
+	row := newDocRow(rec, pr.Point, rec.Body, due)
 	d := documentData{Row: row, Point: pr, CanResend: rec.State == Failed && pr.Point.RemoteMode}
 	rv, err := layoutReceipt(rec, pr.Point)
 	if err != nil {
@@ -421,6 +518,12 @@ func (s *Server) requeueFromCabinet(w http.ResponseWriter, r *http.Request, c *c
 	s.renderDocument(w, r, c, rec, pr, "Документ снова в очереди на кассу.")
 }
 
+// alertRow is an alert as the log lists it, with its point's zone.
+type alertRow struct {
+	alertEntry
+	Zone *time.Location
+}
+
 func (s *Server) alertsPage(w http.ResponseWriter, r *http.Request, c *cabinetCtx) {
 	owned := map[string]bool{}
 	for _, p := range c.Account.Points {
@@ -431,7 +534,23 @@ func (s *Server) alertsPage(w http.ResponseWriter, r *http.Request, c *cabinetCt
 		s.internal(w, r, err)
 		return
 	}
+	pts, err := s.points(c)
+	if err != nil {
+		s.internal(w, r, err)
+		return
+	}
+	zone := map[string]*time.Location{}
+	for _, pr := range pts {
+		zone[pr.Point.ID] = pr.Point.zone()
+	}
+	rows := make([]alertRow, len(entries))
+	for i, e := range entries {
+		rows[i] = alertRow{alertEntry: e, Zone: moscow}
+		if z := zone[e.Alert.PointID]; z != nil {
+			rows[i].Zone = z
+		}
+	}
 	v := c.view("Тревоги", "alerts")
-	v.Data = entries
+	v.Data = rows
 	s.render(w, r, http.StatusOK, "alerts", v)
 }

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/mail"
 	"net/url"
+	"slices"
 	"strings"
 	"unicode/utf8"
 
@@ -19,6 +20,7 @@ type pointsData struct {
 	Taxes  []string
 	Agents []agentOption
 	Issued *issuedPair // the pair just made, shown once
+	Zones  []zoneOption
 }
 
 // agentOption is one agent type of the registration's 1057, as the form shows it.
@@ -48,7 +50,7 @@ func (s *Server) renderPoints(w http.ResponseWriter, r *http.Request, c *cabinet
 	}
 	v := c.view("Торговые точки", "points")
 	v.Flash, v.Error = flash, problem
-	v.Data = pointsData{Points: pts, OFDs: OFDs, Taxes: taxOrder, Agents: agentOptions, Issued: issued}
+	v.Data = pointsData{Points: pts, OFDs: OFDs, Taxes: taxOrder, Agents: agentOptions, Issued: issued, Zones: zones}
 	s.render(w, r, code, "points", v)
 }
 
@@ -100,6 +102,10 @@ func pointForm(r *http.Request, pr *pointRecord) error {
 	p.Automatic, p.Encryption, p.Services, p.BSO = on("automatic"), on("encryption"), on("services"), on("bso")
 	p.PrinterInMachine, p.Excise, p.Gambling, p.Lottery = on("printerInMachine"), on("excise"), on("gambling"), on("lottery")
 	p.MachineNumber, p.Cashier = f("machineNumber"), f("cashier")
+	p.TimeZone = f("timeZone")
+	if p.TimeZone != "" && !slices.ContainsFunc(zones, func(z zoneOption) bool { return z.Name == p.TimeZone }) {
+		return fmt.Errorf("поле «Часовой пояс» (timeZone): выберите пояс из списка")
+	}
 	p.AgentFlags = 0
 	for _, a := range r.PostForm["agent"] {
 		bit, ok := agentTypes[a]

@@ -10,6 +10,7 @@ import (
 // registerView is one row of the registers page.
 type registerView struct {
 	Point    pointRecord
+	Zone     *time.Location // the point's
 	Status   PointStatus
 	Since    time.Time // of Status
 	Bound    bool
@@ -34,7 +35,7 @@ func (s *Server) renderRegisters(w http.ResponseWriter, r *http.Request, c *cabi
 	var rows []registerView
 	err = s.db.View(func(tx *bolt.Tx) error {
 		for _, pr := range pts {
-			row := registerView{Point: pr}
+			row := registerView{Point: pr, Zone: pr.Point.zone()}
 			st, err := s.registerStatus(tx, pr.Point.ID)
 			if err != nil {
 				return err

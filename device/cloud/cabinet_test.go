@@ -328,6 +328,12 @@ func health(at time.Time) Health {
 // fiscalized as FD fd.
 func (f *fixture) fiscalize(id string, fd int, sum Money) {
 	f.t.Helper()
+	f.fiscalizeAs(id, fd, sum, "SALE")
+}
+
+// fiscalizeAs is fiscalize for a receipt of the register's checkType.
+func (f *fixture) fiscalizeAs(id string, fd int, sum Money, checkType string) {
+	f.t.Helper()
 	ctx := context.Background()
 	c := f.client()
 	leases, err := c.Lease(ctx, 0, 10)
@@ -342,7 +348,7 @@ func (f *fixture) fiscalize(id string, fd int, sum Money) {
 		f.t.Fatalf("document %s not leased (got %d leases)", id, len(leases))
 	}
 	fi := fiscalInfo(fd - 10)
-	fi.Sum = sum
+	fi.Sum, fi.CheckType = sum, checkType
 	if err := c.Report(ctx, []Result{{ID: id, Status: Printed, FiscalInfo: fi}}); err != nil {
 		f.t.Fatal(err)
 	}

@@ -132,6 +132,9 @@ type Point struct {
 	// Cashier is who registers the register (1021 of the registration reports);
 	// empty: DefaultRegistrar.
 	Cashier string `json:"cashier,omitempty"`
+	// TimeZone is the point's IANA zone (one of Russia's, see zones); the
+	// cabinet shows the point's times and counts its days there. Empty: Moscow.
+	TimeZone string `json:"timeZone,omitempty"`
 }
 
 // DefaultRegistrar is 1021 of a registration report when the point names nobody.
