@@ -242,4 +242,28 @@ func TestCabinetBrowser(t *testing.T) {
 		t.Fatalf("registers page: %q", regs)
 	}
 	shot(t, ctx, "cabinet-registers.png")
+
+	// A phone: no page is wider than the window; the registers' table lays
+	// each register out as a card.
+	run(t, ctx, "phone", chromedp.EmulateViewport(390, 844, chromedp.EmulateScale(2), chromedp.EmulateMobile))
+	for _, page := range []struct{ path, table, name string }{
+		{"registers", "registers", "cabinet-registers-phone.png"},
+		{"documents", "documents", ""},
+		{"documents/" + pid + "/web-1", "receipt", "cabinet-document-phone.png"},
+		{"points", "point-" + pid, ""},
+		{"alerts", "alerts", ""},
+	} {
+		run(t, ctx, "phone "+page.path, chromedp.Navigate(base+page.path), chromedp.WaitVisible(chromedp.ID(page.table)))
+		width, err := chromedp.Run(ctx, chromedp.Evaluate[[]int](`[window.innerWidth, document.documentElement.scrollWidth,
+			Math.ceil(document.getElementById('`+page.table+`').getBoundingClientRect().right)]`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if width[0] != 390 || width[1] > width[0] || width[2] > width[0] {
+			t.Errorf("%s on a phone: window %d px, page %d px, #%s ends at %d px", page.path, width[0], width[1], page.table, width[2])
+		}
+		if page.name != "" {
+			shot(t, ctx, page.name)
+		}
+	}
 }
