@@ -40,8 +40,9 @@ type Client struct {
 	retries     int
 	log         *slog.Logger
 
-	mu    sync.Mutex
-	dirty bool // a frame went wrong: drop stale input before the next command
+	mu        sync.Mutex
+	dirty     bool      // a frame went wrong: drop stale input before the next command
+	lastWrite time.Time // when the last request was written
 	// The drive's last FD as last seen, to tell after a lost answer whether a
 	// finish was signed; known once a status or a finish was answered.
 	lastFD  uint32
@@ -105,6 +106,18 @@ func (c *Client) roundTrip(ctx context.Context, cmd byte, data []byte, sizes ...
 		return nil, err
 	}
 	if c.dirty {
+		// A request of ours the line cut short is still waiting in the
+		// drive for its missing bytes; the drive drops it after 500 ms of
+		// silence (ruling 10), so the next one is not taken for the rest.
+		// Whatever the drive answered meanwhile, late or to garbage, is
+		// dropped after that.
+		if quiet := interByteTimeout + 50*time.Millisecond - time.Since(c.lastWrite); quiet > 0 {
+			select {
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			case <-time.After(quiet):
+			}
+		}
 		c.fr.discard(20 * time.Millisecond)
 		c.dirty = false
 	}
@@ -112,6 +125,7 @@ func (c *Client) roundTrip(ctx context.Context, cmd byte, data []byte, sizes ...
 	if err != nil {
 		return nil, err
 	}
+	c.lastWrite = time.Now()
 	if _, err := c.rw.Write(frame); err != nil {
 		c.dirty = true
 		return nil, fmt.Errorf("fn: command %s: writing: %w", hex2(cmd), err)
@@ -188,28 +202,41 @@ func (c *Client) refusal(ctx context.Context, cmd byte, err error) error {
 	if !errors.Is(err, ErrState) && !errors.Is(err, ErrKeyExpired) {
 		return err
 	}
+	var done *classified
+	if errors.As(err, &done) {
+		return err
+	}
 	st, serr := c.status(ctx)
 	if serr != nil {
 		return err
 	}
+	return c.classify(cmd, err, st)
+}
+
+// classified is a refusal already told apart by the drive's status.
+type classified struct{ error }
+
+func (e *classified) Unwrap() error { return e.error }
+
+// classify is refusal with the drive's status at hand.
+func (c *Client) classify(cmd byte, err error, st status) error {
 	var cond error
 	switch {
 	case st.phase == PhaseArchiveClosed || st.phase == 0x0F:
 		cond = ErrDriveClosed
 	case errors.Is(err, ErrKeyExpired):
-		return err
 	case st.phase == PhaseNotRegistered && cmd != cmdBeginRegistration && cmd != cmdFinishRegistration:
 		cond = ErrNotRegistered
 	case st.phase != PhaseFiscal:
-		return err
 	case st.shiftOpen && (cmd == cmdBeginShiftOpen || cmd == cmdBeginClose || cmd == cmdBeginRegistration):
 		cond = ErrShiftOpen
 	case !st.shiftOpen && (cmd == cmdBeginShiftClose || cmd == cmdBeginReceipt || cmd == cmdBeginCorrection):
 		cond = ErrShiftClosed
-	default:
-		return err
 	}
-	return fmt.Errorf("fn: command %s: %w", hex2(cmd), cond)
+	if cond == nil {
+		return &classified{err}
+	}
+	return &classified{fmt.Errorf("fn: command %s: %w", hex2(cmd), cond)}
 }
 
 // State asks 30h, 10h, 20h, 32h and, once registered, 43h.

@@ -32,6 +32,10 @@ func (c *Client) document(ctx context.Context, begin byte, beginData, tlv []byte
 			if err != nil && !errors.Is(err, errResendDocument) {
 				err = c.refusal(context.WithoutCancel(ctx), begin, err)
 			}
+			if err != nil {
+				// What became of it may be unknown: the next document reads 30h first.
+				c.fdKnown = false
+			}
 			return ans, err
 		}
 		c.log.Warn("fn: document begun again", "begin", hex2(begin), "attempt", attempt+1, "err", err)
@@ -61,6 +65,19 @@ func (c *Client) sendDocument(ctx context.Context, begin byte, beginData, tlv []
 		}
 		if notUnderstood(err) && attempt < c.retries {
 			continue
+		}
+		if errors.Is(err, ErrState) {
+			// A document left begun (its cancel lost on the line) is
+			// cancelled first; otherwise the status tells what 02h means.
+			st, serr := c.status(ctx)
+			switch {
+			case serr != nil:
+			case st.inProgress != 0 && attempt < c.retries:
+				c.cancel(ctx)
+				continue
+			default:
+				return nil, c.classify(begin, err, st)
+			}
 		}
 		return nil, err
 	}
