@@ -187,6 +187,9 @@ func emulatorScript() []step {
 
 		{name: "LEN 0: 01h", raw: []byte{0x04, 0x00, 0x00, 0x0F, 0x1D}, ans: "01"}, // CRC of 00 00 is 1D0Fh
 		{name: "bad CRC: 01h", raw: []byte{0x04, 0x01, 0x00, 0x30, 0xFF, 0xCE}, ans: "01"},
+		// A 30h right behind a frame cut short completes it: one bad frame, one 01h, and the drive is in step again.
+		{name: "a frame cut short, a 30h at once: 01h", raw: []byte{0x04, 0x05, 0x00, 0x40, 0x01, 0x04, 0x01, 0x00, 0x30, 0xFF, 0xCD}, ans: "01"},
+		{name: "30h after it", req: "30", ans: "00 07 00 00 00 00 " + d0905 + " " + gNumber + " 06 00 00 00"},
 		{name: "a frame cut short gets no answer", raw: []byte{0x04, 0x05, 0x00, 0x40, 0x01}},
 		{name: "30h 600 ms later is answered", pause: 600 * time.Millisecond, req: "30", ans: "00 07 00 00 00 00 " + d0905 + " " + gNumber + " 06 00 00 00"},
 	}
