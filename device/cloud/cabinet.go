@@ -266,6 +266,7 @@ func (s *Server) cabinetRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /cabinet/documents/{point}/{id}/qr.png", s.cab(s.documentQR))
 	mux.HandleFunc("POST /cabinet/documents/{point}/{id}/requeue", s.cab(s.requeueFromCabinet))
 	mux.HandleFunc("GET /cabinet/alerts", s.cab(s.alertsPage))
+	mux.HandleFunc("GET /cabinet/totals", s.cab(s.totalsPage))
 }
 
 // cab lets a logged-in account through: without a session a page redirects to

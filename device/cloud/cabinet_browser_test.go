@@ -219,6 +219,28 @@ func TestCabinetBrowser(t *testing.T) {
 		t.Fatalf("documents from 24.11.2026 (Yekaterinburg): %s", count)
 	}
 
+	// Today's and this shift's totals: two sales of 2035,00 (1990,00 by card
+	// and 45,00 cash each) and a return of 45,00 cash.
+	run(t, ctx, "totals", chromedp.Navigate(base+"totals"), chromedp.WaitVisible(chromedp.ID("totals-"+pid)))
+	for _, period := range []string{"today", "shift"} {
+		sel := "#totals-" + pid + " ." + period + " "
+		got, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](`Array.from(document.querySelectorAll('`+sel+`tr')).map(tr => tr.innerText.replace(/\s+/g, ' ').trim())`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := []string{"Тип чека Чеков Сумма, ₽", "приход 2 4070,00", "возврат прихода 1 −45,00", "Выручка 3 4025,00",
+			"наличными 45,00", "безналичными 3980,00"}
+		if strings.Join(got, "|") != strings.Join(want, "|") {
+			t.Errorf("%s's totals:\n%q\nwant\n%q", period, got, want)
+		}
+	}
+	if title := text(t, ctx, chromedp.CSS("#totals-"+pid+" .shift h3")); title != "Смена № 1 (открыта)" {
+		t.Errorf("shift's title %q", title)
+	}
+	if title := text(t, ctx, chromedp.CSS("#totals-"+pid+" .today h3")); title != "Сегодня, 23.11.2026" {
+		t.Errorf("today's title %q", title)
+	}
+
 	// Regenerate credentials: the old pair is refused at once.
 	sel := "#point-" + f.sb.RetailPointID + " .regenerate"
 	run(t, ctx, "credentials",
@@ -252,6 +274,7 @@ func TestCabinetBrowser(t *testing.T) {
 		{"documents/" + pid + "/web-1", "receipt", "cabinet-document-phone.png"},
 		{"points", "point-" + pid, ""},
 		{"alerts", "alerts", ""},
+		{"totals", "totals-" + pid, "cabinet-totals-phone.png"},
 	} {
 		run(t, ctx, "phone "+page.path, chromedp.Navigate(base+page.path), chromedp.WaitVisible(chromedp.ID(page.table)))
 		width, err := chromedp.Run(ctx, chromedp.Evaluate[[]int](`[window.innerWidth, document.documentElement.scrollWidth,
