@@ -847,7 +847,7 @@ func TestCabinetTemplatesParse(t *testing.T) {
 		names = append(names, name)
 	}
 	slices.Sort(names)
-	if got := strings.Join(names, " "); got != "alerts document documents login points registers" {
+	if got := strings.Join(names, " "); got != "alerts document documents login points registers totals" {
 		t.Fatalf("pages %q", got)
 	}
 }
