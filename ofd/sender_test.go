@@ -22,8 +22,13 @@ var (
 	t0     = time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
 )
 
+// seller is the registered user the test documents carry.
+var seller = fiscal.Seller{Name: "ООО Ромашка", INN: "7707083893", Address: "Москва", Place: "shop.example",
+	TaxSystems: fiscal.TaxGeneral, Internet: true}
+
 // newDrive is a registered emulated drive with an open shift and n receipts
 // signed: FDs 1 (registration), 2 (shift open), 3…n+2 (receipts), all unsent.
+// The documents are whole, as the OFD emulator checks them against the tables.
 func newDrive(t testing.TB, n int) *fn.Emulator {
 	t.Helper()
 	d, err := fn.NewEmulator(fn.EmulatorConfig{Dir: t.TempDir(), Key: []byte("test drive key"), OFDKey: ofdKey})
@@ -36,14 +41,24 @@ func newDrive(t testing.TB, n int) *fn.Emulator {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tlv, err := fiscal.AppendString(nil, 1037, reg)
+	seller.RegNumber = reg
+	g := fiscal.Registration{Seller: seller, Serial: "00000000000000012345", Version: "1.0.0",
+		RegisterFFD: fiscal.FFD105, DriveFFD: fiscal.FFD105, OFDName: "ОФД-эмулятор", OFDINN: sim.DefaultOFDINN, Cashier: "Иванова А."}
+	if err := g.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	tlv, err := g.AppendTLV(nil, fiscal.DocRegistration)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if _, err := d.Register(ctx, fn.Doc{Time: t0, TLV: tlv}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := d.OpenShift(ctx, fn.Doc{Time: t0}); err != nil {
+	open, err := (&fiscal.Report{Seller: seller, Version: "1.0.0", Cashier: "Иванова А."}).AppendTLV(nil, fiscal.DocShiftOpen)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.OpenShift(ctx, fn.Doc{Time: t0, TLV: open}); err != nil {
 		t.Fatal(err)
 	}
 	signReceipts(t, d, n)
@@ -53,10 +68,17 @@ func newDrive(t testing.TB, n int) *fn.Emulator {
 func signReceipts(t testing.TB, d *fn.Emulator, n int) {
 	t.Helper()
 	for i := range n {
-		total := uint64(100 + i)
-		tlv := fiscal.AppendByte(nil, 1054, byte(fiscal.Income))
-		tlv = fiscal.AppendVLN(tlv, 1020, total)
-		if _, err := d.Receipt(context.Background(), fn.ReceiptDoc{Time: t0, Sign: fiscal.Income, Total: total, TLV: tlv}); err != nil {
+		total := int64(100 + i)
+		r := fiscal.Receipt{Seller: seller, Sign: fiscal.Income, TaxSystem: fiscal.TaxGeneral, Cashier: "Иванова А.",
+			BuyerContact: "buyer@example.com",
+			Items: []fiscal.Item{{Name: "Чайник", Price: total, Quantity: fiscal.Quantity{Value: 1}, Sum: total,
+				VAT: 6, VATSum: -1, Subject: 1, Method: 4}},
+			Payments: fiscal.Payments{Electronic: total}}
+		tlv, err := r.AppendTLV(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := d.Receipt(context.Background(), fn.ReceiptDoc{Time: t0, Sign: fiscal.Income, Total: uint64(total), TLV: tlv}); err != nil {
 			t.Fatal(err)
 		}
 	}
