@@ -515,7 +515,9 @@ func TestCallbackGivesUp(t *testing.T) {
 	if err := f.client().Report(ctx, []Result{{ID: leases[0].ID, Status: Printed, FiscalInfo: fiscalInfo(1)}}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, func() bool { return strings.HasPrefix(f.status(leases[0].ID).Message, "Callback not accepted after 6 attempts") })
+	waitFor(t, func() bool {
+		return strings.HasPrefix(f.status(leases[0].ID).Message, "Callback not accepted after 6 attempts")
+	})
 	st := f.status(leases[0].ID)
 	if st.Status != WaitForCallback || st.FiscalInfo == nil {
 		t.Fatalf("abandoned callback: %+v", st)
