@@ -65,6 +65,8 @@ var pages = sync.OnceValue(func() map[string]*template.Template {
 		"regState": regStateWord,
 		"kind":     kindWord,
 		"zoneName": zoneName,
+		"command":  func(kind string) string { return commandWords[kind] },
+		"ops":      shiftOps,
 		"ago":      ruDuration,
 		"money":    rubles,
 		"kopecks":  func(k int64) string { return strings.Replace(Money(k).String(), ".", ",", 1) },
@@ -260,6 +262,8 @@ func (s *Server) cabinetRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("POST /cabinet/points/{point}/credentials", s.cab(s.newCredentials))
 	mux.HandleFunc("GET /cabinet/registers", s.cab(s.registersPage))
 	mux.HandleFunc("POST /cabinet/registers/{point}/resume", s.cab(s.resume))
+	mux.HandleFunc("POST /cabinet/registers/{point}/x-report", s.cab(s.askCommand(CommandXReport)))
+	mux.HandleFunc("POST /cabinet/registers/{point}/close-shift", s.cab(s.askCommand(CommandCloseShift)))
 	mux.HandleFunc("GET /cabinet/documents", s.cab(s.documentsPage))
 	mux.HandleFunc("GET /cabinet/documents.csv", s.cab(s.documentsCSV))
 	mux.HandleFunc("GET /cabinet/documents/{point}/{id}", s.cab(s.documentPage))

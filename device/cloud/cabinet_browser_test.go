@@ -263,7 +263,39 @@ func TestCabinetBrowser(t *testing.T) {
 	if regs := text(t, ctx, chromedp.ID("registers")); !strings.Contains(regs, "работает") || strings.Contains(regs, "READY") || !strings.Contains(regs, "9999078900001234") || !strings.Contains(regs, "не отправлено: 1") {
 		t.Fatalf("registers page: %q", regs)
 	}
+
+	// An X report from the cabinet: the register gets it in the answer to its
+	// heartbeat and sends its totals back in the next one.
+	run(t, ctx, "X report", chromedp.Click(chromedp.CSS("#reg-"+pid+" .x-report")), chromedp.WaitVisible(chromedp.ID("flash")))
+	resp, err := f.client().SendHeartbeat(context.Background(), h)
+	if err != nil || resp.Command == nil || resp.Command.Kind != CommandXReport {
+		t.Fatalf("heartbeat after the X report's request: %+v %v", resp, err)
+	}
+	h.Command = &CommandOutcome{ID: resp.Command.ID, Kind: resp.Command.Kind, At: f.clock.Now(), Totals: &ShiftTotals{Shift: 1, Open: true,
+		Income: OpTotals{Count: 2, Sum: 407000, Cash: 9000, Electronic: 398000}, IncomeReturn: OpTotals{Count: 1, Sum: 4500, Cash: 4500}, CashBalance: 4500}}
+	if _, err := f.client().SendHeartbeat(context.Background(), h); err != nil {
+		t.Fatal(err)
+	}
+	run(t, ctx, "X report's outcome", chromedp.Navigate(base+"registers"), chromedp.WaitVisible(chromedp.ID("cmd-"+pid)))
+	if out := text(t, ctx, chromedp.ID("cmd-"+pid)); !strings.Contains(out, "X-отчёт: выполнено 23.11.2026 18:00") ||
+		!strings.Contains(out, "возврат прихода\t1\t45,00") {
+		t.Fatalf("X report's outcome %q", out)
+	}
 	shot(t, ctx, "cabinet-registers.png")
+
+	// A shift close: confirmed on a page of its own, then sent.
+	run(t, ctx, "shift close", chromedp.Click(chromedp.CSS("#reg-"+pid+" .close-shift")), chromedp.WaitVisible(chromedp.ID("confirm-close")))
+	if ask := text(t, ctx, chromedp.ID("confirm-close")); !strings.Contains(ask, "необратимо") || !strings.Contains(ask, "Смена № 1 открыта") {
+		t.Fatalf("shift close's confirmation %q", ask)
+	}
+	shot(t, ctx, "cabinet-close-shift.png")
+	if resp, err := f.client().SendHeartbeat(context.Background(), h); err != nil || resp.Command != nil {
+		t.Fatalf("heartbeat before the confirmation: %+v %v", resp, err)
+	}
+	run(t, ctx, "confirmed", chromedp.Click(chromedp.ID("confirm-yes")), chromedp.WaitVisible(chromedp.ID("flash")))
+	if resp, err := f.client().SendHeartbeat(context.Background(), h); err != nil || resp.Command == nil || resp.Command.Kind != CommandCloseShift {
+		t.Fatalf("heartbeat after the confirmation: %+v %v", resp, err)
+	}
 
 	// A phone: no page is wider than the window; the registers' table lays
 	// each register out as a card.

@@ -19,6 +19,7 @@ type registerView struct {
 	// OldestAge is the age of the oldest document waiting for the OFD.
 	OldestAge time.Duration
 	DriveLeft time.Duration // until the drive's validity ends
+	Command   *PointCommand // the last command from the cabinet
 }
 
 func (s *Server) registersPage(w http.ResponseWriter, r *http.Request, c *cabinetCtx) {
@@ -26,10 +27,22 @@ func (s *Server) registersPage(w http.ResponseWriter, r *http.Request, c *cabine
 }
 
 func (s *Server) renderRegisters(w http.ResponseWriter, r *http.Request, c *cabinetCtx, flash string) {
-	pts, err := s.points(c)
+	rows, err := s.registerRows(c)
 	if err != nil {
 		s.internal(w, r, err)
 		return
+	}
+	v := c.view("Кассы", "registers")
+	v.Flash = flash
+	v.Data = rows
+	s.render(w, r, http.StatusOK, "registers", v)
+}
+
+// registerRows is the registers page's rows: the account's points in order.
+func (s *Server) registerRows(c *cabinetCtx) ([]registerView, error) {
+	pts, err := s.points(c)
+	if err != nil {
+		return nil, err
 	}
 	now := s.now()
 	var rows []registerView
@@ -61,18 +74,19 @@ func (s *Server) renderRegisters(w http.ResponseWriter, r *http.Request, c *cabi
 					row.DriveLeft = h.Drive.ValidUntil.Sub(now)
 				}
 			}
+			var pc PointCommand
+			found, err := getJSON(tx.Bucket(bucketMeta), commandKey(pr.Point.ID), &pc)
+			if err != nil {
+				return err
+			}
+			if found {
+				row.Command = &pc
+			}
 			rows = append(rows, row)
 		}
 		return nil
 	})
-	if err != nil {
-		s.internal(w, r, err)
-		return
-	}
-	v := c.view("Кассы", "registers")
-	v.Flash = flash
-	v.Data = rows
-	s.render(w, r, http.StatusOK, "registers", v)
+	return rows, err
 }
 
 // resume asks the point's stopped register to take documents again; the

@@ -847,7 +847,7 @@ func TestCabinetTemplatesParse(t *testing.T) {
 		names = append(names, name)
 	}
 	slices.Sort(names)
-	if got := strings.Join(names, " "); got != "alerts document documents login points registers totals" {
+	if got := strings.Join(names, " "); got != "alerts close document documents login points registers totals" {
 		t.Fatalf("pages %q", got)
 	}
 }
@@ -917,5 +917,89 @@ func TestCabinetCSVInjection(t *testing.T) {
 	}
 	if len(recs) != 4 {
 		t.Fatalf("CSV rows %q", recs)
+	}
+}
+
+// TestCabinetCommands: an X report and a shift close asked in the cabinet go
+// to the register once, in a heartbeat's answer; the shift close is confirmed
+// first; the register's outcome comes back in a heartbeat and is shown.
+func TestCabinetCommands(t *testing.T) {
+	f := newFixture(t, Config{PasswordCost: bcrypt.MinCost})
+	ctx := context.Background()
+	c := f.client()
+	o := f.owner()
+	o.mustLogin()
+	h := health(f.clock.Now())
+	if r, err := c.SendHeartbeat(ctx, h); err != nil || r.Command != nil {
+		t.Fatalf("first heartbeat: %+v %v", r, err)
+	}
+	reg := "/cabinet/registers/" + f.sb.RetailPointID
+	if _, body := o.get("/cabinet/registers"); !strings.Contains(body, `class="x-report"`) || !strings.Contains(body, `class="close-shift"`) {
+		t.Fatal("registers page offers no X report or shift close")
+	}
+	if code, body := o.post(reg+"/x-report", nil); code != http.StatusOK || !strings.Contains(body, "X-отчёт") || !strings.Contains(body, "ждёт сигнала кассы") {
+		t.Fatalf("X report: HTTP %d %.3000s", code, body)
+	}
+	r, err := c.SendHeartbeat(ctx, h)
+	if err != nil || r.Command == nil || r.Command.Kind != CommandXReport || r.Command.ID == "" {
+		t.Fatalf("heartbeat after the X report's request: %+v %v", r, err)
+	}
+	x := *r.Command
+	// Once only; the page says it went.
+	if r, err := c.SendHeartbeat(ctx, h); err != nil || r.Command != nil {
+		t.Fatalf("second heartbeat: %+v %v", r, err)
+	}
+	if _, body := o.get("/cabinet/registers"); !strings.Contains(body, "отправлено кассе") {
+		t.Fatal("registers page does not say the command went")
+	}
+	// The register's outcome, with the shift's totals.
+	f.clock.Advance(time.Minute)
+	h.Command = &CommandOutcome{ID: x.ID, Kind: x.Kind, At: f.clock.Now(), Totals: &ShiftTotals{Shift: 1, Open: true,
+		Income: OpTotals{Count: 2, Sum: 407000, Cash: 9000, Electronic: 398000}, IncomeReturn: OpTotals{Count: 1, Sum: 4500, Cash: 4500},
+		CashBalance: 4500}}
+	if r, err := c.SendHeartbeat(ctx, h); err != nil || r.Command != nil {
+		t.Fatalf("heartbeat with the outcome: %+v %v", r, err)
+	}
+	_, body := o.get("/cabinet/registers")
+	for _, want := range []string{"выполнено", "23.11.2026 13:01", "смена № 1 открыта", "приход", "4070,00", "возврат прихода", "45,00"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("registers page after the X report lacks %q", want)
+		}
+	}
+	if pc, found, err := f.srv.LastCommand(f.sb.RetailPointID); err != nil || !found || pc.Outcome == nil || pc.Outcome.Totals.Income.Count != 2 {
+		t.Fatalf("last command %+v %v %v", pc, found, err)
+	}
+
+	// A shift close asks first, and nothing goes to the register until confirmed.
+	code, body := o.post(reg+"/close-shift", nil)
+	if code != http.StatusOK || !strings.Contains(body, "необратимо") || !strings.Contains(body, `id="confirm-yes"`) {
+		t.Fatalf("shift close without confirmation: HTTP %d %.3000s", code, body)
+	}
+	if r, err := c.SendHeartbeat(ctx, h); err != nil || r.Command != nil {
+		t.Fatalf("heartbeat before the confirmation: %+v %v", r, err)
+	}
+	if code, body := o.post(reg+"/close-shift", url.Values{"confirm": {"yes"}}); code != http.StatusOK || !strings.Contains(body, "закрытие смены") {
+		t.Fatalf("shift close: HTTP %d", code)
+	}
+	r, err = c.SendHeartbeat(ctx, h)
+	if err != nil || r.Command == nil || r.Command.Kind != CommandCloseShift || r.Command.ID == x.ID {
+		t.Fatalf("heartbeat after the shift close: %+v %v", r, err)
+	}
+	// The register could not: the page says why.
+	h.Command = &CommandOutcome{ID: r.Command.ID, Kind: r.Command.Kind, At: f.clock.Now(), Error: "накопитель не отвечает"}
+	c.SendHeartbeat(ctx, h)
+	if _, body := o.get("/cabinet/registers"); !strings.Contains(body, "не выполнено") || !strings.Contains(body, "накопитель не отвечает") {
+		t.Fatal("registers page does not show the failed shift close")
+	}
+
+	// Without CSRF, for a point without a register, for a point of nobody's.
+	if code, _ := o.post(reg+"/x-report", url.Values{"csrf": {"wrong"}}); code != http.StatusForbidden {
+		t.Errorf("X report without CSRF: HTTP %d", code)
+	}
+	if code, body := o.post("/cabinet/registers/"+f.sb.RetailPoints[1].ID+"/x-report", nil); code != http.StatusOK || !strings.Contains(body, "некому") {
+		t.Errorf("X report of a point without a register: HTTP %d", code)
+	}
+	if code, _ := o.post("/cabinet/registers/no-such-point/close-shift", url.Values{"confirm": {"yes"}}); code != http.StatusNotFound {
+		t.Errorf("shift close of another's point: HTTP %d", code)
 	}
 }

@@ -358,7 +358,8 @@ func (s *Server) results(w http.ResponseWriter, r *http.Request, _ []byte, reg r
 }
 
 // heartbeat records the register's health, marks the documents the OFD has
-// acknowledged as delivered, and answers whether the owner asked it to resume.
+// acknowledged as delivered, and answers whether the owner asked it to resume
+// or for a report.
 func (s *Server) heartbeat(w http.ResponseWriter, r *http.Request, key []byte, _ registerRecord) {
 	body, ok := readBody(w, r)
 	if !ok {
@@ -390,7 +391,11 @@ func (s *Server) heartbeat(w http.ResponseWriter, r *http.Request, key []byte, _
 		if err := putJSON(tx.Bucket(bucketRegisters), key, reg); err != nil {
 			return err
 		}
+		// A command from the cabinet goes out once; its outcome comes back in Health.
 		var err error
+		if out.Command, err = s.exchangeCommand(tx, reg.PointID, h.Command); err != nil {
+			return err
+		}
 		delivered, err = s.markDelivered(tx, reg.PointID, h.Drive.Number, h.OFDAckedThrough)
 		return err
 	})
@@ -403,6 +408,9 @@ func (s *Server) heartbeat(w http.ResponseWriter, r *http.Request, key []byte, _
 	}
 	if out.Resume {
 		s.log.Info("cloud: resume sent to the register", "point", pointID)
+	}
+	if out.Command != nil {
+		s.log.Info("cloud: command sent to the register", "point", pointID, "command", out.Command.Kind, "id", out.Command.ID)
 	}
 	s.evaluate(pointID)
 	writeJSON(w, http.StatusOK, out)

@@ -174,6 +174,57 @@ type OFD struct {
 type HeartbeatResponse struct {
 	// Resume: the owner asked, in the cabinet, that the stopped register take documents again.
 	Resume bool `json:"resume"`
+	// Command: the owner asked, in the cabinet, for a report. It comes once;
+	// the register answers in the Command of its next heartbeats.
+	Command *Command `json:"command,omitempty"`
+}
+
+// The commands an owner gives the register from the cabinet.
+const (
+	CommandXReport    = "x-report"    // print the X report, send back its totals
+	CommandCloseShift = "close-shift" // close the shift (the Z report): irreversible
+)
+
+// Command is an order from the cabinet to the register.
+type Command struct {
+	ID   string `json:"id"`
+	Kind string `json:"kind"` // CommandXReport or CommandCloseShift
+}
+
+// CommandOutcome is the register's answer to the last Command it ran; its
+// heartbeats carry it until another command replaces it.
+type CommandOutcome struct {
+	ID    string    `json:"id"`
+	Kind  string    `json:"kind"`
+	At    time.Time `json:"at"`              // when the register ran it, by its clock
+	Error string    `json:"error,omitempty"` // not done, and why
+	// PrintError: done, but the report was not printed.
+	PrintError string `json:"printError,omitempty"`
+	FD         uint32 `json:"fd,omitempty"` // the shift-close report's fiscal document number
+	// Totals are the shift's counters: as of the X report, or of the shift
+	// just closed.
+	Totals *ShiftTotals `json:"totals,omitempty"`
+}
+
+// ShiftTotals are a shift's counters as the register keeps them.
+type ShiftTotals struct {
+	Shift         uint32    `json:"shift"`
+	Open          bool      `json:"open"`
+	OpenedAt      time.Time `json:"openedAt,omitzero"`
+	Income        OpTotals  `json:"income"`        // приход
+	IncomeReturn  OpTotals  `json:"incomeReturn"`  // возврат прихода
+	Expense       OpTotals  `json:"expense"`       // расход
+	ExpenseReturn OpTotals  `json:"expenseReturn"` // возврат расхода
+	CashBalance   Money     `json:"cashBalance"`   // the drawer
+}
+
+// OpTotals counts one type of receipt in a shift.
+type OpTotals struct {
+	Count      uint32 `json:"count"`
+	Sum        Money  `json:"sum"`
+	Cash       Money  `json:"cash"`
+	Electronic Money  `json:"electronic"`
+	Other      Money  `json:"other"` // prepayment, postpayment and other forms
 }
 
 // Lease is one document handed to the register. Document is the shop JSON as the
@@ -251,6 +302,8 @@ type Health struct {
 	StopReason      string        `json:"stopReason,omitempty"`
 	RemoteMode      bool          `json:"remoteMode"`
 	DiskFull        string        `json:"diskFull,omitempty"` // why the register's disk is the problem (our addition)
+	// Command is the outcome of the last command from the cabinet.
+	Command *CommandOutcome `json:"command,omitempty"`
 }
 
 // APIError is the body of every 4xx answer: the message and the field it is about.
