@@ -96,6 +96,12 @@ var ruWords = map[string]string{
 	"not registered": "не зарегистрирован", "fiscal": "фискальный режим", "archive closed": "архив закрыт",
 	"ready": "готов", "none": "не подключён", "ok": "есть", "out": "нет", "near end": "заканчивается",
 	"no register serves this retail point": "касса не привязана",
+	// The documents' fixed messages of the API.
+	"Document queued for printing": "Документ в очереди на кассу", "Document taken by the register": "Документ передан кассе",
+	"Document printed":                              "Чек фискализирован, магазин ещё не уведомлён",
+	"Document successfully completed":               "Чек фискализирован",
+	"Document successfully completed with callback": "Чек фискализирован, магазин уведомлён",
+	"Document re-queued for printing":               "Документ снова в очереди на кассу",
 }
 
 // ruWord translates a health word, or leaves it as the register sent it.

@@ -137,6 +137,9 @@ func TestCabinetBrowser(t *testing.T) {
 		t.Fatal(err)
 	}
 	run(t, ctx, "delivered", chromedp.Navigate(docURL), chromedp.WaitVisible(chromedp.ID("qr")))
+	if page := text(t, ctx, chromedp.CSS("main")); !strings.Contains(page, "Чек фискализирован") || strings.Contains(page, "COMPLETED") || strings.Contains(page, "successfully") {
+		t.Fatalf("fiscalized document's page speaks English: %q", page)
+	}
 	// Delivered at 10:00:30 UTC: 15:00 in Yekaterinburg, in Russian format
 	// whatever the browser's locale.
 	if ofd := text(t, ctx, chromedp.ID("doc-ofd")); ofd != "доставлен, квитанция 23.11.2026 15:00" {
@@ -201,6 +204,7 @@ func TestCabinetBrowser(t *testing.T) {
 	if head := text(t, ctx, chromedp.CSS("#documents thead")); strings.Contains(head, "Уведомление\t") || !strings.Contains(head, "Уведомление магазина") {
 		t.Fatalf("documents' header %q", head)
 	}
+	shot(t, ctx, "cabinet-documents.png")
 	// A day typed the Russian way filters by the point's days.
 	run(t, ctx, "day filter",
 		chromedp.SetValue(chromedp.ID("f-from"), "24.11.2026"),
@@ -240,6 +244,7 @@ func TestCabinetBrowser(t *testing.T) {
 	if title := text(t, ctx, chromedp.CSS("#totals-"+pid+" .today h3")); title != "Сегодня, 23.11.2026" {
 		t.Errorf("today's title %q", title)
 	}
+	shot(t, ctx, "cabinet-totals.png")
 
 	// Regenerate credentials: the old pair is refused at once.
 	sel := "#point-" + f.sb.RetailPointID + " .regenerate"
@@ -302,7 +307,7 @@ func TestCabinetBrowser(t *testing.T) {
 	run(t, ctx, "phone", chromedp.EmulateViewport(390, 844, chromedp.EmulateScale(2), chromedp.EmulateMobile))
 	for _, page := range []struct{ path, table, name string }{
 		{"registers", "registers", "cabinet-registers-phone.png"},
-		{"documents", "documents", ""},
+		{"documents", "documents", "cabinet-documents-phone.png"},
 		{"documents/" + pid + "/web-1", "receipt", "cabinet-document-phone.png"},
 		{"points", "point-" + pid, ""},
 		{"alerts", "alerts", ""},
