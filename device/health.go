@@ -53,6 +53,7 @@ func (r *Runtime) Health(ctx context.Context) cloud.Health {
 		h.DiskFull = err.Error()
 	}
 	h.Printer = r.printerHealth()
+	h.Command = r.commandOutcome()
 	return h
 }
 
