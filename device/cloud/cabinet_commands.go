@@ -83,7 +83,7 @@ func (s *Server) exchangeCommand(tx *bolt.Tx, pointID string, got *CommandOutcom
 }
 
 // commandWords name the commands as the owner reads them.
-var commandWords = map[string]string{CommandXReport: "X-отчёт", CommandCloseShift: "закрытие смены"}
+var commandWords = map[string]string{CommandXReport: "X-отчёт", CommandCloseShift: "Закрытие смены"}
 
 // askCommand is the cabinet's form for a command; a shift close is asked to
 // be confirmed first, since it cannot be undone.

@@ -978,7 +978,7 @@ func TestCabinetCommands(t *testing.T) {
 	if r, err := c.SendHeartbeat(ctx, h); err != nil || r.Command != nil {
 		t.Fatalf("heartbeat before the confirmation: %+v %v", r, err)
 	}
-	if code, body := o.post(reg+"/close-shift", url.Values{"confirm": {"yes"}}); code != http.StatusOK || !strings.Contains(body, "закрытие смены") {
+	if code, body := o.post(reg+"/close-shift", url.Values{"confirm": {"yes"}}); code != http.StatusOK || !strings.Contains(body, "Закрытие смены") {
 		t.Fatalf("shift close: HTTP %d", code)
 	}
 	r, err = c.SendHeartbeat(ctx, h)
