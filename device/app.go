@@ -345,7 +345,7 @@ func (a *App) openDrive(ofdKey []byte) error {
 	default:
 		return fmt.Errorf("drive.latency %q: want \"typical\" or none", s.Drive.Latency)
 	}
-	em, err := fn.NewEmulator(fn.EmulatorConfig{Dir: filepath.Join(s.Data, "fn"), OFDKey: emuOFDKey, Latency: latency, Logger: a.log.With("part", "fn")})
+	em, err := fn.NewEmulator(fn.EmulatorConfig{Dir: filepath.Join(s.Data, "fn"), OFDKey: emuOFDKey, Latency: latency, CheckTables: true, Logger: a.log.With("part", "fn")})
 	if err != nil {
 		return err
 	}

@@ -182,7 +182,7 @@ func TestRecoverReportedNotDelivered(t *testing.T) {
 		t.Fatal(err)
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	g.em, err = fn.NewEmulator(fn.EmulatorConfig{Dir: filepath.Join(g.dir, "fn"), Logger: log})
+	g.em, err = fn.NewEmulator(fn.EmulatorConfig{Dir: filepath.Join(g.dir, "fn"), CheckTables: true, Logger: log})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -56,7 +56,7 @@ func newRig(t *testing.T, cfg Config) *rig {
 	g.http = httptest.NewServer(g.server.Handler())
 	t.Cleanup(g.http.Close)
 	g.client = cloud.NewClient(g.http.URL, g.sb.RegisterToken, g.http.Client())
-	g.em, err = fn.NewEmulator(fn.EmulatorConfig{Dir: filepath.Join(dir, "fn"), Logger: log})
+	g.em, err = fn.NewEmulator(fn.EmulatorConfig{Dir: filepath.Join(dir, "fn"), CheckTables: true, Logger: log})
 	if err != nil {
 		t.Fatal(err)
 	}

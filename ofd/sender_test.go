@@ -31,7 +31,7 @@ var seller = fiscal.Seller{Name: "ООО Ромашка", INN: "7707083893", Add
 // The documents are whole, as the OFD emulator checks them against the tables.
 func newDrive(t testing.TB, n int) *fn.Emulator {
 	t.Helper()
-	d, err := fn.NewEmulator(fn.EmulatorConfig{Dir: t.TempDir(), Key: []byte("test drive key"), OFDKey: ofdKey})
+	d, err := fn.NewEmulator(fn.EmulatorConfig{Dir: t.TempDir(), Key: []byte("test drive key"), OFDKey: ofdKey, CheckTables: true})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -27,6 +27,7 @@ func runFNEmu(ctx context.Context, args []string) error {
 	expireKey := fs.Bool("expire-key", false, "end the key's validity")
 	signDelay := fs.Duration("sign-delay", 0, "time taken to sign a document, on top of --latency")
 	latency := fs.String("latency", "", `"typical": answer each command with a real drive's timing (fn.TypicalLatency)`)
+	lenient := fs.Bool("lenient", false, "sign documents FFD 1.05's tag tables refuse (a real drive answers them 02h)")
 	verbose := fs.Bool("v", false, "log every command")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -55,7 +56,7 @@ func runFNEmu(ctx context.Context, args []string) error {
 		return fmt.Errorf("--latency %q: want typical or nothing", *latency)
 	}
 	d, err := fn.NewEmulator(fn.EmulatorConfig{Dir: filepath.Join(dir, "fn"), DriveNumber: *number, SignDelay: *signDelay,
-		Latency: lat, Logger: log})
+		Latency: lat, CheckTables: !*lenient, Logger: log})
 	if err != nil {
 		return err
 	}

@@ -21,6 +21,7 @@ import (
 
 	"github.com/openkassa/kassa/fiscal"
 	"github.com/openkassa/kassa/ofd"
+	"github.com/openkassa/kassa/store/boltfile"
 	"github.com/openkassa/kassa/store/mapped"
 )
 
@@ -49,7 +50,13 @@ type EmulatorConfig struct {
 	// Latency models a real drive's timing: how long each command takes
 	// before it is answered, in process and over the UART.
 	Latency Latency
-	Logger  *slog.Logger
+	// CheckTables refuses, as a format error (ErrBadParam), a finished
+	// document that FFD 1.05's tag tables refuse (fiscal.CheckDocument): a
+	// required tag missing, a tag where its table has none. A real drive does
+	// so; the sandbox and `kassa fn-emu` set it. Off, the drive signs what the
+	// UART protocol lets through, as the protocol's own tests need.
+	CheckTables bool
+	Logger      *slog.Logger
 }
 
 // Emulator is the emulated fiscal drive. It implements Drive and is safe for
@@ -76,6 +83,8 @@ type Emulator struct {
 	limits  Limits
 	latency Latency
 	log     *slog.Logger
+	// checkTables: see EmulatorConfig.CheckTables.
+	checkTables bool
 
 	mu         sync.Mutex
 	st         driveState
@@ -171,11 +180,14 @@ func NewEmulator(cfg EmulatorConfig) (*Emulator, error) {
 		return nil, fmt.Errorf("fn: emulator: %w", err)
 	}
 	path := filepath.Join(cfg.Dir, "fn.db")
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 2 * time.Second})
+	db, err := boltfile.Open(path, &bolt.Options{Timeout: 2 * time.Second},
+		"It is the emulated drive's archive: restore it from a backup, or move the drive's directory aside "+
+			"to start a new, unregistered drive (the register then needs registering again)")
 	if err != nil {
-		return nil, fmt.Errorf("fn: emulator: open %s: %w", filepath.Base(path), err)
+		return nil, fmt.Errorf("fn: emulator: %w", err)
 	}
-	e := &Emulator{db: db, rel: mapped.NewReleaser(db), ofdKey: cfg.OFDKey, limits: lim, latency: cfg.Latency, log: cfg.Logger, signDelay: cfg.SignDelay}
+	e := &Emulator{db: db, rel: mapped.NewReleaser(db), ofdKey: cfg.OFDKey, limits: lim, latency: cfg.Latency, log: cfg.Logger,
+		signDelay: cfg.SignDelay, checkTables: cfg.CheckTables}
 	e.syncDone = sync.NewCond(&e.mu)
 	err = db.Update(func(tx *bolt.Tx) error {
 		b, err := tx.CreateBucketIfNotExists(bucketDrive)
@@ -512,8 +524,10 @@ func (e *Emulator) sign(ctx context.Context, typ fiscal.Tag, at time.Time, tlv [
 	v = fiscal.AppendUint32(v, tagFD, signed.FD)
 	v = fiscal.AppendTLV(v, tagDriveNumber, []byte(e.number))
 	v = fiscal.AppendUint32(v, tagDateTime, uint32(now.Unix()))
-	if typ != fiscal.DocRegistration && typ != fiscal.DocDriveClose {
-		v = fiscal.AppendUint32(v, tagShift, signed.Shift)
+	if typ != fiscal.DocRegistration && typ != fiscal.DocRegistrationChange {
+		// The drive close report carries the last shift's number (its table
+		// requires 1038); the registration reports have none.
+		v = fiscal.AppendUint32(v, tagShift, st.Shift)
 	}
 	if signed.Number != 0 {
 		v = fiscal.AppendUint32(v, tagReceiptNumber, signed.Number)
@@ -546,6 +560,11 @@ func (e *Emulator) sign(ctx context.Context, typ fiscal.Tag, at time.Time, tlv [
 		return Signed{}, fmt.Errorf("fn: document %d: %d bytes, at most %d: %w", typ, len(v), maxDocValue, ErrTooBig)
 	}
 	doc := fiscal.AppendTLV(nil, typ, v)
+	if e.checkTables {
+		if _, err := fiscal.CheckDocument(doc); err != nil {
+			return Signed{}, fmt.Errorf("fn: document %d: %w: %w", typ, ErrBadParam, err)
+		}
+	}
 
 	rec := make([]byte, 0, 4+len(doc))
 	rec = binary.LittleEndian.AppendUint32(rec, signed.FPD)

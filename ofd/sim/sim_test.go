@@ -32,7 +32,7 @@ var (
 // drive and returns their containers, FD order.
 func messages(t testing.TB, n int) (*fn.Emulator, [][]byte) {
 	t.Helper()
-	d, err := fn.NewEmulator(fn.EmulatorConfig{Dir: t.TempDir(), Key: driveKey, OFDKey: ofdKey})
+	d, err := fn.NewEmulator(fn.EmulatorConfig{Dir: t.TempDir(), Key: driveKey, OFDKey: ofdKey, CheckTables: true})
 	if err != nil {
 		t.Fatal(err)
 	}

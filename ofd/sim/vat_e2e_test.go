@@ -55,7 +55,7 @@ func TestVATRatesEndToEnd(t *testing.T) {
 		{1113, after, 11, nil, 22000, "НДС 22% =220.00", "СУММА НДС 22% =220.00"},
 		{1114, after, 12, nil, 22000, "НДС 22/122 =220.00", "СУММА НДС 22/122 =220.00"},
 	}
-	d, err := fn.NewEmulator(fn.EmulatorConfig{Dir: t.TempDir(), Key: driveKey, OFDKey: ofdKey})
+	d, err := fn.NewEmulator(fn.EmulatorConfig{Dir: t.TempDir(), Key: driveKey, OFDKey: ofdKey, CheckTables: true})
 	if err != nil {
 		t.Fatal(err)
 	}
