@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/url"
 	"testing"
+	"time"
 
 	"github.com/openkassa/kassa/fiscal"
 )
@@ -85,5 +86,36 @@ func TestPointRegistrationFlags(t *testing.T) {
 	}
 	if _, ok := got[1193]; ok {
 		t.Error("1193 written though gambling is off")
+	}
+}
+
+// TestPointTimeZone: the point's zone is one of the list, Moscow without one;
+// the point's times and days follow it.
+func TestPointTimeZone(t *testing.T) {
+	f := newFixture(t, Config{})
+	o := f.owner()
+	o.mustLogin()
+	o.get("/cabinet/points")
+	form := url.Values{"name": {`ООО "Песочница"`}, "address": {"г. Москва, ул. Тверская, д. 1"}, "inn": {"7707083893"},
+		"place": {"https://shop.example"}, "tax": {"COMMON"}, "ofd": {OFDs[0].INN}, "timeZone": {"Europe/Paris"}}
+	if code, _ := o.post("/cabinet/points/"+f.sb.RetailPointID, form); code != http.StatusBadRequest {
+		t.Fatalf("a zone outside the list: HTTP %d", code)
+	}
+	form.Set("timeZone", "Asia/Vladivostok")
+	if code, body := o.post("/cabinet/points/"+f.sb.RetailPointID, form); code != http.StatusOK {
+		t.Fatalf("settings: HTTP %d %.300s", code, body)
+	}
+	p, err := f.client().Point(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := time.Date(2026, 11, 23, 15, 30, 0, 0, time.UTC)
+	if p.TimeZone != "Asia/Vladivostok" || formatWhen(p.zone(), at) != "24.11.2026 01:30" || p.zone().String() != "МСК+7" {
+		t.Errorf("zone %q: %s, %s", p.TimeZone, formatWhen(p.zone(), at), p.zone())
+	}
+	for name, want := range map[string]string{"": "23.11.2026 18:30", "Europe/Moscow": "23.11.2026 18:30", "Europe/Kaliningrad": "23.11.2026 17:30"} {
+		if got := formatWhen(Point{TimeZone: name}.zone(), at); got != want {
+			t.Errorf("zone %q: %s, want %s", name, got, want)
+		}
 	}
 }
