@@ -43,6 +43,9 @@ type Container struct {
 	FD          uint32     // fiscal document number, 3 bytes big-endian on the wire
 	Document    []byte     // the document's STLV, header included
 	Sign        [MessageSignLen]byte
+	// Unsigned leaves the message sign out: an OFD without the fiscal crypto
+	// sends its acknowledgements so. ParseContainer reads signed ones only.
+	Unsigned bool
 
 	// service holds the two service-data fields as parsed (bytes 7–8 and
 	// 20–31), so a parsed container re-encodes byte for byte; zero when built.
@@ -61,7 +64,10 @@ func (c *Container) Append(dst []byte) ([]byte, error) {
 	if c.FD > 0xFFFFFF {
 		return dst, fmt.Errorf("ofd: FD number %d does not fit 3 bytes", c.FD)
 	}
-	total := ContainerHeaderLen + len(c.Document) + MessageSignLen
+	total := ContainerHeaderLen + len(c.Document)
+	if !c.Unsigned {
+		total += MessageSignLen
+	}
 	if total > 0xFFFF {
 		return dst, fmt.Errorf("ofd: container of %d bytes is too long", total)
 	}
@@ -74,7 +80,9 @@ func (c *Container) Append(dst []byte) ([]byte, error) {
 	dst = append(dst, byte(c.FD>>16), byte(c.FD>>8), byte(c.FD))
 	dst = append(dst, c.service[2:]...)
 	dst = append(dst, c.Document...)
-	dst = append(dst, c.Sign[:]...)
+	if !c.Unsigned {
+		dst = append(dst, c.Sign[:]...)
+	}
 	crc := fiscal.CRC16(0xFFFF, dst[start:start+2])
 	crc = fiscal.CRC16(crc, dst[start+4:])
 	binary.LittleEndian.PutUint16(dst[start+2:], crc)

@@ -29,7 +29,11 @@ var seller = fiscal.Seller{Name: "ООО Ромашка", INN: "7707083893", Add
 // newDrive is a registered emulated drive with an open shift and n receipts
 // signed: FDs 1 (registration), 2 (shift open), 3…n+2 (receipts), all unsent.
 // The documents are whole, as the OFD emulator checks them against the tables.
-func newDrive(t testing.TB, n int) *fn.Emulator {
+func newDrive(t testing.TB, n int) *fn.Emulator { return newDriveFor(t, n, ofdKey) }
+
+// newDriveFor is newDrive with the OFD's key the drive checks acknowledgements
+// with; nil takes them unsigned too.
+func newDriveFor(t testing.TB, n int, ofdKey []byte) *fn.Emulator {
 	t.Helper()
 	d, err := fn.NewEmulator(fn.EmulatorConfig{Dir: t.TempDir(), Key: []byte("test drive key"), OFDKey: ofdKey, CheckTables: true})
 	if err != nil {
@@ -477,4 +481,53 @@ func TestSenderConnectionDroppedWhenOFDDown(t *testing.T) {
 	s.ClearFault()
 	waitDelivered(t, d, 5*time.Second)
 	checkStored(t, s, d, 3)
+}
+
+// TestSenderToAnOFDWithoutCrypto: an OFD that acknowledges without the fiscal
+// crypto (no 1078, no message sign, its own tag order) gets every document
+// once from a drive that knows no OFD key; a drive that knows one takes none
+// of those acknowledgements.
+func TestSenderToAnOFDWithoutCrypto(t *testing.T) {
+	const n = 20
+	for _, known := range []bool{false, true} {
+		var key []byte
+		if known {
+			key = ofdKey
+		}
+		d := newDriveFor(t, n, key)
+		s, err := sim.New(sim.Config{Dir: t.TempDir(), Unsigned: true,
+			DriveKeys: func(string) ([]byte, bool) { return d.Key(), true }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		go s.Serve(ln)
+		startSender(t, d, ln.Addr().String(), ofd.SenderConfig{Backoff: fastBackoff()})
+		if !known {
+			waitDelivered(t, d, 20*time.Second)
+			checkStored(t, s, d, n+2)
+			docs, err := s.Documents()
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, doc := range docs {
+				if doc.Received != 1 {
+					t.Fatalf("FD %d received %d times, want once", doc.FD, doc.Received)
+				}
+			}
+			continue
+		}
+		// The OFD has the documents, but the drive keeps them unsent.
+		deadline := time.Now().Add(20 * time.Second)
+		for s.Messages() < 3 && time.Now().Before(deadline) {
+			time.Sleep(5 * time.Millisecond)
+		}
+		if st, err := d.State(context.Background()); err != nil || st.Unsent != n+2 {
+			t.Fatalf("a drive with the OFD's key took unsigned acknowledgements: %d unsent (%v), want %d", st.Unsent, err, n+2)
+		}
+	}
 }

@@ -27,6 +27,7 @@ func runOFDSim(ctx context.Context, args []string) error {
 	data := fs.String("data", "", "data directory; the store is DIR/ofd/ofd.db")
 	ofdKey := fs.String("ofd-key", "", "the OFD's signing key, hex (default: a random one, logged)")
 	inn := fs.String("inn", "", "the OFD's INN for tag 1017 (default "+sim.DefaultOFDINN+")")
+	unsigned := fs.Bool("unsigned", false, "acknowledge as an OFD without the fiscal crypto: no 1078, no message sign")
 	keys := map[string][]byte{}
 	fs.Func("drive-key", "NUMBER=HEX: a drive's signing key (repeatable)", func(v string) error {
 		num, h, ok := strings.Cut(v, "=")
@@ -68,6 +69,7 @@ func runOFDSim(ctx context.Context, args []string) error {
 		DriveKeys: func(n string) ([]byte, bool) { k, ok := keys[n]; return k, ok },
 		OFDKey:    key,
 		OFDINN:    *inn,
+		Unsigned:  *unsigned,
 		Logger:    log,
 	})
 	if err != nil {

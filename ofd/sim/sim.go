@@ -48,7 +48,11 @@ type Config struct {
 	Dir string // holds ofd.db; created if missing
 	// DriveKeys returns the signing key of a drive by its number.
 	DriveKeys func(driveNumber string) ([]byte, bool)
-	OFDKey    []byte           // signs the acknowledgements (ФПО and the container's sign)
+	OFDKey    []byte // signs the acknowledgements (ФПО and the container's sign)
+	// Unsigned acknowledges as an OFD without the fiscal crypto does: its tags
+	// in the order 1017, 1041, 1040, 1012, 1068, no 1078 and no message sign.
+	// A drive takes such acknowledgements only when it knows no OFD key.
+	Unsigned  bool
 	OFDINN    string           // tag 1017; default DefaultOFDINN
 	IOTimeout time.Duration    // per read of a message and write of an answer; default 60 s
 	Clock     func() time.Time // the OFD's clock, for 1012 of the acks; default time.Now
@@ -81,8 +85,8 @@ func New(cfg Config) (*Server, error) {
 	if cfg.DriveKeys == nil {
 		return nil, errors.New("ofd/sim: config has no DriveKeys")
 	}
-	if len(cfg.OFDKey) == 0 {
-		return nil, errors.New("ofd/sim: config has no OFDKey")
+	if len(cfg.OFDKey) == 0 && !cfg.Unsigned {
+		return nil, errors.New("ofd/sim: config has no OFDKey (nor Unsigned)")
 	}
 	if cfg.OFDINN == "" {
 		cfg.OFDINN = DefaultOFDINN
@@ -363,7 +367,9 @@ func (s *Server) ack(drive string, fd uint32, code byte) ([]byte, error) {
 	el, mark := fiscal.BeginSTLV(el, 1068)
 	el = fiscal.AppendByte(el, 1022, code)
 	el = fiscal.EndSTLV(el, mark)
-	el = fiscal.AppendTLV(el, 1078, fiscal.OperatorSign(s.cfg.OFDKey, el))
+	if !s.cfg.Unsigned {
+		el = fiscal.AppendTLV(el, 1078, fiscal.OperatorSign(s.cfg.OFDKey, el))
+	}
 	doc := fiscal.AppendTLV(nil, fiscal.DocOperatorAck, el)
 	c := ofd.Container{
 		MessageType: ofd.MessageTypeFiscal,
@@ -371,7 +377,10 @@ func (s *Server) ack(drive string, fd uint32, code byte) ([]byte, error) {
 		DriveNumber: drive,
 		FD:          fd,
 		Document:    doc,
-		Sign:        fiscal.MessageSign(s.cfg.OFDKey, doc),
+		Unsigned:    s.cfg.Unsigned,
+	}
+	if !s.cfg.Unsigned {
+		c.Sign = fiscal.MessageSign(s.cfg.OFDKey, doc)
 	}
 	return c.Append(nil)
 }
