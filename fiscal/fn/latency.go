@@ -36,6 +36,11 @@ func TypicalLatency() Latency {
 	return l
 }
 
+// Signing is how long the drive takes to sign a document of type typ: the
+// latency of its finish command. A register can fiscalize at most
+// 1 ÷ Signing(fiscal.DocReceipt) receipts a second on such a drive.
+func (l Latency) Signing(typ fiscal.Tag) time.Duration { return l[finishOf(typ)] }
+
 // finishOf is the finish command that signs a document of type typ.
 func finishOf(typ fiscal.Tag) byte {
 	switch typ {

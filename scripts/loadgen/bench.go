@@ -18,6 +18,9 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/openkassa/kassa/fiscal"
+	"github.com/openkassa/kassa/fiscal/fn"
 )
 
 // modeResult is one load run against a fresh register.
@@ -36,6 +39,9 @@ type modeResult struct {
 	Max          float64 `json:"max_ms"`
 	WallS        float64 `json:"wall_s"`
 	CPUPerDoc    float64 `json:"cpu_ms_per_receipt"` // the register's user+system CPU time in the bulk phase ÷ receipts
+	// DriveLimitPerS is, in the drive mode, what the drive's signing time
+	// allows: 1 ÷ fn.TypicalLatency's receipt signing.
+	DriveLimitPerS float64 `json:"drive_limit_per_s,omitempty"`
 	// The same register afterwards, each client with one receipt at a time.
 	SingleReceipts int            `json:"single_receipts"`
 	SingleP50      float64        `json:"single_p50_ms"`
@@ -89,7 +95,8 @@ func runBench(args []string) error {
 	clients := fs.Int("c", 8, "concurrent shop clients")
 	inflight := fs.Int("inflight", 16, "receipts each client keeps posted and not yet COMPLETED in the bulk phase")
 	single := fs.Int("single", 5, "receipts per client in the one-at-a-time phase that follows")
-	modes := fs.String("modes", "apart,longpoll,poll", "runs to make: apart (long-poll; cloud and OFD emulator in processes of their own with their files under -remote-dir, so RSS and disk are the register's alone), longpoll and poll (the sandbox: all in one kassa run, all on this disk)")
+	modes := fs.String("modes", "apart,longpoll,poll,drive", "runs to make: apart (long-poll; cloud and OFD emulator in processes of their own with their files under -remote-dir, so RSS and disk are the register's alone), longpoll and poll (the sandbox: all in one kassa run, all on this disk), drive (the sandbox, long-poll, its emulated drive with a real drive's timing, fn.TypicalLatency)")
+	driveN := fs.Int("drive-n", 120, "receipts in the drive run")
 	remoteDir := fs.String("remote-dir", defaultRemoteDir(), "where the apart mode's cloud and OFD keep their files: another filesystem stands for their own machines")
 	watch := fs.String("watch", "callback", "how a client learns COMPLETED: callback (its responseURL; the cloud marks it COMPLETED on our 200) or status (GET …/status every -step)")
 	step := fs.Duration("step", 5*time.Millisecond, "status polling step in long-poll mode (50 ms in polling mode)")
@@ -144,6 +151,8 @@ func runBench(args []string) error {
 		case "longpoll":
 		case "poll":
 			cfg.n, cfg.step = *pollN, 50*time.Millisecond
+		case "drive":
+			cfg.n, cfg.single = *driveN, 0
 		default:
 			return fmt.Errorf("-modes: unknown mode %q", mode)
 		}
@@ -152,7 +161,10 @@ func runBench(args []string) error {
 		if err != nil {
 			return fmt.Errorf("%s run: %w", mode, err)
 		}
-		logf("%s: %.0f receipts/s, p50 %.1f ms, p99 %.1f ms", mode, m.ReceiptsPerS, m.P50, m.P99)
+		if mode == "drive" {
+			m.DriveLimitPerS = 1 / fn.TypicalLatency().Signing(fiscal.DocReceipt).Seconds()
+		}
+		logf("%s: %.1f receipts/s, p50 %.1f ms, p99 %.1f ms", mode, m.ReceiptsPerS, m.P50, m.P99)
 		res.Modes = append(res.Modes, m)
 		os.RemoveAll(cfg.root)
 	}
@@ -242,6 +254,9 @@ func loadRun(cfg loadConfig) (modeResult, error) {
 		return m, err
 	}
 	settings := []byte(`{"cloud":{"longPoll":false}}`)
+	if cfg.mode == "drive" {
+		settings = []byte(`{"drive":{"latency":"typical"}}`)
+	}
 	var rem *remote
 	if cfg.remoteDir != "" {
 		rdir, err := os.MkdirTemp(cfg.remoteDir, "kassa-bench-remote-")
@@ -256,7 +271,7 @@ func loadRun(cfg loadConfig) (modeResult, error) {
 		settings = rem.settings(true)
 	}
 	var extra []string
-	if cfg.mode == "poll" || rem != nil {
+	if cfg.mode == "poll" || cfg.mode == "drive" || rem != nil {
 		path := filepath.Join(cfg.root, "config.json")
 		if err := os.WriteFile(path, append(settings, '\n'), 0o600); err != nil {
 			return m, err
@@ -552,6 +567,9 @@ func printTable(w *os.File, r benchResult) {
 	for _, m := range r.Modes {
 		fmt.Fprintf(w, "%-9s %8d %4d × %-2d %8.1f %8.1f %8.1f %8.1f %8.1f %8.1f | %6d %8.1f %8.1f %8d\n", m.Mode, m.Receipts, m.Clients, m.InFlight, m.ReceiptsPerS, m.OFDPerS, m.P50, m.P95, m.P99, m.RSSPeakMiB, m.SingleReceipts, m.SingleP50, m.SingleP95, m.Errors)
 		fmt.Fprintf(w, "%-9s the register's CPU time: %.2f ms per receipt\n", "", m.CPUPerDoc)
+		if m.DriveLimitPerS > 0 {
+			fmt.Fprintf(w, "%-9s the drive allows %.2f receipts/s (1 ÷ its signing time): %.1f %% of it\n", "", m.DriveLimitPerS, 100*m.ReceiptsPerS/m.DriveLimitPerS)
+		}
 		if m.RSSPeakMiB > 0 {
 			fmt.Fprintf(w, "%-9s at the end: RSS %.1f MiB = %.1f anonymous (heap, stacks, runtime) + %.1f file-backed (%.1f binary, %.1f bbolt maps); PSS %.1f\n", "", m.RSSEndMiB, m.RSSAnonMiB, m.RSSFileMiB, m.RSSBinaryMiB, m.RSSDBMiB, m.PSSEndMiB)
 			fmt.Fprintf(w, "%-9s a quiet second later: RSS %.1f MiB, of which bbolt maps %.1f\n", "", m.RSSQuietMiB, m.RSSQuietDBMiB)
