@@ -78,6 +78,7 @@ type Runtime struct {
 
 	printWake chan struct{}
 	beat      chan struct{} // send a heartbeat now: the stop state changed
+	pulse     pulse         // the pipeline loop's, for the service manager's watchdog
 
 	healthMu   sync.Mutex
 	driveErr   string
@@ -215,7 +216,9 @@ func (r *Runtime) pipelineLoop(ctx context.Context) {
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	for {
+		r.pulse.beat(true)
 		r.drain(ctx)
+		r.pulse.beat(false)
 		select {
 		case <-ctx.Done():
 			return
@@ -282,6 +285,7 @@ func (r *Runtime) processRun(ctx context.Context, docs []*store.Doc) (done int, 
 			return done, false, fmt.Errorf("%q: %w", d.ID, err)
 		}
 		done++
+		r.pulse.progressed()
 	}
 	return done, true, nil
 }

@@ -3,12 +3,14 @@ package main
 import (
 	"bytes"
 	"errors"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 )
 
@@ -199,5 +201,50 @@ func TestDataDirDefault(t *testing.T) {
 	sock, rest := socketPath([]string{"--failed", "--data", "/d", "x"})
 	if sock != "/d/kassa.sock" || strings.Join(rest, " ") != "--failed x" {
 		t.Errorf("socketPath: %q %q", sock, rest)
+	}
+}
+
+// TestRunNotifies: kassa run under a service manager (a real unixgram socket
+// as $NOTIFY_SOCKET, a watchdog in $WATCHDOG_USEC) says READY=1 once it
+// serves, feeds the watchdog, and says STOPPING=1 on SIGTERM.
+func TestRunNotifies(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "notify.sock")
+	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: path, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	cmd := exec.Command(kassaBinary(t), "run", "--data", filepath.Join(dir, "var"), "--log", "warn",
+		"--cloud-addr", "127.0.0.1:0", "--ofd-addr", "127.0.0.1:0", "--lookup-addr", "127.0.0.1:0")
+	cmd.Env = append(os.Environ(), "NOTIFY_SOCKET="+path, "WATCHDOG_USEC=400000")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	buf := make([]byte, 4096)
+	next := func() string {
+		t.Helper()
+		n, err := conn.Read(buf)
+		if err != nil {
+			t.Fatalf("%v; kassa run said:\n%s", err, stderr.String())
+		}
+		return string(buf[:n])
+	}
+	if m := next(); !strings.HasPrefix(m, "READY=1\n") {
+		t.Fatalf("first message %q; want READY=1", m)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "var", "sandbox.json")); err != nil {
+		t.Fatalf("READY=1 before the sandbox is written: %v", err)
+	}
+	for m := next(); !strings.HasPrefix(m, "WATCHDOG=1\n"); m = next() {
+	}
+	cmd.Process.Signal(syscall.SIGTERM)
+	for m := next(); !strings.HasPrefix(m, "STOPPING=1\n"); m = next() {
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("kassa run: %v\n%s", err, stderr.String())
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"runtime"
 	"runtime/debug"
 	"strings"
+	"time"
 
 	"github.com/openkassa/kassa/device"
 )
@@ -76,7 +77,23 @@ func runRegister(ctx context.Context, args []string) error {
 		log.Info("sandbox ready", sandboxReady(sb, app.Settings.Data)...)
 	}
 	log.Info("register running", "console", sb.Socket, "version", version)
+	// The service manager (systemd's Type=notify) learns that the register
+	// serves, and its watchdog is fed while the pipeline is alive.
+	var ticks <-chan time.Time
+	if wd := device.WatchdogFromEnv(); wd > 0 {
+		t := time.NewTicker(wd / 4)
+		defer t.Stop()
+		ticks = t.C
+	}
+	notified := make(chan struct{})
+	go func() {
+		defer close(notified)
+		if err := app.Runtime.Notify(ctx, device.NotifierFromEnv(), ticks); err != nil {
+			log.Warn("the service manager was not told", "err", err)
+		}
+	}()
 	app.Wait(ctx)
+	<-notified
 	log.Info("register stopped")
 	return nil
 }
