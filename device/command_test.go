@@ -1,8 +1,10 @@
 package device
 
 import (
+	"context"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/openkassa/kassa/device/cloud"
 )
@@ -95,5 +97,38 @@ func TestCabinetCommands(t *testing.T) {
 	g.beat()
 	if pc, _, _ := g.server.LastCommand(point); pc.Outcome == nil || pc.Outcome.Error == "" {
 		t.Fatalf("a close without a shift: %+v", pc.Outcome)
+	}
+}
+
+// TestCabinetCommandInHeartbeatLoop: the heartbeat loop itself runs the
+// command that comes in its answer and sends the outcome in its next beat.
+func TestCabinetCommandInHeartbeatLoop(t *testing.T) {
+	g := newRig(t, Config{HeartbeatEvery: time.Hour}) // only the loop's own beats
+	g.post(sale("s1", "SALE", "CASH", 100))
+	g.cycle()
+	point := g.sb.RetailPointID
+	x, err := g.server.RequestCommand(point, cloud.CommandXReport, "owner")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(g.ctx)
+	done := make(chan struct{})
+	go func() { g.rt.heartbeatLoop(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+	var pc cloud.PointCommand
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if pc, _, err = g.server.LastCommand(point); err != nil {
+			t.Fatal(err)
+		}
+		if pc.Outcome != nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no outcome of the X report from the heartbeat loop: %+v", pc)
+		}
+	}
+	o := pc.Outcome
+	if o.ID != x.ID || o.Error != "" || o.PrintError == "" || o.Totals == nil || o.Totals.Income.Count != 1 || o.Totals.Income.Cash != 10000 {
+		t.Fatalf("X report's outcome %+v, totals %+v (no printer: a print error)", o, o.Totals)
 	}
 }

@@ -350,6 +350,9 @@ func (r *Runtime) heartbeatLoop(ctx context.Context) {
 				r.log.Error("resume from the cabinet", "err", err)
 			}
 		}
+		if err == nil && resp.Command != nil {
+			r.runCommand(ctx, *resp.Command) // an X report or a shift close asked in the cabinet
+		}
 		if err == nil {
 			r.refreshPoint(hctx)
 		}
