@@ -67,6 +67,7 @@ var pages = sync.OnceValue(func() map[string]*template.Template {
 		"zoneName": zoneName,
 		"command":  func(kind string) string { return commandWords[kind] },
 		"ops":      shiftOps,
+		"takings":  shiftTakings,
 		"ago":      ruDuration,
 		"money":    rubles,
 		"kopecks":  func(k int64) string { return strings.Replace(Money(k).String(), ".", ",", 1) },

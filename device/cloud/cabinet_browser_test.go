@@ -283,7 +283,8 @@ func TestCabinetBrowser(t *testing.T) {
 	}
 	run(t, ctx, "X report's outcome", chromedp.Navigate(base+"registers"), chromedp.WaitVisible(chromedp.ID("cmd-"+pid)))
 	if out := text(t, ctx, chromedp.ID("cmd-"+pid)); !strings.Contains(out, "X-отчёт: выполнено 23.11.2026 18:00") ||
-		!strings.Contains(out, "возврат прихода\t1\t45,00") {
+		!strings.Contains(out, "возврат прихода\t1\t−45,00") || !strings.Contains(out, "выручка\t4025,00") ||
+		!strings.Contains(out, "наличными\t45,00") || !strings.Contains(out, "безналичными\t3980,00") {
 		t.Fatalf("X report's outcome %q", out)
 	}
 	shot(t, ctx, "cabinet-registers.png")

@@ -138,15 +138,35 @@ func (s *Server) confirmClose(w http.ResponseWriter, r *http.Request, c *cabinet
 type opLine struct {
 	Kind string
 	OpTotals
+	Out bool // money paid out: counted against the takings
 }
 
 // shiftOps lists the shift's types of receipt that have any, in order.
 func shiftOps(t *ShiftTotals) []opLine {
 	var out []opLine
-	for _, l := range []opLine{{"SALE", t.Income}, {"RETURN", t.IncomeReturn}, {"BUY", t.Expense}, {"BUY_RETURN", t.ExpenseReturn}} {
+	for _, l := range []opLine{{Kind: "SALE", OpTotals: t.Income}, {Kind: "RETURN", OpTotals: t.IncomeReturn}, {Kind: "BUY", OpTotals: t.Expense}, {Kind: "BUY_RETURN", OpTotals: t.ExpenseReturn}} {
 		if l.Count > 0 {
+			l.Out = kindSign[l.Kind] < 0
 			out = append(out, l)
 		}
 	}
 	return out
+}
+
+// shiftNet is the register's shift takings: money in less money out, in all
+// and split by the payments' forms.
+type shiftNet struct{ Net, Cash, Card, Other Money }
+
+func shiftTakings(t *ShiftTotals) shiftNet {
+	var n shiftNet
+	for _, o := range []struct {
+		op   OpTotals
+		sign Money
+	}{{t.Income, 1}, {t.IncomeReturn, -1}, {t.Expense, -1}, {t.ExpenseReturn, 1}} {
+		n.Net += o.sign * o.op.Sum
+		n.Cash += o.sign * o.op.Cash
+		n.Card += o.sign * o.op.Electronic
+		n.Other += o.sign * o.op.Other
+	}
+	return n
 }
