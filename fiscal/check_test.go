@@ -2,7 +2,6 @@ package fiscal
 
 import (
 	"errors"
-	"slices"
 	"testing"
 	"time"
 )
@@ -35,28 +34,23 @@ var yandexRequired = map[Tag][]Tag{
 	TagCorrectionBasis: {1177, 1178, 1179},
 }
 
-// yandexConditional are the schemas' required tags our tables make depend on a
-// value, as FFD 1.05 does: the first unsent document's date and number exist
-// only while a document is unsent, and the drive writes its warnings when set.
-var yandexConditional = map[Tag][]Tag{
-	DocShiftClose:  {1098, 1050, 1051, 1052, 1053},
-	DocStateReport: {1098, 1116},
-}
-
 func TestTablesMeetYandexSchemas(t *testing.T) {
 	for doc, want := range yandexRequired {
 		for _, tag := range want {
-			if slices.Contains(yandexConditional[doc], tag) {
-				if PresenceIn(doc, tag) == Forbidden {
-					t.Errorf("%d forbids %d, which yandex/ofd requires", doc, tag)
-				}
-				continue
-			}
 			if PresenceIn(doc, tag) != Required {
 				t.Errorf("%d: %d is %s, yandex/ofd requires it", doc, tag, PresenceIn(doc, tag))
 			}
 		}
 	}
+}
+
+// closeWarnings adds the drive's four warnings as a shift close report carries
+// them: each one, 0 or 1.
+func closeWarnings(b []byte) []byte {
+	for _, w := range []Tag{TagWarnResource, TagWarnReplace, TagWarnMemory, TagWarnOFDTimeout} {
+		b = AppendByte(b, w, 0)
+	}
+	return b
 }
 
 // everyDocument is each document type as kassa's builders make it, with the
@@ -80,7 +74,7 @@ func everyDocument(t *testing.T) map[Tag][]byte {
 		DocCorrection:         signed(t, 31, must(t)(correction.AppendTLV(nil)), shiftAndReceipt),
 		DocShiftClose: signed(t, 5, must(t)(testReport().AppendTLV(nil, 5)), func(b []byte) []byte {
 			b = AppendUint32(shift(b), TagShiftDocs, 3)
-			return unsent(AppendUint32(b, TagShiftReceipts, 1))
+			return closeWarnings(unsent(AppendUint32(b, TagShiftReceipts, 1)))
 		}),
 		DocStateReport: signed(t, 21, must(t)(testReport().AppendTLV(nil, 21)), func(b []byte) []byte { return unsent(shift(b)) }),
 		DocDriveClose:  signed(t, 6, must(t)(testReport().AppendTLV(nil, 6)), shift),
@@ -97,7 +91,7 @@ func TestEveryDocumentMeetsTheTables(t *testing.T) {
 			continue
 		}
 		for _, tag := range yandexRequired[typ] {
-			if _, ok := d.Get(tag); !ok && !slices.Contains(yandexConditional[typ], tag) {
+			if _, ok := d.Get(tag); !ok {
 				t.Errorf("document %d lacks %d", typ, tag)
 			}
 		}
@@ -140,15 +134,26 @@ func TestCheckDocumentRefuses(t *testing.T) {
 			return must(t)(AppendString(must(t)(testReport().AppendTLV(nil, 5)), TagRegisterVersion, "1.0"))
 		}, func(b []byte) []byte {
 			b = AppendUint32(shift(b), TagShiftDocs, 1)
-			return AppendUint32(AppendUint32(b, TagShiftReceipts, 0), TagUnsentCount, 0)
+			b = AppendUint32(AppendUint32(b, TagShiftReceipts, 0), TagUnsentCount, 0)
+			return closeWarnings(AppendUint32(b, TagUnsentDate, 0))
 		}), TagRegisterVersion, ErrForbiddenTag},
-		{"unsent without 1098 on shift close", withTags(5, report(5), func(b []byte) []byte {
+		{"shift close without 1098", withTags(5, report(5), func(b []byte) []byte {
 			b = AppendUint32(shift(b), TagShiftDocs, 1)
-			return AppendUint32(AppendUint32(b, TagShiftReceipts, 0), TagUnsentCount, 2)
+			return closeWarnings(AppendUint32(AppendUint32(b, TagShiftReceipts, 0), TagUnsentCount, 2))
 		}), TagUnsentDate, ErrMissingTag},
+		{"shift close without its warnings", withTags(5, report(5), func(b []byte) []byte {
+			b = AppendUint32(shift(b), TagShiftDocs, 1)
+			b = AppendUint32(AppendUint32(b, TagShiftReceipts, 0), TagUnsentCount, 0)
+			return AppendUint32(b, TagUnsentDate, 0)
+		}), TagWarnResource, ErrMissingTag},
 		{"state report without 1002", withTags(21, func() []byte {
 			return must(t)(appendHead(nil, NameStateReport, &testReport().Seller))
-		}, func(b []byte) []byte { return AppendUint32(b, TagUnsentCount, 0) }), TagAutonomous, ErrMissingTag},
+		}, func(b []byte) []byte {
+			return AppendUint32(AppendUint32(AppendUint32(b, TagUnsentCount, 0), TagUnsentDate, 0), TagUnsentFirst, 0)
+		}), TagAutonomous, ErrMissingTag},
+		{"state report without 1116", withTags(21, report(21), func(b []byte) []byte {
+			return AppendUint32(AppendUint32(b, TagUnsentCount, 0), TagUnsentDate, 0)
+		}), TagUnsentFirst, ErrMissingTag},
 		{"correction with an empty 1179", withTags(31, func() []byte {
 			r := testReceipt()
 			r.Correction = &Correction{Name: "Акт", Date: time.Date(2026, 1, 5, 0, 0, 0, 0, time.UTC)}

@@ -381,18 +381,19 @@ var rules = map[Tag]contextRule{
 	},
 	DocShiftOpen: shiftOpen,
 	DocShiftClose: {
-		// yandex/ofd's closeShift lists neither 1188 nor 1189. It requires 1098
-		// and the warnings 1050–1053 always; FFD 1.05 has 1098 only when a
-		// document is unsent (see conditions), and the drive writes the
-		// warnings when they are set, so they stay optional here.
-		required: tags(userTags, signedByDrive, []Tag{TagShiftNumber, TagShiftDocs, TagShiftReceipts, TagUnsentCount}),
-		optional: tags(cashier, warnings, []Tag{TagUnsentDate, TagUnsentFirst}),
+		// yandex/ofd's closeShift lists neither 1188 nor 1189, and requires
+		// 1097, 1098 and the warnings 1050–1053 always (FFD105.md: 1097 and
+		// 1098 always, 1116 when something is unsent). With nothing unsent the
+		// drive writes 1098 as zero, and each warning as 0 or 1.
+		required: tags(userTags, signedByDrive, warnings, []Tag{TagShiftNumber, TagShiftDocs, TagShiftReceipts,
+			TagUnsentCount, TagUnsentDate}),
+		optional: tags(cashier, []Tag{TagUnsentFirst}),
 	},
 	DocStateReport: {
-		// yandex/ofd's currentStateReport requires 1002 and 1097; 1098 and
-		// 1116 go with unsent documents (see conditions).
-		required: tags(userTags, signedByDrive, []Tag{TagAutonomous, TagUnsentCount}),
-		optional: tags(warnings, []Tag{TagShiftNumber, TagUnsentDate, TagUnsentFirst}),
+		// yandex/ofd's currentStateReport requires 1002, 1097, 1098 and 1116
+		// always; with nothing unsent the drive writes the last two as zero.
+		required: tags(userTags, signedByDrive, []Tag{TagAutonomous, TagUnsentCount, TagUnsentDate, TagUnsentFirst}),
+		optional: tags(warnings, []Tag{TagShiftNumber}),
 	},
 	// yandex/ofd's closeArchive requires 1048, 1187, 1018, 1021, 1012, 1037,
 	// 1041, 1040, 1077; FFD 1.05 adds the last shift's number 1038.

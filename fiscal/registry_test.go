@@ -69,11 +69,11 @@ func TestRequiredSets(t *testing.T) {
 		// "Shift reports": open.
 		{DocShiftOpen, []Tag{1000, 1009, 1012, 1018, 1037, 1038, 1040, 1041, 1048, 1077, 1187, 1188, 1189, 1209}},
 		// close: the counters, without 1188 and 1189 (yandex/ofd's closeShift
-		// lists neither); 1098 only with unsent documents (a condition).
-		{DocShiftClose, []Tag{1000, 1009, 1012, 1018, 1037, 1038, 1040, 1041, 1048, 1077, 1097, 1111, 1118,
-			1187, 1209}},
-		// state: 1002 and 1097 (yandex/ofd's currentStateReport).
-		{DocStateReport, []Tag{1000, 1002, 1009, 1012, 1018, 1037, 1040, 1041, 1048, 1077, 1097, 1187, 1209}},
+		// lists neither), with 1098 and the four warnings always (it requires them).
+		{DocShiftClose, []Tag{1000, 1009, 1012, 1018, 1037, 1038, 1040, 1041, 1048, 1050, 1051, 1052, 1053, 1077,
+			1097, 1098, 1111, 1118, 1187, 1209}},
+		// state: 1002, 1097, 1098 and 1116 (yandex/ofd's currentStateReport).
+		{DocStateReport, []Tag{1000, 1002, 1009, 1012, 1018, 1037, 1040, 1041, 1048, 1077, 1097, 1098, 1116, 1187, 1209}},
 		// registration: yandex/ofd's fiscalReport (printInMachineSign 1221,
 		// bsoSign 1110, serviceSign 1109, operator 1021, ofdInn 1017 …) with
 		// FFD105.md's 1000, 1009, 1060, 1190.

@@ -69,6 +69,9 @@ func TestRoundTripEveryDocument(t *testing.T) {
 		b = AppendUint32(b, TagUnsentCount, 2)
 		b = AppendTime(b, TagUnsentDate, time.Date(2026, 11, 22, 9, 0, 0, 0, time.UTC))
 		b = AppendUint32(b, TagUnsentFirst, 40)
+		b = AppendByte(b, TagWarnResource, 0)
+		b = AppendByte(b, TagWarnReplace, 0)
+		b = AppendByte(b, TagWarnMemory, 0)
 		return AppendByte(b, TagWarnOFDTimeout, 1)
 	}
 	shift := func(b []byte) []byte { return AppendUint32(b, TagShiftNumber, 7) }
@@ -101,7 +104,8 @@ func TestRoundTripEveryDocument(t *testing.T) {
 		}},
 		{DocStateReport, NameStateReport, func() []byte {
 			return signed(t, 21, must(t)(testReport().AppendTLV(nil, 21)), func(b []byte) []byte {
-				return AppendUint32(shift(b), TagUnsentCount, 0)
+				b = AppendUint32(AppendUint32(shift(b), TagUnsentCount, 0), TagUnsentDate, 0)
+				return AppendUint32(b, TagUnsentFirst, 0)
 			})
 		}},
 		{DocReceipt, NameReceipt, func() []byte {

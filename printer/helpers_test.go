@@ -178,17 +178,30 @@ func registrationDoc(t testing.TB) signed {
 	return decode(t, b, fpd)
 }
 
-func closeCounters(b []byte) []byte {
+// closeCounters are the drive's tags of a shift close report, as the drive
+// writes them: the counters, the unsent documents, and each warning (here
+// only the OFD timeout set).
+func closeCounters(b []byte) []byte { return closeCountersWarned(b, 0, 0, 0, 1) }
+
+// closeCountersWarned is closeCounters with the warnings 1050–1053 given.
+func closeCountersWarned(b []byte, w1050, w1051, w1052, w1053 byte) []byte {
 	b = fiscal.AppendUint32(b, fiscal.TagShiftDocs, 14)
 	b = fiscal.AppendUint32(b, fiscal.TagShiftReceipts, 12)
 	b = fiscal.AppendUint32(b, fiscal.TagUnsentCount, 2)
 	b = fiscal.AppendTime(b, fiscal.TagUnsentDate, t0.Add(-2*time.Hour))
 	b = fiscal.AppendUint32(b, fiscal.TagUnsentFirst, 118)
-	return fiscal.AppendByte(b, fiscal.TagWarnOFDTimeout, 1)
+	b = fiscal.AppendByte(b, fiscal.TagWarnResource, w1050)
+	b = fiscal.AppendByte(b, fiscal.TagWarnReplace, w1051)
+	b = fiscal.AppendByte(b, fiscal.TagWarnMemory, w1052)
+	return fiscal.AppendByte(b, fiscal.TagWarnOFDTimeout, w1053)
 }
 
+// stateCounters are a state report's drive tags with nothing unsent: 1098
+// and 1116 are zero.
 func stateCounters(b []byte) []byte {
-	return fiscal.AppendUint32(b, fiscal.TagUnsentCount, 0)
+	b = fiscal.AppendUint32(b, fiscal.TagUnsentCount, 0)
+	b = fiscal.AppendUint32(b, fiscal.TagUnsentDate, 0)
+	return fiscal.AppendUint32(b, fiscal.TagUnsentFirst, 0)
 }
 
 var extra = printer.Extra{OFDName: "ООО \"Такском\"", OFDSite: "receipt.taxcom.ru", CashierPosition: "старший кассир"}

@@ -373,10 +373,11 @@ func report(b *builder, doc *fiscal.Document, fp uint32) {
 	if n, ok := els.Uint(fiscal.TagUnsentCount); ok {
 		b.pair("НЕПЕРЕДАННЫХ ФД", strconv.FormatUint(n, 10), false)
 	}
-	if n, ok := els.Uint(fiscal.TagUnsentFirst); ok {
+	// With nothing unsent the drive writes 1116 and 1098 as zero: nothing to print.
+	if n, ok := els.Uint(fiscal.TagUnsentFirst); ok && n != 0 {
 		b.pair("ПЕРВЫЙ НЕПЕРЕДАННЫЙ ФД №", strconv.FormatUint(n, 10), false)
 	}
-	if t, ok := els.Time(fiscal.TagUnsentDate); ok {
+	if t, ok := els.Time(fiscal.TagUnsentDate); ok && t.Unix() != 0 {
 		b.pair("НЕПЕРЕДАННЫЕ ФД С", t.Format(dateTimeLayout), false)
 	}
 	for _, w := range warnings {

@@ -43,11 +43,7 @@ func TestRegistrationChangePrints(t *testing.T) {
 // TestWarningWords prints the drive's warnings as the drive means them
 // (FN-UART.md §4): 1050 is the keys' last 30 days, 1052 the archive 90 % full.
 func TestWarningWords(t *testing.T) {
-	d := reportDoc(t, fiscal.DocShiftClose, 140, func(b []byte) []byte {
-		b = closeCounters(b)
-		b = fiscal.AppendByte(b, fiscal.TagWarnResource, 1)
-		return fiscal.AppendByte(b, fiscal.TagWarnMemory, 1)
-	})
+	d := reportDoc(t, fiscal.DocShiftClose, 140, func(b []byte) []byte { return closeCountersWarned(b, 1, 0, 1, 1) })
 	pg, err := printer.Layout(d.doc, d.fpd, extra, profile(t, "emu-80"))
 	if err != nil {
 		t.Fatal(err)

@@ -538,19 +538,30 @@ func (e *Emulator) sign(ctx context.Context, typ fiscal.Tag, at time.Time, tlv [
 		st.ShiftOpen = false
 	}
 	if typ == fiscal.DocShiftClose || typ == fiscal.DocStateReport {
-		v = fiscal.AppendUint32(v, tagUnsentCount, unsent)
+		// 1097 and 1098 always (1116 too on the state report), as yandex/ofd's
+		// schemas require them; with nothing unsent 1098 and 1116 are zero.
+		var at, first uint32
 		if unsent > 0 {
-			v = fiscal.AppendUint32(v, tagFirstUnsentAt, uint32(firstTime.Unix()))
-			v = fiscal.AppendUint32(v, tagFirstUnsentFD, firstFD)
+			at, first = uint32(firstTime.Unix()), firstFD
+		}
+		v = fiscal.AppendUint32(v, tagUnsentCount, unsent)
+		v = fiscal.AppendUint32(v, tagFirstUnsentAt, at)
+		if unsent > 0 || typ == fiscal.DocStateReport {
+			v = fiscal.AppendUint32(v, tagFirstUnsentFD, first)
 		}
 	}
 	if typ == fiscal.DocShiftOpen || typ == fiscal.DocShiftClose {
+		// The shift close report carries each warning, 0 or 1; the open
+		// report the ones set.
 		for _, wt := range []struct {
 			w   Warnings
 			tag fiscal.Tag
 		}{{WarnKeyExpiring, tagResourceOut}, {WarnReplaceUrgent, tagReplace3Days}, {WarnMemory90, tagMemoryFull}, {WarnOFDTimeout, tagOFDTimeout}} {
-			if warn&wt.w != 0 {
+			switch {
+			case warn&wt.w != 0:
 				v = fiscal.AppendByte(v, wt.tag, 1)
+			case typ == fiscal.DocShiftClose:
+				v = fiscal.AppendByte(v, wt.tag, 0)
 			}
 		}
 	}
