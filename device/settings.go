@@ -19,6 +19,13 @@ type Settings struct {
 	Printer  PrinterSettings  `json:"printer"`
 	Board    BoardSettings    `json:"board"`
 	Log      string           `json:"log"` // debug, info (default), warn, error
+	Metrics  MetricsSettings  `json:"metrics"`
+}
+
+// MetricsSettings say where a fleet operator scrapes the register's health
+// (/healthz) and metrics (/metrics).
+type MetricsSettings struct {
+	Addr string `json:"addr"` // e.g. 127.0.0.1:9780; "" = off
 }
 
 // RegisterSettings are the register's own policy.

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -42,6 +44,7 @@ func runRegister(ctx context.Context, args []string) error {
 	lookupAddr := fs.String("lookup-addr", "", "the OFD emulator's receipt look-up (default 127.0.0.1:7778; port 0 = any)")
 	ofdServer := fs.String("ofd-server", "", "send to this OFD (HOST:PORT) instead of the embedded emulator")
 	logLevel := fs.String("log", "", "log level: debug, info, warn, error")
+	metricsAddr := fs.String("metrics-addr", "", "serve /healthz and /metrics (Prometheus) on this address, e.g. 127.0.0.1:9780; default off")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -61,6 +64,7 @@ func runRegister(ctx context.Context, args []string) error {
 	override(&s.OFD.LookupAddr, *lookupAddr)
 	override(&s.OFD.Server, *ofdServer)
 	override(&s.Log, *logLevel)
+	override(&s.Metrics.Addr, *metricsAddr)
 
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(orDefault(s.Log, "info"))); err != nil {
@@ -77,6 +81,16 @@ func runRegister(ctx context.Context, args []string) error {
 		log.Info("sandbox ready", sandboxReady(sb, app.Settings.Data)...)
 	}
 	log.Info("register running", "console", sb.Socket, "version", version)
+	stopMetrics := func() {}
+	if addr := app.Settings.Metrics.Addr; addr != "" {
+		if stopMetrics, err = serveMetrics(addr, app.Runtime.MetricsHandler()); err != nil {
+			// The register serves without it: a scrape that fails says enough.
+			log.Error("metrics not served", "addr", addr, "err", err)
+			stopMetrics = func() {}
+		} else {
+			log.Info("metrics served", "healthz", "http://"+addr+"/healthz", "metrics", "http://"+addr+"/metrics")
+		}
+	}
 	// The service manager (systemd's Type=notify) learns that the register
 	// serves, and its watchdog is fed while the pipeline is alive.
 	var ticks <-chan time.Time
@@ -92,6 +106,8 @@ func runRegister(ctx context.Context, args []string) error {
 			log.Warn("the service manager was not told", "err", err)
 		}
 	}()
+	<-ctx.Done()
+	stopMetrics() // before the store and the drive close beneath a scrape
 	app.Wait(ctx)
 	<-notified
 	log.Info("register stopped")
@@ -136,4 +152,21 @@ func orDefault(v, def string) string {
 		return def
 	}
 	return v
+}
+
+// serveMetrics serves h on addr until stop, which waits for the scrapes under way.
+func serveMetrics(addr string, h http.Handler) (stop func(), err error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	done := make(chan struct{})
+	go func() { defer close(done); srv.Serve(ln) }()
+	return func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		srv.Shutdown(ctx)
+		<-done
+	}, nil
 }
