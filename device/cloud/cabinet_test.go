@@ -1003,3 +1003,31 @@ func TestCabinetCommands(t *testing.T) {
 		t.Errorf("shift close of another's point: HTTP %d", code)
 	}
 }
+
+// TestCallbackWords: the documents list says where the shop's callback
+// stands, never a bare count.
+func TestCallbackWords(t *testing.T) {
+	url := "https://shop.example/cb"
+	for _, c := range []struct {
+		name string
+		rec  docRecord
+		due  bool
+		want string
+	}{
+		{"none asked", docRecord{State: Completed}, false, "не запрошено"},
+		{"before fiscalization", docRecord{State: Queued, ResponseURL: url}, false, "после фискализации"},
+		{"due", docRecord{State: Printed, ResponseURL: url}, true, "отправляется"},
+		{"refused", docRecord{State: WaitForCallback, ResponseURL: url, CallbackAttempts: 3, CallbackError: "HTTP 500"}, true, "магазин не принял, попыток: 3"},
+		{"accepted", docRecord{State: Completed, ResponseURL: url, CallbackAttempts: 1}, false, "принято магазином"},
+		{"abandoned", docRecord{State: WaitForCallback, ResponseURL: url, CallbackAttempts: 6, CallbackError: "HTTP 500"}, false, "магазин не принял, попыток: 6; попытки прекращены"},
+	} {
+		if got := callbackState(c.rec, c.due).Text; got != c.want {
+			t.Errorf("%s: %q, want %q", c.name, got, c.want)
+		}
+	}
+	for kind, want := range map[string]string{"SALE": "2035,00", "RETURN": "−2035,00", "PURCHASE": "−2035,00", "RETURN_PURCHASE": "2035,00", "SALE_CORRECTION": "2035,00"} {
+		if got := rubles(docRow{Kind: kind, Total: 203500}.Signed()); got != want {
+			t.Errorf("%s: %s, want %s", kind, got, want)
+		}
+	}
+}
