@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,10 +13,12 @@ import (
 	"net/netip"
 	"os"
 	"runtime/debug"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/openkassa/kassa/device/cloud"
+	"github.com/openkassa/kassa/device/mail"
 )
 
 func init() {
@@ -41,6 +44,56 @@ type cloudOptions struct {
 	log              *slog.Logger
 	ready            func(url string) // called once it listens; default prints the credentials
 	shutdownDeadline time.Duration
+	smtp             smtpOptions
+}
+
+// smtpOptions say where kassa cloud's alerts go out by mail.
+type smtpOptions struct {
+	host, tls, user, passwordFile, from, ca string
+	port                                    int
+}
+
+// smtpPasswordEnv holds the SMTP password when no --smtp-password-file names one.
+const smtpPasswordEnv = "KASSA_SMTP_PASSWORD"
+
+// sender is the mail sender the options describe; nil when no --smtp-host is given.
+func (o smtpOptions) sender(log *slog.Logger) (*mail.Sender, error) {
+	if o.host == "" {
+		return nil, nil
+	}
+	if o.from == "" {
+		return nil, errors.New("--smtp-from: the alerts' sender address is required with --smtp-host")
+	}
+	cfg := mail.Config{Addr: net.JoinHostPort(o.host, strconv.Itoa(o.port)), From: o.from, TLS: o.tls, Username: o.user}
+	if cfg.Username != "" {
+		cfg.Password = os.Getenv(smtpPasswordEnv)
+		if o.passwordFile != "" {
+			b, err := os.ReadFile(o.passwordFile)
+			if err != nil {
+				return nil, fmt.Errorf("--smtp-password-file: %w", err)
+			}
+			cfg.Password = strings.TrimRight(string(b), "\r\n")
+		}
+		if cfg.Password == "" {
+			return nil, fmt.Errorf("--smtp-user %s: no password in --smtp-password-file or $%s", o.user, smtpPasswordEnv)
+		}
+	}
+	if o.ca != "" {
+		pem, err := os.ReadFile(o.ca)
+		if err != nil {
+			return nil, fmt.Errorf("--smtp-ca: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("--smtp-ca %s: no PEM certificate in it", o.ca)
+		}
+		cfg.TLSConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	}
+	s, err := mail.NewSender(cfg, log.With("part", "mail"))
+	if err != nil {
+		return nil, fmt.Errorf("SMTP: %w", err)
+	}
+	return s, nil
 }
 
 func runCloud(ctx context.Context, args []string) error {
@@ -55,6 +108,13 @@ func runCloud(ctx context.Context, args []string) error {
 	proxies := fs.String("trusted-proxy", "", "comma-separated addresses or CIDRs of reverse proxies whose X-Forwarded-For and X-Forwarded-Proto are believed")
 	fs.StringVar(&o.privateTargets, "private-targets", "auto",
 		"may callbacks and webhooks reach loopback, private and link-local addresses: allow, refuse, or auto (allow only when --addr is loopback)")
+	fs.StringVar(&o.smtp.host, "smtp-host", "", "send the owners' alerts by mail through this SMTP server; none: alerts go by webhook only")
+	fs.IntVar(&o.smtp.port, "smtp-port", 587, "the SMTP server's port: 587 (STARTTLS) or 465 (TLS from the first byte)")
+	fs.StringVar(&o.smtp.tls, "smtp-tls", "", "tls (implicit, SMTPS), starttls, opportunistic or off; default tls on port 465, starttls on others")
+	fs.StringVar(&o.smtp.user, "smtp-user", "", "log in to the SMTP server as this user (AUTH PLAIN, else LOGIN; only over TLS or to localhost)")
+	fs.StringVar(&o.smtp.passwordFile, "smtp-password-file", "", "read the SMTP password from this file (default $"+smtpPasswordEnv+")")
+	fs.StringVar(&o.smtp.from, "smtp-from", "", `the alerts' sender, e.g. "Касса <kassa@shop.example>"; required with --smtp-host`)
+	fs.StringVar(&o.smtp.ca, "smtp-ca", "", "trust the SMTP server's certificate if this CA (PEM) signed it, instead of the system's roots")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -117,8 +177,16 @@ func serveCloud(ctx context.Context, o cloudOptions) error {
 	default:
 		return fmt.Errorf("--private-targets %q: want allow, refuse or auto", o.privateTargets)
 	}
+	ccfg := cloud.Config{Dir: o.dir, Logger: o.log, TrustedProxies: o.trustedProxies, AllowPrivateTargets: allowPrivate}
+	sender, err := o.smtp.sender(o.log)
+	if err != nil {
+		return err
+	}
+	if sender != nil {
+		ccfg.Mailer = sender
+	}
 	serverGC()
-	srv, err := cloud.Open(cloud.Config{Dir: o.dir, Logger: o.log, TrustedProxies: o.trustedProxies, AllowPrivateTargets: allowPrivate})
+	srv, err := cloud.Open(ccfg)
 	if err != nil {
 		return err
 	}

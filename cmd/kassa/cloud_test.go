@@ -16,8 +16,11 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/openkassa/kassa/device/mail"
 )
 
 // selfSigned writes a certificate for 127.0.0.1 valid around the real now
@@ -102,5 +105,84 @@ func TestCloudTLS(t *testing.T) {
 	}
 	if _, err := parsePrefixes("proxy.example"); err == nil {
 		t.Fatal("a name taken as a proxy")
+	}
+}
+
+// TestCloudSMTP: kassa cloud's --smtp-* options make a sender that delivers
+// over real loopback SMTP with a certificate made now, with TLS from the first
+// byte (port 465's way) and with STARTTLS (587's), logging in with the password
+// from --smtp-password-file or $KASSA_SMTP_PASSWORD.
+func TestCloudSMTP(t *testing.T) {
+	certFile, keyFile, _ := selfSigned(t)
+	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	serverTLS := &tls.Config{Certificates: []tls.Certificate{cert}}
+	pwFile := filepath.Join(t.TempDir(), "smtp-password")
+	os.WriteFile(pwFile, []byte("secret\n"), 0o600)
+	log := slog.New(slog.DiscardHandler)
+
+	for _, c := range []struct {
+		name     string
+		implicit bool
+		tlsMode  string
+		pwFile   string
+		env      string
+	}{
+		{name: "implicit TLS, password file", implicit: true, tlsMode: "tls", pwFile: pwFile},
+		{name: "STARTTLS by default, password from the environment", env: "secret"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Setenv(smtpPasswordEnv, c.env)
+			sink, err := mail.NewSink(t.TempDir(), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			sink.Username, sink.Password = "kassa", "secret"
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.implicit {
+				ln = tls.NewListener(ln, serverTLS)
+			} else {
+				sink.TLS = serverTLS
+			}
+			go sink.Serve(ln)
+			defer sink.Close()
+			port := ln.Addr().(*net.TCPAddr).Port
+			o := smtpOptions{host: "127.0.0.1", port: port, tls: c.tlsMode, user: "kassa", passwordFile: c.pwFile,
+				from: "Касса <kassa@shop.example>", ca: certFile}
+			snd, err := o.sender(log)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := snd.Send(context.Background(), mail.Message{To: []string{"owner@shop.example"}, Subject: "Тревога", Text: "касса"}); err != nil {
+				t.Fatal(err)
+			}
+			if files, _ := filepath.Glob(filepath.Join(sink.Dir(), "*.eml")); len(files) != 1 {
+				t.Fatalf("%d messages in the sink, want 1", len(files))
+			}
+		})
+	}
+
+	t.Setenv(smtpPasswordEnv, "")
+	for _, c := range []struct {
+		name string
+		o    smtpOptions
+		want string
+	}{
+		{"no from", smtpOptions{host: "smtp.example", port: 465}, "--smtp-from"},
+		{"a user with no password", smtpOptions{host: "smtp.example", port: 465, from: "a@b", user: "kassa"}, "no password"},
+		{"a CA file with no certificate", smtpOptions{host: "smtp.example", port: 465, from: "a@b", ca: pwFile}, "no PEM"},
+		{"a bad TLS mode", smtpOptions{host: "smtp.example", port: 465, from: "a@b", tls: "ssl"}, "TLS"},
+	} {
+		if _, err := c.o.sender(log); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: %v; want an error naming %s", c.name, err, c.want)
+		}
+	}
+	if s, err := (smtpOptions{}).sender(log); s != nil || err != nil {
+		t.Errorf("no --smtp-host: %v, %v; want no sender", s, err)
 	}
 }

@@ -1,49 +1,50 @@
 // Package mail owns e-mail over SMTP, both ends: Sender hands a message to an
-// SMTP server (STARTTLS and authentication as configured), and Sink is an SMTP
-// server for the sandbox and tests that keeps every message it takes as an .eml
-// file. The sink only listens where it is told (loopback in the sandbox) and
-// never relays anything anywhere.
+// SMTP server (implicit TLS, STARTTLS and authentication as configured), and
+// Sink is an SMTP server for the sandbox and tests that keeps every message it
+// takes as an .eml file. The sink only listens where it is told (loopback in
+// the sandbox) and never relays anything anywhere.
 //
-// Sender is built on net/smtp and the standard library's MIME helpers alone: a
-// general mail library brought in Unicode tables, DKIM and NTLM the register
-// never uses, and the firmware image has a size budget.
+// Sender speaks SMTP through github.com/wneessen/go-mail, a maintained client
+// that covers what net/smtp, frozen, does not: implicit TLS (SMTPS, port 465)
+// beside STARTTLS, and the mechanisms mail providers ask for. Only the cloud
+// sends mail; a register's board build does not carry it.
 package mail
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
-	"mime"
-	"mime/quotedprintable"
 	"net"
 	"net/mail"
-	"net/smtp"
 	"os"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
+
+	gomail "github.com/wneessen/go-mail"
 )
 
 // TLS policies of Config.TLS.
 const (
-	TLSRequired      = "starttls"      // STARTTLS or nothing; the default
+	TLSImplicit      = "tls"           // TLS from the first byte (SMTPS); the default on port 465
+	TLSRequired      = "starttls"      // STARTTLS or nothing; the default on other ports
 	TLSOpportunistic = "opportunistic" // STARTTLS when the server offers it
 	TLSOff           = "off"           // plain text, for a sink on loopback
 )
 
 // Config says how to reach the SMTP server.
 type Config struct {
-	Addr     string // host:port, e.g. smtp.example.ru:587; required
-	From     string // the sender's address; required
+	Addr     string // host:port, e.g. smtp.example.ru:465 or :587; required
+	From     string // the sender's address, with a display name if wanted; required
 	Username string // empty: no authentication
 	Password string
-	TLS      string        // TLSRequired (default), TLSOpportunistic or TLSOff
-	Timeout  time.Duration // per connection; default 15 s
+	// TLS is TLSImplicit, TLSRequired, TLSOpportunistic or TLSOff; empty:
+	// TLSImplicit on port 465, TLSRequired on any other.
+	TLS     string
+	Timeout time.Duration // the whole conversation's; default 15 s
 	// TLSConfig overrides the TLS settings (a private CA); nil verifies the
 	// server's certificate against the system's roots for the host of Addr.
 	TLSConfig *tls.Config
@@ -61,6 +62,7 @@ type Message struct {
 type Sender struct {
 	cfg  Config
 	host string
+	port int
 	log  *slog.Logger
 	now  func() time.Time // the Date header's clock
 }
@@ -81,17 +83,23 @@ func NewSender(cfg Config, log *slog.Logger) (*Sender, error) {
 	if cfg.From == "" {
 		return nil, errors.New("mail: Config.From is required")
 	}
+	if _, err := mail.ParseAddress(cfg.From); err != nil {
+		return nil, fmt.Errorf("mail: Config.From %q: %w", cfg.From, err)
+	}
 	switch cfg.TLS {
 	case "":
 		cfg.TLS = TLSRequired
-	case TLSRequired, TLSOpportunistic, TLSOff:
+		if port == 465 {
+			cfg.TLS = TLSImplicit
+		}
+	case TLSImplicit, TLSRequired, TLSOpportunistic, TLSOff:
 	default:
-		return nil, fmt.Errorf("mail: Config.TLS %q: want %s, %s or %s", cfg.TLS, TLSRequired, TLSOpportunistic, TLSOff)
+		return nil, fmt.Errorf("mail: Config.TLS %q: want %s, %s, %s or %s", cfg.TLS, TLSImplicit, TLSRequired, TLSOpportunistic, TLSOff)
 	}
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = 15 * time.Second
 	}
-	return &Sender{cfg: cfg, host: host, log: log, now: time.Now}, nil
+	return &Sender{cfg: cfg, host: host, port: port, log: log, now: time.Now}, nil
 }
 
 // Send delivers m to the server; an error means the server did not take it.
@@ -101,21 +109,11 @@ func (s *Sender) Send(ctx context.Context, m Message) error {
 	if len(m.To) == 0 {
 		return errors.New("mail: Message.To is empty")
 	}
-	from, err := mail.ParseAddress(s.cfg.From)
+	msg, err := s.compose(m)
 	if err != nil {
-		return fmt.Errorf("mail: Config.From %q: %w", s.cfg.From, err)
+		return err
 	}
-	to := make([]*mail.Address, len(m.To))
-	for i, a := range m.To {
-		if to[i], err = mail.ParseAddress(a); err != nil {
-			return fmt.Errorf("mail: Message.To %q: %w", a, err)
-		}
-	}
-	data, err := s.compose(from, to, m)
-	if err != nil {
-		return fmt.Errorf("mail: composing: %w", err)
-	}
-	if err := s.deliver(ctx, from, to, data); err != nil {
+	if err := s.deliver(ctx, msg); err != nil {
 		if ctx.Err() != nil {
 			err = fmt.Errorf("%w (%w)", ctx.Err(), err)
 		}
@@ -125,77 +123,86 @@ func (s *Sender) Send(ctx context.Context, m Message) error {
 	return nil
 }
 
-// deliver runs one SMTP conversation that hands data over.
-func (s *Sender) deliver(ctx context.Context, from *mail.Address, to []*mail.Address, data []byte) error {
-	deadline := time.Now().Add(s.cfg.Timeout)
-	dialCtx, cancel := context.WithDeadline(ctx, deadline)
-	defer cancel()
-	var d net.Dialer
-	conn, err := d.DialContext(dialCtx, "tcp", s.cfg.Addr)
+// compose builds the message: headers with non-ASCII text as RFC 2047 encoded
+// words, the text as UTF-8 in quoted-printable.
+func (s *Sender) compose(m Message) (*gomail.Msg, error) {
+	from, err := mail.ParseAddress(s.cfg.From)
 	if err != nil {
-		return err
+		return nil, fmt.Errorf("mail: Config.From %q: %w", s.cfg.From, err)
 	}
-	defer conn.Close()
-	conn.SetDeadline(deadline)
-	// ctx ending (cancelled, or its own deadline) cuts short whatever read or
-	// write is under way; this runs after ctx.Err is set, so Send can tell.
-	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Unix(1, 0)) })
-	defer stop()
-
-	c, err := smtp.NewClient(conn, s.host)
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	if err := c.Hello(helo()); err != nil {
-		return err
-	}
-	if s.cfg.TLS != TLSOff {
-		offered, _ := c.Extension("STARTTLS")
-		switch {
-		case offered:
-			if err := c.StartTLS(s.tlsConfig()); err != nil {
-				return fmt.Errorf("STARTTLS: %w", err)
-			}
-		case s.cfg.TLS == TLSRequired:
-			return errors.New("the server does not offer STARTTLS, and Config.TLS requires it")
+	for _, a := range m.To {
+		if _, err := mail.ParseAddress(a); err != nil {
+			return nil, fmt.Errorf("mail: Message.To %q: %w", a, err)
 		}
+	}
+	msg := gomail.NewMsg(gomail.WithNoDefaultUserAgent())
+	if err := msg.From(s.cfg.From); err != nil {
+		return nil, fmt.Errorf("mail: Config.From %q: %w", s.cfg.From, err)
+	}
+	if err := msg.To(m.To...); err != nil {
+		return nil, fmt.Errorf("mail: Message.To %q: %w", m.To, err)
+	}
+	msg.Subject(m.Subject)
+	msg.SetDateWithValue(s.now())
+	msg.SetMessageIDWithValue(rand.Text() + "@" + domain(from.Address))
+	msg.SetBodyString(gomail.TypeTextPlain, m.Text)
+	return msg, nil
+}
+
+// deliver runs one SMTP conversation that hands msg over. The connection is
+// dialled here, so that ctx and Config.Timeout bound the whole conversation:
+// when either ends, the connection closes beneath whatever read or write is
+// under way.
+func (s *Sender) deliver(ctx context.Context, msg *gomail.Msg) error {
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.Timeout)
+	defer cancel()
+	tlsCfg := s.tlsConfig()
+	opts := []gomail.Option{
+		gomail.WithPort(s.port), gomail.WithTimeout(s.cfg.Timeout), gomail.WithHELO(helo()),
+		gomail.WithTLSConfig(tlsCfg), gomail.WithoutNoop(),
+		gomail.WithDialContextFunc(func(dctx context.Context, network, addr string) (net.Conn, error) {
+			var d net.Dialer
+			conn, err := d.DialContext(dctx, network, addr)
+			if err != nil {
+				return nil, err
+			}
+			stop := context.AfterFunc(ctx, func() { conn.Close() })
+			if s.cfg.TLS == TLSImplicit {
+				tc := tls.Client(conn, tlsCfg)
+				if err := tc.HandshakeContext(dctx); err != nil {
+					stop()
+					conn.Close()
+					return nil, fmt.Errorf("TLS: %w", err)
+				}
+				return tc, nil
+			}
+			return conn, nil
+		}),
+	}
+	switch s.cfg.TLS {
+	case TLSRequired:
+		opts = append(opts, gomail.WithTLSPolicy(gomail.TLSMandatory))
+	case TLSOpportunistic:
+		opts = append(opts, gomail.WithTLSPolicy(gomail.TLSOpportunistic))
+	default: // off, or implicit: TLS, if any, is the dialled connection's
+		opts = append(opts, gomail.WithTLSPolicy(gomail.NoTLS))
 	}
 	if s.cfg.Username != "" {
-		auth, err := s.auth(c)
-		if err != nil {
-			return err
-		}
-		if err := c.Auth(auth); err != nil {
-			return fmt.Errorf("authentication: %w", err)
-		}
+		// PLAIN, else LOGIN, else the strongest the server offers; neither
+		// PLAIN nor LOGIN sends the password but over TLS or to localhost.
+		opts = append(opts, gomail.WithOpportunisticSMTPAuth(gomail.SMTPAuthPlain, gomail.SMTPAuthLogin),
+			gomail.WithUsername(s.cfg.Username), gomail.WithPassword(s.cfg.Password))
 	}
-	if err := c.Mail(from.Address); err != nil {
-		return err
-	}
-	for _, a := range to {
-		if err := c.Rcpt(a.Address); err != nil {
-			return err
-		}
-	}
-	w, err := c.Data()
+	c, err := gomail.NewClient(s.host, opts...)
 	if err != nil {
 		return err
 	}
-	if _, err := w.Write(data); err != nil {
-		return err
-	}
-	if err := w.Close(); err != nil { // the server's answer to the whole message
-		return err
-	}
-	// The server has taken the message; a failed goodbye does not undo that.
-	c.Quit()
-	return nil
+	return c.DialAndSendWithContext(ctx, msg)
 }
 
 // tlsConfig is Config.TLSConfig, or the system's roots, for the host of Addr.
 func (s *Sender) tlsConfig() *tls.Config {
-	cfg := &tls.Config{}
+	cfg := &tls.Config{MinVersion: tls.VersionTLS12}
 	if s.cfg.TLSConfig != nil {
 		cfg = s.cfg.TLSConfig.Clone()
 	}
@@ -203,60 +210,6 @@ func (s *Sender) tlsConfig() *tls.Config {
 		cfg.ServerName = s.host
 	}
 	return cfg
-}
-
-// auth picks PLAIN, else LOGIN, from what the server offers. Both send the
-// password as it is, so both refuse a connection that is neither TLS nor to
-// localhost (net/smtp's own rule for PLAIN).
-func (s *Sender) auth(c *smtp.Client) (smtp.Auth, error) {
-	ok, offered := c.Extension("AUTH")
-	if !ok {
-		return nil, errors.New("the server offers no AUTH, and Config.Username is set")
-	}
-	mechs := strings.Fields(strings.ToUpper(offered))
-	switch {
-	case slices.Contains(mechs, "PLAIN"):
-		return smtp.PlainAuth("", s.cfg.Username, s.cfg.Password, s.host), nil
-	case slices.Contains(mechs, "LOGIN"):
-		return &loginAuth{username: s.cfg.Username, password: s.cfg.Password, host: s.host}, nil
-	}
-	return nil, fmt.Errorf("the server offers AUTH %s; we speak PLAIN and LOGIN", offered)
-}
-
-// loginAuth is the LOGIN mechanism (draft-murchison-sasl-login): the server asks
-// for the username, then the password.
-type loginAuth struct {
-	username, password, host string
-	step                     int
-}
-
-func (a *loginAuth) Start(server *smtp.ServerInfo) (string, []byte, error) {
-	if !server.TLS && !isLocalhost(server.Name) {
-		return "", nil, errors.New("unencrypted connection")
-	}
-	if server.Name != a.host {
-		return "", nil, errors.New("wrong host name")
-	}
-	a.step = 0
-	return "LOGIN", nil, nil
-}
-
-func (a *loginAuth) Next(challenge []byte, more bool) ([]byte, error) {
-	if !more {
-		return nil, nil
-	}
-	a.step++
-	switch a.step {
-	case 1:
-		return []byte(a.username), nil
-	case 2:
-		return []byte(a.password), nil
-	}
-	return nil, fmt.Errorf("LOGIN: unexpected challenge %q", challenge)
-}
-
-func isLocalhost(name string) bool {
-	return name == "localhost" || name == "127.0.0.1" || name == "::1"
 }
 
 // helo is the name we greet the server with: this machine's.
@@ -267,69 +220,10 @@ func helo() string {
 	return "localhost"
 }
 
-// compose writes the message: RFC 5322 headers with non-ASCII text as RFC 2047
-// encoded words, and the text as UTF-8 in quoted-printable, CRLF line ends.
-func (s *Sender) compose(from *mail.Address, to []*mail.Address, m Message) ([]byte, error) {
-	var b bytes.Buffer
-	header := func(name, value string) {
-		b.WriteString(fold(name + ": " + value))
-		b.WriteString("\r\n")
-	}
-	header("Date", s.now().Format(time.RFC1123Z))
-	header("From", from.String())
-	list := make([]string, len(to))
-	for i, a := range to {
-		list[i] = a.String()
-	}
-	header("To", strings.Join(list, ", "))
-	header("Subject", mime.BEncoding.Encode("utf-8", m.Subject))
-	header("Message-ID", "<"+rand.Text()+"@"+domain(from.Address)+">")
-	header("MIME-Version", "1.0")
-	header("Content-Type", mime.FormatMediaType("text/plain", map[string]string{"charset": "utf-8"}))
-	header("Content-Transfer-Encoding", "quoted-printable")
-	b.WriteString("\r\n")
-	qp := quotedprintable.NewWriter(&b)
-	if _, err := qp.Write([]byte(m.Text)); err != nil {
-		return nil, err
-	}
-	if err := qp.Close(); err != nil {
-		return nil, err
-	}
-	if !bytes.HasSuffix(b.Bytes(), []byte("\r\n")) {
-		b.WriteString("\r\n")
-	}
-	return b.Bytes(), nil
-}
-
 // domain is the part of an address after the @, for the Message-ID.
 func domain(address string) string {
 	if i := strings.LastIndexByte(address, '@'); i >= 0 && i < len(address)-1 {
 		return address[i+1:]
 	}
 	return "localhost"
-}
-
-// fold breaks a header line before spaces so that its lines keep to 78
-// characters where the words allow (RFC 5322 section 2.2.3); a word longer
-// than that stays whole on its own line, and no line is spaces alone.
-func fold(line string) string {
-	const width = 78
-	if len(line) <= width {
-		return line
-	}
-	var b strings.Builder
-	n := 0 // length of the current output line
-	for i, word := range strings.Split(line, " ") {
-		if i > 0 {
-			if word != "" && n+1+len(word) > width && n > 1 {
-				b.WriteString("\r\n")
-				n = 0
-			}
-			b.WriteByte(' ')
-			n++
-		}
-		b.WriteString(word)
-		n += len(word)
-	}
-	return b.String()
 }

@@ -18,7 +18,6 @@ import (
 	"mime/quotedprintable"
 	"net"
 	"net/mail"
-	"net/smtp"
 	"os"
 	"path/filepath"
 	"strings"
@@ -28,6 +27,13 @@ import (
 
 // startSink serves a sink on a loopback port and returns its address.
 func startSink(t *testing.T, configure func(*Sink)) (*Sink, string) {
+	t.Helper()
+	return startSinkTLS(t, configure, nil)
+}
+
+// startSinkTLS serves a sink on a loopback port, speaking TLS from the first
+// byte when implicit is not nil (SMTPS), and returns its address.
+func startSinkTLS(t *testing.T, configure func(*Sink), implicit *tls.Config) (*Sink, string) {
 	t.Helper()
 	sink, err := NewSink(t.TempDir(), nil)
 	if err != nil {
@@ -39,6 +45,9 @@ func startSink(t *testing.T, configure func(*Sink)) (*Sink, string) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
+	}
+	if implicit != nil {
+		ln = tls.NewListener(ln, implicit)
 	}
 	done := make(chan error, 1)
 	go func() { done <- sink.Serve(ln) }()
@@ -99,12 +108,21 @@ func selfSigned(t *testing.T) (*tls.Config, *x509.CertPool) {
 
 func TestSendToSink(t *testing.T) {
 	serverTLS, roots := selfSigned(t)
+	trusted := &tls.Config{RootCAs: roots, ServerName: "127.0.0.1"}
 	cases := []struct {
 		name      string
 		configure func(*Sink)
+		implicit  *tls.Config // the sink speaks TLS from the first byte
 		cfg       Config
 		wantErr   bool
 	}{
+		{name: "implicit tls and auth", configure: func(s *Sink) { s.Username, s.Password = "kassa", "secret" }, implicit: serverTLS,
+			cfg: Config{TLS: TLSImplicit, Username: "kassa", Password: "secret", TLSConfig: trusted}},
+		{name: "implicit tls, wrong password", configure: func(s *Sink) { s.Username, s.Password = "kassa", "secret" }, implicit: serverTLS,
+			cfg: Config{TLS: TLSImplicit, Username: "kassa", Password: "nope", TLSConfig: trusted}, wantErr: true},
+		{name: "implicit tls, untrusted certificate", implicit: serverTLS, cfg: Config{TLS: TLSImplicit}, wantErr: true},
+		{name: "implicit tls to a plain server", cfg: Config{TLS: TLSImplicit, Timeout: 5 * time.Second}, wantErr: true},
+		{name: "starttls to a server of implicit tls", implicit: serverTLS, cfg: Config{TLSConfig: trusted, Timeout: 2 * time.Second}, wantErr: true},
 		{name: "plain", cfg: Config{TLS: TLSOff}},
 		{name: "starttls and auth", configure: func(s *Sink) { s.TLS, s.Username, s.Password = serverTLS, "kassa", "secret" },
 			cfg: Config{Username: "kassa", Password: "secret", TLSConfig: &tls.Config{RootCAs: roots, ServerName: "127.0.0.1"}}},
@@ -115,7 +133,7 @@ func TestSendToSink(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			sink, addr := startSink(t, c.configure)
+			sink, addr := startSinkTLS(t, c.configure, c.implicit)
 			cfg := c.cfg
 			cfg.Addr, cfg.From = addr, "kassa@shop.example"
 			snd, err := NewSender(cfg, nil)
@@ -159,9 +177,15 @@ func TestSenderConfig(t *testing.T) {
 		{"bad port", Config{Addr: "smtp.example:x", From: "a@b"}, "port"},
 		{"no from", Config{Addr: "smtp.example:587"}, "From"},
 		{"bad tls", Config{Addr: "smtp.example:587", From: "a@b", TLS: "maybe"}, "TLS"},
+		{"bad from", Config{Addr: "smtp.example:587", From: "kassa at shop"}, "From"},
 	} {
 		if _, err := NewSender(c.cfg, nil); err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%s: %v, want an error naming %s", c.name, err, c.want)
+		}
+	}
+	for addr, want := range map[string]string{"smtp.example:465": TLSImplicit, "smtp.example:587": TLSRequired, "smtp.example:25": TLSRequired} {
+		if s, err := NewSender(Config{Addr: addr, From: "a@b"}, nil); err != nil || s.cfg.TLS != want {
+			t.Errorf("%s: TLS %q (%v); want %q by default", addr, s.cfg.TLS, err, want)
 		}
 	}
 }
@@ -262,25 +286,6 @@ func TestSendRussian(t *testing.T) {
 	}
 }
 
-func TestFold(t *testing.T) {
-	long := strings.Repeat("x", 90)
-	for _, c := range []struct{ name, in, want string }{
-		{"short", "Subject: hello", "Subject: hello"},
-		{"at spaces", "Subject: " + strings.Repeat("word ", 20) + "end",
-			"Subject: " + strings.TrimSuffix(strings.Repeat("word ", 14), " ") + "\r\n " + strings.TrimSuffix(strings.Repeat("word ", 6), " ") + " end"},
-		{"a long word stays whole", "Subject: " + long + " y", "Subject:\r\n " + long + "\r\n y"},
-		{"no line of spaces alone", "Subject: " + strings.Repeat("y", 68) + "     ", "Subject: " + strings.Repeat("y", 68) + "     "},
-	} {
-		got := fold(c.in)
-		if got != c.want {
-			t.Errorf("%s: %q, want %q", c.name, got, c.want)
-		}
-		if strings.ReplaceAll(got, "\r\n", "") != c.in {
-			t.Errorf("%s: %q does not unfold to the input", c.name, got)
-		}
-	}
-}
-
 // TestSendCancel checks that a server that never answers holds Send no longer
 // than the context, or Config.Timeout.
 func TestSendCancel(t *testing.T) {
@@ -338,74 +343,16 @@ func TestSendCancel(t *testing.T) {
 	}
 }
 
-// TestAuthChoice checks which mechanism the sender picks, and that it sends no
-// password in clear text to a host other than localhost.
-func TestAuthChoice(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+// scriptedServer is an SMTP server on addr that offers AUTH with the given
+// mechanisms (none when empty), takes any credentials and any message, and
+// hands over the lines it was sent, the AUTH exchange's included.
+func scriptedServer(t *testing.T, addr, mechs string) (string, <-chan []string) {
+	t.Helper()
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
-	for _, c := range []struct {
-		name, host, auth string
-		tls              bool
-		want             string // the mechanism's name, or what its error says
-	}{
-		{"PLAIN first", "smtp.example", "LOGIN PLAIN CRAM-MD5", true, "PLAIN"},
-		{"LOGIN when no PLAIN", "smtp.example", "LOGIN", true, "LOGIN"},
-		{"nothing we speak", "smtp.example", "CRAM-MD5 XOAUTH2", true, "we speak PLAIN and LOGIN"},
-		{"no AUTH", "smtp.example", "", true, "offers no AUTH"},
-		{"PLAIN in clear text", "smtp.example", "PLAIN", false, "unencrypted"},
-		{"LOGIN in clear text", "smtp.example", "LOGIN", false, "unencrypted"},
-		{"LOGIN in clear text to localhost", "localhost", "LOGIN", false, "LOGIN"},
-	} {
-		t.Run(c.name, func(t *testing.T) {
-			ehlo := []string{"250-fake"}
-			if c.auth != "" {
-				ehlo = append(ehlo, "250-AUTH "+c.auth)
-			}
-			ehlo = append(ehlo, "250 8BITMIME")
-			srv, cli := net.Pipe()
-			defer cli.Close()
-			go func() {
-				defer srv.Close()
-				r := bufio.NewReader(srv)
-				io.WriteString(srv, "220 fake\r\n")
-				r.ReadString('\n')
-				io.WriteString(srv, strings.Join(ehlo, "\r\n")+"\r\n")
-				io.Copy(io.Discard, r)
-			}()
-			sc, err := smtp.NewClient(cli, c.host)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := sc.Hello("test"); err != nil {
-				t.Fatal(err)
-			}
-			snd := &Sender{cfg: Config{Username: "kassa", Password: "secret"}, host: c.host}
-			a, err := snd.auth(sc)
-			if err == nil {
-				var mech string
-				mech, _, err = a.Start(&smtp.ServerInfo{Name: c.host, TLS: c.tls, Auth: strings.Fields(c.auth)})
-				if err == nil {
-					err = errors.New(mech)
-				}
-			}
-			if !strings.Contains(err.Error(), c.want) {
-				t.Errorf("got %v, want %s", err, c.want)
-			}
-		})
-	}
-}
-
-// TestSendLogin runs AUTH LOGIN against a scripted server (the sink speaks
-// PLAIN only) and checks the answers it gets.
-func TestSendLogin(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
+	t.Cleanup(func() { ln.Close() })
 	got := make(chan []string, 1)
 	go func() {
 		c, err := ln.Accept()
@@ -419,23 +366,32 @@ func TestSendLogin(t *testing.T) {
 		var lines []string
 		defer func() { got <- lines }()
 		say := func(s string) { io.WriteString(c, s+"\r\n") }
+		read := func() string {
+			l, _ := r.ReadString('\n')
+			l = strings.TrimRight(l, "\r\n")
+			lines = append(lines, l)
+			return l
+		}
 		say("220 fake")
 		for {
-			line, err := r.ReadString('\n')
-			if err != nil {
+			line := read()
+			if line == "" {
 				return
 			}
-			line = strings.TrimRight(line, "\r\n")
-			lines = append(lines, line)
-			switch verb, _, _ := strings.Cut(line, " "); strings.ToUpper(verb) {
+			switch verb, arg, _ := strings.Cut(line, " "); strings.ToUpper(verb) {
 			case "EHLO":
-				say("250-fake\r\n250 AUTH LOGIN")
+				if mechs == "" {
+					say("250 fake")
+				} else {
+					say("250-fake\r\n250 AUTH " + mechs)
+				}
 			case "AUTH":
-				say("334 " + base64.StdEncoding.EncodeToString([]byte("Username:")))
-				u, _ := r.ReadString('\n')
-				say("334 " + base64.StdEncoding.EncodeToString([]byte("Password:")))
-				p, _ := r.ReadString('\n')
-				lines = append(lines, strings.TrimSpace(u), strings.TrimSpace(p))
+				if strings.HasPrefix(arg, "LOGIN") {
+					say("334 " + base64.StdEncoding.EncodeToString([]byte("Username:")))
+					read()
+					say("334 " + base64.StdEncoding.EncodeToString([]byte("Password:")))
+					read()
+				}
 				say("235 ok")
 			case "DATA":
 				say("354 go on")
@@ -454,19 +410,51 @@ func TestSendLogin(t *testing.T) {
 			}
 		}
 	}()
-	_, port, _ := net.SplitHostPort(ln.Addr().String())
-	snd, err := NewSender(Config{Addr: "localhost:" + port, From: "kassa@shop.example", TLS: TLSOff, Username: "kassa", Password: "secret"}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := snd.Send(context.Background(), Message{To: []string{"owner@shop.example"}, Subject: "x", Text: "y"}); err != nil {
-		t.Fatal(err)
-	}
-	lines := <-got
-	b64 := base64.StdEncoding.EncodeToString
-	want := []string{"AUTH LOGIN", b64([]byte("kassa")), b64([]byte("secret"))}
-	if i := indexOf(lines, "AUTH LOGIN"); i < 0 || len(lines) < i+3 || strings.Join(lines[i:i+3], "|") != strings.Join(want, "|") {
-		t.Errorf("conversation %q, want %q in it", lines, want)
+	return ln.Addr().String(), got
+}
+
+// TestAuthChoice: the sender takes PLAIN, else LOGIN, from what the server
+// offers, and sends no password in clear text to a host other than localhost.
+func TestAuthChoice(t *testing.T) {
+	b64 := func(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
+	for _, c := range []struct {
+		name, listen, host, mechs string
+		want                      []string // lines the server must see in a row; nil: Send fails
+	}{
+		{"PLAIN first", "127.0.0.1:0", "localhost", "LOGIN PLAIN CRAM-MD5", []string{"AUTH PLAIN " + b64("\x00kassa\x00secret")}},
+		{"LOGIN when no PLAIN", "127.0.0.1:0", "localhost", "LOGIN", []string{"AUTH LOGIN", b64("kassa"), b64("secret")}},
+		{"no AUTH offered", "127.0.0.1:0", "localhost", "", nil},
+		{"PLAIN in clear text", "127.0.0.2:0", "127.0.0.2", "PLAIN", nil},
+		{"LOGIN in clear text", "127.0.0.2:0", "127.0.0.2", "LOGIN", nil},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			addr, got := scriptedServer(t, c.listen, c.mechs)
+			_, port, _ := net.SplitHostPort(addr)
+			snd, err := NewSender(Config{Addr: net.JoinHostPort(c.host, port), From: "kassa@shop.example", TLS: TLSOff,
+				Username: "kassa", Password: "secret"}, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = snd.Send(context.Background(), Message{To: []string{"owner@shop.example"}, Subject: "x", Text: "y"})
+			lines := <-got
+			if c.want == nil {
+				if err == nil {
+					t.Fatalf("Send succeeded; conversation %q", lines)
+				}
+				for _, l := range lines {
+					if strings.Contains(l, b64("\x00kassa\x00secret")) || l == b64("secret") {
+						t.Fatalf("the password went in clear text: %q", lines)
+					}
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("%v; conversation %q", err, lines)
+			}
+			if i := indexOf(lines, c.want[0]); i < 0 || len(lines) < i+len(c.want) || strings.Join(lines[i:i+len(c.want)], "|") != strings.Join(c.want, "|") {
+				t.Errorf("conversation %q, want %q in it", lines, c.want)
+			}
+		})
 	}
 }
 
