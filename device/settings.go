@@ -1,8 +1,11 @@
 package device
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
+	"log/slog"
 	"os"
 	"time"
 )
@@ -18,8 +21,51 @@ type Settings struct {
 	OFD      OFDSettings      `json:"ofd"`
 	Printer  PrinterSettings  `json:"printer"`
 	Board    BoardSettings    `json:"board"`
-	Log      string           `json:"log"` // debug, info (default), warn, error
+	Log      LogSettings      `json:"log"`
 	Metrics  MetricsSettings  `json:"metrics"`
+}
+
+// LogSettings say how the register logs, to standard error.
+type LogSettings struct {
+	Level  string `json:"level"`  // debug, info (default), warn, error
+	Format string `json:"format"` // text (default), or json: one object a line, for a log collector
+}
+
+// UnmarshalJSON takes {"level": …, "format": …}, or the level alone as
+// earlier settings files give it ("log": "debug").
+func (l *LogSettings) UnmarshalJSON(b []byte) error {
+	var level string
+	if err := json.Unmarshal(b, &level); err == nil {
+		*l = LogSettings{Level: level}
+		return nil
+	}
+	type fields LogSettings // without this method
+	var f fields
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&f); err != nil {
+		return fmt.Errorf("log: %w", err)
+	}
+	*l = LogSettings(f)
+	return nil
+}
+
+// NewLogger is the logger the settings describe, writing to w.
+func NewLogger(w io.Writer, s LogSettings) (*slog.Logger, error) {
+	var level slog.Level
+	if s.Level != "" {
+		if err := level.UnmarshalText([]byte(s.Level)); err != nil {
+			return nil, fmt.Errorf("log level: %w", err)
+		}
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	switch s.Format {
+	case "", "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, fmt.Errorf("log format %q: want text or json", s.Format)
 }
 
 // MetricsSettings say where a fleet operator scrapes the register's health

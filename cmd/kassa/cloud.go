@@ -17,6 +17,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/openkassa/kassa/device"
 	"github.com/openkassa/kassa/device/cloud"
 	"github.com/openkassa/kassa/device/mail"
 )
@@ -100,7 +101,8 @@ func runCloud(ctx context.Context, args []string) error {
 	fs := newFlags("cloud", "kassa cloud [--addr HOST:PORT] [--data DIR] [flags]",
 		"Runs the cloud alone (shop API, register API, the owner's cabinet) and prints the\n"+
 			"sandbox's credentials as JSON once it listens. It keeps its data in DIR/cloud.db.")
-	o := cloudOptions{log: slog.New(slog.NewTextHandler(os.Stderr, nil)), shutdownDeadline: 5 * time.Second}
+	o := cloudOptions{shutdownDeadline: 5 * time.Second}
+	var logSettings device.LogSettings
 	fs.StringVar(&o.addr, "addr", "127.0.0.1:8780", "listen address of the shop and register APIs")
 	fs.StringVar(&o.dir, "data", "", "data directory; the cloud keeps DIR/cloud.db")
 	fs.StringVar(&o.tlsCert, "tls-cert", "", "serve HTTPS with this certificate (PEM, the chain after the leaf); needs --tls-key")
@@ -108,6 +110,8 @@ func runCloud(ctx context.Context, args []string) error {
 	proxies := fs.String("trusted-proxy", "", "comma-separated addresses or CIDRs of reverse proxies whose X-Forwarded-For and X-Forwarded-Proto are believed")
 	fs.StringVar(&o.privateTargets, "private-targets", "auto",
 		"may callbacks and webhooks reach loopback, private and link-local addresses: allow, refuse, or auto (allow only when --addr is loopback)")
+	fs.StringVar(&logSettings.Level, "log", "", "log level: debug, info (default), warn, error")
+	fs.StringVar(&logSettings.Format, "log-format", "", "log format: text (default), or json: one object a line, for a log collector")
 	fs.StringVar(&o.smtp.host, "smtp-host", "", "send the owners' alerts by mail through this SMTP server; none: alerts go by webhook only")
 	fs.IntVar(&o.smtp.port, "smtp-port", 587, "the SMTP server's port: 587 (STARTTLS) or 465 (TLS from the first byte)")
 	fs.StringVar(&o.smtp.tls, "smtp-tls", "", "tls (implicit, SMTPS), starttls, opportunistic or off; default tls on port 465, starttls on others")
@@ -119,6 +123,9 @@ func runCloud(ctx context.Context, args []string) error {
 		return err
 	}
 	var err error
+	if o.log, err = device.NewLogger(os.Stderr, logSettings); err != nil {
+		return err
+	}
 	if o.trustedProxies, err = parsePrefixes(*proxies); err != nil {
 		return fmt.Errorf("--trusted-proxy: %w", err)
 	}

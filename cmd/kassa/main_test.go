@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"net"
 	"os"
@@ -206,7 +207,8 @@ func TestDataDirDefault(t *testing.T) {
 
 // TestRunNotifies: kassa run under a service manager (a real unixgram socket
 // as $NOTIFY_SOCKET, a watchdog in $WATCHDOG_USEC) says READY=1 once it
-// serves, feeds the watchdog, and says STOPPING=1 on SIGTERM.
+// serves, feeds the watchdog, and says STOPPING=1 on SIGTERM; with
+// --log-format json every line it logs is a JSON record.
 func TestRunNotifies(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "notify.sock")
@@ -215,7 +217,7 @@ func TestRunNotifies(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	cmd := exec.Command(kassaBinary(t), "run", "--data", filepath.Join(dir, "var"), "--log", "warn",
+	cmd := exec.Command(kassaBinary(t), "run", "--data", filepath.Join(dir, "var"), "--log-format", "json",
 		"--cloud-addr", "127.0.0.1:0", "--ofd-addr", "127.0.0.1:0", "--lookup-addr", "127.0.0.1:0")
 	cmd.Env = append(os.Environ(), "NOTIFY_SOCKET="+path, "WATCHDOG_USEC=400000")
 	var stderr bytes.Buffer
@@ -246,5 +248,16 @@ func TestRunNotifies(t *testing.T) {
 	}
 	if err := cmd.Wait(); err != nil {
 		t.Fatalf("kassa run: %v\n%s", err, stderr.String())
+	}
+	// --log-format json: every line of the log is one JSON object.
+	lines := strings.Split(strings.TrimSpace(stderr.String()), "\n")
+	for _, l := range lines {
+		var m map[string]any
+		if err := json.Unmarshal([]byte(l), &m); err != nil || m["msg"] == nil || m["level"] == nil {
+			t.Errorf("log line %q is not a JSON record (%v)", l, err)
+		}
+	}
+	if !strings.Contains(stderr.String(), `"msg":"register stopped"`) {
+		t.Errorf("no register stopped record in the log:\n%s", stderr.String())
 	}
 }

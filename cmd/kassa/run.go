@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -44,6 +43,7 @@ func runRegister(ctx context.Context, args []string) error {
 	lookupAddr := fs.String("lookup-addr", "", "the OFD emulator's receipt look-up (default 127.0.0.1:7778; port 0 = any)")
 	ofdServer := fs.String("ofd-server", "", "send to this OFD (HOST:PORT) instead of the embedded emulator")
 	logLevel := fs.String("log", "", "log level: debug, info, warn, error")
+	logFormat := fs.String("log-format", "", "log format: text (default), or json: one object a line, for a log collector")
 	metricsAddr := fs.String("metrics-addr", "", "serve /healthz and /metrics (Prometheus) on this address, e.g. 127.0.0.1:9780; default off")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -63,14 +63,14 @@ func runRegister(ctx context.Context, args []string) error {
 	override(&s.OFD.Addr, *ofdAddr)
 	override(&s.OFD.LookupAddr, *lookupAddr)
 	override(&s.OFD.Server, *ofdServer)
-	override(&s.Log, *logLevel)
+	override(&s.Log.Level, *logLevel)
+	override(&s.Log.Format, *logFormat)
 	override(&s.Metrics.Addr, *metricsAddr)
 
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(orDefault(s.Log, "info"))); err != nil {
-		return fmt.Errorf("log level: %w", err)
+	log, err := device.NewLogger(os.Stderr, s.Log)
+	if err != nil {
+		return err
 	}
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 	registerRuntime(s)
 	app, err := device.Start(ctx, s, version, log)
 	if err != nil {
