@@ -88,6 +88,10 @@ func cli(args []string) int {
 			usage(os.Stdout)
 			return 0
 		}
+		if args[0] == "help" {
+			usage(os.Stdout)
+			return 0
+		}
 		name, args = args[0], []string{"-h"}
 	}
 	c, ok := commands[name]

@@ -1,10 +1,13 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/json"
 	"errors"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,6 +16,7 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+	"time"
 )
 
 var (
@@ -96,7 +100,7 @@ func entries(t *testing.T, dir string) []string {
 // data directory made, no socket dialled, no port taken.
 func TestHelpEverywhere(t *testing.T) {
 	dir := t.TempDir()
-	top := [][]string{{"-h"}, {"--help"}, {"-help"}, {"help"}, {"--data", "elsewhere", "--help"}}
+	top := [][]string{{"-h"}, {"--help"}, {"-help"}, {"help"}, {"help", "help"}, {"--data", "elsewhere", "--help"}}
 	for _, args := range top {
 		r := kassa(t, dir, nil, args...)
 		if r.code != 0 || !strings.Contains(r.stdout, "usage: kassa") || !strings.Contains(r.stdout, "status") ||
@@ -205,11 +209,12 @@ func TestDataDirDefault(t *testing.T) {
 	}
 }
 
-// TestRunNotifies: kassa run under a service manager (a real unixgram socket
-// as $NOTIFY_SOCKET, a watchdog in $WATCHDOG_USEC) says READY=1 once it
-// serves, feeds the watchdog, and says STOPPING=1 on SIGTERM; with
+// TestRunUnderSystemd: kassa run as the unit runs it, under a service
+// manager (a real unixgram socket as $NOTIFY_SOCKET, a watchdog in
+// $WATCHDOG_USEC), says READY=1 once it serves and feeds the watchdog; its
+// metrics endpoint answers; it says STOPPING=1 on SIGTERM; and with
 // --log-format json every line it logs is a JSON record.
-func TestRunNotifies(t *testing.T) {
+func TestRunUnderSystemd(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "notify.sock")
 	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: path, Net: "unixgram"})
@@ -218,46 +223,86 @@ func TestRunNotifies(t *testing.T) {
 	}
 	defer conn.Close()
 	cmd := exec.Command(kassaBinary(t), "run", "--data", filepath.Join(dir, "var"), "--log-format", "json",
+		"--metrics-addr", "127.0.0.1:0",
 		"--cloud-addr", "127.0.0.1:0", "--ofd-addr", "127.0.0.1:0", "--lookup-addr", "127.0.0.1:0")
 	cmd.Env = append(os.Environ(), "NOTIFY_SOCKET="+path, "WATCHDOG_USEC=400000")
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	defer cmd.Process.Kill()
+	// A safety net, not a measure: a register that never says what the test
+	// waits for is killed, which ends the waits below in a failure, not a hang.
+	guard := time.AfterFunc(2*time.Minute, func() { cmd.Process.Kill(); conn.Close() })
+	defer guard.Stop()
+	records := make(chan map[string]any, 1024)
+	go func() {
+		defer close(records)
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			var m map[string]any
+			if err := json.Unmarshal(sc.Bytes(), &m); err != nil || m["msg"] == nil || m["level"] == nil {
+				m = map[string]any{"not JSON": sc.Text()}
+			}
+			records <- m
+		}
+	}()
+	var seen []map[string]any
+	record := func(msg string) map[string]any {
+		t.Helper()
+		for m := range records {
+			seen = append(seen, m)
+			if m["msg"] == msg {
+				return m
+			}
+		}
+		t.Fatalf("no %q in the log: %v", msg, seen)
+		return nil
+	}
 	buf := make([]byte, 4096)
 	next := func() string {
 		t.Helper()
 		n, err := conn.Read(buf)
 		if err != nil {
-			t.Fatalf("%v; kassa run said:\n%s", err, stderr.String())
+			t.Fatal(err)
 		}
 		return string(buf[:n])
 	}
+
 	if m := next(); !strings.HasPrefix(m, "READY=1\n") {
 		t.Fatalf("first message %q; want READY=1", m)
 	}
 	if _, err := os.Stat(filepath.Join(dir, "var", "sandbox.json")); err != nil {
 		t.Fatalf("READY=1 before the sandbox is written: %v", err)
 	}
+	url, _ := record("metrics served")["metrics"].(string)
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(body), "\nkassa_documents_waiting_for_drive 0\n") {
+		t.Fatalf("GET %s: %d\n%s", url, resp.StatusCode, body)
+	}
 	for m := next(); !strings.HasPrefix(m, "WATCHDOG=1\n"); m = next() {
 	}
 	cmd.Process.Signal(syscall.SIGTERM)
 	for m := next(); !strings.HasPrefix(m, "STOPPING=1\n"); m = next() {
 	}
+	record("register stopped")
+	for m := range records {
+		seen = append(seen, m)
+	}
 	if err := cmd.Wait(); err != nil {
-		t.Fatalf("kassa run: %v\n%s", err, stderr.String())
+		t.Fatalf("kassa run: %v", err)
 	}
-	// --log-format json: every line of the log is one JSON object.
-	lines := strings.Split(strings.TrimSpace(stderr.String()), "\n")
-	for _, l := range lines {
-		var m map[string]any
-		if err := json.Unmarshal([]byte(l), &m); err != nil || m["msg"] == nil || m["level"] == nil {
-			t.Errorf("log line %q is not a JSON record (%v)", l, err)
+	for _, m := range seen {
+		if l, bad := m["not JSON"]; bad {
+			t.Errorf("log line %q is not a JSON record", l)
 		}
-	}
-	if !strings.Contains(stderr.String(), `"msg":"register stopped"`) {
-		t.Errorf("no register stopped record in the log:\n%s", stderr.String())
 	}
 }

@@ -82,12 +82,13 @@ func runRegister(ctx context.Context, args []string) error {
 	}
 	log.Info("register running", "console", sb.Socket, "version", version)
 	stopMetrics := func() {}
-	if addr := app.Settings.Metrics.Addr; addr != "" {
-		if stopMetrics, err = serveMetrics(addr, app.Runtime.MetricsHandler()); err != nil {
+	if configured := app.Settings.Metrics.Addr; configured != "" {
+		addr, stop, err := serveMetrics(configured, app.Runtime.MetricsHandler())
+		if err != nil {
 			// The register serves without it: a scrape that fails says enough.
-			log.Error("metrics not served", "addr", addr, "err", err)
-			stopMetrics = func() {}
+			log.Error("metrics not served", "addr", configured, "err", err)
 		} else {
+			stopMetrics = stop
 			log.Info("metrics served", "healthz", "http://"+addr+"/healthz", "metrics", "http://"+addr+"/metrics")
 		}
 	}
@@ -154,16 +155,17 @@ func orDefault(v, def string) string {
 	return v
 }
 
-// serveMetrics serves h on addr until stop, which waits for the scrapes under way.
-func serveMetrics(addr string, h http.Handler) (stop func(), err error) {
+// serveMetrics serves h on addr (port 0: any free one) until stop, which waits
+// for the scrapes under way, and returns the address it listens on.
+func serveMetrics(addr string, h http.Handler) (bound string, stop func(), err error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return nil, err
+		return "", nil, err
 	}
 	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
 	done := make(chan struct{})
 	go func() { defer close(done); srv.Serve(ln) }()
-	return func() {
+	return ln.Addr().String(), func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		srv.Shutdown(ctx)
