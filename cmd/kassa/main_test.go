@@ -35,7 +35,15 @@ func kassaBinary(t *testing.T) string {
 			return
 		}
 		binPath = filepath.Join(dir, "kassa")
-		out, err := exec.Command("go", "build", "-o", binPath, ".").CombinedOutput()
+		// For this machine, also when the tests themselves run for another
+		// architecture under qemu-user (scripts/qemu-test sets GOARCH).
+		build := exec.Command("go", "build", "-o", binPath, ".")
+		for _, e := range os.Environ() {
+			if name, _, _ := strings.Cut(e, "="); name != "GOARCH" && name != "GOARM" && name != "GOOS" {
+				build.Env = append(build.Env, e)
+			}
+		}
+		out, err := build.CombinedOutput()
 		if err != nil {
 			buildErr = errors.New(string(out))
 		}
