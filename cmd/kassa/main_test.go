@@ -25,10 +25,20 @@ var (
 	buildErr  error
 )
 
-// kassaBinary builds cmd/kassa once for the tests that run it as a user would.
+// runMainEnv makes the test binary run main() instead of the tests: where no Go
+// toolchain is at hand (the QEMU board of scripts/qemu-dates) the tests run
+// the test binary itself as kassa. A kassa binary ignores it.
+const runMainEnv = "KASSA_TEST_RUN_MAIN=1"
+
+// kassaBinary builds cmd/kassa once for the tests that run it as a user would,
+// or, with no Go toolchain on the machine, returns the test binary itself.
 func kassaBinary(t *testing.T) string {
 	t.Helper()
 	buildOnce.Do(func() {
+		if _, err := exec.LookPath("go"); err != nil {
+			binPath = os.Args[0]
+			return
+		}
 		dir, err := os.MkdirTemp("", "kassa-cli")
 		if err != nil {
 			buildErr = err
@@ -55,8 +65,13 @@ func kassaBinary(t *testing.T) string {
 }
 
 func TestMain(m *testing.M) {
+	if os.Getenv("KASSA_TEST_RUN_MAIN") == "1" {
+		os.Unsetenv("KASSA_TEST_RUN_MAIN")
+		main()
+		os.Exit(0)
+	}
 	code := m.Run()
-	if binPath != "" {
+	if binPath != "" && binPath != os.Args[0] {
 		os.RemoveAll(filepath.Dir(binPath))
 	}
 	os.Exit(code)
@@ -77,6 +92,7 @@ func kassa(t *testing.T, dir string, env []string, args ...string) run {
 			cmd.Env = append(cmd.Env, e)
 		}
 	}
+	cmd.Env = append(cmd.Env, runMainEnv)
 	cmd.Env = append(cmd.Env, env...)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
@@ -233,7 +249,7 @@ func TestRunUnderSystemd(t *testing.T) {
 	cmd := exec.Command(kassaBinary(t), "run", "--data", filepath.Join(dir, "var"), "--log-format", "json",
 		"--metrics-addr", "127.0.0.1:0",
 		"--cloud-addr", "127.0.0.1:0", "--ofd-addr", "127.0.0.1:0", "--lookup-addr", "127.0.0.1:0")
-	cmd.Env = append(os.Environ(), "NOTIFY_SOCKET="+path, "WATCHDOG_USEC=400000")
+	cmd.Env = append(os.Environ(), "NOTIFY_SOCKET="+path, "WATCHDOG_USEC=400000", runMainEnv)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
