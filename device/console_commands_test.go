@@ -1,7 +1,6 @@
 package device
 
 import (
-	"encoding/json"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -18,21 +17,10 @@ import (
 // sign-delay, memory-full and expire-key.
 func TestTechnicianCommandsThroughTheConsole(t *testing.T) {
 	dir := t.TempDir()
-	_, stop := startApp(t, dir)
+	app, stop := startApp(t, dir)
 	defer stop()
-	var sb SandboxFile
-	b, _ := os.ReadFile(filepath.Join(dir, "sandbox.json"))
-	if err := json.Unmarshal(b, &sb); err != nil {
-		t.Fatal(err)
-	}
-	console := func(args ...string) string {
-		t.Helper()
-		out, _, err := CallConsole(sb.Socket, args)
-		if err != nil {
-			t.Fatalf("%v: %v", args, err)
-		}
-		return out
-	}
+	sb := app.Sandbox
+	console := consoleOn(t, sb.Socket)
 	status := func(id string) cloud.DocumentStatus { return docStatus(t, sb.Cloud, sb.Login, sb.Password, id) }
 	settled := func(id string) cloud.DocumentStatus {
 		t.Helper()

@@ -37,15 +37,9 @@ func (r *Runtime) StateReport(ctx context.Context) (fn.Signed, error) {
 func (r *Runtime) ChangeRegistration(ctx context.Context, reasons []byte) (fn.Signed, error) {
 	r.opMu.Lock()
 	defer r.opMu.Unlock()
-	if err := r.settleLocked(ctx); err != nil {
-		return fn.Signed{}, err
-	}
-	st, err := r.drive.State(ctx)
+	st, err := r.betweenShiftsLocked(ctx, "a registration changes only between shifts")
 	if err != nil {
 		return fn.Signed{}, err
-	}
-	if st.ShiftOpen {
-		return fn.Signed{}, errors.New("device: close the shift first (kassa shift close): a registration changes only between shifts")
 	}
 	g := r.pt().Registration(r.cfg.Serial, r.cfg.Version, st.RegNumber)
 	g.Reasons = reasons
@@ -69,15 +63,8 @@ func (r *Runtime) ChangeRegistration(ctx context.Context, reasons []byte) (fn.Si
 func (r *Runtime) CloseDrive(ctx context.Context) (fn.Signed, error) {
 	r.opMu.Lock()
 	defer r.opMu.Unlock()
-	if err := r.settleLocked(ctx); err != nil {
+	if _, err := r.betweenShiftsLocked(ctx, "the drive closes only between shifts"); err != nil {
 		return fn.Signed{}, err
-	}
-	st, err := r.drive.State(ctx)
-	if err != nil {
-		return fn.Signed{}, err
-	}
-	if st.ShiftOpen {
-		return fn.Signed{}, errors.New("device: close the shift first (kassa shift close): the drive closes only between shifts")
 	}
 	cashier := r.cfg.Cashier
 	if cashier == "" {
@@ -97,6 +84,22 @@ func (r *Runtime) CloseDrive(ctx context.Context) (fn.Signed, error) {
 	}
 	r.stop(stopDrive, fmt.Sprintf("the fiscal drive was closed (FD %d): register a new drive before taking documents", s.FD))
 	return s, nil
+}
+
+// betweenShiftsLocked settles the run and returns the drive's state, or an
+// error saying why (why) the shift must be closed first. Callers hold opMu.
+func (r *Runtime) betweenShiftsLocked(ctx context.Context, why string) (fn.State, error) {
+	if err := r.settleLocked(ctx); err != nil {
+		return fn.State{}, err
+	}
+	st, err := r.drive.State(ctx)
+	if err != nil {
+		return st, err
+	}
+	if st.ShiftOpen {
+		return st, fmt.Errorf("device: close the shift first (kassa shift close): %s", why)
+	}
+	return st, nil
 }
 
 // accountReport records a report the drive signed in the ledger and the

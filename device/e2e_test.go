@@ -38,6 +38,19 @@ func startApp(t *testing.T, dir string) (*App, context.CancelFunc) {
 	return app, func() { cancel(); <-done }
 }
 
+// consoleOn runs one command over the console socket at sock, as `kassa …` does,
+// and fails the test on an error.
+func consoleOn(t *testing.T, sock string) func(args ...string) string {
+	return func(args ...string) string {
+		t.Helper()
+		out, _, err := CallConsole(sock, args)
+		if err != nil {
+			t.Fatalf("%v: %v", args, err)
+		}
+		return out
+	}
+}
+
 func waitFor(t *testing.T, what string, timeout time.Duration, ok func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)

@@ -2,7 +2,6 @@ package device
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
@@ -18,21 +17,10 @@ import (
 // Drills through the console, as a script does them against `kassa run`.
 func TestFaultDrillsThroughTheConsole(t *testing.T) {
 	dir := t.TempDir()
-	_, stop := startApp(t, dir)
+	app, stop := startApp(t, dir)
 	defer stop()
-	var sb SandboxFile
-	b, _ := os.ReadFile(filepath.Join(dir, "sandbox.json"))
-	if err := json.Unmarshal(b, &sb); err != nil {
-		t.Fatal(err)
-	}
-	console := func(args ...string) string {
-		t.Helper()
-		out, _, err := CallConsole(sb.Socket, args)
-		if err != nil {
-			t.Fatalf("%v: %v", args, err)
-		}
-		return out
-	}
+	sb := app.Sandbox
+	console := consoleOn(t, sb.Socket)
 	status := func(id string) cloud.DocState { return docStatus(t, sb.Cloud, sb.Login, sb.Password, id).Status }
 
 	// Paper out: a receipt to print waits; paper back: it completes.
@@ -99,14 +87,7 @@ func TestFaultClockAdvanceThroughTheOFDLimit(t *testing.T) {
 	defer func() { stop() }()
 	ctx := context.Background()
 	sb := app.Sandbox
-	console := func(args ...string) string {
-		t.Helper()
-		out, _, err := CallConsole(sb.Socket, args)
-		if err != nil {
-			t.Fatalf("%v: %v", args, err)
-		}
-		return out
-	}
+	console := consoleOn(t, sb.Socket)
 	status := func(id string) cloud.DocumentStatus { return docStatus(t, sb.Cloud, sb.Login, sb.Password, id) }
 	post := func(id string) {
 		t.Helper()

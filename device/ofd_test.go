@@ -50,29 +50,7 @@ func TestOFDOutageOf30Days(t *testing.T) {
 	}
 
 	// The OFD comes back: the sender catches up, in the drive's order.
-	o, err := sim.New(sim.Config{Dir: t.TempDir(), OFDKey: []byte("the OFD emulator's key"), DriveKeys: func(string) ([]byte, bool) { return g.em.Key(), true }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer o.Close()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go o.Serve(ln)
-	sender := ofd.NewSender(g.em, ofd.SenderConfig{Addr: ln.Addr().String(), Backoff: &backoff.ZeroBackOff{},
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	ctx, cancel := context.WithCancel(g.ctx)
-	defer cancel()
-	go sender.Run(ctx)
-	waitFor(t, "the backlog delivered", 20*time.Second, func() bool {
-		st, err := g.em.State(g.ctx)
-		return err == nil && st.Unsent == 0
-	})
-	docs, err := o.Documents()
-	if err != nil {
-		t.Fatal(err)
-	}
+	docs := g.deliverAll()
 	for i, d := range docs {
 		if d.FD != uint32(i+1) {
 			t.Fatalf("the OFD got FD %d in place %d", d.FD, i+1)
@@ -86,4 +64,36 @@ func TestOFDOutageOf30Days(t *testing.T) {
 	if s := g.status("late"); s.Status != "COMPLETED" {
 		t.Fatalf("after the catch-up the waiting document is %s: %s", s.Status, s.Message)
 	}
+}
+
+// deliverAll runs an OFD emulator and a sender on the rig's drive until the
+// drive has nothing unsent, and returns what the OFD holds.
+func (g *rig) deliverAll() []sim.Document {
+	g.t.Helper()
+	o, err := sim.New(sim.Config{Dir: g.t.TempDir(), OFDKey: []byte("the OFD emulator's key"),
+		DriveKeys: func(string) ([]byte, bool) { return g.em.Key(), true }})
+	if err != nil {
+		g.t.Fatal(err)
+	}
+	defer o.Close()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		g.t.Fatal(err)
+	}
+	go o.Serve(ln)
+	sender := ofd.NewSender(g.em, ofd.SenderConfig{Addr: ln.Addr().String(), Backoff: &backoff.ZeroBackOff{},
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	ctx, cancel := context.WithCancel(g.ctx)
+	done := make(chan struct{})
+	go func() { sender.Run(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+	waitFor(g.t, "the drive's queue delivered", 20*time.Second, func() bool {
+		st, err := g.em.State(g.ctx)
+		return err == nil && st.Unsent == 0
+	})
+	docs, err := o.Documents()
+	if err != nil {
+		g.t.Fatal(err)
+	}
+	return docs
 }

@@ -1,21 +1,14 @@
 package device
 
 import (
-	"context"
 	"encoding/json"
 	"io"
 	"log/slog"
-	"net"
 	"path/filepath"
 	"testing"
-	"time"
-
-	"github.com/cenkalti/backoff/v4"
 
 	"github.com/openkassa/kassa/device/cloud"
 	"github.com/openkassa/kassa/fiscal/fn"
-	"github.com/openkassa/kassa/ofd"
-	"github.com/openkassa/kassa/ofd/sim"
 	"github.com/openkassa/kassa/store"
 )
 
@@ -192,29 +185,7 @@ func TestRecoverReportedNotDelivered(t *testing.T) {
 		t.Fatalf("after the restart: FD %d, %d unsent (%v); want FD %d, %d unsent", st.LastFD, st.Unsent, err, last, last)
 	}
 
-	o, err := sim.New(sim.Config{Dir: t.TempDir(), OFDKey: []byte("the OFD emulator's key"),
-		DriveKeys: func(string) ([]byte, bool) { return g.em.Key(), true }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer o.Close()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go o.Serve(ln)
-	sender := ofd.NewSender(g.em, ofd.SenderConfig{Addr: ln.Addr().String(), Backoff: &backoff.ZeroBackOff{}, Logger: log})
-	ctx, cancel := context.WithCancel(g.ctx)
-	defer cancel()
-	go sender.Run(ctx)
-	waitFor(t, "the queue delivered", 20*time.Second, func() bool {
-		st, err := g.em.State(g.ctx)
-		return err == nil && st.Unsent == 0
-	})
-	docs, err := o.Documents()
-	if err != nil {
-		t.Fatal(err)
-	}
+	docs := g.deliverAll()
 	if uint32(len(docs)) != last {
 		t.Fatalf("the OFD holds %d documents, want %d", len(docs), last)
 	}
