@@ -28,27 +28,35 @@ var (
 	ofdClock = time.Date(2026, 11, 22, 12, 34, 56, 0, time.UTC)
 )
 
-// messages signs a registration, a shift open and n receipts on an emulated
-// drive and returns their containers, FD order.
-func messages(t testing.TB, n int) (*fn.Emulator, [][]byte) {
+// openedDrive is an emulated drive registered and with a shift open at at;
+// checkTables as fn.EmulatorConfig.CheckTables.
+func openedDrive(t testing.TB, checkTables bool, at time.Time) (*fn.Emulator, fiscal.Registration) {
 	t.Helper()
-	d, err := fn.NewEmulator(fn.EmulatorConfig{Dir: t.TempDir(), Key: driveKey, OFDKey: ofdKey, CheckTables: true})
+	d, err := fn.NewEmulator(fn.EmulatorConfig{Dir: t.TempDir(), Key: driveKey, OFDKey: ofdKey, CheckTables: checkTables})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { d.Close() })
-	ctx := context.Background()
 	reg, tlv := validRegistration(t)
-	if _, err := d.Register(ctx, fn.Doc{Time: t0, TLV: tlv}); err != nil {
+	if _, err := d.Register(context.Background(), fn.Doc{Time: at, TLV: tlv}); err != nil {
 		t.Fatal(err)
 	}
 	open, err := (&fiscal.Report{Seller: reg.Seller, Version: "1.0.0"}).AppendTLV(nil, fiscal.DocShiftOpen)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := d.OpenShift(ctx, fn.Doc{Time: t0, TLV: open}); err != nil {
+	if _, err := d.OpenShift(context.Background(), fn.Doc{Time: at, TLV: open}); err != nil {
 		t.Fatal(err)
 	}
+	return d, reg
+}
+
+// messages signs a registration, a shift open and n receipts on an emulated
+// drive and returns their containers, FD order.
+func messages(t testing.TB, n int) (*fn.Emulator, [][]byte) {
+	t.Helper()
+	d, reg := openedDrive(t, true, t0)
+	ctx := context.Background()
 	for i := range n {
 		r := &fiscal.Receipt{Seller: reg.Seller, Sign: fiscal.Income, TaxSystem: fiscal.TaxGeneral,
 			Items: []fiscal.Item{{Name: "Чай", Price: 19900 + int64(i), Quantity: fiscal.Quantity{Value: 1},

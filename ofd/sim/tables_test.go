@@ -14,20 +14,9 @@ import (
 // TestTablesRefused sends documents the drive signed but FFD 1.05's tables
 // refuse: the OFD answers a format error (code 1) and stores nothing.
 func TestTablesRefused(t *testing.T) {
-	d, err := fn.NewEmulator(fn.EmulatorConfig{Dir: t.TempDir(), Key: driveKey, OFDKey: ofdKey})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { d.Close() })
+	// A drive that signs what the tables refuse, so that the OFD sees it.
+	d, reg := openedDrive(t, false, t0)
 	ctx := context.Background()
-	reg, tlv := validRegistration(t)
-	if _, err := d.Register(ctx, fn.Doc{Time: t0, TLV: tlv}); err != nil {
-		t.Fatal(err)
-	}
-	open, _ := (&fiscal.Report{Seller: reg.Seller, Version: "1.0.0"}).AppendTLV(nil, fiscal.DocShiftOpen)
-	if _, err := d.OpenShift(ctx, fn.Doc{Time: t0, TLV: open}); err != nil {
-		t.Fatal(err)
-	}
 	// A receipt of 1000, 1054 and 1020 alone: no seller, no items, no payments.
 	bare, _ := fiscal.AppendString(nil, 1000, "КАССОВЫЙ ЧЕК")
 	bare = fiscal.AppendByte(bare, 1054, 1)

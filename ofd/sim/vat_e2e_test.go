@@ -55,21 +55,8 @@ func TestVATRatesEndToEnd(t *testing.T) {
 		{1113, after, 11, nil, 22000, "НДС 22% =220.00", "СУММА НДС 22% =220.00"},
 		{1114, after, 12, nil, 22000, "НДС 22/122 =220.00", "СУММА НДС 22/122 =220.00"},
 	}
-	d, err := fn.NewEmulator(fn.EmulatorConfig{Dir: t.TempDir(), Key: driveKey, OFDKey: ofdKey, CheckTables: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { d.Close() })
+	d, reg := openedDrive(t, true, before.Add(-time.Hour))
 	ctx := context.Background()
-	reg, tlv := validRegistration(t)
-	start := before.Add(-time.Hour)
-	if _, err := d.Register(ctx, fn.Doc{Time: start, TLV: tlv}); err != nil {
-		t.Fatal(err)
-	}
-	open, _ := (&fiscal.Report{Seller: reg.Seller, Version: "1.0.0"}).AppendTLV(nil, fiscal.DocShiftOpen)
-	if _, err := d.OpenShift(ctx, fn.Doc{Time: start, TLV: open}); err != nil {
-		t.Fatal(err)
-	}
 	point := cloud.Point{Name: reg.Seller.Name, INN: reg.Seller.INN, Address: reg.Seller.Address, Place: reg.Seller.Place,
 		TaxSystems: fiscal.TaxGeneral | fiscal.TaxSimpleIncome, RegNumber: reg.Seller.RegNumber, ShopDocuments: true}
 	s, addr := newServer(t, t.TempDir())
