@@ -20,8 +20,6 @@ const (
 	MaxFrameData = 4096
 	// MaxChunk is the most TLV one 07h command carries.
 	MaxChunk = 1024
-	// frameOverhead is start, LEN, the byte and CRC.
-	frameOverhead = 6
 )
 
 var (
