@@ -16,6 +16,7 @@ import (
 
 	"github.com/openkassa/kassa/board"
 	"github.com/openkassa/kassa/device/cloud"
+	"github.com/openkassa/kassa/device/cloud/server"
 	"github.com/openkassa/kassa/device/mail"
 	"github.com/openkassa/kassa/fiscal"
 	"github.com/openkassa/kassa/fiscal/fn"
@@ -43,7 +44,7 @@ type App struct {
 	// PrinterEmu is the emulated printer; nil with a real one or none.
 	PrinterEmu     *emu.Printer
 	printerProfile printer.Profile
-	Cloud          *cloud.Server
+	Cloud          *server.Server
 	OFD            *sim.Server
 	Sender         *ofd.Sender
 	Sandbox        SandboxFile
@@ -58,18 +59,18 @@ type App struct {
 
 // SandboxFile is var/sandbox.json: what a script or an integrator needs to post documents.
 type SandboxFile struct {
-	Cloud           string               `json:"cloud"`
-	Login           string               `json:"login"`
-	Password        string               `json:"password"`
-	RetailPointID   string               `json:"retailPointId"`
-	CabinetLogin    string               `json:"cabinetLogin"`
-	CabinetPassword string               `json:"cabinetPassword"`
-	RetailPoints    []cloud.SandboxPoint `json:"retailPoints"`
-	Cabinet         string               `json:"cabinet"` // the owner's cabinet, log in with the cabinet pair
-	SMTP            string               `json:"smtp"`    // the mail sink: alerts land in data/mail as .eml
-	OFD             string               `json:"ofd,omitempty"`
-	OFDLookup       string               `json:"ofdLookup,omitempty"`
-	Socket          string               `json:"socket"`
+	Cloud           string                `json:"cloud"`
+	Login           string                `json:"login"`
+	Password        string                `json:"password"`
+	RetailPointID   string                `json:"retailPointId"`
+	CabinetLogin    string                `json:"cabinetLogin"`
+	CabinetPassword string                `json:"cabinetPassword"`
+	RetailPoints    []server.SandboxPoint `json:"retailPoints"`
+	Cabinet         string                `json:"cabinet"` // the owner's cabinet, log in with the cabinet pair
+	SMTP            string                `json:"smtp"`    // the mail sink: alerts land in data/mail as .eml
+	OFD             string                `json:"ofd,omitempty"`
+	OFDLookup       string                `json:"ofdLookup,omitempty"`
+	Socket          string                `json:"socket"`
 }
 
 // Start brings up everything the settings ask for and starts the register. It
@@ -115,7 +116,7 @@ func (a *App) start(ctx context.Context, version string) error {
 			return err
 		}
 		// AllowPrivateTargets: the sandbox's shops and webhooks run on this machine.
-		srv, err := cloud.Open(cloud.Config{Dir: s.Data, Logger: a.log.With("part", "cloud"), Mailer: mailer, AllowPrivateTargets: true})
+		srv, err := server.Open(server.Config{Dir: s.Data, Logger: a.log.With("part", "cloud"), Mailer: mailer, AllowPrivateTargets: true})
 		if err != nil {
 			return err
 		}
@@ -125,7 +126,7 @@ func (a *App) start(ctx context.Context, version string) error {
 		if err != nil {
 			return err
 		}
-		addr, err := a.serveHTTP(orDefault(s.Cloud.Addr, "127.0.0.1:8780"), cloud.HTTPServer(srv.Handler(), cloud.ServerLimits{}))
+		addr, err := a.serveHTTP(orDefault(s.Cloud.Addr, "127.0.0.1:8780"), server.HTTPServer(srv.Handler(), server.ServerLimits{}))
 		if err != nil {
 			return fmt.Errorf("cloud: %w", err)
 		}
@@ -298,7 +299,7 @@ func registerDrive(ctx context.Context, d fn.Drive, p cloud.Point, serial, versi
 
 // startMailSink starts the sandbox's SMTP sink on loopback, which keeps every alert
 // the cloud mails as an .eml file under data/mail, and returns a sender to it.
-func (a *App) startMailSink() (cloud.Mailer, string, error) {
+func (a *App) startMailSink() (server.Mailer, string, error) {
 	log := a.log.With("part", "mail")
 	sink, err := mail.NewSink(filepath.Join(a.Settings.Data, "mail"), log)
 	if err != nil {

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/openkassa/kassa/device/cloud"
+	"github.com/openkassa/kassa/device/cloud/server"
 )
 
 // beat is one turn of the heartbeat loop: the register's health goes to the
@@ -115,7 +116,7 @@ func TestCabinetCommandInHeartbeatLoop(t *testing.T) {
 	done := make(chan struct{})
 	go func() { g.rt.heartbeatLoop(ctx); close(done) }()
 	defer func() { cancel(); <-done }()
-	var pc cloud.PointCommand
+	var pc server.PointCommand
 	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(10 * time.Millisecond) {
 		if pc, _, err = g.server.LastCommand(point); err != nil {
 			t.Fatal(err)

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/openkassa/kassa/device/cloud"
+	"github.com/openkassa/kassa/device/cloud/server"
 	"github.com/openkassa/kassa/fiscal/fn"
 	"github.com/openkassa/kassa/store"
 )
@@ -28,9 +29,9 @@ type rig struct {
 	dir    string
 	mu     sync.Mutex
 	now    time.Time
-	server *cloud.Server
+	server *server.Server
 	http   *httptest.Server
-	sb     cloud.Sandbox
+	sb     server.Sandbox
 	client *cloud.Client
 	em     *fn.Emulator
 	st     *store.Store
@@ -45,7 +46,7 @@ func newRig(t *testing.T, cfg Config) *rig {
 	g := &rig{t: t, ctx: context.Background(), dir: dir, now: time.Date(2026, 11, 23, 9, 0, 0, 0, msk)}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	var err error
-	g.server, err = cloud.Open(cloud.Config{Dir: dir, Clock: g.clock, Logger: log})
+	g.server, err = server.Open(server.Config{Dir: dir, Clock: g.clock, Logger: log})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -18,7 +18,7 @@ import (
 	"time"
 
 	"github.com/openkassa/kassa/device"
-	"github.com/openkassa/kassa/device/cloud"
+	"github.com/openkassa/kassa/device/cloud/server"
 	"github.com/openkassa/kassa/device/mail"
 )
 
@@ -184,7 +184,7 @@ func serveCloud(ctx context.Context, o cloudOptions) error {
 	default:
 		return fmt.Errorf("--private-targets %q: want allow, refuse or auto", o.privateTargets)
 	}
-	ccfg := cloud.Config{Dir: o.dir, Logger: o.log, TrustedProxies: o.trustedProxies, AllowPrivateTargets: allowPrivate}
+	ccfg := server.Config{Dir: o.dir, Logger: o.log, TrustedProxies: o.trustedProxies, AllowPrivateTargets: allowPrivate}
 	sender, err := o.smtp.sender(o.log)
 	if err != nil {
 		return err
@@ -193,7 +193,7 @@ func serveCloud(ctx context.Context, o cloudOptions) error {
 		ccfg.Mailer = sender
 	}
 	serverGC()
-	srv, err := cloud.Open(ccfg)
+	srv, err := server.Open(ccfg)
 	if err != nil {
 		return err
 	}
@@ -213,14 +213,14 @@ func serveCloud(ctx context.Context, o cloudOptions) error {
 	} else {
 		out, err := json.MarshalIndent(struct {
 			Cloud string `json:"cloud"`
-			cloud.Sandbox
+			server.Sandbox
 		}{url, sb}, "", "  ")
 		if err != nil {
 			return err
 		}
 		fmt.Println(string(out))
 	}
-	hs := cloud.HTTPServer(srv.Handler(), cloud.ServerLimits{})
+	hs := server.HTTPServer(srv.Handler(), server.ServerLimits{})
 	hs.TLSConfig = tlsCfg
 	done := make(chan struct{})
 	go func() {

@@ -9,7 +9,7 @@ import (
 	"testing"
 
 	"github.com/openkassa/kassa/device"
-	"github.com/openkassa/kassa/device/cloud"
+	"github.com/openkassa/kassa/device/cloud/server"
 )
 
 // A register alone runs on one P at GC target 60; one hosting the sandbox's
@@ -51,7 +51,7 @@ func TestRegisterRuntime(t *testing.T) {
 func TestSandboxReadyLine(t *testing.T) {
 	sb := device.SandboxFile{Cloud: "http://127.0.0.1:8780", Login: "pointlogin", Password: "point-secret",
 		CabinetLogin: "cab", CabinetPassword: "cabinet-secret",
-		RetailPoints: []cloud.SandboxPoint{{Login: "pointlogin", Password: "point-secret"}}}
+		RetailPoints: []server.SandboxPoint{{Login: "pointlogin", Password: "point-secret"}}}
 	var buf bytes.Buffer
 	slog.New(slog.NewTextHandler(&buf, nil)).Info("sandbox ready", sandboxReady(sb, "var")...)
 	if line := buf.String(); strings.Contains(line, "secret") || !strings.Contains(line, "sandbox.json") || !strings.Contains(line, "pointlogin") {

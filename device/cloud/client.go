@@ -66,10 +66,14 @@ func (c *Client) Lease(ctx context.Context, wait time.Duration, max int) ([]Leas
 	return c.lease(ctx, wait, max, false, "")
 }
 
-// lease asks for documents; with resume the cloud also hands back, at once, the
+// Resume is Lease after a start: the cloud also hands back, at once, the
 // documents this register had leased and not yet reported (a register that
 // restarts takes them again instead of letting them wait out their lease),
 // those queued after the document after when it is not "" (the next page).
+func (c *Client) Resume(ctx context.Context, wait time.Duration, max int, after string) ([]Lease, error) {
+	return c.lease(ctx, wait, max, true, after)
+}
+
 func (c *Client) lease(ctx context.Context, wait time.Duration, max int, resume bool, after string) ([]Lease, error) {
 	q := url.Values{}
 	q.Set("wait", wait.String())

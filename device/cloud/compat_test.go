@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/openkassa/kassa/device/cloud/cloudtest"
 	"github.com/openkassa/kassa/fiscal"
 )
 
@@ -22,7 +23,7 @@ func decodeDoc(t *testing.T, body []byte) Document {
 
 // PHP shops send their integer order ids as JSON numbers; the vendor takes them.
 func TestNumericIDs(t *testing.T) {
-	d := decodeDoc(t, doc(func(m map[string]any) { m["id"], m["docNum"] = 1045, 77 }))
+	d := decodeDoc(t, cloudtest.Doc(func(m map[string]any) { m["id"], m["docNum"] = 1045, 77 }))
 	if d.ID != "1045" || d.DocNum != "77" {
 		t.Fatalf("id %q docNum %q, want 1045 and 77", d.ID, d.DocNum)
 	}
@@ -34,7 +35,7 @@ func TestNumericIDs(t *testing.T) {
 	if !strings.Contains(string(b), `"id":"1045"`) || !strings.Contains(string(b), `"docNum":"77"`) {
 		t.Errorf("normalized %s, want id and docNum as strings", b)
 	}
-	if d := decodeDoc(t, doc(func(m map[string]any) { m["docNum"] = nil })); d.DocNum != "" {
+	if d := decodeDoc(t, cloudtest.Doc(func(m map[string]any) { m["docNum"] = nil })); d.DocNum != "" {
 		t.Errorf("null docNum read as %q", d.DocNum)
 	}
 }
@@ -42,8 +43,8 @@ func TestNumericIDs(t *testing.T) {
 // Clients that take values from a database's text columns send numbers as
 // strings; their text is read by the same exact parsers.
 func TestNumbersAsText(t *testing.T) {
-	d := decodeDoc(t, doc(func(m map[string]any) {
-		p := pos(m, 1)
+	d := decodeDoc(t, cloudtest.Doc(func(m map[string]any) {
+		p := cloudtest.Pos(m, 1)
 		p["price"], p["quantity"], p["vatTag"], p["discSum"] = "100.00", "0.5", "1103", "5"
 	}))
 	p := d.InventPositions[1]
@@ -55,7 +56,7 @@ func TestNumbersAsText(t *testing.T) {
 // The vendor's API marks vatTag required; null is the same as leaving it out,
 // which only a document under PATENT or ENVD may do (it is then 1105).
 func TestVatTagNull(t *testing.T) {
-	body := doc(func(m map[string]any) { pos(m, 1)["vatTag"] = nil })
+	body := cloudtest.Doc(func(m map[string]any) { cloudtest.Pos(m, 1)["vatTag"] = nil })
 	d := decodeDoc(t, body)
 	if d.InventPositions[1].VatTag != 0 {
 		t.Fatalf("vatTag %d, want absent", d.InventPositions[1].VatTag)
@@ -69,9 +70,9 @@ func TestVatTagNull(t *testing.T) {
 
 	patent := testPoint
 	patent.TaxSystems = fiscal.TaxPatent
-	d = decodeDoc(t, doc(func(m map[string]any) {
-		pos(m, 0)["vatTag"] = nil
-		delete(pos(m, 1), "vatTag")
+	d = decodeDoc(t, cloudtest.Doc(func(m map[string]any) {
+		cloudtest.Pos(m, 0)["vatTag"] = nil
+		delete(cloudtest.Pos(m, 1), "vatTag")
 	}))
 	r, notes, err := d.ReceiptNotes(patent, time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC))
 	if err != nil {
@@ -100,7 +101,7 @@ func TestVatTagNull(t *testing.T) {
 // splitDoc is one position of quantity q at price with discount disc, paid
 // by card with pay, vatTag 1103 (10 %).
 func splitDoc(price, q, disc, pay any, edit func(p map[string]any)) []byte {
-	return doc(func(m map[string]any) {
+	return cloudtest.Doc(func(m map[string]any) {
 		p := map[string]any{"name": "Кофе", "price": price, "quantity": q, "vatTag": 1103, "discSum": disc}
 		if edit != nil {
 			edit(p)

@@ -29,7 +29,8 @@ func (e *FieldError) Error() string {
 
 func (e *FieldError) Unwrap() error { return e.Err }
 
-func fieldErr(field, format string, args ...any) *FieldError {
+// FieldErrorf is a FieldError for field with a formatted message.
+func FieldErrorf(field, format string, args ...any) *FieldError {
 	return &FieldError{Field: field, Message: fmt.Sprintf(format, args...)}
 }
 
@@ -136,12 +137,14 @@ var docTypes = map[string]fiscal.CalcSign{
 	"SALE_CORRECTION": fiscal.Income, "BUY_CORRECTION": fiscal.Expense,
 }
 
-var agentTypes = map[string]byte{
+// AgentTypes are the shop API's agent type names and their bits in 1057.
+var AgentTypes = map[string]byte{
 	"bank_paying_agent": 1 << 0, "bank_paying_subagent": 1 << 1, "paying_agent": 1 << 2,
 	"paying_subagent": 1 << 3, "attorney": 1 << 4, "commission_agent": 1 << 5, "another": 1 << 6,
 }
 
-var taxModes = map[string]fiscal.TaxSystem{
+// TaxModes are the shop API's taxMode names and their tax systems (1055).
+var TaxModes = map[string]fiscal.TaxSystem{
 	"COMMON": fiscal.TaxGeneral, "SIMPLIFIED": fiscal.TaxSimpleIncome,
 	"SIMPLIFIED_WITH_EXPENSE": fiscal.TaxSimpleProfit, "ENVD": fiscal.TaxImputed,
 	"COMMON_AGRICULTURAL": fiscal.TaxAgricultural, "PATENT": fiscal.TaxPatent,
@@ -244,11 +247,11 @@ func (n number) text(field string) (string, error) {
 	s := string(n)
 	if len(n) > 0 && n[0] == '"' {
 		if err := json.Unmarshal(n, &s); err != nil {
-			return "", fieldErr(field, "expected a number, got %s", n)
+			return "", FieldErrorf(field, "expected a number, got %s", n)
 		}
 	}
 	if s == "" || (s[0] != '-' && (s[0] < '0' || s[0] > '9')) || !json.Valid([]byte(s)) || strings.TrimSpace(s) != s {
-		return "", fieldErr(field, "expected a number, got %s", n)
+		return "", FieldErrorf(field, "expected a number, got %s", n)
 	}
 	return s, nil
 }
@@ -270,7 +273,7 @@ func wholeText(raw json.RawMessage, field string) (string, error) {
 	case strings.Trim(s, "0123456789") == "":
 		return s, nil
 	}
-	return "", fieldErr(field, "expected a string or a whole number, got %s", s)
+	return "", FieldErrorf(field, "expected a string or a whole number, got %s", s)
 }
 
 type moneyWire struct {
@@ -282,7 +285,7 @@ type moneyWire struct {
 // Unknown fields are ignored, as the vendor's API ignores them.
 func (d *Document) UnmarshalJSON(b []byte) error {
 	var w documentWire
-	if err := decodeStrict(b, &w, ""); err != nil {
+	if err := DecodeStrict(b, &w, ""); err != nil {
 		return err
 	}
 	id, err := wholeText(w.ID, "id")
@@ -304,21 +307,21 @@ func (d *Document) UnmarshalJSON(b []byte) error {
 	}
 	switch {
 	case w.DocType == "" && w.DocumentType == "":
-		return fieldErr("docType", "required")
+		return FieldErrorf("docType", "required")
 	case w.DocType == "":
 		out.DocType = w.DocumentType
 	case w.DocumentType != "" && w.DocumentType != w.DocType:
-		return fieldErr("documentType", "differs from docType")
+		return FieldErrorf("documentType", "differs from docType")
 	}
 	if _, ok := docTypes[out.DocType]; !ok {
-		return fieldErr("docType", "unknown %q", out.DocType)
+		return FieldErrorf("docType", "unknown %q", out.DocType)
 	}
 	isCorrection := strings.HasSuffix(out.DocType, "_CORRECTION")
 	switch {
 	case isCorrection && !present(w.Correction):
-		return fieldErr("correction", "required for %s", out.DocType)
+		return FieldErrorf("correction", "required for %s", out.DocType)
 	case !isCorrection && present(w.Correction):
-		return fieldErr("correction", "only for SALE_CORRECTION and BUY_CORRECTION")
+		return FieldErrorf("correction", "only for SALE_CORRECTION and BUY_CORRECTION")
 	case isCorrection:
 		c, err := decodeCorrection(w.Correction)
 		if err != nil {
@@ -328,7 +331,7 @@ func (d *Document) UnmarshalJSON(b []byte) error {
 	}
 	if w.OriginalDate != "" {
 		if isCorrection {
-			return fieldErr("originalDate", "not for corrections: correction.baseDate gives their date")
+			return FieldErrorf("originalDate", "not for corrections: correction.baseDate gives their date")
 		}
 		t, err := baseDate(w.OriginalDate)
 		if err != nil {
@@ -344,14 +347,14 @@ func (d *Document) UnmarshalJSON(b []byte) error {
 		out.CheckoutDateTime = t
 	}
 	if !validContact(w.Email) {
-		return fieldErr("email", "need the buyer's e-mail or a phone +7 and 10 digits")
+		return FieldErrorf("email", "need the buyer's e-mail or a phone +7 and 10 digits")
 	}
 	if w.ResponseURL != "" && !validURL(w.ResponseURL) {
-		return fieldErr("responseURL", "not an http(s) URL")
+		return FieldErrorf("responseURL", "not an http(s) URL")
 	}
 	if w.TaxMode != "" {
-		if _, ok := taxModes[w.TaxMode]; !ok {
-			return fieldErr("taxMode", "unknown %q", w.TaxMode)
+		if _, ok := TaxModes[w.TaxMode]; !ok {
+			return FieldErrorf("taxMode", "unknown %q", w.TaxMode)
 		}
 	}
 	for _, f := range []struct {
@@ -359,7 +362,7 @@ func (d *Document) UnmarshalJSON(b []byte) error {
 		max     int
 	}{{"textToPrint", w.TextToPrint, 3000}, {"cashierPosition", w.CashierPosition, 64}, {"docNum", docNum, 64}} {
 		if utf8.RuneCountInString(f.v) > f.max {
-			return fieldErr(f.name, "longer than %d characters", f.max)
+			return FieldErrorf(f.name, "longer than %d characters", f.max)
 		}
 	}
 	// The fiscal model refuses control characters in what it writes; these
@@ -369,7 +372,7 @@ func (d *Document) UnmarshalJSON(b []byte) error {
 		{"docNum", docNum, ""}, {"email", w.Email, ""}, {"responseURL", w.ResponseURL, ""},
 		{"cashierName", w.CashierName, ""}, {"clientName", w.ClientName, ""},
 	} {
-		if err := checkControls(f.name, f.v, f.allowed); err != nil {
+		if err := CheckControls(f.name, f.v, f.allowed); err != nil {
 			return err
 		}
 	}
@@ -381,7 +384,7 @@ func (d *Document) UnmarshalJSON(b []byte) error {
 		out.AgentInfo = a
 	}
 	if len(w.InventPositions) == 0 {
-		return fieldErr("inventPositions", "at least one position is required")
+		return FieldErrorf("inventPositions", "at least one position is required")
 	}
 	for i, raw := range w.InventPositions {
 		p, err := decodePosition(raw, fmt.Sprintf("inventPositions[%d]", i))
@@ -391,16 +394,16 @@ func (d *Document) UnmarshalJSON(b []byte) error {
 		out.InventPositions = append(out.InventPositions, p)
 	}
 	if len(w.MoneyPositions) == 0 {
-		return fieldErr("moneyPositions", "at least one payment is required")
+		return FieldErrorf("moneyPositions", "at least one payment is required")
 	}
 	for i, raw := range w.MoneyPositions {
 		path := fmt.Sprintf("moneyPositions[%d]", i)
 		var mw moneyWire
-		if err := decodeStrict(raw, &mw, path); err != nil {
+		if err := DecodeStrict(raw, &mw, path); err != nil {
 			return err
 		}
 		if _, ok := paymentTypes[mw.PaymentType]; !ok {
-			return fieldErr(path+".paymentType", "unknown %q", mw.PaymentType)
+			return FieldErrorf(path+".paymentType", "unknown %q", mw.PaymentType)
 		}
 		sum, err := money(mw.Sum, path+".sum", true)
 		if err != nil {
@@ -414,15 +417,15 @@ func (d *Document) UnmarshalJSON(b []byte) error {
 
 func decodePosition(raw json.RawMessage, path string) (Position, error) {
 	var w positionWire
-	if err := decodeStrict(raw, &w, path); err != nil {
+	if err := DecodeStrict(raw, &w, path); err != nil {
 		return Position{}, err
 	}
 	var err error
 	if w.ProductMark != "" && w.NomenclatureCode != "" {
-		return Position{}, fieldErr(path+".nomenclatureCode", "give productMark or nomenclatureCode, not both")
+		return Position{}, FieldErrorf(path+".nomenclatureCode", "give productMark or nomenclatureCode, not both")
 	}
 	if utf8.RuneCountInString(w.ProductMark) > 255 {
-		return Position{}, fieldErr(path+".productMark", "longer than 255 characters")
+		return Position{}, FieldErrorf(path+".productMark", "longer than 255 characters")
 	}
 	// GS (0x1D) separates a GS1 code's variable-length parts: the one control
 	// character a marking code may hold, and nothing else may.
@@ -432,7 +435,7 @@ func decodePosition(raw json.RawMessage, path string) (Position, error) {
 		{"paymentMethod", w.PaymentMethod, ""}, {"originCountryCode", w.OriginCountryCode, ""},
 		{"customsDeclarationNumber", w.CustomsDeclarationNumber, ""}, {"nomenclatureCode", w.NomenclatureCode, ""},
 	} {
-		if err := checkControls(path+"."+f.name, f.v, f.allowed); err != nil {
+		if err := CheckControls(path+"."+f.name, f.v, f.allowed); err != nil {
 			return Position{}, err
 		}
 	}
@@ -450,7 +453,7 @@ func decodePosition(raw json.RawMessage, path string) (Position, error) {
 	var supplier *SupplierInfo
 	if present(w.SupplierInfo) {
 		supplier = new(SupplierInfo)
-		if err := decodeStrict(w.SupplierInfo, supplier, path+".supplierInfo"); err != nil {
+		if err := DecodeStrict(w.SupplierInfo, supplier, path+".supplierInfo"); err != nil {
 			return Position{}, err
 		}
 	}
@@ -464,7 +467,7 @@ func decodePosition(raw json.RawMessage, path string) (Position, error) {
 		return p, err
 	}
 	if len(w.Quantity) == 0 {
-		return p, fieldErr(path+".quantity", "required")
+		return p, FieldErrorf(path+".quantity", "required")
 	}
 	qt, err := w.Quantity.text(path + ".quantity")
 	if err != nil {
@@ -475,7 +478,7 @@ func decodePosition(raw json.RawMessage, path string) (Position, error) {
 		return p, &FieldError{Field: path + ".quantity", Message: err.Error() + " (at most 3 decimals)", Err: err}
 	}
 	if q.Value == 0 {
-		return p, fieldErr(path+".quantity", "must be positive")
+		return p, FieldErrorf(path+".quantity", "must be positive")
 	}
 	p.Quantity = q
 	// An absent or null vatTag stays 0: whether the document may leave it
@@ -487,7 +490,7 @@ func decodePosition(raw json.RawMessage, path string) (Position, error) {
 		}
 		tag, err := strconv.Atoi(vt)
 		if _, ok := vatTags[tag]; err != nil || !ok {
-			return p, fieldErr(path+".vatTag", "unknown %s: want %s", w.VatTag, vatTagCodes)
+			return p, FieldErrorf(path+".vatTag", "unknown %s: want %s", w.VatTag, vatTagCodes)
 		}
 		p.VatTag = tag
 	}
@@ -502,10 +505,10 @@ func decodePosition(raw json.RawMessage, path string) (Position, error) {
 		return p, err
 	}
 	if _, ok := paymentObjects[w.PaymentObject]; w.PaymentObject != "" && !ok {
-		return p, fieldErr(path+".paymentObject", "unknown %q", w.PaymentObject)
+		return p, FieldErrorf(path+".paymentObject", "unknown %q", w.PaymentObject)
 	}
 	if _, ok := paymentMethods[w.PaymentMethod]; w.PaymentMethod != "" && !ok {
-		return p, fieldErr(path+".paymentMethod", "unknown %q", w.PaymentMethod)
+		return p, FieldErrorf(path+".paymentMethod", "unknown %q", w.PaymentMethod)
 	}
 	return p, nil
 }
@@ -514,7 +517,7 @@ func decodePosition(raw json.RawMessage, path string) (Position, error) {
 func money(n number, field string, required bool) (Money, error) {
 	if len(n) == 0 {
 		if required {
-			return 0, fieldErr(field, "required")
+			return 0, FieldErrorf(field, "required")
 		}
 		return 0, nil
 	}
@@ -522,7 +525,7 @@ func money(n number, field string, required bool) (Money, error) {
 	if err != nil {
 		return 0, err
 	}
-	m, err := parseMoney(t)
+	m, err := ParseMoney(t)
 	if err != nil {
 		msg := err.Error()
 		if errors.Is(err, errPrecision) {
@@ -533,8 +536,8 @@ func money(n number, field string, required bool) (Money, error) {
 	return m, nil
 }
 
-// decodeStrict decodes one JSON value, naming the field of a type error.
-func decodeStrict(b []byte, v any, path string) error {
+// DecodeStrict decodes one JSON value, naming the field of a type error.
+func DecodeStrict(b []byte, v any, path string) error {
 	err := json.Unmarshal(b, v) // data after the value is a syntax error too
 	if err == nil {
 		return nil
@@ -554,15 +557,15 @@ func decodeStrict(b []byte, v any, path string) error {
 
 func decodeAgent(raw json.RawMessage, path string) (*AgentInfo, error) {
 	a := new(AgentInfo)
-	if err := decodeStrict(raw, a, path); err != nil {
+	if err := DecodeStrict(raw, a, path); err != nil {
 		return nil, err
 	}
 	if len(a.Types) == 0 {
-		return nil, fieldErr(path+".types", "at least one agent type is required")
+		return nil, FieldErrorf(path+".types", "at least one agent type is required")
 	}
 	for i, t := range a.Types {
-		if _, ok := agentTypes[t]; !ok {
-			return nil, fieldErr(fmt.Sprintf("%s.types[%d]", path, i), "unknown %q", t)
+		if _, ok := AgentTypes[t]; !ok {
+			return nil, FieldErrorf(fmt.Sprintf("%s.types[%d]", path, i), "unknown %q", t)
 		}
 	}
 	return a, nil
@@ -570,11 +573,11 @@ func decodeAgent(raw json.RawMessage, path string) (*AgentInfo, error) {
 
 func decodeCorrection(raw json.RawMessage) (*Correction, error) {
 	c := new(Correction)
-	if err := decodeStrict(raw, c, "correction"); err != nil {
+	if err := DecodeStrict(raw, c, "correction"); err != nil {
 		return nil, err
 	}
 	if c.Type != "SELF" && c.Type != "ORDER" {
-		return nil, fieldErr("correction.type", "want SELF or ORDER, got %q", c.Type)
+		return nil, FieldErrorf("correction.type", "want SELF or ORDER, got %q", c.Type)
 	}
 	if _, err := baseDate(c.BaseDate); err != nil {
 		return nil, &FieldError{Field: "correction.baseDate", Message: "want YYYY-MM-DD", Err: err}
@@ -619,33 +622,33 @@ func present(raw json.RawMessage) bool {
 // checkID keeps ids usable in a URL path segment and inside 1086.
 func checkID(id string) error {
 	if id == "" {
-		return fieldErr("id", "required")
+		return FieldErrorf("id", "required")
 	}
 	if id == "." || id == ".." {
-		return fieldErr("id", "%q is not an id: it names a path", id)
+		return FieldErrorf("id", "%q is not an id: it names a path", id)
 	}
 	if len(id) > 128 {
-		return fieldErr("id", "longer than 128 bytes")
+		return FieldErrorf("id", "longer than 128 bytes")
 	}
 	for _, r := range id {
 		if r <= ' ' || r == 0x7f || strings.ContainsRune("/?#%\\", r) || r == utf8.RuneError {
-			return fieldErr("id", "contains %q", r)
+			return FieldErrorf("id", "contains %q", r)
 		}
 		// The id travels in the fiscal document (1086) and is matched against
 		// it after a crash: it must read back as sent, not as a nearest letter.
 		if b, ok := fiscal.CP866Byte(r); r >= 0x80 && (!ok || fiscal.DecodeString([]byte{b}) != string(r)) {
-			return fieldErr("id", "character %q has no CP866 code of its own", r)
+			return FieldErrorf("id", "character %q has no CP866 code of its own", r)
 		}
 	}
 	return nil
 }
 
-// checkControls refuses a control character (below U+0020, or DEL) in a text
+// CheckControls refuses a control character (below U+0020, or DEL) in a text
 // field unless allowed lists it.
-func checkControls(field, s, allowed string) error {
+func CheckControls(field, s, allowed string) error {
 	for _, r := range s {
 		if (r < 0x20 || r == 0x7f) && !strings.ContainsRune(allowed, r) {
-			return fieldErr(field, "control character %U is not allowed", r)
+			return FieldErrorf(field, "control character %U is not allowed", r)
 		}
 	}
 	return nil

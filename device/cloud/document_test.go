@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/openkassa/kassa/device/cloud/cloudtest"
 	"github.com/openkassa/kassa/fiscal"
 )
 
@@ -34,12 +35,12 @@ func TestParseMoney(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.in, func(t *testing.T) {
-			got, err := parseMoney(c.in)
+			got, err := ParseMoney(c.in)
 			if !errors.Is(err, c.err) {
-				t.Fatalf("parseMoney(%s) error %v, want %v", c.in, err, c.err)
+				t.Fatalf("ParseMoney(%s) error %v, want %v", c.in, err, c.err)
 			}
 			if err == nil && got != c.want {
-				t.Fatalf("parseMoney(%s) = %d, want %d", c.in, got, c.want)
+				t.Fatalf("ParseMoney(%s) = %d, want %d", c.in, got, c.want)
 			}
 		})
 	}
@@ -74,44 +75,6 @@ func TestParseQuantity(t *testing.T) {
 	}
 }
 
-// doc is a valid shop document as JSON, changed by edit (a JSON-like map).
-func doc(edit func(m map[string]any)) []byte {
-	m := map[string]any{
-		"id":               "3769574b-d082-4fe2-8cf0-dee21f9a7e0f",
-		"docNum":           "1045",
-		"docType":          "SALE",
-		"checkoutDateTime": "2026-11-22T12:24:00+03:00",
-		"email":            "buyer@example.com",
-		"printReceipt":     false,
-		"cashierName":      "Иванова А.",
-		"cashierInn":       "500100732259",
-		"clientName":       "ООО Ромашка",
-		"clientInn":        "7707083893",
-		"inventPositions": []any{
-			map[string]any{"name": "Чайник", "price": 1990.00, "quantity": 1, "vatTag": 1102,
-				"paymentObject": "commodity", "paymentMethod": "full_payment", "measure": "шт", "description": "ignored"},
-			map[string]any{"name": "Сахар", "price": 100, "quantity": 0.5, "vatTag": 1103, "discSum": 5},
-		},
-		"moneyPositions": []any{
-			map[string]any{"paymentType": "CARD", "sum": 1990.00},
-			map[string]any{"paymentType": "CASH", "sum": 45},
-		},
-		"unknownField": 1,
-	}
-	if edit != nil {
-		edit(m)
-	}
-	b, err := json.Marshal(m)
-	if err != nil {
-		panic(err)
-	}
-	return b
-}
-
-func pos(m map[string]any, i int) map[string]any {
-	return m["inventPositions"].([]any)[i].(map[string]any)
-}
-
 var testPoint = Point{ID: "p1", Name: `ООО "Песочница"`, INN: "7707083893",
 	TaxSystems: fiscal.TaxGeneral | fiscal.TaxSimpleIncome, Address: "г. Москва, ул. Тверская, д. 1",
 	Place: "https://shop.example", Email: "receipts@shop.example"}
@@ -123,58 +86,58 @@ func TestDocumentRefusals(t *testing.T) {
 		field string
 	}{
 		{"not an object", []byte(`[1]`), ""},
-		{"positions not a list", doc(func(m map[string]any) { m["inventPositions"] = 5 }), "inventPositions"},
-		{"position not an object", doc(func(m map[string]any) { m["inventPositions"] = []any{5} }), "inventPositions[0]"},
-		{"no id", doc(func(m map[string]any) { delete(m, "id") }), "id"},
-		{"slash in id", doc(func(m map[string]any) { m["id"] = "a/b" }), "id"},
-		{"no type", doc(func(m map[string]any) { delete(m, "docType") }), "docType"},
-		{"unknown type", doc(func(m map[string]any) { m["docType"] = "GIFT" }), "docType"},
-		{"types differ", doc(func(m map[string]any) { m["documentType"] = "RETURN" }), "documentType"},
-		{"correction without basis", doc(func(m map[string]any) { m["docType"] = "SALE_CORRECTION" }), "correction"},
-		{"basis without correction", doc(func(m map[string]any) { m["correction"] = map[string]any{"type": "SELF"} }), "correction"},
-		{"correction type", doc(func(m map[string]any) {
+		{"positions not a list", cloudtest.Doc(func(m map[string]any) { m["inventPositions"] = 5 }), "inventPositions"},
+		{"position not an object", cloudtest.Doc(func(m map[string]any) { m["inventPositions"] = []any{5} }), "inventPositions[0]"},
+		{"no id", cloudtest.Doc(func(m map[string]any) { delete(m, "id") }), "id"},
+		{"slash in id", cloudtest.Doc(func(m map[string]any) { m["id"] = "a/b" }), "id"},
+		{"no type", cloudtest.Doc(func(m map[string]any) { delete(m, "docType") }), "docType"},
+		{"unknown type", cloudtest.Doc(func(m map[string]any) { m["docType"] = "GIFT" }), "docType"},
+		{"types differ", cloudtest.Doc(func(m map[string]any) { m["documentType"] = "RETURN" }), "documentType"},
+		{"correction without basis", cloudtest.Doc(func(m map[string]any) { m["docType"] = "SALE_CORRECTION" }), "correction"},
+		{"basis without correction", cloudtest.Doc(func(m map[string]any) { m["correction"] = map[string]any{"type": "SELF"} }), "correction"},
+		{"correction type", cloudtest.Doc(func(m map[string]any) {
 			m["docType"], m["correction"] = "BUY_CORRECTION", map[string]any{"type": "MINE", "baseName": "x", "baseDate": "2026-11-20"}
 		}), "correction.type"},
-		{"correction date", doc(func(m map[string]any) {
+		{"correction date", cloudtest.Doc(func(m map[string]any) {
 			m["docType"], m["correction"] = "BUY_CORRECTION", map[string]any{"type": "SELF", "baseName": "x", "baseDate": "20.11.2026"}
 		}), "correction.baseDate"},
-		{"no contact", doc(func(m map[string]any) { delete(m, "email") }), "email"},
-		{"bad phone", doc(func(m map[string]any) { m["email"] = "+7916123" }), "email"},
-		{"bad date", doc(func(m map[string]any) { m["checkoutDateTime"] = "yesterday" }), "checkoutDateTime"},
-		{"tax mode", doc(func(m map[string]any) { m["taxMode"] = "FLAT" }), "taxMode"},
-		{"id not CP866", doc(func(m map[string]any) { m["id"] = "заказ-à" }), "id"},
-		{"id fraction", doc(func(m map[string]any) { m["id"] = 5.5 }), "id"},
-		{"id negative", doc(func(m map[string]any) { m["id"] = -5 }), "id"},
-		{"id bool", doc(func(m map[string]any) { m["id"] = true }), "id"},
-		{"docNum fraction", doc(func(m map[string]any) { m["docNum"] = 10.5 }), "docNum"},
-		{"price text", doc(func(m map[string]any) { pos(m, 1)["price"] = " 100" }), "inventPositions[1].price"},
-		{"price text third decimal", doc(func(m map[string]any) { pos(m, 1)["price"] = "1.005" }), "inventPositions[1].price"},
-		{"price type", doc(func(m map[string]any) { pos(m, 1)["price"] = "cheap" }), "inventPositions[1].price"},
-		{"third decimal", doc(func(m map[string]any) { pos(m, 1)["price"] = 1.005 }), "inventPositions[1].price"},
-		{"negative price", doc(func(m map[string]any) { pos(m, 0)["price"] = -1 }), "inventPositions[0].price"},
-		{"no quantity", doc(func(m map[string]any) { delete(pos(m, 0), "quantity") }), "inventPositions[0].quantity"},
-		{"4 decimals", doc(func(m map[string]any) { pos(m, 1)["quantity"] = 0.0005 }), "inventPositions[1].quantity"},
-		{"zero quantity", doc(func(m map[string]any) { pos(m, 1)["quantity"] = 0 }), "inventPositions[1].quantity"},
-		{"vat tag", doc(func(m map[string]any) { pos(m, 0)["vatTag"] = 1199 }), "inventPositions[0].vatTag"},
-		{"disc decimals", doc(func(m map[string]any) { pos(m, 1)["discSum"] = 0.015 }), "inventPositions[1].discSum"},
-		{"object", doc(func(m map[string]any) { pos(m, 0)["paymentObject"] = "goods" }), "inventPositions[0].paymentObject"},
-		{"method", doc(func(m map[string]any) { pos(m, 0)["paymentMethod"] = "later" }), "inventPositions[0].paymentMethod"},
-		{"mark and code", doc(func(m map[string]any) {
-			pos(m, 0)["productMark"], pos(m, 0)["nomenclatureCode"] = "4606203090785", "45 0D 04 30 77 19 57 61"
+		{"no contact", cloudtest.Doc(func(m map[string]any) { delete(m, "email") }), "email"},
+		{"bad phone", cloudtest.Doc(func(m map[string]any) { m["email"] = "+7916123" }), "email"},
+		{"bad date", cloudtest.Doc(func(m map[string]any) { m["checkoutDateTime"] = "yesterday" }), "checkoutDateTime"},
+		{"tax mode", cloudtest.Doc(func(m map[string]any) { m["taxMode"] = "FLAT" }), "taxMode"},
+		{"id not CP866", cloudtest.Doc(func(m map[string]any) { m["id"] = "заказ-à" }), "id"},
+		{"id fraction", cloudtest.Doc(func(m map[string]any) { m["id"] = 5.5 }), "id"},
+		{"id negative", cloudtest.Doc(func(m map[string]any) { m["id"] = -5 }), "id"},
+		{"id bool", cloudtest.Doc(func(m map[string]any) { m["id"] = true }), "id"},
+		{"docNum fraction", cloudtest.Doc(func(m map[string]any) { m["docNum"] = 10.5 }), "docNum"},
+		{"price text", cloudtest.Doc(func(m map[string]any) { cloudtest.Pos(m, 1)["price"] = " 100" }), "inventPositions[1].price"},
+		{"price text third decimal", cloudtest.Doc(func(m map[string]any) { cloudtest.Pos(m, 1)["price"] = "1.005" }), "inventPositions[1].price"},
+		{"price type", cloudtest.Doc(func(m map[string]any) { cloudtest.Pos(m, 1)["price"] = "cheap" }), "inventPositions[1].price"},
+		{"third decimal", cloudtest.Doc(func(m map[string]any) { cloudtest.Pos(m, 1)["price"] = 1.005 }), "inventPositions[1].price"},
+		{"negative price", cloudtest.Doc(func(m map[string]any) { cloudtest.Pos(m, 0)["price"] = -1 }), "inventPositions[0].price"},
+		{"no quantity", cloudtest.Doc(func(m map[string]any) { delete(cloudtest.Pos(m, 0), "quantity") }), "inventPositions[0].quantity"},
+		{"4 decimals", cloudtest.Doc(func(m map[string]any) { cloudtest.Pos(m, 1)["quantity"] = 0.0005 }), "inventPositions[1].quantity"},
+		{"zero quantity", cloudtest.Doc(func(m map[string]any) { cloudtest.Pos(m, 1)["quantity"] = 0 }), "inventPositions[1].quantity"},
+		{"vat tag", cloudtest.Doc(func(m map[string]any) { cloudtest.Pos(m, 0)["vatTag"] = 1199 }), "inventPositions[0].vatTag"},
+		{"disc decimals", cloudtest.Doc(func(m map[string]any) { cloudtest.Pos(m, 1)["discSum"] = 0.015 }), "inventPositions[1].discSum"},
+		{"object", cloudtest.Doc(func(m map[string]any) { cloudtest.Pos(m, 0)["paymentObject"] = "goods" }), "inventPositions[0].paymentObject"},
+		{"method", cloudtest.Doc(func(m map[string]any) { cloudtest.Pos(m, 0)["paymentMethod"] = "later" }), "inventPositions[0].paymentMethod"},
+		{"mark and code", cloudtest.Doc(func(m map[string]any) {
+			cloudtest.Pos(m, 0)["productMark"], cloudtest.Pos(m, 0)["nomenclatureCode"] = "4606203090785", "45 0D 04 30 77 19 57 61"
 		}), "inventPositions[0].nomenclatureCode"},
-		{"code not hex", doc(func(m map[string]any) { pos(m, 0)["nomenclatureCode"] = "45 0D zz" }), "inventPositions[0].nomenclatureCode"},
-		{"supplier type", doc(func(m map[string]any) { pos(m, 1)["supplierInfo"] = map[string]any{"name": 5} }), "inventPositions[1].supplierInfo.name"},
-		{"agent type", doc(func(m map[string]any) { m["agentInfo"] = map[string]any{"types": []string{"attorney", "spy"}} }), "agentInfo.types[1]"},
-		{"agent no types", doc(func(m map[string]any) { pos(m, 0)["agentInfo"] = map[string]any{} }), "inventPositions[0].agentInfo.types"},
-		{"no positions", doc(func(m map[string]any) { m["inventPositions"] = []any{} }), "inventPositions"},
-		{"no payments", doc(func(m map[string]any) { delete(m, "moneyPositions") }), "moneyPositions"},
-		{"payment type", doc(func(m map[string]any) {
+		{"code not hex", cloudtest.Doc(func(m map[string]any) { cloudtest.Pos(m, 0)["nomenclatureCode"] = "45 0D zz" }), "inventPositions[0].nomenclatureCode"},
+		{"supplier type", cloudtest.Doc(func(m map[string]any) { cloudtest.Pos(m, 1)["supplierInfo"] = map[string]any{"name": 5} }), "inventPositions[1].supplierInfo.name"},
+		{"agent type", cloudtest.Doc(func(m map[string]any) { m["agentInfo"] = map[string]any{"types": []string{"attorney", "spy"}} }), "agentInfo.types[1]"},
+		{"agent no types", cloudtest.Doc(func(m map[string]any) { cloudtest.Pos(m, 0)["agentInfo"] = map[string]any{} }), "inventPositions[0].agentInfo.types"},
+		{"no positions", cloudtest.Doc(func(m map[string]any) { m["inventPositions"] = []any{} }), "inventPositions"},
+		{"no payments", cloudtest.Doc(func(m map[string]any) { delete(m, "moneyPositions") }), "moneyPositions"},
+		{"payment type", cloudtest.Doc(func(m map[string]any) {
 			m["moneyPositions"].([]any)[1].(map[string]any)["paymentType"] = "BITCOIN"
 		}), "moneyPositions[1].paymentType"},
-		{"payment sum", doc(func(m map[string]any) {
+		{"payment sum", cloudtest.Doc(func(m map[string]any) {
 			m["moneyPositions"].([]any)[0].(map[string]any)["sum"] = 0.001
 		}), "moneyPositions[0].sum"},
-		{"long text", doc(func(m map[string]any) { m["textToPrint"] = strings.Repeat("я", 3001) }), "textToPrint"},
+		{"long text", cloudtest.Doc(func(m map[string]any) { m["textToPrint"] = strings.Repeat("я", 3001) }), "textToPrint"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -193,7 +156,7 @@ func TestDocumentRefusals(t *testing.T) {
 
 func TestReceipt(t *testing.T) {
 	var d Document
-	if err := json.Unmarshal(doc(func(m map[string]any) { delete(m, "docType"); m["documentType"] = "RETURN" }), &d); err != nil {
+	if err := json.Unmarshal(cloudtest.Doc(func(m map[string]any) { delete(m, "docType"); m["documentType"] = "RETURN" }), &d); err != nil {
 		t.Fatal(err)
 	}
 	r, err := d.Receipt(testPoint)
@@ -242,18 +205,18 @@ func TestReceiptRefusals(t *testing.T) {
 		body  []byte
 		field string
 	}{
-		{"payments short", doc(func(m map[string]any) {
+		{"payments short", cloudtest.Doc(func(m map[string]any) {
 			m["moneyPositions"].([]any)[1].(map[string]any)["sum"] = 44
 		}), "moneyPositions"},
-		{"cashier inn", doc(func(m map[string]any) { m["cashierInn"] = "500100732250" }), "cashierInn"},
-		{"client inn", doc(func(m map[string]any) { m["clientInn"] = "7707083890" }), "clientInn"},
-		{"tax mode of another", doc(func(m map[string]any) { m["taxMode"] = "PATENT" }), "taxMode"},
-		{"vat sum", doc(func(m map[string]any) { pos(m, 0)["vatSum"] = 398.00 }), "inventPositions[0].vatSum"},
-		{"long name", doc(func(m map[string]any) { pos(m, 0)["name"] = strings.Repeat("x", 129) }), "inventPositions[0].name"},
-		{"discount too big", doc(func(m map[string]any) { pos(m, 1)["discSum"] = 51 }), "inventPositions[1].discSum"},
+		{"cashier inn", cloudtest.Doc(func(m map[string]any) { m["cashierInn"] = "500100732250" }), "cashierInn"},
+		{"client inn", cloudtest.Doc(func(m map[string]any) { m["clientInn"] = "7707083890" }), "clientInn"},
+		{"tax mode of another", cloudtest.Doc(func(m map[string]any) { m["taxMode"] = "PATENT" }), "taxMode"},
+		{"vat sum", cloudtest.Doc(func(m map[string]any) { cloudtest.Pos(m, 0)["vatSum"] = 398.00 }), "inventPositions[0].vatSum"},
+		{"long name", cloudtest.Doc(func(m map[string]any) { cloudtest.Pos(m, 0)["name"] = strings.Repeat("x", 129) }), "inventPositions[0].name"},
+		{"discount too big", cloudtest.Doc(func(m map[string]any) { cloudtest.Pos(m, 1)["discSum"] = 51 }), "inventPositions[1].discSum"},
 		// A marking code names one unit: such a position is not split.
-		{"discount unsplittable", doc(func(m map[string]any) {
-			p := pos(m, 1)
+		{"discount unsplittable", cloudtest.Doc(func(m map[string]any) {
+			p := cloudtest.Pos(m, 1)
 			p["price"], p["quantity"], p["discSum"] = 100, 3, 0.01
 			p["nomenclatureCode"] = "45 0D 04 30 77 19 57 61"
 			m["moneyPositions"].([]any)[1].(map[string]any)["sum"] = 299.99
@@ -274,7 +237,7 @@ func TestReceiptRefusals(t *testing.T) {
 	}
 	// The computed VAT is accepted within a kopeck: 1990.00 × 22 / 122 = 358.852.
 	var d Document
-	if err := json.Unmarshal(doc(func(m map[string]any) { pos(m, 0)["vatSum"] = 358.86 }), &d); err != nil {
+	if err := json.Unmarshal(cloudtest.Doc(func(m map[string]any) { cloudtest.Pos(m, 0)["vatSum"] = 358.86 }), &d); err != nil {
 		t.Fatal(err)
 	}
 	if r, err := d.Receipt(testPoint); err != nil || r.Items[0].VATSum != 35886 {
@@ -284,15 +247,15 @@ func TestReceiptRefusals(t *testing.T) {
 
 func TestReceiptAgentsMarksCorrection(t *testing.T) {
 	var d Document
-	err := json.Unmarshal(doc(func(m map[string]any) {
+	err := json.Unmarshal(cloudtest.Doc(func(m map[string]any) {
 		m["agentInfo"] = map[string]any{"types": []string{"paying_agent"},
 			"payingAgent":           map[string]any{"operation": "оплата", "phones": []string{"+74951234567"}},
 			"moneyTransferOperator": map[string]any{"name": "ООО Перевод", "inn": "7707083893", "address": "Москва"}}
-		p := pos(m, 0)
+		p := cloudtest.Pos(m, 0)
 		p["productMark"] = "010460043993125621JgXJ5.T<GS>8005112000<GS>930001<GS>923zbrLA==<GS>24014276281"
 		p["agentInfo"] = map[string]any{"types": []string{"commission_agent", "attorney"}}
 		p["supplierInfo"] = map[string]any{"name": "ООО Поставщик", "inn": "7707083893", "phones": []string{"+74951234567"}}
-		pos(m, 1)["nomenclatureCode"] = "45 0D 04 30 77 19 57 61"
+		cloudtest.Pos(m, 1)["nomenclatureCode"] = "45 0D 04 30 77 19 57 61"
 	}), &d)
 	if err != nil {
 		t.Fatal(err)
@@ -317,8 +280,8 @@ func TestReceiptAgentsMarksCorrection(t *testing.T) {
 	}
 
 	// An agent's position needs its supplier; the fiscal model says so, we name the shop's field.
-	err = json.Unmarshal(doc(func(m map[string]any) {
-		pos(m, 1)["agentInfo"] = map[string]any{"types": []string{"attorney"}}
+	err = json.Unmarshal(cloudtest.Doc(func(m map[string]any) {
+		cloudtest.Pos(m, 1)["agentInfo"] = map[string]any{"types": []string{"attorney"}}
 	}), &d)
 	if err != nil {
 		t.Fatal(err)
@@ -328,7 +291,7 @@ func TestReceiptAgentsMarksCorrection(t *testing.T) {
 		t.Errorf("agent without supplier: %v", err)
 	}
 
-	if err := json.Unmarshal(doc(func(m map[string]any) {
+	if err := json.Unmarshal(cloudtest.Doc(func(m map[string]any) {
 		m["docType"] = "SALE_CORRECTION"
 		m["correction"] = map[string]any{"type": "ORDER", "baseName": "Предписание", "baseDate": "2026-11-20", "baseNumber": "17"}
 	}), &d); err != nil {
@@ -367,7 +330,7 @@ func TestShopField(t *testing.T) {
 
 func TestDocumentRoundTrip(t *testing.T) {
 	var d Document
-	if err := json.Unmarshal(doc(nil), &d); err != nil {
+	if err := json.Unmarshal(cloudtest.Doc(nil), &d); err != nil {
 		t.Fatal(err)
 	}
 	b, err := json.Marshal(&d)
@@ -388,17 +351,17 @@ func TestDocumentRoundTrip(t *testing.T) {
 }
 
 func FuzzDocumentJSON(f *testing.F) {
-	f.Add(doc(nil))
-	f.Add(doc(func(m map[string]any) { pos(m, 0)["price"] = 19.900000000000002 }))
+	f.Add(cloudtest.Doc(nil))
+	f.Add(cloudtest.Doc(func(m map[string]any) { cloudtest.Pos(m, 0)["price"] = 19.900000000000002 }))
 	f.Add([]byte(`{"id":"x","documentType":"BUY","email":"+79161234567","inventPositions":[{"name":"a","price":1e2,"quantity":0.001,"vatTag":1105}],"moneyPositions":[{"paymentType":"OTHER","sum":0.1}]}`))
 	f.Add([]byte(`{"inventPositions":[null,{}],"moneyPositions":[1]}`))
-	f.Add(doc(func(m map[string]any) {
+	f.Add(cloudtest.Doc(func(m map[string]any) {
 		m["docType"] = "BUY_CORRECTION"
 		m["correction"] = map[string]any{"type": "SELF", "baseName": "акт", "baseDate": "2026-11-20"}
 		m["agentInfo"] = map[string]any{"types": []string{"another"}, "payingAgent": map[string]any{"operation": "x"}}
-		pos(m, 0)["supplierInfo"] = map[string]any{"name": "ООО", "inn": "7707083893"}
-		pos(m, 0)["productMark"] = "4606203090785"
-		pos(m, 1)["nomenclatureCode"] = "45 08 00 00 02 C0 EE D8"
+		cloudtest.Pos(m, 0)["supplierInfo"] = map[string]any{"name": "ООО", "inn": "7707083893"}
+		cloudtest.Pos(m, 0)["productMark"] = "4606203090785"
+		cloudtest.Pos(m, 1)["nomenclatureCode"] = "45 08 00 00 02 C0 EE D8"
 	}))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var d Document

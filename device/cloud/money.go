@@ -40,9 +40,9 @@ func (m Money) String() string {
 // MarshalJSON writes roubles with two decimals, so stored documents read back unchanged.
 func (m Money) MarshalJSON() ([]byte, error) { return []byte(m.String()), nil }
 
-// UnmarshalJSON parses roubles into kopecks; see parseMoney.
+// UnmarshalJSON parses roubles into kopecks; see ParseMoney.
 func (m *Money) UnmarshalJSON(b []byte) error {
-	v, err := parseMoney(string(b))
+	v, err := ParseMoney(string(b))
 	if err != nil {
 		return err
 	}
@@ -50,9 +50,9 @@ func (m *Money) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-// parseMoney turns a JSON number of roubles into kopecks exactly: the decimal text is
+// ParseMoney turns a JSON number of roubles into kopecks exactly: the decimal text is
 // read as a rational, never through float64, and it must lie within noise of a kopeck.
-func parseMoney(s string) (Money, error) {
+func ParseMoney(s string) (Money, error) {
 	v, err := parseFixed(s, 2)
 	if err != nil {
 		return 0, err

@@ -1,6 +1,7 @@
-package cloud
+package cloud_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -11,28 +12,33 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/openkassa/kassa/device/cloud"
+	"github.com/openkassa/kassa/device/cloud/cloudtest"
+	"github.com/openkassa/kassa/device/cloud/server"
+	"golang.org/x/crypto/bcrypt"
 )
 
 // testRegister is an in-memory Register: it fiscalizes nothing, but turns every
 // accepted document into a receipt with the real conversion and reports a result.
 type testRegister struct {
 	t     *testing.T
-	point Point
+	point cloud.Point
 	hold  string // ids with this prefix get no result until release
 	kick  func()
 
 	mu         sync.Mutex
 	accepted   map[string]int // id → times accepted
-	held       []Result
-	unreported []Result
+	held       []cloud.Result
+	unreported []cloud.Result
 	reported   map[string]int // id → times marked reported
 }
 
-func newTestRegister(t *testing.T, p Point) *testRegister {
+func newTestRegister(t *testing.T, p cloud.Point) *testRegister {
 	return &testRegister{t: t, point: p, accepted: map[string]int{}, reported: map[string]int{}}
 }
 
-func (r *testRegister) Accept(ctx context.Context, leases []Lease) error {
+func (r *testRegister) Accept(ctx context.Context, leases []cloud.Lease) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for _, l := range leases {
@@ -40,7 +46,7 @@ func (r *testRegister) Accept(ctx context.Context, leases []Lease) error {
 		if r.accepted[l.ID] > 1 {
 			continue // deduplicated by id
 		}
-		var d Document
+		var d cloud.Document
 		if err := json.Unmarshal(l.Document, &d); err != nil {
 			return fmt.Errorf("lease %s: %w", l.ID, err)
 		}
@@ -52,7 +58,7 @@ func (r *testRegister) Accept(ctx context.Context, leases []Lease) error {
 		for _, it := range rc.Items {
 			total += it.Sum
 		}
-		res := Result{ID: l.ID, Status: Printed, FiscalInfo: &FiscalInfo{FNDocNumber: len(r.accepted), Sum: Money(total), CheckType: "SALE"}}
+		res := cloud.Result{ID: l.ID, Status: cloud.Printed, FiscalInfo: &cloud.FiscalInfo{FNDocNumber: len(r.accepted), Sum: cloud.Money(total), CheckType: "SALE"}}
 		if r.hold != "" && strings.HasPrefix(l.ID, r.hold) {
 			r.held = append(r.held, res)
 			continue
@@ -73,10 +79,10 @@ func (r *testRegister) release() {
 	r.kick()
 }
 
-func (r *testRegister) Unreported(ctx context.Context) ([]Result, error) {
+func (r *testRegister) Unreported(ctx context.Context) ([]cloud.Result, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return append([]Result(nil), r.unreported...), nil
+	return append([]cloud.Result(nil), r.unreported...), nil
 }
 
 func (r *testRegister) Taking() bool { return true }
@@ -128,7 +134,7 @@ func (g *gate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	g.next.ServeHTTP(w, r)
 }
 
-func startPoller(t *testing.T, f *fixture, cfg PollerConfig) (*Poller, *testRegister, *gate) {
+func startPoller(t *testing.T, f *cloudFixture, cfg cloud.PollerConfig) (*cloud.Poller, *testRegister, *gate) {
 	t.Helper()
 	p, err := f.client().Point(context.Background())
 	if err != nil {
@@ -138,7 +144,7 @@ func startPoller(t *testing.T, f *fixture, cfg PollerConfig) (*Poller, *testRegi
 	g := &gate{next: f.srv.Handler(), reg: reg}
 	front := httptest.NewServer(g)
 	cfg.Seed = 7
-	poller := NewPoller(NewClient(front.URL, f.sb.RegisterToken, nil), reg, cfg)
+	poller := cloud.NewPoller(cloud.NewClient(front.URL, f.sb.RegisterToken, nil), reg, cfg)
 	reg.kick = poller.Kick
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -154,8 +160,8 @@ func startPoller(t *testing.T, f *fixture, cfg PollerConfig) (*Poller, *testRegi
 }
 
 func TestPollerOutage(t *testing.T) {
-	f := newFixture(t, Config{})
-	poller, reg, g := startPoller(t, f, PollerConfig{Interval: 30 * time.Millisecond,
+	f := newCloud(t)
+	poller, reg, g := startPoller(t, f, cloud.PollerConfig{Interval: 30 * time.Millisecond,
 		MinBackoff: 20 * time.Millisecond, MaxBackoff: 100 * time.Millisecond})
 	reg.mu.Lock()
 	reg.hold = "slow"
@@ -168,18 +174,18 @@ func TestPollerOutage(t *testing.T) {
 	completed := func(ids ...string) func() bool {
 		return func() bool {
 			for _, id := range ids {
-				if f.status(id).Status != Completed {
+				if f.status(id).Status != cloud.Completed {
 					return false
 				}
 			}
 			return true
 		}
 	}
-	waitFor(t, completed("a1", "a2", "a3"))
+	cloudtest.WaitFor(t, completed("a1", "a2", "a3"))
 	if !poller.Reachable() || poller.LastContact().IsZero() {
 		t.Fatal("not reachable while the cloud answers")
 	}
-	waitFor(t, func() bool { return f.status("slow1").Status == Pending }) // accepted, its result held
+	cloudtest.WaitFor(t, func() bool { return f.status("slow1").Status == cloud.Pending }) // accepted, its result held
 
 	// The cloud goes down; documents keep coming to it, and a result waits.
 	g.down.Store(true)
@@ -199,7 +205,7 @@ func TestPollerOutage(t *testing.T) {
 
 	g.down.Store(false)
 	back := time.Now()
-	waitFor(t, completed("slow1", "b1", "b2"))
+	cloudtest.WaitFor(t, completed("slow1", "b1", "b2"))
 	if d := time.Since(back); d > 2*time.Second {
 		t.Errorf("recovered after %v", d)
 	}
@@ -210,7 +216,7 @@ func TestPollerOutage(t *testing.T) {
 		t.Errorf("%d leases asked for while results waited", n)
 	}
 	// The cloud has the results; the register hears so once the report returns.
-	waitFor(t, func() bool {
+	cloudtest.WaitFor(t, func() bool {
 		reg.mu.Lock()
 		defer reg.mu.Unlock()
 		return reg.reported["b1"] > 0 && reg.reported["b2"] > 0
@@ -232,8 +238,8 @@ func TestPollerOutage(t *testing.T) {
 }
 
 func TestPollerLongPoll(t *testing.T) {
-	f := newFixture(t, Config{})
-	_, reg, g := startPoller(t, f, PollerConfig{LongPoll: true, Wait: 2 * time.Second, Interval: time.Second,
+	f := newCloud(t)
+	_, reg, g := startPoller(t, f, cloud.PollerConfig{LongPoll: true, Wait: 2 * time.Second, Interval: time.Second,
 		MinBackoff: 20 * time.Millisecond, MaxBackoff: 100 * time.Millisecond})
 	time.Sleep(100 * time.Millisecond)
 	before := g.requests.Load()
@@ -243,7 +249,7 @@ func TestPollerLongPoll(t *testing.T) {
 	}
 	start := time.Now()
 	f.post(withID("lp1"))
-	waitFor(t, func() bool { return f.status("lp1").Status == Completed })
+	cloudtest.WaitFor(t, func() bool { return f.status("lp1").Status == cloud.Completed })
 	if d := time.Since(start); d > 2*time.Second {
 		t.Errorf("long-poll took %v to fiscalize a posted document", d)
 	}
@@ -252,11 +258,11 @@ func TestPollerLongPoll(t *testing.T) {
 	reg.hold = "h"
 	reg.mu.Unlock()
 	f.post(withID("h1"))
-	waitFor(t, func() bool { return f.status("h1").Status == Pending })
+	cloudtest.WaitFor(t, func() bool { return f.status("h1").Status == cloud.Pending })
 	time.Sleep(50 * time.Millisecond) // the poller is back in its long-poll
 	start = time.Now()
 	reg.release()
-	waitFor(t, func() bool { return f.status("h1").Status == Completed })
+	cloudtest.WaitFor(t, func() bool { return f.status("h1").Status == cloud.Completed })
 	if d := time.Since(start); d > 2*time.Second {
 		t.Errorf("a kicked result took %v", d)
 	}
@@ -265,22 +271,11 @@ func TestPollerLongPoll(t *testing.T) {
 	}
 }
 
-func TestPollerBackoff(t *testing.T) {
-	p := NewPoller(nil, nil, PollerConfig{MinBackoff: 100 * time.Millisecond, MaxBackoff: time.Second, Seed: 3})
-	for failures, want := range map[int]time.Duration{1: 100 * time.Millisecond, 2: 200 * time.Millisecond, 4: 800 * time.Millisecond, 5: time.Second, 50: time.Second} {
-		for range 20 {
-			if d := p.backoff(failures); d < want/2 || d > want {
-				t.Fatalf("backoff(%d) = %v, want within [%v, %v]", failures, d, want/2, want)
-			}
-		}
-	}
-}
-
 // Only the leases after a start take back open leases: a full batch of new
 // documents is followed by an ordinary lease, not by one that hands this
 // register's open leases back to it.
 func TestPollerResumesOnlyAfterStart(t *testing.T) {
-	f := newFixture(t, Config{})
+	f := newCloud(t)
 	p, err := f.client().Point(context.Background())
 	if err != nil {
 		t.Fatal(err)
@@ -298,10 +293,10 @@ func TestPollerResumesOnlyAfterStart(t *testing.T) {
 		f.srv.Handler().ServeHTTP(w, r)
 	}))
 	defer front.Close()
-	poller := NewPoller(NewClient(front.URL, f.sb.RegisterToken, nil), reg, PollerConfig{MaxBatch: 2})
+	poller := cloud.NewPoller(cloud.NewClient(front.URL, f.sb.RegisterToken, nil), reg, cloud.PollerConfig{MaxBatch: 2})
 	cycle := func(want int) {
 		t.Helper()
-		if n, err := poller.cycle(context.Background()); n != want || err != nil {
+		if n, err := poller.Cycle(context.Background()); n != want || err != nil {
 			t.Fatalf("cycle = %d, %v; want %d documents", n, err, want)
 		}
 	}
@@ -344,13 +339,13 @@ func (r *slowReporter) Reported(ctx context.Context, ids []string) error {
 // TestPollerWaitsForReport: Run returns only after the report under way when
 // ctx ended has finished.
 func TestPollerWaitsForReport(t *testing.T) {
-	f := newFixture(t, Config{})
+	f := newCloud(t)
 	p, err := f.client().Point(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
 	reg := &slowReporter{testRegister: newTestRegister(t, p), entered: make(chan struct{}, 1), release: make(chan struct{})}
-	poller := NewPoller(f.client(), reg, PollerConfig{Interval: 10 * time.Millisecond, Seed: 7})
+	poller := cloud.NewPoller(f.client(), reg, cloud.PollerConfig{Interval: 10 * time.Millisecond, Seed: 7})
 	reg.kick = poller.Kick
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -367,3 +362,60 @@ func TestPollerWaitsForReport(t *testing.T) {
 		t.Fatal("Run returned while its report loop was still reporting")
 	}
 }
+
+// cloudFixture is a real cloud server on loopback with its sandbox's point.
+type cloudFixture struct {
+	t    *testing.T
+	srv  *server.Server
+	http *httptest.Server
+	sb   server.Sandbox
+}
+
+func newCloud(t *testing.T) *cloudFixture {
+	t.Helper()
+	srv, err := server.Open(server.Config{Dir: t.TempDir(), PasswordCost: bcrypt.MinCost})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &cloudFixture{t: t, srv: srv, http: httptest.NewServer(srv.Handler())}
+	t.Cleanup(func() { f.http.Close(); srv.Close() })
+	if f.sb, err = srv.Sandbox(); err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+func (f *cloudFixture) client() *cloud.Client {
+	return cloud.NewClient(f.http.URL, f.sb.RegisterToken, nil)
+}
+
+// shop makes one request of the shop API with the sandbox's pair and decodes the status it answers.
+func (f *cloudFixture) shop(method, path string, body []byte) cloud.DocumentStatus {
+	f.t.Helper()
+	req, err := http.NewRequest(method, f.http.URL+path, bytes.NewReader(body))
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	req.SetBasicAuth(f.sb.Login, f.sb.Password)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var st cloud.DocumentStatus
+	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil || resp.StatusCode != http.StatusOK {
+		f.t.Fatalf("%s %s: HTTP %d, %v", method, path, resp.StatusCode, err)
+	}
+	return st
+}
+
+func (f *cloudFixture) post(body []byte) cloud.DocumentStatus {
+	return f.shop("POST", "/api/fn/v2/doc", body)
+}
+
+func (f *cloudFixture) status(id string) cloud.DocumentStatus {
+	return f.shop("GET", "/api/fn/v1/doc/"+id+"/status", nil)
+}
+
+func withID(id string) []byte { return cloudtest.Doc(func(m map[string]any) { m["id"] = id }) }

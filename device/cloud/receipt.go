@@ -61,7 +61,7 @@ func (d *Document) ReceiptAt(p Point, at time.Time) (*fiscal.Receipt, error) {
 func (d *Document) ReceiptNotes(p Point, at time.Time) (*fiscal.Receipt, []string, error) {
 	sign, ok := docTypes[d.DocType]
 	if !ok {
-		return nil, nil, fieldErr("docType", "unknown %q", d.DocType)
+		return nil, nil, FieldErrorf("docType", "unknown %q", d.DocType)
 	}
 	tax, err := d.taxSystem(p)
 	if err != nil {
@@ -116,7 +116,7 @@ func (d *Document) ReceiptNotes(p Point, at time.Time) (*fiscal.Receipt, []strin
 	for _, m := range d.MoneyPositions {
 		at, ok := paymentTypes[m.PaymentType]
 		if !ok {
-			return nil, nil, fieldErr("moneyPositions", "unknown paymentType %q", m.PaymentType)
+			return nil, nil, FieldErrorf("moneyPositions", "unknown paymentType %q", m.PaymentType)
 		}
 		*at(&r.Payments) += int64(m.Sum)
 	}
@@ -135,16 +135,16 @@ func (d *Document) ReceiptNotes(p Point, at time.Time) (*fiscal.Receipt, []strin
 func (d *Document) taxSystem(p Point) (fiscal.TaxSystem, error) {
 	if d.TaxMode == "" {
 		if p.TaxSystems == 0 {
-			return 0, fieldErr("taxMode", "required: the retail point has no tax system")
+			return 0, FieldErrorf("taxMode", "required: the retail point has no tax system")
 		}
 		return fiscal.TaxSystem(1 << bits.TrailingZeros8(byte(p.TaxSystems))), nil
 	}
-	t, ok := taxModes[d.TaxMode]
+	t, ok := TaxModes[d.TaxMode]
 	if !ok {
-		return 0, fieldErr("taxMode", "unknown %q", d.TaxMode)
+		return 0, FieldErrorf("taxMode", "unknown %q", d.TaxMode)
 	}
 	if p.TaxSystems&t == 0 {
-		return 0, fieldErr("taxMode", "%s is not a tax system of the retail point", d.TaxMode)
+		return 0, FieldErrorf("taxMode", "%s is not a tax system of the retail point", d.TaxMode)
 	}
 	return t, nil
 }
@@ -158,7 +158,7 @@ func (pos Position) items(path string, std22 bool, tax fiscal.TaxSystem) ([]fisc
 	var notes []string
 	if pos.VatTag == 0 {
 		if !vatTagAbsent(tax) {
-			return nil, "", fieldErr(path+".vatTag", "required: the VAT code, %s (1105 is without VAT); "+
+			return nil, "", FieldErrorf(path+".vatTag", "required: the VAT code, %s (1105 is without VAT); "+
 				"only a PATENT or ENVD document may leave it out", vatTagCodes)
 		}
 		pos.VatTag = 1105
@@ -178,7 +178,7 @@ func (pos Position) items(path string, std22 bool, tax fiscal.TaxSystem) ([]fisc
 	parts := splitPrice(it.Sum, q)
 	if parts == nil || len(it.MarkCode) > 0 {
 		// A marking code names one unit: it cannot be spread over two positions.
-		return nil, "", fieldErr(path+".discSum",
+		return nil, "", FieldErrorf(path+".discSum",
 			"no price in whole kopecks times the quantity gives %s; split the position", Money(it.Sum))
 	}
 	whole := it.VATSum
@@ -224,7 +224,7 @@ func vatTagAbsent(tax fiscal.TaxSystem) bool {
 
 // taxModeName is the shop API's name of a tax system.
 func taxModeName(t fiscal.TaxSystem) string {
-	for name, v := range taxModes {
+	for name, v := range TaxModes {
 		if v == t {
 			return name
 		}
@@ -238,12 +238,12 @@ func (pos Position) item(path string, std22 bool) (fiscal.Item, error) {
 	q := fiscal.Quantity(pos.Quantity)
 	gross := fiscal.ItemSum(int64(pos.Price), q)
 	if gross < 0 {
-		return fiscal.Item{}, fieldErr(path+".price", "price %s × quantity %s exceeds %s, the largest sum a receipt holds",
+		return fiscal.Item{}, FieldErrorf(path+".price", "price %s × quantity %s exceeds %s, the largest sum a receipt holds",
 			pos.Price, q, Money(fiscal.MaxMoney))
 	}
 	sum := gross - int64(pos.DiscSum)
 	if sum < 0 {
-		return fiscal.Item{}, fieldErr(path+".discSum", "larger than the position's sum")
+		return fiscal.Item{}, FieldErrorf(path+".discSum", "larger than the position's sum")
 	}
 	price := int64(pos.Price)
 	if pos.DiscSum > 0 {
@@ -301,7 +301,7 @@ func (pos Position) item(path string, std22 bool) (fiscal.Item, error) {
 		// 20 %: the receipt carries the VAT of the rate it is mapped to, and
 		// 1200 is left out rather than wrong.
 	case !near(*pos.VatSum, rate):
-		return fiscal.Item{}, fieldErr(path+".vatSum", "%s differs from the computed VAT %s (%s)", pos.VatSum,
+		return fiscal.Item{}, FieldErrorf(path+".vatSum", "%s differs from the computed VAT %s (%s)", pos.VatSum,
 			Money(fiscal.VAT(sum, rate)), rate)
 	default:
 		it.VATSum = int64(*pos.VatSum)
@@ -313,7 +313,7 @@ func (pos Position) item(path string, std22 bool) (fiscal.Item, error) {
 func (a *AgentInfo) model() (byte, *fiscal.AgentData) {
 	var flags byte
 	for _, t := range a.Types {
-		flags |= agentTypes[t]
+		flags |= AgentTypes[t]
 	}
 	var ad fiscal.AgentData
 	if pa := a.PayingAgent; pa != nil {

@@ -3,10 +3,10 @@ package cloud
 import (
 	"encoding/json"
 	"errors"
-	"net/http"
 	"testing"
 	"time"
 
+	"github.com/openkassa/kassa/device/cloud/cloudtest"
 	"github.com/openkassa/kassa/fiscal"
 )
 
@@ -24,7 +24,7 @@ func TestVATTagCodes(t *testing.T) {
 	}
 	for _, c := range cases {
 		var d Document
-		if err := json.Unmarshal(doc(func(m map[string]any) {
+		if err := json.Unmarshal(cloudtest.Doc(func(m map[string]any) {
 			m["inventPositions"] = []any{map[string]any{"name": "x", "price": 122, "quantity": 1, "vatTag": c.code}}
 			m["moneyPositions"] = []any{map[string]any{"paymentType": "CARD", "sum": 122}}
 		}), &d); err != nil {
@@ -88,7 +88,7 @@ func TestStandardRateAtMidnight2026(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			var d Document
-			if err := json.Unmarshal(doc(c.edit), &d); err != nil {
+			if err := json.Unmarshal(cloudtest.Doc(c.edit), &d); err != nil {
 				t.Fatal(err)
 			}
 			r, err := d.ReceiptAt(c.p, c.at)
@@ -112,18 +112,18 @@ func TestPositionRefusals2026(t *testing.T) {
 		edit             func(m map[string]any)
 	}{
 		{"vatTag missing", "inventPositions[0].vatTag", "required: the VAT code, 1102–1107 or 1109–1114 (1105 is without VAT); only a PATENT or ENVD document may leave it out",
-			func(m map[string]any) { delete(pos(m, 0), "vatTag") }},
+			func(m map[string]any) { delete(cloudtest.Pos(m, 0), "vatTag") }},
 		{"vatTag 1108", "inventPositions[0].vatTag", "unknown 1108: want 1102–1107 or 1109–1114",
-			func(m map[string]any) { pos(m, 0)["vatTag"] = 1108 }},
+			func(m map[string]any) { cloudtest.Pos(m, 0)["vatTag"] = 1108 }},
 		// 1 000 000.00 × 10^11 = 10^19 kopecks, past an int64.
 		{"price × quantity overflows", "inventPositions[0].price",
 			"price 1000000.00 × quantity 100000000000 exceeds 2814749767106.55, the largest sum a receipt holds",
-			func(m map[string]any) { pos(m, 0)["price"] = 1000000; pos(m, 0)["quantity"] = 1e11 }},
+			func(m map[string]any) { cloudtest.Pos(m, 0)["price"] = 1000000; cloudtest.Pos(m, 0)["quantity"] = 1e11 }},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			var d Document
-			err := json.Unmarshal(doc(c.edit), &d)
+			err := json.Unmarshal(cloudtest.Doc(c.edit), &d)
 			if err == nil {
 				_, err = d.Receipt(testPoint)
 			}
@@ -139,7 +139,7 @@ func TestPositionRefusals2026(t *testing.T) {
 // document's number (1179), on own initiative too.
 func TestCorrectionNeeds(t *testing.T) {
 	corr := func(number any, cashier bool) []byte {
-		return doc(func(m map[string]any) {
+		return cloudtest.Doc(func(m map[string]any) {
 			m["docType"] = "SALE_CORRECTION"
 			c := map[string]any{"type": "SELF", "baseName": "акт", "baseDate": "2026-11-20"}
 			if number != nil {
@@ -191,7 +191,7 @@ func TestVatSumOfTheOldRate(t *testing.T) {
 		want   int64
 	}{{331.67, true, -1}, {358.85, true, 35885}, {300.00, false, 0}} {
 		var d Document
-		if err := json.Unmarshal(doc(func(m map[string]any) { pos(m, 0)["vatSum"] = c.vatSum }), &d); err != nil {
+		if err := json.Unmarshal(cloudtest.Doc(func(m map[string]any) { cloudtest.Pos(m, 0)["vatSum"] = c.vatSum }), &d); err != nil {
 			t.Fatal(err)
 		}
 		r, err := d.ReceiptAt(testPoint, at)
@@ -201,18 +201,5 @@ func TestVatSumOfTheOldRate(t *testing.T) {
 		if err == nil && (r.Items[0].VATSum != c.want || r.Items[0].VAT != fiscal.VAT22) {
 			t.Errorf("vatSum %.2f: item VAT %d, 1200 %d; want 22%% and %d", c.vatSum, r.Items[0].VAT, r.Items[0].VATSum, c.want)
 		}
-	}
-}
-
-// TestAcceptVAT22WithoutDate: a document without checkoutDateTime, posted on
-// the cloud's 2026 clock with vatTag 1102 and its VAT at 22 %, is accepted.
-func TestAcceptVAT22WithoutDate(t *testing.T) {
-	f := newFixture(t, Config{})
-	body := doc(func(m map[string]any) {
-		delete(m, "checkoutDateTime")
-		pos(m, 0)["vatSum"] = 358.85 // 1990.00 × 22/122
-	})
-	if code, data := f.shop("POST", "/api/fn/v2/doc", body); code != http.StatusOK {
-		t.Fatalf("HTTP %d %s", code, data)
 	}
 }

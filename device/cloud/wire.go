@@ -143,6 +143,9 @@ const DefaultRegistrar = "Администратор"
 // Registration is the registration report's data of the point's register:
 // the seller and the flags from the point's settings, the OFD the owner chose
 // (an autonomous register has none), the register's serial, version and
+// HasAgent says whether the point registers its register as the agent type name.
+func (p Point) HasAgent(name string) bool { return p.AgentFlags&AgentTypes[name] != 0 }
+
 // registration number. Validate it before use.
 func (p Point) Registration(serial, version, regNumber string) fiscal.Registration {
 	g := fiscal.Registration{

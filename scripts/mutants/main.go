@@ -47,10 +47,10 @@ var mutants = []mutant{
 	{
 		name: "cloud-idempotency",
 		why:  "the cloud takes a re-posted id as a new document",
-		file: "device/cloud/shop.go",
+		file: "device/cloud/server/shop.go",
 		old:  "\t\tif found {\n\t\t\tif rec.Hash != hash {",
 		new:  "\t\tif false && found {\n\t\t\tif rec.Hash != hash {",
-		pkgs: []string{"./device/cloud"},
+		pkgs: []string{"./device/cloud/server"},
 	},
 	{
 		name: "crc-polynomial",
