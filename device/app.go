@@ -17,7 +17,7 @@ import (
 	"github.com/openkassa/kassa/board"
 	"github.com/openkassa/kassa/device/cloud"
 	"github.com/openkassa/kassa/device/cloud/server"
-	"github.com/openkassa/kassa/device/mail"
+	"github.com/openkassa/kassa/device/cloud/server/mail"
 	"github.com/openkassa/kassa/fiscal"
 	"github.com/openkassa/kassa/fiscal/fn"
 	"github.com/openkassa/kassa/ofd"

@@ -19,7 +19,7 @@ import (
 
 	"github.com/openkassa/kassa/device"
 	"github.com/openkassa/kassa/device/cloud/server"
-	"github.com/openkassa/kassa/device/mail"
+	"github.com/openkassa/kassa/device/cloud/server/mail"
 )
 
 func init() {

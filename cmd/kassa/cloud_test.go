@@ -20,7 +20,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/openkassa/kassa/device/mail"
+	"github.com/openkassa/kassa/device/cloud/server/mail"
 )
 
 // selfSigned writes a certificate for 127.0.0.1 valid around the real now

@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/cenkalti/backoff/v4"
-	"github.com/openkassa/kassa/device/mail"
+	"github.com/openkassa/kassa/device/cloud/server/mail"
 	bolt "go.etcd.io/bbolt"
 )
 

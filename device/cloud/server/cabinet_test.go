@@ -27,7 +27,7 @@ import (
 
 	"github.com/openkassa/kassa/device/cloud"
 	"github.com/openkassa/kassa/device/cloud/cloudtest"
-	kmail "github.com/openkassa/kassa/device/mail"
+	kmail "github.com/openkassa/kassa/device/cloud/server/mail"
 	"github.com/openkassa/kassa/fiscal"
 	"github.com/openkassa/kassa/ofd/sim"
 	"golang.org/x/crypto/bcrypt"
