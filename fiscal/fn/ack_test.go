@@ -3,6 +3,7 @@ package fn_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"os"
 	"path/filepath"
@@ -251,6 +252,115 @@ func TestSyncWhileSigning(t *testing.T) {
 	if st := onDisk(t, dir); st.LastFD != receipts+2 || st.Unsent != 0 {
 		t.Fatalf("the file holds last FD %d with %d unsent, want %d with 0", st.LastFD, st.Unsent, receipts+2)
 	}
+	if err := e.Check(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// keptAcks holds each acknowledgement the drive took, by its FD, and checks
+// a drive against them: 41h gives each one's STLV 7, and ErrNoDocument for
+// the FDs given in none.
+type keptAcks map[uint32][]byte
+
+func (k keptAcks) take(t *testing.T, e *fn.Emulator, fd uint32) {
+	t.Helper()
+	ack := ackFor(t, nil, e.DriveNumber(), fd, 0, t0.Add(time.Duration(fd)*time.Minute))
+	must(0, e.Acknowledge(context.Background(), ack)).ok(t)
+	k[fd] = ackDocument(t, ack)
+}
+
+func (k keptAcks) check(t *testing.T, what string, e *fn.Emulator, through uint32) {
+	t.Helper()
+	for fd := range through + 1 {
+		got, err := e.Acknowledgement(context.Background(), fd)
+		if want := k[fd]; want != nil && (err != nil || !bytes.Equal(got, want)) {
+			t.Fatalf("%s: FD %d: acknowledgement % x, %v; want % x", what, fd, got, err, want)
+		}
+		if k[fd] == nil && !errors.Is(err, fn.ErrNoDocument) {
+			t.Fatalf("%s: FD %d, given in no acknowledgement: % x, %v; want ErrNoDocument", what, fd, got, err)
+		}
+	}
+}
+
+// Each acknowledgement is kept by the FD it acknowledged, in the drive's
+// journal and then in its bbolt file: 41h gives it after a power cut (the
+// files as Sync left them on disk) and after the drive was closed and opened
+// again, before and after checkpoints.
+func TestAcknowledgementsKeptByFD(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	cfg := fn.EmulatorConfig{Dir: dir}
+	e := must(fn.NewEmulator(cfg)).ok(t)
+	defer func() { e.Close() }()
+	must(e.Register(ctx, fn.Doc{Time: t0, TLV: registrationTLV(t, regNumber)})).ok(t)
+	must(e.OpenShift(ctx, fn.Doc{Time: t0, TLV: reportTLV(t, "open")})).ok(t)
+	must(e.Receipt(ctx, receipt(t, t0, 100))).ok(t)
+	kept := keptAcks{}
+	for fd := uint32(1); fd <= 3; fd++ {
+		kept.take(t, e, fd)
+	}
+	must(0, e.Sync(ctx)).ok(t)
+	kept.check(t, "FD 1–3 acknowledged", e, 5)
+	c := openCopy(t, dir)
+	kept.check(t, "after a power cut", c, 5)
+	c.Close()
+
+	// Enough of them to checkpoint several times over.
+	for i := range 300 {
+		s := must(e.Receipt(ctx, receipt(t, t0, uint64(200+i)))).ok(t)
+		if i%3 != 1 { // FD 4 is acknowledged by FD 5's acknowledgement, and so on
+			kept.take(t, e, s.FD)
+		}
+	}
+	must(0, e.Sync(ctx)).ok(t)
+	c = openCopy(t, dir)
+	kept.check(t, "300 more, after a power cut", c, 305)
+	if err := c.Check(); err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	must(0, e.Close()).ok(t)
+	e = must(fn.NewEmulator(cfg)).ok(t)
+	kept.check(t, "closed and opened again", e, 305)
+	if err := e.Check(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A drive directory written before acknowledgements were kept by FD, whose
+// state held only the last one, still opens: its last checkpointed
+// acknowledgement (FD 2) and those only in its journal (FD 3 and 4, as a power
+// cut left them) are kept by FD from then on; FD 1's was never kept. The
+// fixture was written by the emulator of that time: receipts FD 3–5,
+// acknowledgements of FD 1 and 2, closed; opened, acknowledgements of FD 3
+// and 4, receipt FD 6, synced, and its files copied as they stood.
+func TestDriveDirectoryWithLastAckOnly(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	for _, name := range []string{"fn.db", "fn.journal"} {
+		b, err := os.ReadFile(filepath.Join("testdata", "drive-last-ack-only", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, name), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cfg := fn.EmulatorConfig{Dir: dir, Key: []byte("fixture drive key")}
+	e := must(fn.NewEmulator(cfg)).ok(t)
+	defer func() { e.Close() }()
+	if st := must(e.State(ctx)).ok(t); st.LastFD != 6 || st.Unsent != 2 || st.FirstUnsentFD != 5 {
+		t.Fatalf("the old drive opens at last FD %d, %d unsent from FD %d; want 6, 2 from 5", st.LastFD, st.Unsent, st.FirstUnsentFD)
+	}
+	kept := keptAcks{}
+	for fd := uint32(2); fd <= 4; fd++ {
+		kept[fd] = ackDocument(t, ackFor(t, nil, e.DriveNumber(), fd, 0, t0))
+	}
+	kept.check(t, "opened", e, 7)
+	kept.take(t, e, 5)
+	must(0, e.Close()).ok(t)
+	e = must(fn.NewEmulator(cfg)).ok(t)
+	kept.check(t, "FD 5 acknowledged, closed and opened again", e, 7)
 	if err := e.Check(); err != nil {
 		t.Fatal(err)
 	}

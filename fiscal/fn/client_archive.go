@@ -53,6 +53,23 @@ func (c *Client) Document(ctx context.Context, fd uint32) (Archived, error) {
 	return out, nil
 }
 
+// Acknowledgement reads the OFD's acknowledgement of FD fd that the drive
+// keeps: 41h. The answer is the bytes as the drive stores them (the emulated
+// drive: the acknowledgement's STLV 7); a 08h, ErrNoDocument, is a document
+// not acknowledged, or without an acknowledgement of its own.
+func (c *Client) Acknowledgement(ctx context.Context, fd uint32) ([]byte, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	a, err := c.call(ctx, cmdDocumentAck, binary.LittleEndian.AppendUint32(nil, fd))
+	if err != nil {
+		return nil, fmt.Errorf("fn: acknowledgement of FD %d: %w", fd, err)
+	}
+	if len(a) == 0 {
+		return nil, fmt.Errorf("fn: acknowledgement of FD %d: 41h answered no bytes: %w", fd, ErrFrame)
+	}
+	return a, nil
+}
+
 // NextMessage reads the first unsent document's container: 22h, 23h blocks,
 // 25h. A 22h answered 08h means nothing is unsent.
 func (c *Client) NextMessage(ctx context.Context) ([]byte, error) {

@@ -59,7 +59,7 @@ const (
 	// report shift u16; registration INN 12, number 20, tax 1, modes 1; drive
 	// close INN 12, number 20; state report unsent u32, first unsent date3.
 	cmdFindDocument = 0x40
-	cmdDocumentAck  = 0x41 // data: FD u32. Answer: the OFD's acknowledgement of it, STLV 7; 08h when not kept (only the last one is)
+	cmdDocumentAck  = 0x41 // data: FD u32. Answer: the OFD's acknowledgement of it, STLV 7; 08h when it has none of its own
 	cmdUnacked      = 0x42 // answer: unacknowledged documents u16
 	// 43h answer: date5, INN 12, registration number 20, tax 1, modes 1, FD
 	// u32, ФП u32 of the last registration (47).

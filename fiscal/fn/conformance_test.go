@@ -372,6 +372,33 @@ func conformance(t *testing.T, newDrive driveFactory) {
 		}
 	})
 
+	t.Run("AcknowledgementsByFD", func(t *testing.T) {
+		f := registered(t, fn.EmulatorConfig{})
+		d := f.drive
+		acks, ok := d.(acknowledgements)
+		if !ok {
+			t.Fatalf("%T does not read acknowledgements by FD (41h)", d)
+		}
+		for i := range 4 {
+			must(d.Receipt(ctx, receipt(t, t0.Add(2*time.Minute), uint64(100+i)))).ok(t) // FD 3–6
+		}
+		want := map[uint32][]byte{}
+		for _, fd := range []uint32{1, 2, 3, 5} { // FD 5's acknowledges 4 too
+			ack := ackFor(t, nil, f.number, fd, 0, t0.Add(time.Duration(fd)*time.Minute))
+			must(0, d.Acknowledge(ctx, ack)).ok(t)
+			want[fd] = ackDocument(t, ack)
+		}
+		for fd := range uint32(8) {
+			got, err := acks.Acknowledgement(ctx, fd)
+			if w := want[fd]; w != nil && (err != nil || !bytes.Equal(got, w)) {
+				t.Fatalf("FD %d: acknowledgement % x, %v; want % x", fd, got, err, w)
+			}
+			if want[fd] == nil && !errors.Is(err, fn.ErrNoDocument) {
+				t.Fatalf("FD %d without an acknowledgement of its own: % x, %v; want ErrNoDocument", fd, got, err)
+			}
+		}
+	})
+
 	t.Run("AnyOFDWithoutKey", func(t *testing.T) {
 		f := registered(t, fn.EmulatorConfig{})
 		if err := f.drive.Acknowledge(ctx, ackFor(t, []byte("whatever OFD"), f.number, 2, 0, t0)); err != nil {

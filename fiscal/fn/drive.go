@@ -141,7 +141,7 @@ type Drive interface {
 	Sync(ctx context.Context) error
 	StateReport(ctx context.Context, d Doc) (Signed, error)    // 21: 18h/07h/19h
 	CloseDrive(ctx context.Context, d Doc) (Signed, error)     // 6: 04h/07h/05h
-	Document(ctx context.Context, fd uint32) (Archived, error) // 40h/45h/46h and 41h
+	Document(ctx context.Context, fd uint32) (Archived, error) // 40h/45h/46h
 	// NextMessage returns the FN–OFD container of the first unsent document,
 	// or nil, nil when everything is acknowledged.
 	NextMessage(ctx context.Context) ([]byte, error) // 22h–25h

@@ -65,13 +65,14 @@ type EmulatorConfig struct {
 //
 // Durability: every signed document, its number and the counters it moves are
 // one record of the drive's journal, so a power cut at any instant leaves either
-// the whole document or nothing; the journal is checkpointed into the drive's
-// bbolt file every checkpointDocs documents. The record of a receipt or of an
-// acknowledgement is written when the call returns and durable once Sync
-// returns; every other document syncs before it returns, which makes what came
-// before it durable too. One sync thus covers a run of receipts and
-// acknowledgements, and a sync running meanwhile covers a caller that comes
-// later (group commit). The OFD only ever gets durable documents; an
+// the whole document or nothing, and so is every acknowledgement, kept by the
+// FD it acknowledged (41h); the journal is checkpointed into the drive's bbolt
+// file every checkpointBatch documents and acknowledgements. The record of a
+// receipt or of an acknowledgement is written when the call returns and
+// durable once Sync returns; every other document syncs before it returns,
+// which makes what came before it durable too. One sync thus covers a run of
+// receipts and acknowledgements, and a sync running meanwhile covers a caller
+// that comes later (group commit). The OFD only ever gets durable documents; an
 // acknowledgement a power cut takes back only has its document sent again.
 type Emulator struct {
 	db      *bolt.DB
@@ -102,11 +103,14 @@ type Emulator struct {
 	// Documents in the journal and not yet in the bbolt file, the last of
 	// them st.LastFD's (see firstPending).
 	pending [][]byte
+	// Acknowledgements in the journal and not yet in the bbolt file, in the
+	// order taken.
+	pendingAcks []storedAck
 }
 
-// checkpointDocs is how many journaled documents are checkpointed into the
-// bbolt file at once.
-const checkpointDocs = 128
+// checkpointBatch is how many journaled documents and acknowledgements are
+// checkpointed into the bbolt file at once.
+const checkpointBatch = 128
 
 // driveState is what the drive's file holds besides the archive. Times are wall clocks in UTC form.
 type driveState struct {
@@ -125,9 +129,11 @@ type driveState struct {
 	ValidUntil      time.Time `json:"validUntil"` // a date: drives keep key validity to the day
 	RegFD           uint32    `json:"regFD"`      // the last registration or registration change; 0 in files before it was kept
 	Regs            int       `json:"regs"`       // registrations and their changes; 0 in files before it was kept
-	// The last acknowledgement taken (its STLV 7, as the OFD sent it) and its FD, for 41h.
-	LastAck   []byte `json:"lastAck,omitempty"`
-	LastAckFD uint32 `json:"lastAckFD,omitempty"`
+	// The last acknowledgement taken and its FD, as files from before
+	// acknowledgements were kept by FD (bucketAcks) hold it: read, and moved
+	// there (takeOldAck), never written.
+	OldLastAck   []byte `json:"lastAck,omitempty"`
+	OldLastAckFD uint32 `json:"lastAckFD,omitempty"`
 }
 
 func (s *driveState) unsent() uint32 { return s.LastFD - s.AckedThrough }
@@ -135,6 +141,7 @@ func (s *driveState) unsent() uint32 { return s.LastFD - s.AckedThrough }
 var (
 	bucketDrive = []byte("drive")
 	bucketDocs  = []byte("docs")
+	bucketAcks  = []byte("acks") // an acknowledgement's STLV 7 by the FD it acknowledged, for 41h
 	keyIdentity = []byte("identity")
 	keyState    = []byte("state")
 )
@@ -194,8 +201,10 @@ func NewEmulator(cfg EmulatorConfig) (*Emulator, error) {
 		if err != nil {
 			return err
 		}
-		if _, err := tx.CreateBucketIfNotExists(bucketDocs); err != nil {
-			return err
+		for _, name := range [][]byte{bucketDocs, bucketAcks} {
+			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+				return err
+			}
 		}
 		var id identity
 		if raw := b.Get(keyIdentity); raw != nil {
@@ -228,6 +237,7 @@ func NewEmulator(cfg EmulatorConfig) (*Emulator, error) {
 				return fmt.Errorf("state: %w", err)
 			}
 		}
+		e.takeOldAck(&e.st)
 		return nil
 	})
 	if err == nil {
@@ -249,7 +259,8 @@ func (e *Emulator) Key() []byte { return bytes.Clone(e.key) }
 func (e *Emulator) DriveNumber() string { return e.number }
 
 // replay opens the journal and takes its records that follow the bbolt
-// file's state, then checkpoints them. On failure the journal is closed.
+// file's state, then checkpoints them, and any acknowledgement taken from an
+// old file's state. On failure the journal is closed.
 func (e *Emulator) replay(path string) (err error) {
 	jr, recs, err := openJournal(path)
 	if err != nil {
@@ -270,20 +281,36 @@ func (e *Emulator) replay(path string) (err error) {
 		if err := json.Unmarshal(r.state, &st); err != nil {
 			return fmt.Errorf("journal record %d: state: %w", r.seq, err)
 		}
-		if r.fd != 0 {
-			if r.fd != st.LastFD || r.fd != e.st.LastFD+1 {
-				return fmt.Errorf("journal record %d: FD %d out of order", r.seq, r.fd)
-			}
-			e.pending = append(e.pending, bytes.Clone(r.rec))
+		if err := e.replayRecord(r, &st); err != nil {
+			return fmt.Errorf("journal record %d: %w", r.seq, err)
 		}
 		e.st = st
 		n++
 	}
-	if n == 0 {
+	if n == 0 && len(e.pendingAcks) == 0 {
 		return nil
 	}
-	e.log.Info("fn: journal replayed", "records", n, "documents", len(e.pending))
+	e.log.Info("fn: journal replayed", "records", n, "documents", len(e.pending), "acknowledgements", len(e.pendingAcks))
 	return e.writeCheckpoint()
+}
+
+// replayRecord takes the document or the acknowledgement of a journal record
+// whose state is st (see commit).
+func (e *Emulator) replayRecord(r journalRecord, st *driveState) error {
+	switch {
+	case r.fd != 0:
+		if r.fd != st.LastFD || r.fd != e.st.LastFD+1 {
+			return fmt.Errorf("FD %d out of order", r.fd)
+		}
+		e.pending = append(e.pending, bytes.Clone(r.rec))
+	case r.rec != nil:
+		if st.AckedThrough <= e.st.AckedThrough {
+			return fmt.Errorf("acknowledgement of FD %d after FD %d's", st.AckedThrough, e.st.AckedThrough)
+		}
+		e.pendingAcks = append(e.pendingAcks, storedAck{fd: st.AckedThrough, doc: bytes.Clone(r.rec)})
+	}
+	e.takeOldAck(st)
+	return nil
 }
 
 // Close checkpoints the journal and closes the drive's files.
@@ -687,10 +714,12 @@ func regNumber(els []fiscal.RawElement) string {
 	return ""
 }
 
-// commit writes st, and the document rec numbered fd unless fd is 0, as one
-// journal record, unless a write failure is injected, and then makes st the
-// drive's state; the record is durable after the next sync. It checkpoints
-// first when the journal is full or holds checkpointDocs documents.
+// commit writes st and rec as one journal record, unless a write failure is
+// injected, and then makes st the drive's state; the record is durable after
+// the next sync. rec is the document numbered fd, or, with fd 0, the
+// acknowledgement of FD st.AckedThrough (nil for none). It checkpoints first
+// when the journal is full or holds checkpointBatch documents and
+// acknowledgements.
 func (e *Emulator) commit(st *driveState, fd uint32, rec []byte) error {
 	if e.failWrites > 0 {
 		e.failWrites--
@@ -701,7 +730,7 @@ func (e *Emulator) commit(st *driveState, fd uint32, rec []byte) error {
 	if err != nil {
 		return err
 	}
-	if len(e.pending) >= checkpointDocs || !e.jr.fits(state, rec) {
+	if len(e.pending)+len(e.pendingAcks) >= checkpointBatch || !e.jr.fits(state, rec) {
 		if err := e.checkpoint(); err != nil {
 			return err
 		}
@@ -709,15 +738,18 @@ func (e *Emulator) commit(st *driveState, fd uint32, rec []byte) error {
 	if err := e.jr.write(st.Seq, fd, state, rec); err != nil {
 		return fmt.Errorf("%w: %w", ErrWrite, err)
 	}
-	if fd != 0 {
+	switch {
+	case fd != 0:
 		e.pending = append(e.pending, rec)
+	case rec != nil:
+		e.pendingAcks = append(e.pendingAcks, storedAck{fd: st.AckedThrough, doc: rec})
 	}
 	e.st = *st
 	return nil
 }
 
-// checkpoint writes the journaled documents and the committed state into the
-// bbolt file (synced) and starts the journal over.
+// checkpoint writes the journaled documents and acknowledgements and the
+// committed state into the bbolt file (synced) and starts the journal over.
 func (e *Emulator) checkpoint() error {
 	if e.jr.off == 0 {
 		return nil // nothing journaled since the last one
@@ -733,6 +765,12 @@ func (e *Emulator) writeCheckpoint() error {
 				return err
 			}
 		}
+		acks := tx.Bucket(bucketAcks)
+		for _, a := range e.pendingAcks {
+			if err := acks.Put(fdKey(a.fd), a.doc); err != nil {
+				return err
+			}
+		}
 		return putState(tx, &e.st)
 	})
 	if err != nil {
@@ -740,6 +778,8 @@ func (e *Emulator) writeCheckpoint() error {
 	}
 	clear(e.pending)
 	e.pending = e.pending[:0]
+	clear(e.pendingAcks)
+	e.pendingAcks = e.pendingAcks[:0]
 	e.jr.reset()
 	e.synced, e.durableFD = e.st.Seq, e.st.LastFD
 	e.rel.Release() // advice only: on failure the read pages stay mapped
@@ -981,9 +1021,8 @@ func (e *Emulator) Acknowledge(ctx context.Context, ack []byte) error {
 	}
 	st := e.st
 	err = e.acknowledged(&st, a.fd)
-	st.LastAck, st.LastAckFD = a.doc, a.fd
 	if err == nil {
-		err = e.commit(&st, 0, nil)
+		err = e.commit(&st, 0, a.doc)
 	}
 	if err != nil {
 		return fmt.Errorf("fn: acknowledgement for FD %d: %w", a.fd, err)
@@ -992,15 +1031,51 @@ func (e *Emulator) Acknowledge(ctx context.Context, ack []byte) error {
 	return nil
 }
 
-// lastAck is the last acknowledgement taken, as the OFD sent its STLV 7,
-// when it acknowledged FD fd; nil otherwise (an earlier one, or none).
-func (e *Emulator) lastAck(fd uint32) []byte {
+// storedAck is an acknowledgement the drive keeps: its STLV 7, as the OFD
+// sent it, and the FD it acknowledged.
+type storedAck struct {
+	fd  uint32
+	doc []byte
+}
+
+// Acknowledgement is the OFD's acknowledgement of FD fd as the drive keeps it
+// (41h): its STLV 7, as the OFD sent it. It is ErrNoDocument for a document
+// not acknowledged, or acknowledged only by a later document's
+// acknowledgement, which acknowledges every one before it.
+func (e *Emulator) Acknowledgement(ctx context.Context, fd uint32) ([]byte, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if fd == 0 || fd != e.st.LastAckFD {
-		return nil
+	if fd == 0 || fd > e.st.AckedThrough {
+		return nil, fmt.Errorf("fn: FD %d not acknowledged (last %d, acknowledged through %d): %w", fd, e.st.LastFD, e.st.AckedThrough, ErrNoDocument)
 	}
-	return bytes.Clone(e.st.LastAck)
+	for _, a := range e.pendingAcks {
+		if a.fd == fd {
+			return bytes.Clone(a.doc), nil
+		}
+	}
+	var doc []byte
+	err := e.db.View(func(tx *bolt.Tx) error {
+		doc = bytes.Clone(tx.Bucket(bucketAcks).Get(fdKey(fd)))
+		return nil
+	})
+	e.rel.Release() // advice only: on failure the read pages stay mapped
+	if err == nil && doc == nil {
+		err = fmt.Errorf("fn: FD %d acknowledged by a later document's acknowledgement, none of its own kept: %w", fd, ErrNoDocument)
+	}
+	return doc, err
+}
+
+// takeOldAck takes the acknowledgement a state from before acknowledgements
+// were kept by FD holds, as one journaled since the last checkpoint unless it
+// is the last one taken already, and clears it from st.
+func (e *Emulator) takeOldAck(st *driveState) {
+	if n := len(e.pendingAcks); st.OldLastAckFD != 0 && (n == 0 || e.pendingAcks[n-1].fd < st.OldLastAckFD) {
+		e.pendingAcks = append(e.pendingAcks, storedAck{fd: st.OldLastAckFD, doc: bytes.Clone(st.OldLastAck)})
+	}
+	st.OldLastAck, st.OldLastAckFD = nil, 0
 }
 
 // admitAck checks an acknowledgement against the drive's queue.
@@ -1077,7 +1152,9 @@ func (e *Emulator) syncLocked() error {
 // Check verifies the drive's invariants and writes nothing: bbolt's own, the
 // archive (the checkpointed documents, then those only in the journal so far)
 // numbered 1…LastFD with no gap and nothing beyond, each one's 1040 its number
-// and its ФПД verifying, and the OFD queue's counters within the archive.
+// and its ФПД verifying, the OFD queue's counters within the archive, and each
+// acknowledgement kept a document 7 whose 1040 is the acknowledged FD, within
+// those acknowledged.
 func (e *Emulator) Check() error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -1113,11 +1190,22 @@ func (e *Emulator) Check() error {
 				return err
 			}
 		}
+		c = tx.Bucket(bucketAcks).Cursor()
+		for k, doc := c.First(); k != nil; k, doc = c.Next() {
+			if err := e.checkAck(binary.BigEndian.Uint32(k), doc); err != nil {
+				return err
+			}
+		}
 		return nil
 	})
 	for i, rec := range e.pending { // journaled, not yet checkpointed
 		if err == nil {
 			err = verify(e.firstPending()+uint32(i), rec)
+		}
+	}
+	for _, a := range e.pendingAcks {
+		if err == nil {
+			err = e.checkAck(a.fd, a.doc)
 		}
 	}
 	switch {
@@ -1127,6 +1215,24 @@ func (e *Emulator) Check() error {
 		return fmt.Errorf("fn: check: archive ends at FD %d, counter says %d", want-1, e.st.LastFD)
 	case e.st.AckedThrough > e.st.LastFD:
 		return fmt.Errorf("fn: check: acknowledged through FD %d beyond the last %d", e.st.AckedThrough, e.st.LastFD)
+	}
+	return nil
+}
+
+// checkAck verifies a kept acknowledgement of FD fd (see Check).
+func (e *Emulator) checkAck(fd uint32, doc []byte) error {
+	if fd == 0 || fd > e.st.AckedThrough {
+		return fmt.Errorf("fn: check: an acknowledgement kept for FD %d, acknowledged through %d", fd, e.st.AckedThrough)
+	}
+	d, _, err := fiscal.NextElement(doc, 0)
+	if err == nil && d.Tag != fiscal.DocOperatorAck {
+		err = fmt.Errorf("document type %d, want 7", d.Tag)
+	}
+	if err != nil {
+		return fmt.Errorf("fn: check: the acknowledgement of FD %d: %w", fd, err)
+	}
+	if got, err := docFD(doc); err != nil || got != fd {
+		return fmt.Errorf("fn: check: the acknowledgement of FD %d: its 1040 is %d (%v)", fd, got, err)
 	}
 	return nil
 }

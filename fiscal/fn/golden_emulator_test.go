@@ -164,8 +164,8 @@ func emulatorScript() []step {
 		{name: "26h: the code, then the operator's message", req: ackCommandOf(ackWithMessage), ans: "00 00 2C 04 0B 00 FE 03 01 00 00 2D 04 02 00 'OK'"},
 		{name: "20h: 1 unsent from FD 3", req: "20", ans: "00 02 00 01 00 03 00 00 00 " + d0902},
 		{name: "40h FD 1 acknowledged", req: "40 01 00 00 00", ans: "00 01 01 " + d0900 + " 01 00 00 00 ?? ?? ?? ?? " + gINN + " " + gRegNo + " 01 24"},
-		{name: "41h FD 2: the last acknowledgement's STLV 7 as the OFD sent it", req: "41 02 00 00 00", ans: "00 " + ackWithMessage[strings.Index(ackWithMessage, "07 00 43 00"):]},
-		{name: "41h FD 1, acknowledged before the last: 08h", req: "41 01 00 00 00", ans: "08"},
+		{name: "41h FD 2: its acknowledgement's STLV 7 as the OFD sent it", req: "41 02 00 00 00", ans: "00 " + ackWithMessage[strings.Index(ackWithMessage, "07 00 43 00"):]},
+		{name: "41h FD 1, acknowledged before FD 2: its own", req: "41 01 00 00 00", ans: "00 " + ackNoCrypto[strings.Index(ackNoCrypto, "07 00 3D 00"):]},
 		{name: "41h FD 3, unacknowledged: 08h", req: "41 03 00 00 00", ans: "08"},
 
 		{name: "13h", req: "13 " + d0903, ans: "00"},

@@ -1,6 +1,7 @@
 package fn_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -199,6 +200,22 @@ func ackFor(t tb, ofdKey []byte, drive string, fd uint32, code byte, at time.Tim
 		t.Fatal(err)
 	}
 	return out
+}
+
+// acknowledgements is how a drive gives the OFD's acknowledgement it keeps of
+// a document (41h): the emulator in process and the client alike.
+type acknowledgements interface {
+	Acknowledgement(ctx context.Context, fd uint32) ([]byte, error)
+}
+
+// ackDocument is the acknowledgement's STLV 7 as its container carries it.
+func ackDocument(t testing.TB, ack []byte) []byte {
+	t.Helper()
+	c, err := ofd.ParseContainer(ack)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return bytes.Clone(c.Document)
 }
 
 // elements maps the tags of a document STLV to their values (the last of each).

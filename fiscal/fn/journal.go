@@ -20,7 +20,7 @@ const journalSize = 1 << 20
 const journalHeader = 8
 
 // journalFixed is the fixed part of a record after its header: sequence (u64),
-// FD (u32, 0 for none) and the state's length (u32), all LE.
+// the document's FD (u32, 0 for none) and the state's length (u32), all LE.
 const journalFixed = 16
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
@@ -30,7 +30,8 @@ var errJournalFull = errors.New("journal full")
 // journal is the drive's write-ahead log: every commit is one record, a sync
 // makes every record written before it durable, and the records are
 // checkpointed into the drive's bbolt file in batches. A record holds the drive's state after the commit and the
-// document it signed, if any; records carry consecutive sequence numbers, so
+// document it signed (with its FD) or the acknowledgement it took (FD 0), if
+// any; records carry consecutive sequence numbers, so
 // replay takes the run that follows the checkpointed state and stops at the
 // first record out of sequence, torn or stale from before the last checkpoint.
 type journal struct {

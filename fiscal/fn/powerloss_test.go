@@ -3,6 +3,7 @@ package fn_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -114,8 +115,9 @@ func seed(t *testing.T) uint64 {
 // journal loses every write it did not sync, cuts the power at random points
 // and reopens the drive from the files a cut leaves. Everything the drive
 // said was durable must be there: the documents that sync before they return,
-// and receipts and acknowledgements once Sync returned after them; nothing
-// the drive never returned may appear. bbolt syncs each commit before it
+// and receipts and acknowledgements once Sync returned after them, each
+// acknowledgement kept by its FD for 41h; nothing the drive never returned may
+// appear. bbolt syncs each commit before it
 // returns, so the drive's bbolt file is taken as it is on disk.
 func TestPowerLoss(t *testing.T) {
 	rng := rand.New(rand.NewPCG(seed(t), 0))
@@ -140,6 +142,7 @@ func TestPowerLoss(t *testing.T) {
 	dir := t.TempDir()
 	at := t0
 	var durableFD, returnedFD, durableAck, returnedAck uint32
+	kept := keptAcks{}
 	for cycle := range cycles {
 		e, err := fn.NewEmulator(fn.EmulatorConfig{Dir: dir, Key: powerCutKey})
 		if err != nil {
@@ -157,6 +160,12 @@ func TestPowerLoss(t *testing.T) {
 			t.Fatalf("cycle %d: acknowledged through %d after the cut; durable %d, returned %d", cycle, acked, durableAck, returnedAck)
 		}
 		durableFD, returnedFD, durableAck, returnedAck = st.LastFD, st.LastFD, acked, acked
+		for fd := range kept {
+			if fd > acked { // taken back by the cut
+				delete(kept, fd)
+			}
+		}
+		kept.check(t, fmt.Sprintf("cycle %d", cycle), e, st.LastFD+1)
 		if st.LastFDTime.After(at) {
 			at = st.LastFDTime
 		}
@@ -179,9 +188,7 @@ func TestPowerLoss(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if err := e.Acknowledge(ctx, ackFor(t, nil, e.DriveNumber(), c.FD, 0, at)); err != nil {
-					t.Fatal(err)
-				}
+				kept.take(t, e, c.FD)
 				returnedAck = c.FD
 			case r < 4:
 				if err := e.Sync(ctx); err != nil {

@@ -220,7 +220,12 @@ func (s *session) handle(ctx context.Context, cmd byte, data []byte) ([]byte, er
 			s.sentMsg = false
 		}
 		return append([]byte{a.code}, a.message...), nil
-	case cmdFindDocument, cmdReadTLVStart, cmdDocumentAck:
+	case cmdDocumentAck:
+		if err := needLen(cmd, data, 4); err != nil {
+			return nil, err
+		}
+		return d.Acknowledgement(ctx, binary.LittleEndian.Uint32(data))
+	case cmdFindDocument, cmdReadTLVStart:
 		if err := needLen(cmd, data, 4); err != nil {
 			return nil, err
 		}
@@ -228,14 +233,8 @@ func (s *session) handle(ctx context.Context, cmd byte, data []byte) ([]byte, er
 		if err != nil {
 			return nil, err
 		}
-		switch cmd {
-		case cmdFindDocument:
+		if cmd == cmdFindDocument {
 			return findAnswer(a)
-		case cmdDocumentAck:
-			if ack := d.lastAck(a.FD); ack != nil {
-				return ack, nil
-			}
-			return nil, fmt.Errorf("41h: FD %d: no acknowledgement of it kept (acknowledged %v; only the last one is): %w", a.FD, a.Acked, ErrNoDocument)
 		}
 		doc, _, err := fiscal.NextElement(a.TLV, 0)
 		if err == nil {
