@@ -12,6 +12,7 @@ import (
 
 	"github.com/openkassa/kassa/board"
 	"github.com/openkassa/kassa/device/cloud"
+	"github.com/openkassa/kassa/device/devicetest"
 	"github.com/openkassa/kassa/store"
 )
 
@@ -44,7 +45,7 @@ func TestBoardSensorsButtonAndLED(t *testing.T) {
 	go g.rt.boardLoop(ctx)
 
 	// The sensor says no paper (the line rests high): a receipt to print waits.
-	d := sale("paper", "SALE", "CARD", 10)
+	d := devicetest.Sale("paper", "SALE", "CARD", 10)
 	d["printReceipt"] = true
 	g.post(d)
 	g.cycle()
@@ -55,7 +56,7 @@ func TestBoardSensorsButtonAndLED(t *testing.T) {
 		t.Fatalf("health: %+v", h.Printer)
 	}
 	paper.EdgesChan <- gpio.Low
-	waitFor(t, "the paper sensor", 5*time.Second, func() bool { p, _ := hw.PaperPresent(); return p })
+	devicetest.WaitFor(t, "the paper sensor", 5*time.Second, func() bool { p, _ := hw.PaperPresent(); return p })
 	g.cycle()
 	if doc, _ := g.st.Get("paper"); doc.State != store.Fiscalized {
 		t.Fatalf("with paper: %s", doc.State)
@@ -65,13 +66,13 @@ func TestBoardSensorsButtonAndLED(t *testing.T) {
 	btn.EdgesChan <- gpio.Low
 	time.Sleep(50 * time.Millisecond)
 	btn.EdgesChan <- gpio.High
-	waitFor(t, "the self-test page", 10*time.Second, func() bool { return strings.Contains(printed(pe), "ТЕСТ ПЕЧАТИ") })
+	devicetest.WaitFor(t, "the self-test page", 10*time.Second, func() bool { return strings.Contains(printed(pe), "ТЕСТ ПЕЧАТИ") })
 
 	// The LED: documents wait for the OFD (this rig has none), then a stop turns it red.
-	waitFor(t, "the waiting pattern", 5*time.Second, func() bool { return hw.LED().Pattern() == board.Waiting })
+	devicetest.WaitFor(t, "the waiting pattern", 5*time.Second, func() bool { return hw.LED().Pattern() == board.Waiting })
 	for _, id := range []string{"b1", "b2", "b3", "b4"} {
 		g.rt.Accept(g.ctx, []cloud.Lease{badLease(id)})
 		g.rt.drain(g.ctx)
 	}
-	waitFor(t, "the stopped pattern", 5*time.Second, func() bool { return hw.LED().Pattern() == board.Stopped })
+	devicetest.WaitFor(t, "the stopped pattern", 5*time.Second, func() bool { return hw.LED().Pattern() == board.Stopped })
 }

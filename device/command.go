@@ -13,7 +13,7 @@ import (
 // its outcome is kept for the heartbeats to carry, and one goes at once.
 func (r *Runtime) runCommand(ctx context.Context, c cloud.Command) {
 	if last := r.commandOutcome(); last != nil && last.ID == c.ID {
-		r.heartbeatNow()
+		r.HeartbeatNow()
 		return
 	}
 	out := &cloud.CommandOutcome{ID: c.ID, Kind: c.Kind}
@@ -54,7 +54,7 @@ func (r *Runtime) runCommand(ctx context.Context, c cloud.Command) {
 	if err := r.store.SetSetting(commandSetting, out); err != nil {
 		r.log.Error("keeping the command's outcome", "command", c.Kind, "err", err)
 	}
-	r.heartbeatNow()
+	r.HeartbeatNow()
 }
 
 // commandSetting keeps the last command's outcome in the store: a register

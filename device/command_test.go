@@ -8,6 +8,7 @@ import (
 
 	"github.com/openkassa/kassa/device/cloud"
 	"github.com/openkassa/kassa/device/cloud/server"
+	"github.com/openkassa/kassa/device/devicetest"
 )
 
 // beat is one turn of the heartbeat loop: the register's health goes to the
@@ -30,9 +31,9 @@ func (g *rig) beat() cloud.HeartbeatResponse {
 func TestCabinetCommands(t *testing.T) {
 	cfg, pe := withPrinter(t)
 	g := newRig(t, cfg)
-	g.post(sale("s1", "SALE", "CARD", 100, 50))
-	g.post(sale("s2", "SALE", "CASH", 30))
-	g.post(sale("r1", "RETURN", "CASH", 10))
+	g.post(devicetest.Sale("s1", "SALE", "CARD", 100, 50))
+	g.post(devicetest.Sale("s2", "SALE", "CASH", 30))
+	g.post(devicetest.Sale("r1", "RETURN", "CASH", 10))
 	g.cycle()
 	point := g.sb.RetailPointID
 	g.beat()
@@ -105,7 +106,7 @@ func TestCabinetCommands(t *testing.T) {
 // command that comes in its answer and sends the outcome in its next beat.
 func TestCabinetCommandInHeartbeatLoop(t *testing.T) {
 	g := newRig(t, Config{HeartbeatEvery: time.Hour}) // only the loop's own beats
-	g.post(sale("s1", "SALE", "CASH", 100))
+	g.post(devicetest.Sale("s1", "SALE", "CASH", 100))
 	g.cycle()
 	point := g.sb.RetailPointID
 	x, err := g.server.RequestCommand(point, cloud.CommandXReport, "owner")

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/openkassa/kassa/device/cloud"
 	"github.com/openkassa/kassa/fiscal"
@@ -173,4 +174,20 @@ func cmdCloseDrive(ctx context.Context, r *Runtime, args []string) (consoleAnswe
 		return consoleAnswer{}, err
 	}
 	return text("drive closed: FD %d, ФП %010d\n", s.FD, s.FPD), nil
+}
+
+// RegisterDrive writes the registration report g into a new drive, at the time at.
+func RegisterDrive(ctx context.Context, d fn.Drive, g fiscal.Registration, at time.Time) (fn.Signed, error) {
+	if err := g.Validate(); err != nil {
+		return fn.Signed{}, fmt.Errorf("registering the drive: %w", err)
+	}
+	tlv, err := g.AppendTLV(nil, fiscal.DocRegistration)
+	if err != nil {
+		return fn.Signed{}, err
+	}
+	s, err := d.Register(ctx, fn.Doc{Time: at, TLV: tlv})
+	if err != nil {
+		return s, fmt.Errorf("registering the drive: %w", err)
+	}
+	return s, nil
 }

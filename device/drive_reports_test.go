@@ -4,6 +4,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/openkassa/kassa/device/devicetest"
 	"github.com/openkassa/kassa/fiscal"
 )
 
@@ -37,7 +38,7 @@ func (g *rig) archivedType(fd uint32) fiscal.Tag {
 func TestDriveReportsFromTheConsole(t *testing.T) {
 	cfg, pe := withPrinter(t)
 	g := newRig(t, cfg)
-	g.post(sale("s1", "SALE", "CARD", 10))
+	g.post(devicetest.Sale("s1", "SALE", "CARD", 10))
 	g.cycle()
 
 	// A state report while the shift is open: what waits for the OFD.

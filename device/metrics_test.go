@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/openkassa/kassa/device/devicetest"
 	"github.com/openkassa/kassa/store"
 )
 
@@ -105,7 +106,7 @@ func TestMetricsEndpoint(t *testing.T) {
 		t.Fatalf("/healthz: %d %+v", code, h)
 	}
 
-	g.st.Accept([]store.NewDoc{{ID: "m1", Body: mustJSON(sale("m1", "SALE", "CARD", 10))}}, g.clock())
+	g.st.Accept([]store.NewDoc{{ID: "m1", Body: mustJSON(devicetest.Sale("m1", "SALE", "CARD", 10))}}, g.clock())
 	if got := scrape(t, srv.URL)["kassa_documents_waiting_for_drive"]; got != 1 {
 		t.Errorf("one document accepted: waiting_for_drive %v", got)
 	}

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/openkassa/kassa/device/devicetest"
 	"github.com/openkassa/kassa/fiscal/fn"
 	"github.com/openkassa/kassa/store"
 )
@@ -87,7 +88,7 @@ func TestNotifyWatchdog(t *testing.T) {
 	stuck := &stuckDrive{Drive: g.em, entered: make(chan struct{}), release: make(chan struct{})}
 	g.rt.drive = stuck
 	defer stuck.unblock() // a failing test lets the loop end
-	g.st.Accept([]store.NewDoc{{ID: "wedge", Body: mustJSON(sale("wedge", "SALE", "CARD", 10))}}, g.clock())
+	g.st.Accept([]store.NewDoc{{ID: "wedge", Body: mustJSON(devicetest.Sale("wedge", "SALE", "CARD", 10))}}, g.clock())
 	g.rt.Wake()
 	<-stuck.entered
 	tick() // may still see the pass begin

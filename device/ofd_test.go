@@ -13,6 +13,7 @@ import (
 
 	"github.com/cenkalti/backoff/v4"
 
+	"github.com/openkassa/kassa/device/devicetest"
 	"github.com/openkassa/kassa/ofd"
 	"github.com/openkassa/kassa/ofd/sim"
 )
@@ -23,11 +24,11 @@ import (
 // the register resumes.
 func TestOFDOutageOf30Days(t *testing.T) {
 	g := newRig(t, Config{ShiftMaxAge: 23 * time.Hour})
-	g.post(sale("d0", "SALE", "CARD", 10))
+	g.post(devicetest.Sale("d0", "SALE", "CARD", 10))
 	g.cycle()
 	for day := 1; day <= 29; day++ {
 		g.advance(24 * time.Hour)
-		g.post(sale(fmt.Sprint("d", day), "SALE", "CARD", 10))
+		g.post(devicetest.Sale(fmt.Sprint("d", day), "SALE", "CARD", 10))
 		g.cycle()
 		h := g.rt.Health(g.ctx)
 		if h.Stopped {
@@ -39,7 +40,7 @@ func TestOFDOutageOf30Days(t *testing.T) {
 		}
 	}
 	g.advance(24*time.Hour + time.Hour)
-	g.post(sale("late", "SALE", "CARD", 10))
+	g.post(devicetest.Sale("late", "SALE", "CARD", 10))
 	g.cycle()
 	h := g.rt.Health(g.ctx)
 	if !h.Stopped || !strings.Contains(h.StopReason, "OFD") {
@@ -87,7 +88,7 @@ func (g *rig) deliverAll() []sim.Document {
 	done := make(chan struct{})
 	go func() { sender.Run(ctx); close(done) }()
 	defer func() { cancel(); <-done }()
-	waitFor(g.t, "the drive's queue delivered", 20*time.Second, func() bool {
+	devicetest.WaitFor(g.t, "the drive's queue delivered", 20*time.Second, func() bool {
 		st, err := g.em.State(g.ctx)
 		return err == nil && st.Unsent == 0
 	})

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/openkassa/kassa/board"
+	"github.com/openkassa/kassa/device/devicetest"
 	"github.com/openkassa/kassa/printer"
 	"github.com/openkassa/kassa/printer/emu"
 	"github.com/openkassa/kassa/store"
@@ -43,10 +44,10 @@ func TestPaperOutHoldsPrintedReceiptsOnly(t *testing.T) {
 	cfg, pe := withPrinter(t)
 	g := newRig(t, cfg)
 	pe.SetPaperOut(true)
-	paperDoc := sale("paper", "SALE", "CARD", 10)
+	paperDoc := devicetest.Sale("paper", "SALE", "CARD", 10)
 	paperDoc["printReceipt"] = true
 	g.post(paperDoc)
-	g.post(sale("email", "SALE", "CARD", 20))
+	g.post(devicetest.Sale("email", "SALE", "CARD", 20))
 	g.cycle()
 	if d, _ := g.st.Get("paper"); d.State != store.Accepted {
 		t.Fatalf("a receipt to print was %s while the paper is out", d.State)
@@ -77,7 +78,7 @@ func TestPrintFailingAfterSigningIsRequeuedAcrossRestart(t *testing.T) {
 	g := newRig(t, cfg)
 	// The shift report and the receipt are signed and queued; the paper runs out
 	// before they print.
-	d := sale("late-paper", "SALE", "CARD", 10)
+	d := devicetest.Sale("late-paper", "SALE", "CARD", 10)
 	d["printReceipt"] = true
 	g.post(d)
 	leases, _ := g.client.Lease(g.ctx, 0, 16)

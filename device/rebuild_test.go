@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/openkassa/kassa/device/devicetest"
 	"github.com/openkassa/kassa/store"
 )
 
@@ -18,14 +19,14 @@ import (
 func TestRebuildLedgerFromDrive(t *testing.T) {
 	g := newRig(t, Config{})
 	for _, id := range []string{"r1", "r2", "r3"} {
-		if code := g.post(sale(id, "SALE", "CARD", 100, 50.5)); code != 200 {
+		if code := g.post(devicetest.Sale(id, "SALE", "CARD", 100, 50.5)); code != 200 {
 			t.Fatalf("post %s: %d", id, code)
 		}
 	}
 	g.cycle()
 	// One more the drive signs whose result never reaches the cloud: the
 	// register dies between the two.
-	if code := g.post(sale("r4", "SALE", "CARD", 10)); code != 200 {
+	if code := g.post(devicetest.Sale("r4", "SALE", "CARD", 10)); code != 200 {
 		t.Fatalf("post r4: %d", code)
 	}
 	leases, err := g.client.Lease(g.ctx, 0, 16)

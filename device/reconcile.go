@@ -169,3 +169,10 @@ func topElements(doc []byte) (archivedFields, error) {
 	}
 	return f, nil
 }
+
+// ReceiptOf is the shop's document id (1084 named "id") and the total (1020)
+// of a signed receipt.
+func ReceiptOf(doc []byte) (id string, total uint64, err error) {
+	f, err := topElements(doc)
+	return f.shopID, f.uint(1020), err
+}

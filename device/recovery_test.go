@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/openkassa/kassa/device/cloud"
+	"github.com/openkassa/kassa/device/devicetest"
 	"github.com/openkassa/kassa/fiscal/fn"
 	"github.com/openkassa/kassa/store"
 )
@@ -55,9 +56,9 @@ func (g *rig) completed(id string, fd uint32) {
 // drive's archive by its shop id and records it; nothing is signed again.
 func TestRecoverSignedNotRecorded(t *testing.T) {
 	g := newRig(t, Config{})
-	g.post(sale("before", "SALE", "CASH", 10)) // opens the shift
+	g.post(devicetest.Sale("before", "SALE", "CASH", 10)) // opens the shift
 	g.cycle()
-	g.post(sale("crash", "SALE", "CARD", 250.50))
+	g.post(devicetest.Sale("crash", "SALE", "CARD", 250.50))
 	leases, err := g.client.Lease(g.ctx, 0, 16)
 	if err != nil || len(leases) != 1 {
 		t.Fatalf("lease: %v, %d documents", err, len(leases))
@@ -115,7 +116,7 @@ func TestRecoverSignedNotRecorded(t *testing.T) {
 // the result is reported from the store; the drive signs nothing.
 func TestRecoverRecordedNotReported(t *testing.T) {
 	g := newRig(t, Config{})
-	g.post(sale("unreported", "SALE", "CASH", 99.90))
+	g.post(devicetest.Sale("unreported", "SALE", "CASH", 99.90))
 	leases, err := g.client.Lease(g.ctx, 0, 16)
 	if err != nil || len(leases) != 1 {
 		t.Fatalf("lease: %v, %d documents", err, len(leases))
@@ -158,7 +159,7 @@ func TestRecoverRecordedNotReported(t *testing.T) {
 func TestRecoverReportedNotDelivered(t *testing.T) {
 	g := newRig(t, Config{})
 	for _, id := range []string{"r1", "r2", "r3"} {
-		g.post(sale(id, "SALE", "CARD", 10))
+		g.post(devicetest.Sale(id, "SALE", "CARD", 10))
 		g.cycle()
 		if st := g.status(id); st.Status != cloud.Completed {
 			t.Fatalf("%s: %s before the restart", id, st.Status)

@@ -1,10 +1,7 @@
 package device
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
-	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -16,7 +13,10 @@ import (
 
 	"github.com/openkassa/kassa/device/cloud"
 	"github.com/openkassa/kassa/device/cloud/server"
+	"github.com/openkassa/kassa/device/devicetest"
+	"github.com/openkassa/kassa/fiscal"
 	"github.com/openkassa/kassa/fiscal/fn"
+	"github.com/openkassa/kassa/ofd/sim"
 	"github.com/openkassa/kassa/store"
 )
 
@@ -66,7 +66,13 @@ func newRig(t *testing.T, cfg Config) *rig {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := registerDrive(g.ctx, g.em, p, SandboxSerial, "0.1.0", g.clock()); err != nil {
+	reg, err := fiscal.RegNumber("0000000001", p.INN, SandboxSerial)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := p.Registration(SandboxSerial, "0.1.0", reg)
+	r.OFDName, r.OFDINN = "ОФД-эмулятор kassa", sim.DefaultOFDINN
+	if _, err := RegisterDrive(g.ctx, g.em, r, g.clock()); err != nil {
 		t.Fatal(err)
 	}
 	g.st, err = store.Open(filepath.Join(dir, "kassa.db"), store.Limits{})
@@ -98,57 +104,9 @@ func (g *rig) advance(d time.Duration) {
 	g.mu.Unlock()
 }
 
-// sale is a shop document: one position per sum (roubles), paid by payment type.
-func sale(id, docType, payment string, sums ...float64) map[string]any {
-	var pos []map[string]any
-	total := 0.0
-	for i, s := range sums {
-		pos = append(pos, map[string]any{"name": fmt.Sprintf("Товар %d", i+1), "price": s, "quantity": 1, "vatTag": 1105})
-		total += s
-	}
-	return map[string]any{
-		"id": id, "docType": docType, "checkoutDateTime": "2026-11-23T09:00:00+03:00", "email": "buyer@example.com",
-		"inventPositions": pos, "moneyPositions": []map[string]any{{"paymentType": payment, "sum": total}},
-	}
-}
-
 // post sends a shop document with the first point's credentials and returns the HTTP status.
 func (g *rig) post(doc map[string]any) int {
-	return postDoc(g.t, g.http.URL, g.sb.Login, g.sb.Password, doc)
-}
-
-func postDoc(t *testing.T, base, login, password string, doc map[string]any) int {
-	t.Helper()
-	b, _ := json.Marshal(doc)
-	req, _ := http.NewRequest("POST", base+"/api/fn/v2/doc", bytes.NewReader(b))
-	req.SetBasicAuth(login, password)
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != 200 {
-		body, _ := io.ReadAll(resp.Body)
-		t.Logf("POST %s: %d %s", doc["id"], resp.StatusCode, body)
-	}
-	return resp.StatusCode
-}
-
-func docStatus(t *testing.T, base, login, password, id string) cloud.DocumentStatus {
-	t.Helper()
-	req, _ := http.NewRequest("GET", base+"/api/fn/v1/doc/"+id+"/status", nil)
-	req.SetBasicAuth(login, password)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var st cloud.DocumentStatus
-	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
-		t.Fatalf("status of %s: %v", id, err)
-	}
-	return st
+	return devicetest.PostDoc(g.t, g.http.URL, g.sb.Login, g.sb.Password, doc)
 }
 
 // cycle moves queued documents through the register once: lease, accept,
@@ -184,7 +142,7 @@ func (g *rig) cycle() {
 }
 
 func (g *rig) status(id string) cloud.DocumentStatus {
-	return docStatus(g.t, g.http.URL, g.sb.Login, g.sb.Password, id)
+	return devicetest.DocStatus(g.t, g.http.URL, g.sb.Login, g.sb.Password, id)
 }
 
 func (g *rig) ledger() store.Ledger {
@@ -196,11 +154,3 @@ func (g *rig) ledger() store.Ledger {
 }
 
 var quickClient = &http.Client{Timeout: 5 * time.Second}
-
-func newJSONRequest(method, url string, body []byte) (*http.Request, error) {
-	req, err := http.NewRequest(method, url, bytes.NewReader(body))
-	if err == nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	return req, err
-}

@@ -366,13 +366,21 @@ func (r *Runtime) heartbeatLoop(ctx context.Context) {
 	}
 }
 
-// heartbeatNow has the next heartbeat go at once, so the cloud (and the owner's
+// HeartbeatNow has the next heartbeat go at once, so the cloud (and the owner's
 // alerts) learn of a stop or a resume without waiting for the period.
-func (r *Runtime) heartbeatNow() {
+func (r *Runtime) HeartbeatNow() {
 	select {
 	case r.beat <- struct{}{}:
 	default:
 	}
+}
+
+// ClockMoved tells the register that its clock jumped forward (a drill):
+// health, the cloud and the OFD stop's lifting see the new time at once. It
+// returns the register's time now.
+func (r *Runtime) ClockMoved() time.Time {
+	r.HeartbeatNow()
+	return r.now()
 }
 
 // event logs and records one event of the register's log.

@@ -112,6 +112,8 @@ type OFDSettings struct {
 	Server     string `json:"server"`     // HOST:PORT of an OFD; "" = the embedded OFD emulator
 	Addr       string `json:"addr"`       // the emulator's address; default 127.0.0.1:7777
 	LookupAddr string `json:"lookupAddr"` // the emulator's receipt look-up; default 127.0.0.1:7778
+	Name       string `json:"name"`       // the OFD's name, printed on receipts (the sandbox: its emulator's)
+	Site       string `json:"site"`       // where a buyer checks a receipt, printed on receipts
 }
 
 // PrinterSettings say where the receipt printer is.

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/openkassa/kassa/device/devicetest"
 	"github.com/openkassa/kassa/fiscal"
 	"github.com/openkassa/kassa/fiscal/fn"
 )
@@ -15,8 +16,8 @@ func TestShiftsCarryForwardOnInjectedClock(t *testing.T) {
 	if _, err := g.rt.Cash(true, 500_00); err != nil {
 		t.Fatal(err)
 	}
-	g.post(sale("s1", "SALE", "CASH", 100.00, 50.50))
-	g.post(sale("s2", "SALE", "CARD", 999.99))
+	g.post(devicetest.Sale("s1", "SALE", "CASH", 100.00, 50.50))
+	g.post(devicetest.Sale("s2", "SALE", "CARD", 999.99))
 	g.cycle()
 	l := g.ledger()
 	if !l.ShiftOpen || l.Shift != 1 {
@@ -28,7 +29,7 @@ func TestShiftsCarryForwardOnInjectedClock(t *testing.T) {
 
 	// 23 h 31 min later the next document closes shift 1 first and opens shift 2.
 	g.advance(23*time.Hour + 31*time.Minute)
-	g.post(sale("r1", "RETURN", "CASH", 50.50))
+	g.post(devicetest.Sale("r1", "RETURN", "CASH", 50.50))
 	g.cycle()
 	l = g.ledger()
 	if l.Shift != 2 || !l.ShiftOpen {
@@ -93,7 +94,7 @@ func TestShiftsCarryForwardOnInjectedClock(t *testing.T) {
 
 func TestShiftClosesAtConfiguredTime(t *testing.T) {
 	g := newRig(t, Config{CloseAt: "03:00"})
-	g.post(sale("a", "SALE", "CARD", 10))
+	g.post(devicetest.Sale("a", "SALE", "CARD", 10))
 	g.cycle() // shift opened at 09:00
 	if g.rt.CloseDueShift(g.ctx) {
 		t.Fatal("closed before 03:00 came")
@@ -115,13 +116,13 @@ func TestDriveShiftLimitRenewsShift(t *testing.T) {
 	// Our own limit is set past the drive's 24 h: the drive refuses, the runtime
 	// closes, opens and signs in the new shift instead of failing the document.
 	g := newRig(t, Config{ShiftMaxAge: 48 * time.Hour})
-	g.post(sale("a", "SALE", "CARD", 10))
+	g.post(devicetest.Sale("a", "SALE", "CARD", 10))
 	g.cycle()
 	g.advance(24*time.Hour + time.Minute)
 	if _, err := g.em.Receipt(g.ctx, fn.ReceiptDoc{Time: g.clock(), Sign: fiscal.Income, Total: 1}); !errors.Is(err, fn.ErrShiftExpired) {
 		t.Fatalf("the drive should refuse after 24 h, got %v", err)
 	}
-	g.post(sale("b", "SALE", "CARD", 20))
+	g.post(devicetest.Sale("b", "SALE", "CARD", 20))
 	g.cycle()
 	if s := g.status("b"); s.Status != "COMPLETED" || s.FiscalInfo.ShiftNumber != 2 {
 		t.Fatalf("b: %s in shift %v, want COMPLETED in shift 2", s.Status, s.FiscalInfo)
@@ -142,8 +143,8 @@ func TestCashOutNeverBelowZero(t *testing.T) {
 		t.Fatalf("cash out of the whole balance: %v, %+v", err, l)
 	}
 	// A cash refund larger than the drawer fails with no fiscal document.
-	g.post(sale("s", "SALE", "CARD", 30))
-	g.post(sale("r", "RETURN", "CASH", 30))
+	g.post(devicetest.Sale("s", "SALE", "CARD", 30))
+	g.post(devicetest.Sale("r", "RETURN", "CASH", 30))
 	g.cycle()
 	s := g.status("r")
 	if s.Status != "FAILED" || !strings.Contains(s.Message, "balance") {
@@ -162,13 +163,13 @@ func TestDrawerNotCarriedWhenThePointSaysSo(t *testing.T) {
 	p := g.rt.pt()
 	p.CarryBalance, p.ShopDocuments = false, false
 	g.rt.point.Store(&p)
-	g.post(sale("s1", "SALE", "CASH", 100))
+	g.post(devicetest.Sale("s1", "SALE", "CASH", 100))
 	g.cycle()
 	if l := g.ledger(); l.CashBalance != 100_00 {
 		t.Fatalf("drawer in shift 1: %d", l.CashBalance)
 	}
 	g.rt.Console(g.ctx, []string{"report", "z"})
-	g.post(sale("s2", "SALE", "CARD", 10))
+	g.post(devicetest.Sale("s2", "SALE", "CARD", 10))
 	g.cycle()
 	if l := g.ledger(); l.Shift != 2 || l.CashBalance != 0 {
 		t.Fatalf("shift %d drawer %d, want shift 2 with an empty drawer", l.Shift, l.CashBalance)
@@ -179,7 +180,7 @@ func TestDrawerNotCarriedWhenThePointSaysSo(t *testing.T) {
 // was closed behind its back, the drive refuses and the register opens a new one.
 func TestShiftClosedBehindTheLedger(t *testing.T) {
 	g := newRig(t, Config{})
-	g.post(sale("a", "SALE", "CARD", 10))
+	g.post(devicetest.Sale("a", "SALE", "CARD", 10))
 	g.cycle()
 	tlv, err := g.rt.reportTLV(fiscal.DocShiftClose)
 	if err != nil {
@@ -188,7 +189,7 @@ func TestShiftClosedBehindTheLedger(t *testing.T) {
 	if _, err := g.em.CloseShift(g.ctx, fn.Doc{Time: g.clock(), TLV: tlv}); err != nil {
 		t.Fatal(err)
 	}
-	g.post(sale("b", "SALE", "CARD", 10))
+	g.post(devicetest.Sale("b", "SALE", "CARD", 10))
 	g.cycle()
 	if s := g.status("b"); s.Status != "COMPLETED" || s.FiscalInfo.ShiftNumber != 2 {
 		t.Fatalf("b: %s %+v", s.Status, s.FiscalInfo)

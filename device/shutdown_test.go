@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/openkassa/kassa/device/devicetest"
 )
 
 // TestConsoleWaitsForConnections: ServeConsole returns only once every
@@ -25,7 +27,7 @@ func TestConsoleWaitsForConnections(t *testing.T) {
 	served := make(chan error, 1)
 	go func() { served <- g.rt.ServeConsole(ctx, sock) }()
 	var conn net.Conn
-	waitFor(t, "the console socket", 10*time.Second, func() bool {
+	devicetest.WaitFor(t, "the console socket", 10*time.Second, func() bool {
 		conn, err = net.Dial("unix", sock)
 		return err == nil
 	})

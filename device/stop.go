@@ -68,7 +68,7 @@ func (r *Runtime) stop(kind, reason string) {
 	}
 	r.log.Error("REGISTER STOPPED: no documents are taken until `kassa resume`", "reason", reason)
 	r.event("stop", "register stopped: %s", reason)
-	r.heartbeatNow()
+	r.HeartbeatNow()
 }
 
 // Resume lifts a stop: the drive is reconciled first, then documents flow again.
@@ -84,7 +84,7 @@ func (r *Runtime) Resume(ctx context.Context) error {
 	}
 	r.setDriveErr(nil)
 	r.event("resume", "register resumed")
-	r.heartbeatNow()
+	r.HeartbeatNow()
 	r.Wake()
 	return nil
 }

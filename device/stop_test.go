@@ -8,20 +8,21 @@ import (
 	"time"
 
 	"github.com/openkassa/kassa/device/cloud"
+	"github.com/openkassa/kassa/device/devicetest"
 	"github.com/openkassa/kassa/store"
 )
 
 // badLease is a document that reaches the register but cannot be registered: its
 // tax system is not one the point is registered for.
 func badLease(id string) cloud.Lease {
-	doc := sale(id, "SALE", "CARD", 10)
+	doc := devicetest.Sale(id, "SALE", "CARD", 10)
 	doc["taxMode"] = "PATENT"
 	b, _ := json.Marshal(doc)
 	return cloud.Lease{ID: id, Document: b}
 }
 
 func goodLease(id string) cloud.Lease {
-	b, _ := json.Marshal(sale(id, "SALE", "CARD", 10))
+	b, _ := json.Marshal(devicetest.Sale(id, "SALE", "CARD", 10))
 	return cloud.Lease{ID: id, Document: b}
 }
 

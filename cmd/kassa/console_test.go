@@ -1,3 +1,5 @@
+//go:build !board
+
 package main
 
 import (
@@ -9,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/openkassa/kassa/device"
+	"github.com/openkassa/kassa/device/sandbox"
 )
 
 // The console read from a pipe (a script, or a technician's here-document) runs
@@ -18,7 +21,7 @@ func TestConsoleLoopFromAPipe(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	s := device.Settings{Data: dir}
 	s.Cloud.Addr, s.OFD.Addr, s.OFD.LookupAddr = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
-	app, err := device.Start(ctx, s, version, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	app, err := sandbox.Start(ctx, s, version, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}

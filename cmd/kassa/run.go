@@ -6,7 +6,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"path/filepath"
 	"runtime"
 	"runtime/debug"
 	"strings"
@@ -72,15 +71,11 @@ func runRegister(ctx context.Context, args []string) error {
 		return err
 	}
 	registerRuntime(s)
-	app, err := device.Start(ctx, s, version, log)
+	app, wait, err := startRegister(ctx, s, log)
 	if err != nil {
 		return err
 	}
-	sb := app.Sandbox
-	if sb.Cloud != "" {
-		log.Info("sandbox ready", sandboxReady(sb, app.Settings.Data)...)
-	}
-	log.Info("register running", "console", sb.Socket, "version", version)
+	log.Info("register running", "console", app.Socket, "version", version)
 	stopMetrics := func() {}
 	if configured := app.Settings.Metrics.Addr; configured != "" {
 		addr, stop, err := serveMetrics(configured, app.Runtime.MetricsHandler())
@@ -109,18 +104,10 @@ func runRegister(ctx context.Context, args []string) error {
 	}()
 	<-ctx.Done()
 	stopMetrics() // before the store and the drive close beneath a scrape
-	app.Wait(ctx)
+	wait(ctx)
 	<-notified
 	log.Info("register stopped")
 	return nil
-}
-
-// sandboxReady is what the "sandbox ready" line says: where things are and
-// the integration login, never a password (logs travel further than the
-// 0600 sandbox.json, which holds them).
-func sandboxReady(sb device.SandboxFile, data string) []any {
-	return []any{"cloud", sb.Cloud, "login", sb.Login, "retailPointId", sb.RetailPointID, "ofd", sb.OFD,
-		"ofdLookup", sb.OFDLookup, "sandbox", filepath.Join(data, "sandbox.json")}
 }
 
 // registerRuntime sets the Go runtime up for a register alone on its board,

@@ -1,3 +1,5 @@
+//go:build !board
+
 package main
 
 import (
@@ -10,6 +12,7 @@ import (
 
 	"github.com/openkassa/kassa/device"
 	"github.com/openkassa/kassa/device/cloud/server"
+	"github.com/openkassa/kassa/device/sandbox"
 )
 
 // A register alone runs on one P at GC target 60; one hosting the sandbox's
@@ -49,7 +52,7 @@ func TestRegisterRuntime(t *testing.T) {
 
 // TestSandboxReadyLine: the log line names the credentials' file, not its secrets.
 func TestSandboxReadyLine(t *testing.T) {
-	sb := device.SandboxFile{Cloud: "http://127.0.0.1:8780", Login: "pointlogin", Password: "point-secret",
+	sb := sandbox.File{Cloud: "http://127.0.0.1:8780", Login: "pointlogin", Password: "point-secret",
 		CabinetLogin: "cab", CabinetPassword: "cabinet-secret",
 		RetailPoints: []server.SandboxPoint{{Login: "pointlogin", Password: "point-secret"}}}
 	var buf bytes.Buffer

@@ -8,11 +8,12 @@ import (
 	"testing"
 
 	"github.com/openkassa/kassa/device"
+	"github.com/openkassa/kassa/device/sandbox"
 )
 
 // The register in this process, so that `go test -cpuprofile` sees the whole
 // path of a receipt (cloud, store, drive, OFD emulator).
-func startInProcess(t testing.TB, dir string) (app *device.App, stop func()) {
+func startInProcess(t testing.TB, dir string) (app *sandbox.App, stop func()) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	s := device.Settings{Data: dir}
@@ -22,7 +23,7 @@ func startInProcess(t testing.TB, dir string) (app *device.App, stop func()) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { lf.Close() })
-	app, err = device.Start(ctx, s, "0.1.0", slog.New(slog.NewTextHandler(lf, nil)))
+	app, err = sandbox.Start(ctx, s, "0.1.0", slog.New(slog.NewTextHandler(lf, nil)))
 	if err != nil {
 		cancel()
 		t.Fatal(err)
@@ -65,7 +66,7 @@ func benchRegister(b *testing.B, remote string) {
 	}
 	app, stop := startInProcess(b, data)
 	defer stop()
-	s := newShop(app.Sandbox.Cloud, app.Sandbox.Login, app.Sandbox.Password)
+	s := newShop(app.Sandbox.File.Cloud, app.Sandbox.File.Login, app.Sandbox.File.Password)
 	cb, err := listenCallbacks()
 	if err != nil {
 		b.Fatal(err)

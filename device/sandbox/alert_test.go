@@ -1,4 +1,4 @@
-package device
+package sandbox
 
 import (
 	"context"
@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/openkassa/kassa/device/devicetest"
 )
 
 // subjects decodes the subjects of the mails in the sandbox's sink, oldest first.
@@ -43,25 +45,25 @@ func TestDriveFaultMailsTheOwnerOnce(t *testing.T) {
 	dir := t.TempDir()
 	app, stop := startApp(t, dir)
 	defer stop()
-	var sb SandboxFile
+	var sb File
 	b, _ := os.ReadFile(filepath.Join(dir, "sandbox.json"))
 	if err := json.Unmarshal(b, &sb); err != nil || sb.SMTP == "" || sb.Cabinet == "" {
 		t.Fatalf("sandbox.json: %v %s", err, b)
 	}
 	// The fault must hit the receipt, not the OFD's acknowledgement of the registration.
-	waitFor(t, "the registration delivered", 10*time.Second, func() bool {
+	devicetest.WaitFor(t, "the registration delivered", 10*time.Second, func() bool {
 		s, err := app.Drive.State(context.Background())
 		return err == nil && s.Unsent == 0
 	})
-	app.Emulator.FailNextWrites(1)
-	postDoc(t, sb.Cloud, sb.Login, sb.Password, sale("victim", "SALE", "CARD", 10))
-	waitFor(t, "the alert e-mail", 15*time.Second, func() bool { return len(subjects(t, dir)) > 0 })
+	app.Sandbox.Emulator.FailNextWrites(1)
+	devicetest.PostDoc(t, sb.Cloud, sb.Login, sb.Password, devicetest.Sale("victim", "SALE", "CARD", 10))
+	devicetest.WaitFor(t, "the alert e-mail", 15*time.Second, func() bool { return len(subjects(t, dir)) > 0 })
 	got := subjects(t, dir)
 	if len(got) != 1 || !strings.Contains(got[0], sb.RetailPoints[0].Name) || !strings.Contains(got[0], "drive error") {
 		t.Fatalf("alert mails: %q", got)
 	}
 	// More heartbeats while stopped: still one mail.
-	app.Runtime.heartbeatNow()
+	app.Runtime.HeartbeatNow()
 	time.Sleep(300 * time.Millisecond)
 	if n := len(subjects(t, dir)); n != 1 {
 		t.Fatalf("%d mails for one stop", n)
@@ -69,11 +71,11 @@ func TestDriveFaultMailsTheOwnerOnce(t *testing.T) {
 	if err := app.Runtime.Resume(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the all-clear", 15*time.Second, func() bool { return len(subjects(t, dir)) == 2 })
+	devicetest.WaitFor(t, "the all-clear", 15*time.Second, func() bool { return len(subjects(t, dir)) == 2 })
 	if all := subjects(t, dir); !strings.Contains(all[1], "всё в порядке") {
 		t.Fatalf("the second mail is not the all-clear: %q", all[1])
 	}
-	waitFor(t, "the document after the resume", 10*time.Second, func() bool {
-		return docStatus(t, sb.Cloud, sb.Login, sb.Password, "victim").Status == "COMPLETED"
+	devicetest.WaitFor(t, "the document after the resume", 10*time.Second, func() bool {
+		return devicetest.DocStatus(t, sb.Cloud, sb.Login, sb.Password, "victim").Status == "COMPLETED"
 	})
 }

@@ -1,4 +1,4 @@
-package device
+package sandbox
 
 import (
 	"errors"
@@ -19,7 +19,7 @@ var errNoEmulator = errors.New("not emulated here: faults are for the sandbox's 
 //	fault printer paper out|in | cover open|closed
 //	fault ofd none|refuse|delay|close|error|corrupt|duplicate [TIMES]
 //	fault clock advance DURATION (480h, 20d; the sandbox's clock, forward only)
-func (a *App) Fault(args []string) (string, error) {
+func (sb *Sandbox) Fault(args []string) (string, error) {
 	if len(args) < 2 {
 		return "", errors.New("usage: fault drive|printer|ofd|clock WHAT [VALUE]")
 	}
@@ -29,11 +29,11 @@ func (a *App) Fault(args []string) (string, error) {
 	}
 	switch args[0] {
 	case "drive":
-		return a.driveFault(args[1], val)
+		return sb.driveFault(args[1], val)
 	case "printer":
-		return a.printerFault(args[1], val)
+		return sb.printerFault(args[1], val)
 	case "ofd":
-		if a.OFD == nil {
+		if sb.OFD == nil {
 			return "", fmt.Errorf("ofd: %w", errNoEmulator)
 		}
 		mode, err := sim.ParseFaultMode(args[1])
@@ -46,18 +46,18 @@ func (a *App) Fault(args []string) (string, error) {
 				return "", fmt.Errorf("fault ofd: %q is not a count of messages", val)
 			}
 		}
-		a.OFD.SetFault(sim.Fault{Mode: mode, Times: times, Delay: 2 * time.Second})
+		sb.OFD.SetFault(sim.Fault{Mode: mode, Times: times, Delay: 2 * time.Second})
 		return fmt.Sprintf("OFD emulator: %s (%d times; 0 = until cleared)\n", mode, times), nil
 	case "clock":
-		return a.clockFault(args[1], val)
+		return sb.clockFault(args[1], val)
 	}
 	return "", fmt.Errorf("fault: unknown part %q (drive, printer, ofd, clock)", args[0])
 }
 
 // clockFault moves the sandbox's clock forward: the register and its emulated
 // drive live through DURATION at once (the shift's 24 hours, the OFD's 30 days).
-func (a *App) clockFault(what, val string) (string, error) {
-	if a.clock == nil {
+func (sb *Sandbox) clockFault(what, val string) (string, error) {
+	if sb.clock == nil {
 		return "", fmt.Errorf("clock: %w (the drive is a real one)", errNoEmulator)
 	}
 	if what != "advance" {
@@ -67,19 +67,21 @@ func (a *App) clockFault(what, val string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	total, err := a.clock.Advance(d)
+	total, err := sb.clock.Advance(d)
 	if err != nil {
 		return "", err
 	}
-	a.log.Warn("sandbox clock advanced", "by", d, "offset", total)
-	// Health, the cloud and the OFD stop's lifting see the new time at once.
-	a.Runtime.heartbeatNow()
+	sb.log.Warn("sandbox clock advanced", "by", d, "offset", total)
+	now := sb.clock.Now()
+	if sb.runtime != nil {
+		now = sb.runtime.ClockMoved()
+	}
 	return fmt.Sprintf("clock: advanced %v; %v ahead of the system's, now %s\n", d, total,
-		a.Runtime.now().Format("2006-01-02 15:04:05 MST")), nil
+		now.Format("2006-01-02 15:04:05 MST")), nil
 }
 
-func (a *App) driveFault(what, val string) (string, error) {
-	em := a.Emulator
+func (sb *Sandbox) driveFault(what, val string) (string, error) {
+	em := sb.Emulator
 	if em == nil {
 		return "", fmt.Errorf("drive: %w", errNoEmulator)
 	}
@@ -110,8 +112,8 @@ func (a *App) driveFault(what, val string) (string, error) {
 	return fmt.Sprintf("drive: %s %s\n", what, val), nil
 }
 
-func (a *App) printerFault(what, val string) (string, error) {
-	pe := a.PrinterEmu
+func (sb *Sandbox) printerFault(what, val string) (string, error) {
+	pe := sb.Printer
 	if pe == nil {
 		return "", fmt.Errorf("printer: %w", errNoEmulator)
 	}

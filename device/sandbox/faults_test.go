@@ -1,4 +1,4 @@
-package device
+package sandbox
 
 import (
 	"context"
@@ -10,7 +10,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/openkassa/kassa/device"
 	"github.com/openkassa/kassa/device/cloud"
+	"github.com/openkassa/kassa/device/devicetest"
 	"github.com/openkassa/kassa/fiscal/fn"
 )
 
@@ -19,21 +21,23 @@ func TestFaultDrillsThroughTheConsole(t *testing.T) {
 	dir := t.TempDir()
 	app, stop := startApp(t, dir)
 	defer stop()
-	sb := app.Sandbox
+	sb := app.Sandbox.File
 	console := consoleOn(t, sb.Socket)
-	status := func(id string) cloud.DocState { return docStatus(t, sb.Cloud, sb.Login, sb.Password, id).Status }
+	status := func(id string) cloud.DocState {
+		return devicetest.DocStatus(t, sb.Cloud, sb.Login, sb.Password, id).Status
+	}
 
 	// Paper out: a receipt to print waits; paper back: it completes.
 	console("fault", "printer", "paper", "out")
-	d := sale("drill-paper", "SALE", "CARD", 10)
+	d := devicetest.Sale("drill-paper", "SALE", "CARD", 10)
 	d["printReceipt"] = true
-	postDoc(t, sb.Cloud, sb.Login, sb.Password, d)
-	waitFor(t, "the printer's state in status", 10*time.Second, func() bool {
+	devicetest.PostDoc(t, sb.Cloud, sb.Login, sb.Password, d)
+	devicetest.WaitFor(t, "the printer's state in status", 10*time.Second, func() bool {
 		return strings.Contains(console("status"), "paper out")
 	})
 	// The register has taken the receipt and holds it unsigned: neither still
 	// in the cloud's queue nor signed behind the printer's back.
-	waitFor(t, "the register to hold the receipt", 10*time.Second, func() bool {
+	devicetest.WaitFor(t, "the register to hold the receipt", 10*time.Second, func() bool {
 		return strings.Contains(console("docs"), "drill-paper")
 	})
 	if line := docsLine(console("docs"), "drill-paper"); !strings.Contains(line, "accepted") || strings.Contains(line, "FD") {
@@ -43,25 +47,25 @@ func TestFaultDrillsThroughTheConsole(t *testing.T) {
 		t.Fatalf("with the paper out the cloud has the receipt %s, want PENDING", s)
 	}
 	console("fault", "printer", "paper", "in")
-	waitFor(t, "the receipt after the paper came back", 10*time.Second, func() bool { return status("drill-paper") == cloud.Completed })
+	devicetest.WaitFor(t, "the receipt after the paper came back", 10*time.Second, func() bool { return status("drill-paper") == cloud.Completed })
 
 	// The OFD refuses a few connections: the documents get there all the same.
 	console("fault", "ofd", "refuse", "2")
-	postDoc(t, sb.Cloud, sb.Login, sb.Password, sale("drill-ofd", "SALE", "CARD", 10))
-	waitFor(t, "delivery past the refusals", 20*time.Second, func() bool {
+	devicetest.PostDoc(t, sb.Cloud, sb.Login, sb.Password, devicetest.Sale("drill-ofd", "SALE", "CARD", 10))
+	devicetest.WaitFor(t, "delivery past the refusals", 20*time.Second, func() bool {
 		return strings.Contains(console("status"), "0 for the OFD") && status("drill-ofd") == cloud.Completed
 	})
 
 	// A drive write failure stops the register at once.
 	console("fault", "drive", "fail-writes", "1")
-	postDoc(t, sb.Cloud, sb.Login, sb.Password, sale("drill-drive", "SALE", "CARD", 10))
-	waitFor(t, "the stop", 10*time.Second, func() bool { return strings.Contains(console("status"), "STOPPED: drive error") })
+	devicetest.PostDoc(t, sb.Cloud, sb.Login, sb.Password, devicetest.Sale("drill-drive", "SALE", "CARD", 10))
+	devicetest.WaitFor(t, "the stop", 10*time.Second, func() bool { return strings.Contains(console("status"), "STOPPED: drive error") })
 	console("resume")
-	waitFor(t, "the document after the resume", 10*time.Second, func() bool { return status("drill-drive") == cloud.Completed })
+	devicetest.WaitFor(t, "the document after the resume", 10*time.Second, func() bool { return status("drill-drive") == cloud.Completed })
 
 	for _, bad := range [][]string{{"fault", "drive", "fail-writes", "many"}, {"fault", "printer", "paper", "maybe"},
 		{"fault", "ofd", "explode"}, {"fault", "kettle", "on"}} {
-		if _, _, err := CallConsole(sb.Socket, bad); err == nil {
+		if _, _, err := device.CallConsole(sb.Socket, bad); err == nil {
 			t.Errorf("%v accepted", bad)
 		}
 	}
@@ -86,20 +90,22 @@ func TestFaultClockAdvanceThroughTheOFDLimit(t *testing.T) {
 	app, stop := startApp(t, dir)
 	defer func() { stop() }()
 	ctx := context.Background()
-	sb := app.Sandbox
+	sb := app.Sandbox.File
 	console := consoleOn(t, sb.Socket)
-	status := func(id string) cloud.DocumentStatus { return docStatus(t, sb.Cloud, sb.Login, sb.Password, id) }
+	status := func(id string) cloud.DocumentStatus {
+		return devicetest.DocStatus(t, sb.Cloud, sb.Login, sb.Password, id)
+	}
 	post := func(id string) {
 		t.Helper()
-		postDoc(t, sb.Cloud, sb.Login, sb.Password, sale(id, "SALE", "CARD", 10))
+		devicetest.PostDoc(t, sb.Cloud, sb.Login, sb.Password, devicetest.Sale(id, "SALE", "CARD", 10))
 	}
 	complete := func(id string) {
 		t.Helper()
-		waitFor(t, id+" COMPLETED", 20*time.Second, func() bool { return status(id).Status == cloud.Completed })
+		devicetest.WaitFor(t, id+" COMPLETED", 20*time.Second, func() bool { return status(id).Status == cloud.Completed })
 	}
 	drive := func() fn.State {
 		t.Helper()
-		st, err := app.Emulator.State(ctx)
+		st, err := app.Sandbox.Emulator.State(ctx)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -134,7 +140,7 @@ func TestFaultClockAdvanceThroughTheOFDLimit(t *testing.T) {
 
 	console("fault", "clock", "advance", "5d") // 31 days in all
 	post("day-31")
-	waitFor(t, "the stop at 30 days", 20*time.Second, func() bool {
+	devicetest.WaitFor(t, "the stop at 30 days", 20*time.Second, func() bool {
 		h := app.Runtime.Health(ctx)
 		return h.Stopped && strings.Contains(h.StopReason, "OFD")
 	})
@@ -144,11 +150,11 @@ func TestFaultClockAdvanceThroughTheOFDLimit(t *testing.T) {
 
 	console("fault", "ofd", "none")
 	// The sender's backoff and the heartbeat's period (15 s) bound the wait.
-	waitFor(t, "the catch-up and the stop lifted", time.Minute, func() bool {
+	devicetest.WaitFor(t, "the catch-up and the stop lifted", time.Minute, func() bool {
 		return !app.Runtime.Health(ctx).Stopped && status("day-31").Status == cloud.Completed
 	})
-	waitFor(t, "the OFD queue empty", 20*time.Second, func() bool { return drive().Unsent == 0 })
-	docs, err := app.OFD.Documents()
+	devicetest.WaitFor(t, "the OFD queue empty", 20*time.Second, func() bool { return drive().Unsent == 0 })
+	docs, err := app.Sandbox.OFD.Documents()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -170,8 +176,8 @@ func TestFaultClockAdvanceThroughTheOFDLimit(t *testing.T) {
 		t.Fatalf("%s holds %q", clockFile, b)
 	}
 	app, stop = startApp(t, dir)
-	sb = app.Sandbox
-	if off := app.clock.Offset(); off != 31*24*time.Hour {
+	sb = app.Sandbox.File
+	if off := app.Sandbox.clock.Offset(); off != 31*24*time.Hour {
 		t.Fatalf("after a restart the clock is %v ahead, want 744h", off)
 	}
 	post("after-restart")
@@ -179,12 +185,12 @@ func TestFaultClockAdvanceThroughTheOFDLimit(t *testing.T) {
 
 	for _, bad := range [][]string{{"fault", "clock", "advance", "-1h"}, {"fault", "clock", "advance", "0d"},
 		{"fault", "clock", "advance", "soon"}, {"fault", "clock", "back", "1h"}, {"fault", "clock", "advance"}} {
-		if _, _, err := CallConsole(sb.Socket, bad); err == nil {
+		if _, _, err := device.CallConsole(sb.Socket, bad); err == nil {
 			t.Errorf("%v accepted", bad)
 		}
 	}
 	// A real drive keeps the system's clock: no offset for it.
-	if _, err := (&App{}).Fault([]string{"clock", "advance", "1h"}); !errors.Is(err, errNoEmulator) {
+	if _, err := (&Sandbox{}).Fault([]string{"clock", "advance", "1h"}); !errors.Is(err, errNoEmulator) {
 		t.Errorf("clock advance with a real drive: %v", err)
 	}
 }

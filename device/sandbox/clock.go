@@ -1,4 +1,4 @@
-package device
+package sandbox
 
 import (
 	"errors"
@@ -14,7 +14,7 @@ import (
 // clockFile keeps the sandbox clock's offset in the data directory.
 const clockFile = "clock-offset"
 
-// sandboxClock is the sandbox's wall clock: the system's plus an offset that a
+// clock is the sandbox's wall clock: the system's plus an offset that a
 // drill moves forward (`kassa fault clock advance`), so that the drive's 30-day
 // OFD limit and the 24-hour shift can be drilled against a running `kassa run`.
 // The runtime stamps every document with it and the OFD emulator dates its
@@ -25,15 +25,15 @@ const clockFile = "clock-offset"
 // The offset only grows, and is kept in data/clock-offset before it takes effect:
 // a restarted sandbox must not go back in time, or the drive refuses every
 // document dated before its last one.
-type sandboxClock struct {
+type clock struct {
 	path   string
 	mu     sync.Mutex   // serialises Advance
 	offset atomic.Int64 // nanoseconds ahead of the system's clock
 }
 
-// openSandboxClock reads the offset kept at path; none means zero.
-func openSandboxClock(path string) (*sandboxClock, error) {
-	c := &sandboxClock{path: path}
+// openClock reads the offset kept at path; none means zero.
+func openClock(path string) (*clock, error) {
+	c := &clock{path: path}
 	b, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return c, nil
@@ -50,13 +50,13 @@ func openSandboxClock(path string) (*sandboxClock, error) {
 }
 
 // Now is the system's clock plus the offset.
-func (c *sandboxClock) Now() time.Time { return time.Now().Add(c.Offset()) }
+func (c *clock) Now() time.Time { return time.Now().Add(c.Offset()) }
 
 // Offset is how far ahead of the system's clock the sandbox is.
-func (c *sandboxClock) Offset() time.Duration { return time.Duration(c.offset.Load()) }
+func (c *clock) Offset() time.Duration { return time.Duration(c.offset.Load()) }
 
 // Advance moves the clock forward by d, durably, and returns the new offset.
-func (c *sandboxClock) Advance(d time.Duration) (time.Duration, error) {
+func (c *clock) Advance(d time.Duration) (time.Duration, error) {
 	if d <= 0 {
 		return 0, fmt.Errorf("sandbox clock: advance by %v: only forward", d)
 	}

@@ -1,4 +1,4 @@
-package device
+package sandbox
 
 import (
 	"bytes"
@@ -11,7 +11,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/openkassa/kassa/device"
 	"github.com/openkassa/kassa/device/cloud"
+	"github.com/openkassa/kassa/device/devicetest"
 	"github.com/openkassa/kassa/fiscal"
 )
 
@@ -22,7 +24,7 @@ func TestShopScenarios(t *testing.T) {
 	dir := t.TempDir()
 	app, stop := startApp(t, dir)
 	defer stop()
-	var sb SandboxFile
+	var sb File
 	b, _ := os.ReadFile(filepath.Join(dir, "sandbox.json"))
 	if err := json.Unmarshal(b, &sb); err != nil {
 		t.Fatal(err)
@@ -41,12 +43,12 @@ func TestShopScenarios(t *testing.T) {
 	fiscalize := func(d map[string]any, want cloud.DocState) (*cloud.DocumentStatus, *fiscal.Document) {
 		t.Helper()
 		id := d["id"].(string)
-		if code := postDoc(t, sb.Cloud, sb.Login, sb.Password, d); code != 200 {
+		if code := devicetest.PostDoc(t, sb.Cloud, sb.Login, sb.Password, d); code != 200 {
 			t.Fatalf("%s: POST %d", id, code)
 		}
 		var st cloud.DocumentStatus
-		waitFor(t, id+" settled", 10*time.Second, func() bool {
-			st = docStatus(t, sb.Cloud, sb.Login, sb.Password, id)
+		devicetest.WaitFor(t, id+" settled", 10*time.Second, func() bool {
+			st = devicetest.DocStatus(t, sb.Cloud, sb.Login, sb.Password, id)
 			return st.Status == cloud.Completed || st.Status == cloud.Failed
 		})
 		if st.Status != want {
@@ -154,7 +156,7 @@ func TestShopScenarios(t *testing.T) {
 	}
 
 	// 7. The failed refund, re-queued once the drawer holds enough, is fiscalized once.
-	if _, _, err := CallConsole(sb.Socket, []string{"cash", "in", "1000"}); err != nil {
+	if _, _, err := device.CallConsole(sb.Socket, []string{"cash", "in", "1000"}); err != nil {
 		t.Fatal(err)
 	}
 	req, _ := http.NewRequest("PUT", sb.Cloud+"/api/fn/v1/doc/return-big/re-queue", nil)
@@ -165,19 +167,19 @@ func TestShopScenarios(t *testing.T) {
 	}
 	resp.Body.Close()
 	var st cloud.DocumentStatus
-	waitFor(t, "the re-queued refund", 10*time.Second, func() bool {
-		st = docStatus(t, sb.Cloud, sb.Login, sb.Password, "return-big")
+	devicetest.WaitFor(t, "the re-queued refund", 10*time.Second, func() bool {
+		st = devicetest.DocStatus(t, sb.Cloud, sb.Login, sb.Password, "return-big")
 		return st.Status == cloud.Completed
 	})
 
 	// The OFD holds every receipt the drive signed; the ledger adds up.
-	waitFor(t, "the OFD's acknowledgements", 10*time.Second, func() bool {
+	devicetest.WaitFor(t, "the OFD's acknowledgements", 10*time.Second, func() bool {
 		s, err := app.Drive.State(ctx)
 		return err == nil && s.Unsent == 0
 	})
 	for _, id := range []string{"prepay", "closing", "agent", "marked", "mixed", "return-ok", "correction", "return-big"} {
-		fi := docStatus(t, sb.Cloud, sb.Login, sb.Password, id).FiscalInfo
-		if _, found, err := app.OFD.Document(fi.FNNumber, uint32(fi.FNDocNumber)); !found || err != nil {
+		fi := devicetest.DocStatus(t, sb.Cloud, sb.Login, sb.Password, id).FiscalInfo
+		if _, found, err := app.Sandbox.OFD.Document(fi.FNNumber, uint32(fi.FNDocNumber)); !found || err != nil {
 			t.Fatalf("%s: FD %d not at the OFD (%v)", id, fi.FNDocNumber, err)
 		}
 	}

@@ -1,4 +1,4 @@
-package device
+package sandbox
 
 import (
 	"context"
@@ -13,7 +13,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/openkassa/kassa/device"
 	"github.com/openkassa/kassa/device/cloud"
+	"github.com/openkassa/kassa/device/devicetest"
 	"github.com/openkassa/kassa/fiscal"
 )
 
@@ -21,9 +23,9 @@ import (
 func startApp(t *testing.T, dir string) (*App, context.CancelFunc) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	s := Settings{Data: dir}
+	s := device.Settings{Data: dir}
 	s.Cloud.Addr, s.OFD.Addr, s.OFD.LookupAddr = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
-	s.Cloud.PollInterval = Duration{100 * time.Millisecond}
+	s.Cloud.PollInterval = device.Duration{Duration: 100 * time.Millisecond}
 	var logTo io.Writer = io.Discard
 	if os.Getenv("KASSA_TEST_LOG") != "" {
 		logTo = os.Stderr
@@ -43,7 +45,7 @@ func startApp(t *testing.T, dir string) (*App, context.CancelFunc) {
 func consoleOn(t *testing.T, sock string) func(args ...string) string {
 	return func(args ...string) string {
 		t.Helper()
-		out, _, err := CallConsole(sock, args)
+		out, _, err := device.CallConsole(sock, args)
 		if err != nil {
 			t.Fatalf("%v: %v", args, err)
 		}
@@ -51,22 +53,11 @@ func consoleOn(t *testing.T, sock string) func(args ...string) string {
 	}
 }
 
-func waitFor(t *testing.T, what string, timeout time.Duration, ok func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !ok() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 func TestEndToEndSale(t *testing.T) {
 	dir := t.TempDir()
 	app, stop := startApp(t, dir)
 	defer stop()
-	var sb SandboxFile
+	var sb File
 	b, err := os.ReadFile(filepath.Join(dir, "sandbox.json"))
 	if err != nil {
 		t.Fatal(err)
@@ -77,13 +68,13 @@ func TestEndToEndSale(t *testing.T) {
 	if len(sb.RetailPoints) != 2 || sb.OFD == "" || sb.OFDLookup == "" {
 		t.Fatalf("sandbox.json lacks parts: %s", b)
 	}
-	doc := sale("3769574b-d082-4fe2-8cf0-dee21f9a7e0f", "SALE", "CARD", 1990.00)
-	if code := postDoc(t, sb.Cloud, sb.Login, sb.Password, doc); code != 200 {
+	doc := devicetest.Sale("3769574b-d082-4fe2-8cf0-dee21f9a7e0f", "SALE", "CARD", 1990.00)
+	if code := devicetest.PostDoc(t, sb.Cloud, sb.Login, sb.Password, doc); code != 200 {
 		t.Fatalf("POST: %d", code)
 	}
 	var st cloud.DocumentStatus
-	waitFor(t, "COMPLETED", 10*time.Second, func() bool {
-		st = docStatus(t, sb.Cloud, sb.Login, sb.Password, "3769574b-d082-4fe2-8cf0-dee21f9a7e0f")
+	devicetest.WaitFor(t, "COMPLETED", 10*time.Second, func() bool {
+		st = devicetest.DocStatus(t, sb.Cloud, sb.Login, sb.Password, "3769574b-d082-4fe2-8cf0-dee21f9a7e0f")
 		return st.Status == cloud.Completed
 	})
 	fi := st.FiscalInfo
@@ -95,7 +86,7 @@ func TestEndToEndSale(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fpd, err := fiscal.VerifyFiscalSign(app.Emulator.Key(), a.TLV)
+	fpd, err := fiscal.VerifyFiscalSign(app.Sandbox.Emulator.Key(), a.TLV)
 	if err != nil || int64(fpd) != fi.FNDocMark {
 		t.Fatalf("ФПД %d from the drive (%v), the shop got %d", fpd, err, fi.FNDocMark)
 	}
@@ -110,7 +101,7 @@ func TestEndToEndSale(t *testing.T) {
 		t.Fatalf("QR %q", fi.QR)
 	}
 	// Delivered to the OFD: the drive's queue empties and the OFD's look-up finds it by the QR's fields.
-	waitFor(t, "the OFD's acknowledgement", 10*time.Second, func() bool {
+	devicetest.WaitFor(t, "the OFD's acknowledgement", 10*time.Second, func() bool {
 		s, err := app.Drive.State(context.Background())
 		return err == nil && s.Unsent == 0
 	})
@@ -125,16 +116,16 @@ func TestEndToEndSale(t *testing.T) {
 	}
 
 	// A receipt the shop asks to print comes out of the emulated printer as text and PNG.
-	printed := sale("printed-1", "SALE", "CASH", 100)
+	printed := devicetest.Sale("printed-1", "SALE", "CASH", 100)
 	printed["printReceipt"] = true
-	postDoc(t, sb.Cloud, sb.Login, sb.Password, printed)
+	devicetest.PostDoc(t, sb.Cloud, sb.Login, sb.Password, printed)
 	var pst cloud.DocumentStatus
-	waitFor(t, "the printed receipt COMPLETED", 10*time.Second, func() bool {
-		pst = docStatus(t, sb.Cloud, sb.Login, sb.Password, "printed-1")
+	devicetest.WaitFor(t, "the printed receipt COMPLETED", 10*time.Second, func() bool {
+		pst = devicetest.DocStatus(t, sb.Cloud, sb.Login, sb.Password, "printed-1")
 		return pst.Status == cloud.Completed
 	})
 	base := filepath.Join(dir, "receipts", fmt.Sprint(pst.FiscalInfo.FNDocNumber))
-	waitFor(t, "the receipt's files", 10*time.Second, func() bool {
+	devicetest.WaitFor(t, "the receipt's files", 10*time.Second, func() bool {
 		_, e1 := os.Stat(base + ".png")
 		_, e2 := os.Stat(base + ".txt")
 		return e1 == nil && e2 == nil
@@ -144,37 +135,37 @@ func TestEndToEndSale(t *testing.T) {
 	}
 
 	// The technician's console over the real socket.
-	out, _, err := CallConsole(sb.Socket, []string{"status"})
+	out, _, err := device.CallConsole(sb.Socket, []string{"status"})
 	if err != nil || !strings.Contains(out, "READY") || !strings.Contains(out, "0 for the OFD") {
 		t.Fatalf("status: %v\n%s", err, out)
 	}
-	out, _, err = CallConsole(sb.Socket, []string{"status", "--json"})
+	out, _, err = device.CallConsole(sb.Socket, []string{"status", "--json"})
 	var h cloud.Health
 	if err != nil || json.Unmarshal([]byte(out), &h) != nil || !h.ShiftOpen || h.Drive.LastFD != uint32(pst.FiscalInfo.FNDocNumber) || h.Printer.State != "ready" {
 		t.Fatalf("status --json: %v\n%s", err, out)
 	}
-	if _, _, err := CallConsole(sb.Socket, []string{"cash", "in", "1500.50"}); err != nil {
+	if _, _, err := device.CallConsole(sb.Socket, []string{"cash", "in", "1500.50"}); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := CallConsole(sb.Socket, []string{"cash", "out", "2000"}); err == nil || !strings.Contains(err.Error(), "exceeds") {
+	if _, _, err := device.CallConsole(sb.Socket, []string{"cash", "out", "2000"}); err == nil || !strings.Contains(err.Error(), "exceeds") {
 		t.Fatalf("cash out beyond the drawer: %v", err)
 	}
-	_, raw, err := CallConsole(sb.Socket, []string{"doc", fmt.Sprint(fi.FNDocNumber), "--tlv"})
+	_, raw, err := device.CallConsole(sb.Socket, []string{"doc", fmt.Sprint(fi.FNDocNumber), "--tlv"})
 	if err != nil || string(raw) != string(a.TLV) {
 		t.Fatalf("doc --tlv: %v, %d bytes", err, len(raw))
 	}
-	out, _, err = CallConsole(sb.Socket, []string{"doc", fmt.Sprint(fi.FNDocNumber)})
+	out, _, err = device.CallConsole(sb.Socket, []string{"doc", fmt.Sprint(fi.FNDocNumber)})
 	if err != nil || !strings.Contains(out, `"ofdAcknowledged": true`) || !strings.Contains(out, "Товар 1") {
 		t.Fatalf("doc: %v\n%s", err, out)
 	}
-	out, _, err = CallConsole(sb.Socket, []string{"selftest"})
+	out, _, err = device.CallConsole(sb.Socket, []string{"selftest"})
 	if err != nil || strings.Contains(out, "FAIL") {
 		t.Fatalf("selftest: %v\n%s", err, out)
 	}
-	if _, _, err := CallConsole(sb.Socket, []string{"frobnicate"}); err == nil {
+	if _, _, err := device.CallConsole(sb.Socket, []string{"frobnicate"}); err == nil {
 		t.Fatal("an unknown console command succeeded")
 	}
-	out, _, err = CallConsole(sb.Socket, []string{"report", "z"})
+	out, _, err = device.CallConsole(sb.Socket, []string{"report", "z"})
 	if err != nil || !strings.Contains(out, "Z REPORT") || !strings.Contains(out, "drawer 1600.50") {
 		t.Fatalf("report z: %v\n%s", err, out)
 	}

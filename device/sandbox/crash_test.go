@@ -1,12 +1,14 @@
-package device
+package sandbox
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -17,7 +19,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/openkassa/kassa/device"
 	"github.com/openkassa/kassa/device/cloud"
+	"github.com/openkassa/kassa/device/devicetest"
 	"github.com/openkassa/kassa/fiscal"
 	"github.com/openkassa/kassa/fiscal/fn"
 	"github.com/openkassa/kassa/store"
@@ -35,9 +39,9 @@ func runChild(dir string) int {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
 	f, _ := os.OpenFile(filepath.Join(dir, "child.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
-	s := Settings{Data: dir}
+	s := device.Settings{Data: dir}
 	s.Cloud.Addr, s.OFD.Addr, s.OFD.LookupAddr = os.Getenv("KASSA_CLOUD"), os.Getenv("KASSA_OFD"), os.Getenv("KASSA_LOOKUP")
-	s.Cloud.PollInterval = Duration{50 * time.Millisecond}
+	s.Cloud.PollInterval = device.Duration{Duration: 50 * time.Millisecond}
 	app, err := Start(ctx, s, "0.1.0", slog.New(slog.NewTextHandler(f, nil)))
 	if err != nil {
 		fmt.Fprintln(f, "start:", err)
@@ -93,8 +97,8 @@ func TestCrashRecoveryUnderLoad(t *testing.T) {
 	c := &child{t: t, dir: dir, env: []string{"KASSA_TEST_CHILD=" + dir, "KASSA_CLOUD=" + cloudAddr,
 		"KASSA_OFD=" + freePort(t), "KASSA_LOOKUP=" + freePort(t)}}
 	c.start()
-	var sb SandboxFile
-	waitFor(t, "sandbox.json", 20*time.Second, func() bool {
+	var sb File
+	devicetest.WaitFor(t, "sandbox.json", 20*time.Second, func() bool {
 		b, err := os.ReadFile(filepath.Join(dir, "sandbox.json"))
 		return err == nil && json.Unmarshal(b, &sb) == nil
 	})
@@ -116,7 +120,7 @@ func TestCrashRecoveryUnderLoad(t *testing.T) {
 			if i%3 == 0 {
 				pay = "CASH"
 			}
-			doc := sale(id, "SALE", pay, float64(want[id])/100)
+			doc := devicetest.Sale(id, "SALE", pay, float64(want[id])/100)
 			for !postQuiet(sb.Cloud, sb.Login, sb.Password, doc) {
 				time.Sleep(20 * time.Millisecond)
 			}
@@ -185,15 +189,15 @@ func TestCrashRecoveryUnderLoad(t *testing.T) {
 		if a.Type != fiscal.DocReceipt {
 			continue
 		}
-		f, err := topElements(a.TLV)
+		id, sum, err := device.ReceiptOf(a.TLV)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if prev, dup := signedFor[f.shopID]; dup {
-			t.Fatalf("%q fiscalized twice: FD %d and FD %d", f.shopID, prev, fd)
+		if prev, dup := signedFor[id]; dup {
+			t.Fatalf("%q fiscalized twice: FD %d and FD %d", id, prev, fd)
 		}
-		signedFor[f.shopID] = fd
-		total += int64(f.uint(1020))
+		signedFor[id] = fd
+		total += int64(sum)
 	}
 	var wantTotal int64
 	for _, id := range ids {
@@ -245,4 +249,15 @@ func statusQuiet(base, login, password, id string) (cloud.DocumentStatus, bool) 
 	}
 	defer resp.Body.Close()
 	return st, resp.StatusCode == 200 && json.NewDecoder(resp.Body).Decode(&st) == nil
+}
+
+// quickClient gives up on a cloud that a crash left without an answer.
+var quickClient = &http.Client{Timeout: 5 * time.Second}
+
+func newJSONRequest(method, url string, body []byte) (*http.Request, error) {
+	req, err := http.NewRequest(method, url, bytes.NewReader(body))
+	if err == nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	return req, err
 }

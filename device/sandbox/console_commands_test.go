@@ -1,4 +1,4 @@
-package device
+package sandbox
 
 import (
 	"os"
@@ -8,7 +8,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/openkassa/kassa/device"
 	"github.com/openkassa/kassa/device/cloud"
+	"github.com/openkassa/kassa/device/devicetest"
 )
 
 // TestTechnicianCommandsThroughTheConsole drives the technician's one-shot
@@ -19,13 +21,15 @@ func TestTechnicianCommandsThroughTheConsole(t *testing.T) {
 	dir := t.TempDir()
 	app, stop := startApp(t, dir)
 	defer stop()
-	sb := app.Sandbox
+	sb := app.Sandbox.File
 	console := consoleOn(t, sb.Socket)
-	status := func(id string) cloud.DocumentStatus { return docStatus(t, sb.Cloud, sb.Login, sb.Password, id) }
+	status := func(id string) cloud.DocumentStatus {
+		return devicetest.DocStatus(t, sb.Cloud, sb.Login, sb.Password, id)
+	}
 	settled := func(id string) cloud.DocumentStatus {
 		t.Helper()
 		var st cloud.DocumentStatus
-		waitFor(t, id+" settled", 15*time.Second, func() bool {
+		devicetest.WaitFor(t, id+" settled", 15*time.Second, func() bool {
 			st = status(id)
 			return st.Status == cloud.Completed || st.Status == cloud.Failed
 		})
@@ -36,14 +40,14 @@ func TestTechnicianCommandsThroughTheConsole(t *testing.T) {
 	if out := console("shift", "open"); !strings.HasPrefix(out, "shift 1 opened, FD ") {
 		t.Fatalf("shift open: %q", out)
 	}
-	if _, _, err := CallConsole(sb.Socket, []string{"shift", "open"}); err == nil {
+	if _, _, err := device.CallConsole(sb.Socket, []string{"shift", "open"}); err == nil {
 		t.Fatal("a second shift open was accepted")
 	}
 
 	// A printed receipt, listed by docs with its FD, and a copy of it reprinted.
-	d := sale("printed", "SALE", "CARD", 10)
+	d := devicetest.Sale("printed", "SALE", "CARD", 10)
 	d["printReceipt"] = true
-	postDoc(t, sb.Cloud, sb.Login, sb.Password, d)
+	devicetest.PostDoc(t, sb.Cloud, sb.Login, sb.Password, d)
 	fi := settled("printed").FiscalInfo
 	if fi == nil {
 		t.Fatal("the printed receipt has no fiscal data")
@@ -53,22 +57,22 @@ func TestTechnicianCommandsThroughTheConsole(t *testing.T) {
 		t.Fatalf("docs: %q, want it fiscalized as FD %d", line, fi.FNDocNumber)
 	}
 	receipt := filepath.Join(dir, "receipts", itoa(fi.FNDocNumber)+".txt")
-	waitFor(t, "the receipt on paper", 10*time.Second, func() bool { _, err := os.Stat(receipt); return err == nil })
+	devicetest.WaitFor(t, "the receipt on paper", 10*time.Second, func() bool { _, err := os.Stat(receipt); return err == nil })
 	if out := console("reprint", itoa(fi.FNDocNumber)); !strings.Contains(out, "queued for printing (a copy)") {
 		t.Fatalf("reprint: %q", out)
 	}
 	// The emulated printer keeps a second page of one FD as <FD>-2.
 	cp := filepath.Join(dir, "receipts", strconv.Itoa(fi.FNDocNumber)+"-2.txt")
-	waitFor(t, "the copy on paper", 10*time.Second, func() bool {
+	devicetest.WaitFor(t, "the copy on paper", 10*time.Second, func() bool {
 		b, _ := os.ReadFile(cp)
 		return strings.HasPrefix(strings.TrimSpace(string(b)), "КОПИЯ")
 	})
-	if _, _, err := CallConsole(sb.Socket, []string{"reprint", "many"}); err == nil {
+	if _, _, err := device.CallConsole(sb.Socket, []string{"reprint", "many"}); err == nil {
 		t.Fatal("reprint of a non-number was accepted")
 	}
 
 	// A cash refund the drawer cannot pay fails; docs --failed lists it alone.
-	postDoc(t, sb.Cloud, sb.Login, sb.Password, sale("no-cash", "RETURN", "CASH", 5000))
+	devicetest.PostDoc(t, sb.Cloud, sb.Login, sb.Password, devicetest.Sale("no-cash", "RETURN", "CASH", 5000))
 	if st := settled("no-cash"); st.Status != cloud.Failed {
 		t.Fatalf("a refund beyond the drawer: %s", st.Status)
 	}
@@ -82,8 +86,8 @@ func TestTechnicianCommandsThroughTheConsole(t *testing.T) {
 
 	// Signing slowed down: the receipt stays accepted while the drive works.
 	console("fault", "drive", "sign-delay", "3s")
-	postDoc(t, sb.Cloud, sb.Login, sb.Password, sale("slow", "SALE", "CARD", 10))
-	waitFor(t, "the register to take the slow receipt", 10*time.Second, func() bool {
+	devicetest.PostDoc(t, sb.Cloud, sb.Login, sb.Password, devicetest.Sale("slow", "SALE", "CARD", 10))
+	devicetest.WaitFor(t, "the register to take the slow receipt", 10*time.Second, func() bool {
 		return strings.Contains(docsLine(console("docs"), "slow"), "accepted")
 	})
 	time.Sleep(300 * time.Millisecond)
@@ -98,8 +102,8 @@ func TestTechnicianCommandsThroughTheConsole(t *testing.T) {
 	// A full archive stops the register at once, saying why; the receipt waits
 	// unsigned and goes through once the archive has room and the stop is lifted.
 	console("fault", "drive", "memory-full", "on")
-	postDoc(t, sb.Cloud, sb.Login, sb.Password, sale("full", "SALE", "CARD", 10))
-	waitFor(t, "the stop for the full archive", 10*time.Second, func() bool {
+	devicetest.PostDoc(t, sb.Cloud, sb.Login, sb.Password, devicetest.Sale("full", "SALE", "CARD", 10))
+	devicetest.WaitFor(t, "the stop for the full archive", 10*time.Second, func() bool {
 		return strings.Contains(console("status"), "STOPPED: drive error")
 	})
 	if line := docsLine(console("docs"), "full"); !strings.Contains(line, "accepted") {
@@ -112,8 +116,8 @@ func TestTechnicianCommandsThroughTheConsole(t *testing.T) {
 	}
 	// An expired key stops it too; nothing more is signed.
 	console("fault", "drive", "expire-key")
-	postDoc(t, sb.Cloud, sb.Login, sb.Password, sale("expired", "SALE", "CARD", 10))
-	waitFor(t, "the stop for the expired key", 10*time.Second, func() bool {
+	devicetest.PostDoc(t, sb.Cloud, sb.Login, sb.Password, devicetest.Sale("expired", "SALE", "CARD", 10))
+	devicetest.WaitFor(t, "the stop for the expired key", 10*time.Second, func() bool {
 		return strings.Contains(console("status"), "STOPPED: drive error")
 	})
 	if line := docsLine(console("docs"), "expired"); !strings.Contains(line, "accepted") {
