@@ -111,7 +111,10 @@ func docInProgress(begun, kind byte) byte {
 	return 0
 }
 
-// Work modes, the bits of 03h's modes byte, and the registration tags that carry them.
+// Work modes, the bits of 03h's modes byte, and the registration tags that
+// carry them, in the order of the public clients that build the byte: RS
+// (KKMInfo.WorkModeE) and KKM-C (Hardware.h, enum WorkMode); see
+// docs/drive.md.
 var modeTags = [...]fiscal.Tag{
 	fiscal.TagEncryption, // bit 0
 	fiscal.TagAutonomous, // bit 1

@@ -115,7 +115,7 @@ func emulatorScript() []step {
 		{name: "44h 1062 written from 03h", req: "44 26 04", ans: "00 26 04 01 00 01"},
 		{name: "44h 1001 from modes bit 2", req: "44 E9 03", ans: "00 E9 03 01 00 01"},
 		{name: "44h 1108 from modes bit 5", req: "44 54 04", ans: "00 54 04 01 00 01"},
-		{name: "44h 1056: bit 0 not set, no tag", req: "44 28 04", ans: "08"},
+		{name: "44h 1056: bit 0 not set, no tag", req: "44 20 04", ans: "08"},
 		{name: "40h registration (47)", req: "40 01 00 00 00", ans: "00 01 00 " + d0900 + " 01 00 00 00 ?? ?? ?? ?? " + gINN + " " + gRegNo + " 01 24"},
 		{name: "02h when registered: 02h", req: "02", ans: "02"},
 

@@ -398,6 +398,9 @@ func (s *session) finish(ctx context.Context, cmd byte, data []byte) ([]byte, er
 	switch cmd {
 	case cmdFinishRegistration:
 		f := regFields{inn: trimField(data[5:17]), regNumber: trimField(data[17:37]), tax: data[37], modes: data[38]}
+		if f.modes>>len(modeTags) != 0 {
+			return nil, fmt.Errorf("03h: work modes %s at offset 38: bits above %d name no mode: %w", hex2(f.modes), len(modeTags)-1, ErrBadParam)
+		}
 		if tlv, err = addFields(tlv, registrationElements(f), sameField); err != nil {
 			return nil, fmt.Errorf("03h: %w", err)
 		}
