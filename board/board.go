@@ -11,7 +11,13 @@ import (
 	"periph.io/x/conn/v3/driver/driverreg"
 	"periph.io/x/conn/v3/gpio"
 	"periph.io/x/conn/v3/gpio/gpioreg"
-	"periph.io/x/host/v3"
+
+	// The drivers of the profiles' SoCs, and the kernel's GPIO interfaces:
+	// periph.io/x/host/v3 would bring every board it knows.
+	_ "periph.io/x/host/v3/allwinner"
+	_ "periph.io/x/host/v3/bcm283x"
+	_ "periph.io/x/host/v3/gpioioctl"
+	_ "periph.io/x/host/v3/sysfs"
 )
 
 // ErrNotWired reports a role the board's profile does not wire.
@@ -59,7 +65,7 @@ func OpenProfile(p Profile, log *slog.Logger) (*Board, error) {
 	}
 	pins := map[Role]gpio.PinIO{}
 	if len(p.Lines) > 0 {
-		st, err := host.Init()
+		st, err := driverreg.Init()
 		logDrivers(log, st)
 		if err != nil {
 			return nil, fmt.Errorf("board: profile %s: periph host init: %w", p.Name, err)

@@ -4,7 +4,8 @@
 #
 #   sh deploy/install.sh [BINARY]
 #
-# BINARY defaults to the dist/ build for this machine's architecture (scripts/build). The
+# BINARY defaults to the board build (dist/kassa-board-linux-ARCH, scripts/build) for this
+# machine's architecture: the register without the sandbox, cloud and emulators. The
 # configuration itself (/etc/kassa/kassa.json, docs/config.md) is the installer's to write; the
 # service is enabled but only started when it exists. Running it again upgrades the binary
 # and the unit, and restarts a running service.
@@ -19,9 +20,9 @@ fi
 bin=${1:-}
 if [ -z "$bin" ]; then
 	case $(uname -m) in
-	armv7l | armv8l) bin=$here/../dist/kassa-linux-armv7 ;;
-	aarch64 | arm64) bin=$here/../dist/kassa-linux-arm64 ;;
-	x86_64) bin=$here/../dist/kassa-linux-amd64 ;;
+	armv7l | armv8l) bin=$here/../dist/kassa-board-linux-armv7 ;;
+	aarch64 | arm64) bin=$here/../dist/kassa-board-linux-arm64 ;;
+	x86_64) bin=$here/../dist/kassa-board-linux-amd64 ;;
 	*) echo "install.sh: no build for $(uname -m); pass the binary" >&2; exit 1 ;;
 	esac
 fi
