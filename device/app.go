@@ -168,22 +168,33 @@ func (a *App) start(ctx context.Context, parts Parts, version string) error {
 
 // openDrive opens the real drive on its serial port, or takes the build's.
 func (a *App) openDrive(d fn.Drive) error {
-	s := &a.Settings
-	if s.Drive.Port == "" {
+	if a.Settings.Drive.Port == "" {
 		if d == nil {
 			return errors.New("drive.port: this build has no emulated drive; set the drive's serial port")
 		}
 		a.Drive = d
 		return nil
 	}
-	port, err := board.OpenSerial(board.SerialConfig{Path: s.Drive.Port, Baud: s.Drive.Baud})
+	d, closer, err := OpenDrive(a.Settings.Drive, a.log.With("part", "fn"))
 	if err != nil {
-		return fmt.Errorf("drive.port: %w", err)
+		return err
 	}
-	a.closers = append(a.closers, port.Close)
-	a.Drive = fn.NewClient(port, fn.ClientOptions{Timeout: s.Drive.Timeout.Duration, SignTimeout: s.Drive.SignTimeout.Duration,
-		Logger: a.log.With("part", "fn")})
+	a.Drive = d
+	a.closers = append(a.closers, closer.Close)
 	return nil
+}
+
+// OpenDrive opens the real drive on the serial port s names; closing the
+// closer releases the port.
+func OpenDrive(s DriveSettings, log *slog.Logger) (fn.Drive, io.Closer, error) {
+	if s.Port == "" {
+		return nil, nil, errors.New("drive.port: no serial port for the drive")
+	}
+	port, err := board.OpenSerial(board.SerialConfig{Path: s.Port, Baud: s.Baud})
+	if err != nil {
+		return nil, nil, fmt.Errorf("drive.port: %w", err)
+	}
+	return fn.NewClient(port, fn.ClientOptions{Timeout: s.Timeout.Duration, SignTimeout: s.SignTimeout.Duration, Logger: log}), port, nil
 }
 
 // openPrinter opens the real printer on its serial port, or the build's line;
