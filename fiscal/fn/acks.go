@@ -8,8 +8,6 @@ import (
 	"fmt"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
-
 	"github.com/openkassa/kassa/fiscal"
 	"github.com/openkassa/kassa/ofd"
 )
@@ -201,12 +199,7 @@ func (e *Emulator) Acknowledgement(ctx context.Context, fd uint32) ([]byte, erro
 			return bytes.Clone(a.doc), nil
 		}
 	}
-	var doc []byte
-	err := e.db.View(func(tx *bolt.Tx) error {
-		doc = bytes.Clone(tx.Bucket(bucketAcks).Get(fdKey(fd)))
-		return nil
-	})
-	e.rel.Release() // advice only: on failure the read pages stay mapped
+	doc, err := e.stored(bucketAcks, fd)
 	if err == nil && doc == nil {
 		err = fmt.Errorf("fn: FD %d acknowledged by a later document's acknowledgement, none of its own kept: %w", fd, ErrNoDocument)
 	}

@@ -19,16 +19,23 @@ func (e *Emulator) record(fd uint32) ([]byte, error) {
 	if first := e.firstPending(); fd >= first && fd-first < uint32(len(e.pending)) {
 		return e.pending[fd-first], nil
 	}
-	var rec []byte
-	err := e.db.View(func(tx *bolt.Tx) error {
-		rec = bytes.Clone(tx.Bucket(bucketDocs).Get(fdKey(fd)))
-		return nil
-	})
-	e.rel.Release() // advice only: on failure the read pages stay mapped
+	rec, err := e.stored(bucketDocs, fd)
 	if err == nil && rec == nil {
 		err = fmt.Errorf("fn: FD %d missing from the archive: %w", fd, ErrNoDocument)
 	}
 	return rec, err
+}
+
+// stored reads what the bbolt file's bucket holds under FD fd, copied out;
+// nil when it holds nothing.
+func (e *Emulator) stored(bucket []byte, fd uint32) ([]byte, error) {
+	var v []byte
+	err := e.db.View(func(tx *bolt.Tx) error {
+		v = bytes.Clone(tx.Bucket(bucket).Get(fdKey(fd)))
+		return nil
+	})
+	e.rel.Release() // advice only: on failure the read pages stay mapped
+	return v, err
 }
 
 func fdKey(fd uint32) []byte { return binary.BigEndian.AppendUint32(nil, fd) }
