@@ -4,6 +4,7 @@ package main
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
@@ -31,11 +32,12 @@ func runFNEmu(ctx context.Context, args []string) error {
 	latency := fs.String("latency", "", `"typical": answer each command with a real drive's timing (fn.TypicalLatency)`)
 	lenient := fs.Bool("lenient", false, "sign documents FFD 1.05's tag tables refuse (a real drive answers them 02h)")
 	verbose := fs.Bool("v", false, "log every command")
+	printKey := fs.Bool("key", false, "print the drive's NUMBER=HEX signing key, for kassa ofd-sim --drive-key, and exit")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if !*usePTY {
-		return errors.New("only --pty is supported")
+	if !*usePTY && !*printKey {
+		return errors.New("want --pty (serve the drive) or --key (print its key)")
 	}
 	dir := *data
 	if dir == "" {
@@ -63,6 +65,10 @@ func runFNEmu(ctx context.Context, args []string) error {
 		return err
 	}
 	defer d.Close()
+	if *printKey {
+		fmt.Printf("%s=%s\n", d.DriveNumber(), hex.EncodeToString(d.Key()))
+		return nil
+	}
 	d.FailNextWrites(*failWrites)
 	d.SetMemoryFull(*memoryFull)
 	if *expireKey {
