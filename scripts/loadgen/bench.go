@@ -95,7 +95,8 @@ func runBench(args []string) error {
 	clients := fs.Int("c", 8, "concurrent shop clients")
 	inflight := fs.Int("inflight", 16, "receipts each client keeps posted and not yet COMPLETED in the bulk phase")
 	single := fs.Int("single", 5, "receipts per client in the one-at-a-time phase that follows")
-	modes := fs.String("modes", "apart,longpoll,poll,drive", "runs to make: apart (long-poll; cloud and OFD emulator in processes of their own with their files under -remote-dir, so RSS and disk are the register's alone), longpoll and poll (the sandbox: all in one kassa run, all on this disk), drive (the sandbox, long-poll, its emulated drive with a real drive's timing, fn.TypicalLatency)")
+	modes := fs.String("modes", "apart,board,longpoll,poll,drive", "runs to make: apart (long-poll; cloud and OFD emulator in processes of their own with their files under -remote-dir, so RSS and disk are the register's alone), board (as apart, the register the -board binary with the drive on a pty served by the full build's kassa fn-emu, no printer), longpoll and poll (the sandbox: all in one kassa run, all on this disk), drive (the sandbox, long-poll, its emulated drive with a real drive's timing, fn.TypicalLatency)")
+	boardBin := fs.String("board", "", "the board build, the register of the board mode")
 	driveN := fs.Int("drive-n", 120, "receipts in the drive run")
 	remoteDir := fs.String("remote-dir", defaultRemoteDir(), "where the apart mode's cloud and OFD keep their files: another filesystem stands for their own machines")
 	watch := fs.String("watch", "callback", "how a client learns COMPLETED: callback (its responseURL; the cloud marks it COMPLETED on our 200) or status (GET …/status every -step)")
@@ -148,6 +149,11 @@ func runBench(args []string) error {
 		switch mode {
 		case "apart":
 			cfg.remoteDir = *remoteDir
+		case "board":
+			if *boardBin == "" {
+				return fmt.Errorf("-modes board: needs -board BIN")
+			}
+			cfg.remoteDir, cfg.boardBin = *remoteDir, *boardBin
 		case "longpoll":
 		case "poll":
 			cfg.n, cfg.step = *pollN, 50*time.Millisecond
@@ -237,7 +243,8 @@ type loadConfig struct {
 	single                 int
 	step                   time.Duration
 	strace                 bool
-	remoteDir              string // set: the apart mode
+	remoteDir              string // set: the apart and board modes
+	boardBin               string // set: the board mode, whose register this binary is
 }
 
 // defaultRemoteDir is tmpfs where there is one.
@@ -271,14 +278,22 @@ func loadRun(cfg loadConfig) (modeResult, error) {
 		settings = rem.settings(true)
 	}
 	var extra []string
-	if cfg.mode == "poll" || cfg.mode == "drive" || rem != nil {
+	bin := cfg.bin
+	if cfg.boardBin != "" {
+		config, stop, err := rem.boardRun(cfg.bin, cfg.boardBin, cfg.root)
+		if err != nil {
+			return m, err
+		}
+		defer stop()
+		bin, extra = cfg.boardBin, []string{"--config", config}
+	} else if cfg.mode == "poll" || cfg.mode == "drive" || rem != nil {
 		path := filepath.Join(cfg.root, "config.json")
 		if err := os.WriteFile(path, append(settings, '\n'), 0o600); err != nil {
 			return m, err
 		}
 		extra = append(extra, "--config", path)
 	}
-	r, err := newRegister(cfg.bin, cfg.root, extra...)
+	r, err := newRegister(bin, cfg.root, extra...)
 	if err != nil {
 		return m, err
 	}
