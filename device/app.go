@@ -126,12 +126,12 @@ func (a *App) start(ctx context.Context, parts Parts, version string) error {
 	}
 	a.Sender = ofd.NewSender(a.Drive, ofd.SenderConfig{Addr: ofdAddr, Clock: now, Logger: a.log.With("part", "ofd")})
 
-	st, err := store.Open(filepath.Join(s.Data, "kassa.db"), store.Limits{})
+	db, err := store.Open(filepath.Join(s.Data, "kassa.db"), store.Limits{})
 	if err != nil {
 		return err
 	}
-	a.Store = st
-	a.closers = append(a.closers, st.Close)
+	a.Store = db
+	a.closers = append(a.closers, db.Close)
 
 	longPoll := s.Cloud.LongPoll == nil || *s.Cloud.LongPoll
 	a.Runtime = New(Config{
@@ -140,7 +140,7 @@ func (a *App) start(ctx context.Context, parts Parts, version string) error {
 		StopAfter: s.Register.StopAfter, RemoteMode: s.Register.RemoteMode,
 		Poller:  cloud.PollerConfig{Interval: s.Cloud.PollInterval.Duration, LongPoll: longPoll},
 		Printer: pr, PrinterProfile: prof, Board: hw, Faults: parts.Faults, OFDName: ofdName, OFDSite: ofdSite,
-	}, a.Drive, st, client, a.Sender, now, a.log.With("part", "register"))
+	}, a.Drive, db, client, a.Sender, now, a.log.With("part", "register"))
 
 	a.Socket = filepath.Join(s.Data, "kassa.sock")
 	ready := make(chan error, 1)

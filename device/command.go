@@ -20,29 +20,29 @@ func (r *Runtime) runCommand(ctx context.Context, c cloud.Command) {
 	switch c.Kind {
 	case cloud.CommandXReport:
 		r.opMu.Lock()
-		led, err := r.ledgerLocked()
+		ledger, err := r.ledgerLocked()
 		r.opMu.Unlock()
 		if err != nil {
 			out.Error = err.Error()
 			break
 		}
-		out.Totals = r.shiftTotals(led)
-		r.event("report", "X report for the cabinet, shift %d", led.Shift)
+		out.Totals = r.shiftTotals(ledger)
+		r.event("report", "X report for the cabinet, shift %d", ledger.Shift)
 		switch {
 		case r.printer == nil:
 			out.PrintError = "принтер не подключён"
 		default:
-			if err := r.printXReport(ctx, led); err != nil {
+			if err := r.printXReport(ctx, ledger); err != nil {
 				out.PrintError = err.Error()
 			}
 		}
 	case cloud.CommandCloseShift:
-		s, led, err := r.CloseShift(ctx)
+		s, ledger, err := r.CloseShift(ctx)
 		if err != nil {
 			out.Error = err.Error()
 			break
 		}
-		out.FD, out.Totals = s.FD, r.shiftTotals(led)
+		out.FD, out.Totals = s.FD, r.shiftTotals(ledger)
 		out.Totals.Shift, out.Totals.Open = s.Shift, false
 	default:
 		out.Error = "unknown command " + c.Kind
@@ -71,16 +71,16 @@ func (r *Runtime) commandOutcome() *cloud.CommandOutcome {
 }
 
 // shiftTotals are the ledger's shift counters as the cloud takes them.
-func (r *Runtime) shiftTotals(led store.Ledger) *cloud.ShiftTotals {
-	t := led.ShiftTotals
+func (r *Runtime) shiftTotals(ledger store.Ledger) *cloud.ShiftTotals {
+	t := ledger.ShiftTotals
 	op := func(i int) cloud.OpTotals {
 		return cloud.OpTotals{Count: t.Count[i], Sum: cloud.Money(t.Sum[i]), Cash: cloud.Money(t.Cash[i]),
 			Electronic: cloud.Money(t.Electronic[i]), Other: cloud.Money(t.Prepaid[i] + t.Credit[i] + t.Other[i])}
 	}
-	out := &cloud.ShiftTotals{Shift: led.Shift, Open: led.ShiftOpen, Income: op(0), IncomeReturn: op(1),
-		Expense: op(2), ExpenseReturn: op(3), CashBalance: cloud.Money(led.CashBalance)}
-	if !led.OpenedAt.IsZero() {
-		out.OpenedAt = r.wallToLocal(led.OpenedAt)
+	out := &cloud.ShiftTotals{Shift: ledger.Shift, Open: ledger.ShiftOpen, Income: op(0), IncomeReturn: op(1),
+		Expense: op(2), ExpenseReturn: op(3), CashBalance: cloud.Money(ledger.CashBalance)}
+	if !ledger.OpenedAt.IsZero() {
+		out.OpenedAt = r.wallToLocal(ledger.OpenedAt)
 	}
 	return out
 }

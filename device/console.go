@@ -197,7 +197,7 @@ func cmdStatus(ctx context.Context, r *Runtime, args []string) (consoleAnswer, e
 		b, _ := json.MarshalIndent(h, "", "  ")
 		return text("%s\n", b), nil
 	}
-	led, err := r.store.Ledger()
+	ledger, err := r.store.Ledger()
 	if err != nil {
 		return consoleAnswer{}, err
 	}
@@ -225,7 +225,7 @@ func cmdStatus(ctx context.Context, r *Runtime, args []string) (consoleAnswer, e
 	} else {
 		fmt.Fprintf(&b, "shift         closed (last %d)\n", h.ShiftNumber)
 	}
-	fmt.Fprintf(&b, "drawer        %s\n", rub(led.CashBalance))
+	fmt.Fprintf(&b, "drawer        %s\n", rub(ledger.CashBalance))
 	fmt.Fprintf(&b, "waiting       %d for the drive, %d for the OFD", h.WaitingForDrive, h.WaitingForOFD)
 	if !h.OldestUnsentAt.IsZero() {
 		fmt.Fprintf(&b, " (oldest since %s)", h.OldestUnsentAt.Format("2006-01-02 15:04"))
@@ -269,23 +269,23 @@ func cmdShift(ctx context.Context, r *Runtime, args []string) (consoleAnswer, er
 func cmdReport(ctx context.Context, r *Runtime, args []string) (consoleAnswer, error) {
 	switch strings.Join(args, " ") {
 	case "x":
-		led, err := r.store.Ledger()
+		ledger, err := r.store.Ledger()
 		if err != nil {
 			return consoleAnswer{}, err
 		}
-		out := fmt.Sprintf("X REPORT, shift %d\n%s", led.Shift, ledgerText(led))
+		out := fmt.Sprintf("X REPORT, shift %d\n%s", ledger.Shift, ledgerText(ledger))
 		if r.printer != nil {
-			if err := r.printXReport(ctx, led); err != nil {
+			if err := r.printXReport(ctx, ledger); err != nil {
 				out += fmt.Sprintf("not printed: %v\n", err)
 			}
 		}
 		return text("%s", out), nil
 	case "z":
-		s, led, err := r.CloseShift(ctx)
+		s, ledger, err := r.CloseShift(ctx)
 		if err != nil {
 			return consoleAnswer{}, err
 		}
-		return text("Z REPORT: shift %d closed, FD %d, ФП %010d\n%s", s.Shift, s.FD, s.FPD, ledgerText(led)), nil
+		return text("Z REPORT: shift %d closed, FD %d, ФП %010d\n%s", s.Shift, s.FD, s.FPD, ledgerText(ledger)), nil
 	}
 	return consoleAnswer{}, errors.New("usage: report x|z")
 }
@@ -298,11 +298,11 @@ func cmdCash(_ context.Context, r *Runtime, args []string) (consoleAnswer, error
 	if err != nil {
 		return consoleAnswer{}, err
 	}
-	led, err := r.Cash(args[0] == "in", sum)
+	ledger, err := r.Cash(args[0] == "in", sum)
 	if err != nil {
 		return consoleAnswer{}, err
 	}
-	return text("drawer %s\n", rub(led.CashBalance)), nil
+	return text("drawer %s\n", rub(ledger.CashBalance)), nil
 }
 
 // parseRoubles reads "1500", "1500.5" or "1500.50" into kopecks.

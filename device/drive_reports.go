@@ -38,11 +38,11 @@ func (r *Runtime) StateReport(ctx context.Context) (fn.Signed, error) {
 func (r *Runtime) ChangeRegistration(ctx context.Context, reasons []byte) (fn.Signed, error) {
 	r.opMu.Lock()
 	defer r.opMu.Unlock()
-	st, err := r.betweenShiftsLocked(ctx, "a registration changes only between shifts")
+	driveState, err := r.betweenShiftsLocked(ctx, "a registration changes only between shifts")
 	if err != nil {
 		return fn.Signed{}, err
 	}
-	g := r.pt().Registration(r.cfg.Serial, r.cfg.Version, st.RegNumber)
+	g := r.pt().Registration(r.cfg.Serial, r.cfg.Version, driveState.RegNumber)
 	g.Reasons = reasons
 	if err := g.ValidateChange(); err != nil {
 		return fn.Signed{}, fmt.Errorf("device: registration change: %w", err)
@@ -93,25 +93,25 @@ func (r *Runtime) betweenShiftsLocked(ctx context.Context, why string) (fn.State
 	if err := r.settleLocked(ctx); err != nil {
 		return fn.State{}, err
 	}
-	st, err := r.drive.State(ctx)
+	driveState, err := r.drive.State(ctx)
 	if err != nil {
-		return st, err
+		return driveState, err
 	}
-	if st.ShiftOpen {
-		return st, fmt.Errorf("device: close the shift first (kassa shift close): %s", why)
+	if driveState.ShiftOpen {
+		return driveState, fmt.Errorf("device: close the shift first (kassa shift close): %s", why)
 	}
-	return st, nil
+	return driveState, nil
 }
 
 // accountReport records a report the drive signed in the ledger and the
 // events, and queues it for printing.
 func (r *Runtime) accountReport(s fn.Signed, what string) error {
-	led, err := r.store.Ledger()
+	ledger, err := r.store.Ledger()
 	if err != nil {
 		return err
 	}
-	led.LastFD = s.FD
-	if err := r.store.SetLedger(led); err != nil {
+	ledger.LastFD = s.FD
+	if err := r.store.SetLedger(ledger); err != nil {
 		return err
 	}
 	r.event("report", "%s signed (FD %d)", what, s.FD)

@@ -18,7 +18,7 @@ func (r *Runtime) Health(ctx context.Context) cloud.Health {
 		h.OFDReachable, h.LastOFDExchange = s.Reachable, s.LastExchange
 	}
 	dctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	st, err := r.drive.State(dctx)
+	driveState, err := r.drive.State(dctx)
 	cancel()
 	r.healthMu.Lock()
 	h.Drive.Error = r.driveErr
@@ -26,21 +26,21 @@ func (r *Runtime) Health(ctx context.Context) cloud.Health {
 	if err != nil {
 		h.Drive.Error = err.Error()
 	} else {
-		h.Drive.Phase = st.Phase.String()
-		h.Drive.Number = st.DriveNumber
-		h.Drive.RegNumber = st.RegNumber
-		h.Drive.ValidUntil = st.ValidUntil
-		h.Drive.Warnings = st.Warnings.Strings()
-		h.Drive.LastFD = st.LastFD
-		h.ShiftOpen, h.ShiftNumber = st.ShiftOpen, st.Shift
-		if st.ShiftOpen {
-			h.ShiftOpenedAt = r.wallToLocal(st.ShiftOpenedAt)
+		h.Drive.Phase = driveState.Phase.String()
+		h.Drive.Number = driveState.DriveNumber
+		h.Drive.RegNumber = driveState.RegNumber
+		h.Drive.ValidUntil = driveState.ValidUntil
+		h.Drive.Warnings = driveState.Warnings.Strings()
+		h.Drive.LastFD = driveState.LastFD
+		h.ShiftOpen, h.ShiftNumber = driveState.ShiftOpen, driveState.Shift
+		if driveState.ShiftOpen {
+			h.ShiftOpenedAt = r.wallToLocal(driveState.ShiftOpenedAt)
 		}
-		h.WaitingForOFD = int(st.Unsent)
-		h.OFDAckedThrough = st.LastFD
-		if st.Unsent > 0 {
-			h.OldestUnsentAt = r.wallToLocal(st.FirstUnsentTime)
-			h.OFDAckedThrough = st.FirstUnsentFD - 1
+		h.WaitingForOFD = int(driveState.Unsent)
+		h.OFDAckedThrough = driveState.LastFD
+		if driveState.Unsent > 0 {
+			h.OldestUnsentAt = r.wallToLocal(driveState.FirstUnsentTime)
+			h.OFDAckedThrough = driveState.FirstUnsentFD - 1
 		}
 	}
 	if n, err := r.store.Waiting(); err == nil {

@@ -43,8 +43,8 @@ func (r *Runtime) Accept(ctx context.Context, leases []cloud.Lease) error {
 // Taking implements cloud.Register: a stopped register takes no new documents
 // (in remote-fiscalization mode it never stops).
 func (r *Runtime) Taking() bool {
-	st, err := r.store.Stop()
-	return err == nil && (!st.Stopped || r.remote())
+	halt, err := r.store.Stop()
+	return err == nil && (!halt.Stopped || r.remote())
 }
 
 // Unreported implements cloud.Register: results committed but not yet confirmed.
@@ -99,13 +99,13 @@ func (r *Runtime) processLocked(ctx context.Context, d *store.Doc) error {
 			return err
 		}
 	}
-	led, err := r.ledgerLocked()
+	ledger, err := r.ledgerLocked()
 	if err != nil {
 		return err
 	}
-	if cashOut := outgoingCash(rc); cashOut > led.CashBalance {
+	if cashOut := outgoingCash(rc); cashOut > ledger.CashBalance {
 		return r.refuse(d, cloud.FailureNonFN, fmt.Sprintf(
-			"moneyPositions: a cash refund of %s exceeds the drawer's balance of %s", rub(cashOut), rub(led.CashBalance)))
+			"moneyPositions: a cash refund of %s exceeds the drawer's balance of %s", rub(cashOut), rub(ledger.CashBalance)))
 	}
 	tlv, err := rc.AppendTLV(nil)
 	if err != nil {
@@ -116,16 +116,16 @@ func (r *Runtime) processLocked(ctx context.Context, d *store.Doc) error {
 		return r.driveFailed(ctx, d, err)
 	}
 	// Signing may have opened or closed a shift, which commits what was pending.
-	led, err = r.ledgerLocked()
+	ledger, err = r.ledgerLocked()
 	if err != nil {
 		return err
 	}
-	applyReceipt(&led, rc.Sign, rc.Correction != nil, rc.Total(), rc.Payments)
-	led.LastFD = signed.FD
+	applyReceipt(&ledger, rc.Sign, rc.Correction != nil, rc.Total(), rc.Payments)
+	ledger.LastFD = signed.FD
 	res := r.printedResult(d.ID, rc.Sign, rc.Correction != nil, rc.Total(), signed)
-	st := r.settlement()
-	st.Fiscalized(d.ID, fiscalOf(signed), mustJSON(res), toPrint)
-	st.Ledger = &led
+	batch := r.settlement()
+	batch.Fiscalized(d.ID, fiscalOf(signed), mustJSON(res), toPrint)
+	batch.Ledger = &ledger
 	// Logged, not kept in the event log: the store holds the receipt, and a
 	// commit of its own per receipt would cost a disk sync on the hot path.
 	r.log.Info("receipt signed", "fd", signed.FD, "id", d.ID, "total", rub(rc.Total()), "fpd", fmt.Sprintf("%010d", signed.FPD))

@@ -26,12 +26,12 @@ var errWaitPrinter = errors.New("device: waiting for the printer")
 
 // printerReady checks the printer before signing a document that must be printed.
 func (r *Runtime) printerReady(ctx context.Context) error {
-	st, err := r.printerStatus(ctx)
+	status, err := r.printerStatus(ctx)
 	if err != nil {
 		return fmt.Errorf("%w: %v", errWaitPrinter, err)
 	}
-	if !st.Ready() {
-		return fmt.Errorf("%w: %s", errWaitPrinter, st)
+	if !status.Ready() {
+		return fmt.Errorf("%w: %s", errWaitPrinter, status)
 	}
 	return nil
 }
@@ -40,12 +40,12 @@ func (r *Runtime) printerReady(ctx context.Context) error {
 func (r *Runtime) printerStatus(ctx context.Context) (printer.Status, error) {
 	sctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
-	st, err := r.printer.Status(sctx)
-	st.PaperOut, st.CoverOpen = r.sensors(st.PaperOut, st.CoverOpen)
+	status, err := r.printer.Status(sctx)
+	status.PaperOut, status.CoverOpen = r.sensors(status.PaperOut, status.CoverOpen)
 	r.healthMu.Lock()
-	r.printerSt, r.printerErr = st, err
+	r.printerSt, r.printerErr = status, err
 	r.healthMu.Unlock()
-	return st, err
+	return status, err
 }
 
 // printerHealth is the printer's part of health, from its last status.
@@ -54,19 +54,19 @@ func (r *Runtime) printerHealth() cloud.PrinterHealth {
 		return cloud.PrinterHealth{State: "none"}
 	}
 	r.healthMu.Lock()
-	st, err := r.printerSt, r.printerErr
+	status, err := r.printerSt, r.printerErr
 	r.healthMu.Unlock()
-	h := cloud.PrinterHealth{State: "ready", Paper: "ok", CoverOpen: st.CoverOpen}
+	h := cloud.PrinterHealth{State: "ready", Paper: "ok", CoverOpen: status.CoverOpen}
 	switch {
 	case err != nil:
 		h.State = "unreachable: " + err.Error()
-	case !st.Ready():
-		h.State = st.String()
+	case !status.Ready():
+		h.State = status.String()
 	}
 	switch {
-	case st.PaperOut:
+	case status.PaperOut:
 		h.Paper = "out"
-	case st.PaperNearEnd:
+	case status.PaperNearEnd:
 		h.Paper = "near end"
 	}
 	return h
@@ -168,15 +168,15 @@ func (r *Runtime) docByFD(fd uint32) *store.Doc {
 }
 
 // printXReport prints the X report from the ledger: no fiscal document is made.
-func (r *Runtime) printXReport(ctx context.Context, led store.Ledger) error {
+func (r *Runtime) printXReport(ctx context.Context, ledger store.Ledger) error {
 	if err := r.printerReady(ctx); err != nil {
 		return err
 	}
-	st, err := r.drive.State(ctx)
+	driveState, err := r.drive.State(ctx)
 	if err != nil {
 		return err
 	}
-	t := led.ShiftTotals
+	t := ledger.ShiftTotals
 	total := func(i int) printer.Totals { return printer.Totals{Count: t.Count[i], Sum: t.Sum[i]} }
 	var receipts uint32
 	var cash, electronic int64
@@ -186,10 +186,10 @@ func (r *Runtime) printXReport(ctx context.Context, led store.Ledger) error {
 		electronic += t.Electronic[i]
 	}
 	page := printer.XReport(printer.XReportData{
-		Seller: r.pt().Name, INN: r.pt().INN, RegNumber: st.RegNumber, DriveNumber: st.DriveNumber,
-		Time: r.now(), Shift: led.Shift, ShiftOpen: led.ShiftOpen, Opened: r.wallToLocal(led.OpenedAt),
+		Seller: r.pt().Name, INN: r.pt().INN, RegNumber: driveState.RegNumber, DriveNumber: driveState.DriveNumber,
+		Time: r.now(), Shift: ledger.Shift, ShiftOpen: ledger.ShiftOpen, Opened: r.wallToLocal(ledger.OpenedAt),
 		Receipts: receipts, Income: total(0), IncomeRet: total(1), Expense: total(2), ExpenseRet: total(3),
-		Cash: cash, Electronic: electronic, Unsent: st.Unsent, UnsentSince: r.wallToLocal(st.FirstUnsentTime),
+		Cash: cash, Electronic: electronic, Unsent: driveState.Unsent, UnsentSince: r.wallToLocal(driveState.FirstUnsentTime),
 	}, r.cfg.PrinterProfile)
 	return r.printPage(ctx, page)
 }

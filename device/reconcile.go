@@ -31,40 +31,40 @@ func (r *Runtime) reconcileLocked(ctx context.Context) error {
 	if err := r.drive.Sync(ctx); err != nil {
 		return err
 	}
-	st, err := r.drive.State(ctx)
+	driveState, err := r.drive.State(ctx)
 	if err != nil {
 		return err
 	}
-	if st.Phase != fn.PhaseFiscal {
-		return fmt.Errorf("device: the drive is %s, not in fiscal mode", st.Phase)
+	if driveState.Phase != fn.PhaseFiscal {
+		return fmt.Errorf("device: the drive is %s, not in fiscal mode", driveState.Phase)
 	}
 	r.healthMu.Lock()
-	r.driveNum = st.DriveNumber
+	r.driveNum = driveState.DriveNumber
 	r.healthMu.Unlock()
 	// The registration number lives in the drive; receipts carry the drive's.
 	p := r.pt()
-	p.RegNumber = st.RegNumber
+	p.RegNumber = driveState.RegNumber
 	r.point.Store(&p)
-	led, err := r.store.Ledger()
+	ledger, err := r.store.Ledger()
 	if err != nil {
 		return err
 	}
-	if led.LastFD > st.LastFD {
-		return fmt.Errorf("device: the store has accounted for FD %d but the drive's last document is FD %d: a different drive?", led.LastFD, st.LastFD)
+	if ledger.LastFD > driveState.LastFD {
+		return fmt.Errorf("device: the store has accounted for FD %d but the drive's last document is FD %d: a different drive?", ledger.LastFD, driveState.LastFD)
 	}
-	for fd := led.LastFD + 1; fd <= st.LastFD; fd++ {
+	for fd := ledger.LastFD + 1; fd <= driveState.LastFD; fd++ {
 		a, err := r.drive.Document(ctx, fd)
 		if err != nil {
 			return fmt.Errorf("device: read FD %d: %w", fd, err)
 		}
-		if err := r.applyArchived(&led, a); err != nil {
+		if err := r.applyArchived(&ledger, a); err != nil {
 			return fmt.Errorf("device: FD %d: %w", fd, err)
 		}
 	}
-	if led.ShiftOpen != st.ShiftOpen {
+	if ledger.ShiftOpen != driveState.ShiftOpen {
 		// Only a store that never saw the shift open lands here.
-		led.ShiftOpen, led.Shift = st.ShiftOpen, st.Shift
-		if err := r.store.SetLedger(led); err != nil {
+		ledger.ShiftOpen, ledger.Shift = driveState.ShiftOpen, driveState.Shift
+		if err := r.store.SetLedger(ledger); err != nil {
 			return err
 		}
 	}
@@ -72,18 +72,18 @@ func (r *Runtime) reconcileLocked(ctx context.Context) error {
 }
 
 // applyArchived accounts for one document read back from the drive.
-func (r *Runtime) applyArchived(led *store.Ledger, a fn.Archived) error {
+func (r *Runtime) applyArchived(ledger *store.Ledger, a fn.Archived) error {
 	els, err := topElements(a.TLV)
 	if err != nil {
 		return err
 	}
-	led.LastFD = a.FD
+	ledger.LastFD = a.FD
 	switch a.Type {
 	case fiscal.DocShiftOpen:
-		r.startShift(led, uint32(els.uint(1038)), a.Time)
+		r.startShift(ledger, uint32(els.uint(1038)), a.Time)
 		r.event("recovery", "FD %d: shift %d open, found in the drive", a.FD, els.uint(1038))
 	case fiscal.DocShiftClose:
-		led.ShiftOpen = false
+		ledger.ShiftOpen = false
 		r.event("recovery", "FD %d: shift %d close, found in the drive", a.FD, els.uint(1038))
 	case fiscal.DocReceipt, fiscal.DocCorrection:
 		sign := fiscal.CalcSign(els.uint(1054))
@@ -92,14 +92,14 @@ func (r *Runtime) applyArchived(led *store.Ledger, a fn.Archived) error {
 			Cash: int64(els.uint(1031)), Electronic: int64(els.uint(1081)), Prepaid: int64(els.uint(1215)),
 			Credit: int64(els.uint(1216)), Other: int64(els.uint(1217)),
 		}
-		applyReceipt(led, sign, a.Type == fiscal.DocCorrection, total, pay)
+		applyReceipt(ledger, sign, a.Type == fiscal.DocCorrection, total, pay)
 		id := els.shopID
 		d, err := r.store.Get(id)
 		s := fn.Signed{FD: a.FD, FPD: a.FPD, Time: a.Time, Shift: uint32(els.uint(1038)), Number: uint32(els.uint(1042))}
 		if err == nil && d.State == store.Accepted {
 			res := r.printedResult(id, sign, a.Type == fiscal.DocCorrection, total, s)
 			r.event("recovery", "FD %d: receipt for %q was signed before the crash; taken from the drive", a.FD, id)
-			return r.store.Fiscalize(id, fiscalOf(s), mustJSON(res), led, r.wantsPrint(d.Body))
+			return r.store.Fiscalize(id, fiscalOf(s), mustJSON(res), ledger, r.wantsPrint(d.Body))
 		}
 		if errors.Is(err, store.ErrNotFound) && id != "" {
 			// Only a store rebuilt from the drive (docs/recovery.md) lacks the
@@ -109,14 +109,14 @@ func (r *Runtime) applyArchived(led *store.Ledger, a fn.Archived) error {
 			r.store.Accept([]store.NewDoc{{ID: id, Body: json.RawMessage(`{}`)}}, a.Time)
 			res := r.printedResult(id, sign, a.Type == fiscal.DocCorrection, total, s)
 			r.event("recovery", "FD %d: receipt for %q rebuilt from the drive's archive", a.FD, id)
-			return r.store.Fiscalize(id, fiscalOf(s), mustJSON(res), led, false)
+			return r.store.Fiscalize(id, fiscalOf(s), mustJSON(res), ledger, false)
 		}
 		if err != nil && !errors.Is(err, store.ErrNotFound) {
 			return err
 		}
 		r.event("recovery", "FD %d: a receipt for %q that the store does not hold as accepted; counted", a.FD, id)
 	}
-	return r.store.SetLedger(*led)
+	return r.store.SetLedger(*ledger)
 }
 
 // archivedFields are a signed document's top-level values, read raw.

@@ -88,7 +88,7 @@ type Runtime struct {
 }
 
 // New assembles a runtime; Run starts it.
-func New(cfg Config, drive fn.Drive, st *store.Store, cl *cloud.Client, o OFD, clock func() time.Time, log *slog.Logger) *Runtime {
+func New(cfg Config, drive fn.Drive, db *store.Store, cl *cloud.Client, o OFD, clock func() time.Time, log *slog.Logger) *Runtime {
 	if cfg.Location == nil {
 		cfg.Location = time.Local
 	}
@@ -107,7 +107,7 @@ func New(cfg Config, drive fn.Drive, st *store.Store, cl *cloud.Client, o OFD, c
 	if log == nil {
 		log = slog.Default()
 	}
-	r := &Runtime{cfg: cfg, drive: drive, store: st, cloud: cl, ofd: o, printer: cfg.Printer, board: cfg.Board, clock: clock, log: log,
+	r := &Runtime{cfg: cfg, drive: drive, store: db, cloud: cl, ofd: o, printer: cfg.Printer, board: cfg.Board, clock: clock, log: log,
 		wake: make(chan struct{}, 1), printWake: make(chan struct{}, 1), beat: make(chan struct{}, 1)}
 	pc := cfg.Poller
 	if pc.Logger == nil {
@@ -295,22 +295,22 @@ func (r *Runtime) processRun(ctx context.Context, docs []*store.Doc) (done int, 
 // them. It finishes even if ctx ends: a SIGTERM must not leave signed receipts
 // uncommitted. Callers hold opMu.
 func (r *Runtime) settleLocked(ctx context.Context) error {
-	st := r.pending
+	batch := r.pending
 	r.pending = nil
-	if st == nil || st.Len() == 0 {
+	if batch == nil || batch.Len() == 0 {
 		return nil
 	}
 	err := r.drive.Sync(context.WithoutCancel(ctx))
 	if err == nil {
-		err = r.store.Settle(st)
+		err = r.store.Settle(batch)
 	}
 	if err != nil {
 		// The drive has signed what the store did not take: read the drive's
 		// archive back before signing anything again.
 		r.needReconcile = true
-		return fmt.Errorf("device: committing %d documents: %w", st.Len(), err)
+		return fmt.Errorf("device: committing %d documents: %w", batch.Len(), err)
 	}
-	if st.Prints() {
+	if batch.Prints() {
 		r.wakePrinter()
 	}
 	r.poller.Kick()

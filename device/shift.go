@@ -16,20 +16,20 @@ import (
 // UART); should the two disagree, the drive refuses the receipt and signReceipt
 // opens the shift then. Callers hold opMu.
 func (r *Runtime) ensureShift(ctx context.Context) error {
-	if led, err := r.ledgerLocked(); err == nil && led.ShiftOpen && !r.shiftDue(led.OpenedAt) {
+	if ledger, err := r.ledgerLocked(); err == nil && ledger.ShiftOpen && !r.shiftDue(ledger.OpenedAt) {
 		return nil
 	}
-	st, err := r.drive.State(ctx)
+	driveState, err := r.drive.State(ctx)
 	if err != nil {
 		return err
 	}
-	if st.ShiftOpen && r.shiftDue(st.ShiftOpenedAt) {
+	if driveState.ShiftOpen && r.shiftDue(driveState.ShiftOpenedAt) {
 		if _, err := r.closeShiftLocked(ctx); err != nil {
 			return err
 		}
-		st.ShiftOpen = false
+		driveState.ShiftOpen = false
 	}
-	if !st.ShiftOpen {
+	if !driveState.ShiftOpen {
 		_, err := r.openShiftLocked(ctx)
 		return err
 	}
@@ -74,8 +74,8 @@ func (r *Runtime) shiftLoop(ctx context.Context) {
 func (r *Runtime) CloseDueShift(ctx context.Context) bool {
 	r.opMu.Lock()
 	defer r.opMu.Unlock()
-	st, err := r.drive.State(ctx)
-	if err != nil || !st.ShiftOpen || !r.shiftDue(st.ShiftOpenedAt) {
+	driveState, err := r.drive.State(ctx)
+	if err != nil || !driveState.ShiftOpen || !r.shiftDue(driveState.ShiftOpenedAt) {
 		return false
 	}
 	if _, err := r.closeShiftLocked(ctx); err != nil {
@@ -96,12 +96,12 @@ func (r *Runtime) OpenShift(ctx context.Context) (fn.Signed, error) {
 func (r *Runtime) CloseShift(ctx context.Context) (fn.Signed, store.Ledger, error) {
 	r.opMu.Lock()
 	defer r.opMu.Unlock()
-	led, err := r.store.Ledger()
+	ledger, err := r.store.Ledger()
 	if err != nil {
-		return fn.Signed{}, led, err
+		return fn.Signed{}, ledger, err
 	}
 	s, err := r.closeShiftLocked(ctx)
-	return s, led, err
+	return s, ledger, err
 }
 
 func (r *Runtime) openShiftLocked(ctx context.Context) (fn.Signed, error) {
@@ -116,13 +116,13 @@ func (r *Runtime) openShiftLocked(ctx context.Context) (fn.Signed, error) {
 	if err != nil {
 		return s, fmt.Errorf("device: open shift: %w", err)
 	}
-	led, err := r.store.Ledger()
+	ledger, err := r.store.Ledger()
 	if err != nil {
 		return s, err
 	}
-	r.startShift(&led, s.Shift, s.Time)
-	led.LastFD = s.FD
-	if err := r.store.SetLedger(led); err != nil {
+	r.startShift(&ledger, s.Shift, s.Time)
+	ledger.LastFD = s.FD
+	if err := r.store.SetLedger(ledger); err != nil {
 		return s, err
 	}
 	r.event("shift", "shift %d opened (FD %d)", s.Shift, s.FD)
@@ -142,16 +142,16 @@ func (r *Runtime) closeShiftLocked(ctx context.Context) (fn.Signed, error) {
 	if err != nil {
 		return s, fmt.Errorf("device: close shift: %w", err)
 	}
-	led, err := r.store.Ledger()
+	ledger, err := r.store.Ledger()
 	if err != nil {
 		return s, err
 	}
-	led.ShiftOpen = false
-	led.LastFD = s.FD
-	if err := r.store.SetLedger(led); err != nil {
+	ledger.ShiftOpen = false
+	ledger.LastFD = s.FD
+	if err := r.store.SetLedger(ledger); err != nil {
 		return s, err
 	}
-	r.event("shift", "shift %d closed (FD %d); drawer %s", s.Shift, s.FD, rub(led.CashBalance))
+	r.event("shift", "shift %d closed (FD %d); drawer %s", s.Shift, s.FD, rub(ledger.CashBalance))
 	r.printReport(s.FD)
 	if r.ofd != nil {
 		r.ofd.Notify()
@@ -176,27 +176,27 @@ func (r *Runtime) startShift(l *store.Ledger, shift uint32, at time.Time) {
 func (r *Runtime) Cash(in bool, sum int64) (store.Ledger, error) {
 	r.opMu.Lock()
 	defer r.opMu.Unlock()
-	led, err := r.store.Ledger()
+	ledger, err := r.store.Ledger()
 	if err != nil {
-		return led, err
+		return ledger, err
 	}
 	if sum <= 0 {
-		return led, fmt.Errorf("device: cash sum must be positive, got %s", rub(sum))
+		return ledger, fmt.Errorf("device: cash sum must be positive, got %s", rub(sum))
 	}
 	if in {
-		led.CashBalance += sum
-		led.CashIn += sum
+		ledger.CashBalance += sum
+		ledger.CashIn += sum
 	} else {
-		if sum > led.CashBalance {
-			return led, fmt.Errorf("device: cash out of %s exceeds the drawer's balance of %s", rub(sum), rub(led.CashBalance))
+		if sum > ledger.CashBalance {
+			return ledger, fmt.Errorf("device: cash out of %s exceeds the drawer's balance of %s", rub(sum), rub(ledger.CashBalance))
 		}
-		led.CashBalance -= sum
-		led.CashOut += sum
+		ledger.CashBalance -= sum
+		ledger.CashOut += sum
 	}
-	if err := r.store.SetLedger(led); err != nil {
-		return led, err
+	if err := r.store.SetLedger(ledger); err != nil {
+		return ledger, err
 	}
 	word := map[bool]string{true: "in", false: "out"}[in]
-	r.event("cash", "cash %s %s; drawer %s", word, rub(sum), rub(led.CashBalance))
-	return led, nil
+	r.event("cash", "cash %s %s; drawer %s", word, rub(sum), rub(ledger.CashBalance))
+	return ledger, nil
 }

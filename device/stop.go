@@ -14,26 +14,26 @@ func (r *Runtime) registrationFailed(msg string) {
 	if r.remote() {
 		return
 	}
-	st, err := r.store.Stop()
+	halt, err := r.store.Stop()
 	if err != nil {
 		r.log.Error("stop state", "err", err)
 		return
 	}
-	st.Consecutive++
-	if err := r.store.SetStop(st); err != nil {
+	halt.Consecutive++
+	if err := r.store.SetStop(halt); err != nil {
 		r.log.Error("stop state", "err", err)
 	}
-	if st.Consecutive > r.cfg.StopAfter {
-		r.stop(stopRegistration, fmt.Sprintf("%d documents in a row failed registration; the last: %s", st.Consecutive, msg))
+	if halt.Consecutive > r.cfg.StopAfter {
+		r.stop(stopRegistration, fmt.Sprintf("%d documents in a row failed registration; the last: %s", halt.Consecutive, msg))
 	}
 }
 
 // registrationSucceeded resets the count of failures in a row.
 func (r *Runtime) registrationSucceeded() {
-	st, err := r.store.Stop()
-	if err == nil && st.Consecutive != 0 {
-		st.Consecutive = 0
-		err = r.store.SetStop(st)
+	halt, err := r.store.Stop()
+	if err == nil && halt.Consecutive != 0 {
+		halt.Consecutive = 0
+		err = r.store.SetStop(halt)
 	}
 	if err != nil {
 		r.log.Error("stop state", "err", err)
@@ -55,15 +55,15 @@ func (r *Runtime) stop(kind, reason string) {
 		r.log.Error("registration error (remote-fiscalization mode: not stopping)", "reason", reason)
 		return
 	}
-	st, err := r.store.Stop()
+	halt, err := r.store.Stop()
 	if err != nil {
 		r.log.Error("stop state", "err", err)
 	}
-	if st.Stopped {
+	if halt.Stopped {
 		return
 	}
-	st.Stopped, st.Reason, st.Kind, st.Since = true, reason, kind, r.now()
-	if err := r.store.SetStop(st); err != nil {
+	halt.Stopped, halt.Reason, halt.Kind, halt.Since = true, reason, kind, r.now()
+	if err := r.store.SetStop(halt); err != nil {
 		r.log.Error("stop state", "err", err)
 	}
 	r.log.Error("REGISTER STOPPED: no documents are taken until `kassa resume`", "reason", reason)
@@ -92,8 +92,8 @@ func (r *Runtime) Resume(ctx context.Context) error {
 // liftOFDStop resumes a register stopped by the OFD backlog once the drive's
 // oldest unsent document is back within the limit.
 func (r *Runtime) liftOFDStop(ctx context.Context) {
-	st, err := r.store.Stop()
-	if err != nil || !st.Stopped || st.Kind != stopOFD {
+	halt, err := r.store.Stop()
+	if err != nil || !halt.Stopped || halt.Kind != stopOFD {
 		return
 	}
 	ds, err := r.drive.State(ctx)
