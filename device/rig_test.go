@@ -7,10 +7,10 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/jonboulle/clockwork"
 	"github.com/openkassa/kassa/device/cloud"
 	"github.com/openkassa/kassa/device/cloud/server"
 	"github.com/openkassa/kassa/device/devicetest"
@@ -27,8 +27,7 @@ type rig struct {
 	t      *testing.T
 	ctx    context.Context
 	dir    string
-	mu     sync.Mutex
-	now    time.Time
+	fake   *clockwork.FakeClock
 	server *server.Server
 	http   *httptest.Server
 	sb     server.Sandbox
@@ -43,7 +42,7 @@ var msk = time.FixedZone("MSK", 3*3600)
 func newRig(t *testing.T, cfg Config) *rig {
 	t.Helper()
 	dir := t.TempDir()
-	g := &rig{t: t, ctx: context.Background(), dir: dir, now: time.Date(2026, 11, 23, 9, 0, 0, 0, msk)}
+	g := &rig{t: t, ctx: context.Background(), dir: dir, fake: clockwork.NewFakeClockAt(time.Date(2026, 11, 23, 9, 0, 0, 0, msk))}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	var err error
 	g.server, err = server.Open(server.Config{Dir: dir, Clock: g.clock, Logger: log})
@@ -92,17 +91,9 @@ func newRig(t *testing.T, cfg Config) *rig {
 	return g
 }
 
-func (g *rig) clock() time.Time {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	return g.now
-}
+func (g *rig) clock() time.Time { return g.fake.Now() }
 
-func (g *rig) advance(d time.Duration) {
-	g.mu.Lock()
-	g.now = g.now.Add(d)
-	g.mu.Unlock()
-}
+func (g *rig) advance(d time.Duration) { g.fake.Advance(d) }
 
 // post sends a shop document with the first point's credentials and returns the HTTP status.
 func (g *rig) post(doc map[string]any) int {
