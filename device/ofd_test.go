@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"slices"
 	"strings"
 	"testing"
@@ -16,6 +15,7 @@ import (
 	"github.com/openkassa/kassa/device/devicetest"
 	"github.com/openkassa/kassa/ofd"
 	"github.com/openkassa/kassa/ofd/sim"
+	"github.com/openkassa/kassa/ofd/sim/simtest"
 )
 
 // TestOFDOutageOf30Days: documents pile up unsent while the OFD is away; from 25
@@ -71,18 +71,8 @@ func TestOFDOutageOf30Days(t *testing.T) {
 // drive has nothing unsent, and returns what the OFD holds.
 func (g *rig) deliverAll() []sim.Document {
 	g.t.Helper()
-	o, err := sim.New(sim.Config{Dir: g.t.TempDir(), OFDKey: []byte("the OFD emulator's key"),
-		DriveKeys: func(string) ([]byte, bool) { return g.em.Key(), true }})
-	if err != nil {
-		g.t.Fatal(err)
-	}
-	defer o.Close()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		g.t.Fatal(err)
-	}
-	go o.Serve(ln)
-	sender := ofd.NewSender(g.em, ofd.SenderConfig{Addr: ln.Addr().String(), Backoff: &backoff.ZeroBackOff{},
+	o, addr := simtest.Start(g.t, sim.Config{OFDKey: []byte("the OFD emulator's key"), DriveKeys: simtest.DriveKeys(g.em)}, "")
+	sender := ofd.NewSender(g.em, ofd.SenderConfig{Addr: addr, Backoff: &backoff.ZeroBackOff{},
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	ctx, cancel := context.WithCancel(g.ctx)
 	done := make(chan struct{})

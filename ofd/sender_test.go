@@ -15,6 +15,7 @@ import (
 	"github.com/openkassa/kassa/fiscal/fn"
 	"github.com/openkassa/kassa/ofd"
 	"github.com/openkassa/kassa/ofd/sim"
+	"github.com/openkassa/kassa/ofd/sim/simtest"
 )
 
 var (
@@ -141,29 +142,9 @@ func (c *countingDrive) Acknowledge(ctx context.Context, ack []byte) error {
 	return err
 }
 
-func newSim(t testing.TB, d *fn.Emulator) (*sim.Server, net.Listener) {
+func newSim(t testing.TB, d *fn.Emulator) (*sim.Server, string) {
 	t.Helper()
-	s, err := sim.New(sim.Config{
-		Dir: t.TempDir(),
-		DriveKeys: func(n string) ([]byte, bool) {
-			if n == d.DriveNumber() {
-				return d.Key(), true
-			}
-			return nil, false
-		},
-		OFDKey: ofdKey,
-		Clock:  func() time.Time { return t0 },
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go s.Serve(ln)
-	return s, ln
+	return simtest.Start(t, sim.Config{DriveKeys: simtest.DriveKeys(d), OFDKey: ofdKey, Clock: func() time.Time { return t0 }}, "")
 }
 
 // countingBackoff is the real exponential backoff, with its uses counted.
@@ -262,9 +243,9 @@ func TestSenderDeliversAll(t *testing.T) {
 	}
 	d := newDrive(t, n)
 	cd := &countingDrive{Emulator: d, acked: map[uint32]int{}}
-	s, ln := newSim(t, d)
+	s, addr := newSim(t, d)
 	bo := fastBackoff()
-	sender := startSender(t, cd, ln.Addr().String(), ofd.SenderConfig{Backoff: bo, Clock: func() time.Time { return t0.Add(time.Hour) }})
+	sender := startSender(t, cd, addr, ofd.SenderConfig{Backoff: bo, Clock: func() time.Time { return t0.Add(time.Hour) }})
 	waitDelivered(t, d, 2*time.Minute)
 	total := n + 2
 	checkStored(t, s, d, total)
@@ -322,9 +303,9 @@ func TestSenderSurvivesFaults(t *testing.T) {
 		t.Run(tc.fault.Mode.String(), func(t *testing.T) {
 			d := newDrive(t, n)
 			cd := &countingDrive{Emulator: d, acked: map[uint32]int{}}
-			s, ln := newSim(t, d)
+			s, addr := newSim(t, d)
 			s.SetFault(tc.fault)
-			sender := startSender(t, cd, ln.Addr().String(), ofd.SenderConfig{IOTimeout: 100 * time.Millisecond})
+			sender := startSender(t, cd, addr, ofd.SenderConfig{IOTimeout: 100 * time.Millisecond})
 			waitDelivered(t, d, 20*time.Second)
 			checkStored(t, s, d, total)
 			for fd := uint32(1); fd <= uint32(total); fd++ {
@@ -354,13 +335,13 @@ func TestSenderSurvivesFaults(t *testing.T) {
 // A drive that refuses every ack must not make the sender hammer the OFD.
 func TestSenderBacksOffWhileDriveRefuses(t *testing.T) {
 	d := newDrive(t, 1)
-	s, ln := newSim(t, d)
+	s, addr := newSim(t, d)
 	s.SetFault(sim.Fault{Mode: sim.FaultCorruptAck})
 	bo := &countingBackoff{BackOff: &backoff.ExponentialBackOff{
 		InitialInterval: 20 * time.Millisecond, RandomizationFactor: 0.5, Multiplier: 2,
 		MaxInterval: 80 * time.Millisecond, Clock: backoff.SystemClock,
 	}}
-	sender := startSender(t, d, ln.Addr().String(), ofd.SenderConfig{Backoff: bo})
+	sender := startSender(t, d, addr, ofd.SenderConfig{Backoff: bo})
 	time.Sleep(500 * time.Millisecond)
 	// 20+40+80+80+80+80 ms ≥ 300 ms with −50 % jitter: at most about 12 tries in 500 ms.
 	if m := s.Messages(); m < 2 || m > 14 {
@@ -396,20 +377,7 @@ func TestSenderOFDDownThenUp(t *testing.T) {
 	}
 	resets := bo.reset.Load()
 
-	s, err := sim.New(sim.Config{
-		Dir:       t.TempDir(),
-		DriveKeys: func(string) ([]byte, bool) { return d.Key(), true },
-		OFDKey:    ofdKey,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	ln, err = net.Listen("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	go s.Serve(ln)
+	s, _ := simtest.Start(t, sim.Config{DriveKeys: simtest.DriveKeys(d), OFDKey: ofdKey}, addr)
 	waitDelivered(t, d, 10*time.Second)
 	checkStored(t, s, d, n+2)
 	st = sender.Status()
@@ -423,8 +391,8 @@ func TestSenderOFDDownThenUp(t *testing.T) {
 
 func TestSenderNotify(t *testing.T) {
 	d := newDrive(t, 0)
-	s, ln := newSim(t, d)
-	sender := startSender(t, d, ln.Addr().String(), ofd.SenderConfig{Idle: time.Hour})
+	s, addr := newSim(t, d)
+	sender := startSender(t, d, addr, ofd.SenderConfig{Idle: time.Hour})
 	waitDelivered(t, d, 5*time.Second) // the first pass runs at once
 	signReceipts(t, d, 1)
 	sender.Notify()
@@ -434,10 +402,10 @@ func TestSenderNotify(t *testing.T) {
 
 func BenchmarkDeliver(b *testing.B) {
 	d := newDrive(b, b.N)
-	s, ln := newSim(b, d)
+	s, addr := newSim(b, d)
 	b.ResetTimer()
 	start := time.Now()
-	startSender(b, d, ln.Addr().String(), ofd.SenderConfig{})
+	startSender(b, d, addr, ofd.SenderConfig{})
 	waitDelivered(b, d, 10*time.Minute)
 	b.StopTimer()
 	b.ReportMetric(float64(b.N+2)/time.Since(start).Seconds(), "msgs/s")
@@ -450,8 +418,8 @@ func BenchmarkDeliver(b *testing.B) {
 // the connection the first one opened while it lingers.
 func TestSenderKeepsConnection(t *testing.T) {
 	d := newDrive(t, 0)
-	s, ln := newSim(t, d)
-	sender := startSender(t, d, ln.Addr().String(), ofd.SenderConfig{Idle: time.Hour, Linger: time.Minute})
+	s, addr := newSim(t, d)
+	sender := startSender(t, d, addr, ofd.SenderConfig{Idle: time.Hour, Linger: time.Minute})
 	waitDelivered(t, d, 5*time.Second)
 	for range 3 {
 		signReceipts(t, d, 1)
@@ -468,8 +436,8 @@ func TestSenderKeepsConnection(t *testing.T) {
 // once it is back.
 func TestSenderConnectionDroppedWhenOFDDown(t *testing.T) {
 	d := newDrive(t, 0)
-	s, ln := newSim(t, d)
-	sender := startSender(t, d, ln.Addr().String(), ofd.SenderConfig{Idle: time.Hour, Linger: time.Minute})
+	s, addr := newSim(t, d)
+	sender := startSender(t, d, addr, ofd.SenderConfig{Idle: time.Hour, Linger: time.Minute})
 	waitDelivered(t, d, 5*time.Second)
 	s.SetFault(sim.Fault{Mode: sim.FaultRefuse})
 	signReceipts(t, d, 1)
@@ -495,18 +463,8 @@ func TestSenderToAnOFDWithoutCrypto(t *testing.T) {
 			key = ofdKey
 		}
 		d := newDriveFor(t, n, key)
-		s, err := sim.New(sim.Config{Dir: t.TempDir(), Unsigned: true,
-			DriveKeys: func(string) ([]byte, bool) { return d.Key(), true }})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { s.Close() })
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		go s.Serve(ln)
-		startSender(t, d, ln.Addr().String(), ofd.SenderConfig{Backoff: fastBackoff()})
+		s, addr := simtest.Start(t, sim.Config{Unsigned: true, DriveKeys: simtest.DriveKeys(d)}, "")
+		startSender(t, d, addr, ofd.SenderConfig{Backoff: fastBackoff()})
 		if !known {
 			waitDelivered(t, d, 20*time.Second)
 			checkStored(t, s, d, n+2)

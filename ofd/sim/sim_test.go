@@ -19,6 +19,7 @@ import (
 	"github.com/openkassa/kassa/fiscal/fn"
 	"github.com/openkassa/kassa/ofd"
 	"github.com/openkassa/kassa/ofd/sim"
+	"github.com/openkassa/kassa/ofd/sim/simtest"
 )
 
 var (
@@ -132,7 +133,7 @@ func buildAck(t testing.TB, drive string, fd uint32, code byte) []byte {
 
 func newServer(t testing.TB, dir string) (*sim.Server, string) {
 	t.Helper()
-	s, err := sim.New(sim.Config{
+	return simtest.Start(t, sim.Config{
 		Dir: dir,
 		DriveKeys: func(n string) ([]byte, bool) {
 			if n == fn.DefaultDriveNumber {
@@ -142,17 +143,7 @@ func newServer(t testing.TB, dir string) (*sim.Server, string) {
 		},
 		OFDKey: ofdKey,
 		Clock:  func() time.Time { return ofdClock },
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go s.Serve(ln)
-	return s, ln.Addr().String()
+	}, "")
 }
 
 // exchange sends raw bytes on a fresh connection and reads one answer.
