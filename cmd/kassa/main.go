@@ -191,3 +191,20 @@ func newFlags(name, synopsis, about string) *flag.FlagSet {
 	}
 	return fs
 }
+
+// parseOne parses fs from args, flags before or after the one argument it returns.
+func parseOne(fs *flag.FlagSet, args []string, name string) (string, error) {
+	var positional []string
+	for len(args) > 0 {
+		if err := fs.Parse(args); err != nil {
+			return "", err
+		}
+		if args = fs.Args(); len(args) > 0 {
+			positional, args = append(positional, args[0]), args[1:]
+		}
+	}
+	if len(positional) != 1 {
+		return "", fmt.Errorf("want one %s", name)
+	}
+	return positional[0], nil
+}

@@ -32,18 +32,13 @@ func runRegisterDrive(ctx context.Context, args []string) error {
 			"the command speaks to the drive on drive.port itself.")
 	config := fs.String("config", "", "the register's settings file (docs/config.md): cloud.url, cloud.token, drive.port, register.serial")
 	yes := fs.Bool("yes", false, "sign the registration report")
-	var positional []string
-	for len(args) > 0 {
-		if err := fs.Parse(args); err != nil {
-			return err
-		}
-		if args = fs.Args(); len(args) > 0 {
-			positional, args = append(positional, args[0]), args[1:]
-		}
+	reg, err := parseOne(fs, args, "REGNUMBER")
+	if err == nil && *config == "" {
+		err = errors.New("want --config FILE")
 	}
-	if len(positional) != 1 || *config == "" {
+	if err != nil {
 		fs.Usage()
-		return errors.New("register: want --config FILE and one REGNUMBER")
+		return fmt.Errorf("register: %w", err)
 	}
 	s, err := device.LoadSettings(*config)
 	if err != nil {
@@ -59,7 +54,6 @@ func runRegisterDrive(ctx context.Context, args []string) error {
 	if err != nil {
 		return fmt.Errorf("register: the retail point's data: %w", err)
 	}
-	reg := positional[0]
 	if err := fiscal.ValidRegNumber(reg, p.INN, s.Register.Serial); err != nil {
 		return fmt.Errorf("register: %w (the point's INN %s, the register's serial %s)", err, p.INN, s.Register.Serial)
 	}
