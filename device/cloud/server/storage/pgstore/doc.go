@@ -1,12 +1,31 @@
-// Package pgstore keeps the cloud's data in PostgreSQL, for a fleet: any
-// number of kassa cloud processes may share one database, each taking leases,
-// callbacks and alerts with row locks (SELECT … FOR UPDATE SKIP LOCKED), so
-// no two nodes hand out the same document or post the same callback.
+// Package pgstore is the cloud's storage.Store in PostgreSQL, for a fleet:
+// any number of kassa cloud processes (nodes) share one database. Each
+// method is one transaction or one statement; nodes never hand out one
+// document, callback or alert destination twice, because they take them with
+// row locks (SELECT … FOR UPDATE SKIP LOCKED, or an upsert with a condition),
+// and a node's long-polls wake at other nodes' posts through LISTEN/NOTIFY.
 //
 // The schema is in migrations/, applied at Open under an advisory lock, so
 // nodes starting at once migrate once.
 //
 // It must never keep state of its own between calls beyond the connection
-// pool: a node may die at any moment, and another takes over from the
-// database alone.
+// pool and the waiters of its long-polls: a node may die at any moment, and
+// another goes on from the database alone (holds on callback jobs and alert
+// destinations are rows with an end, not memory).
+//
+// What storage's interface lacks for a shared store, and how this package
+// copes:
+//   - storage.Wakes cannot wake every point at once, which a node needs
+//     when its listening connection was lost (the notifications sent
+//     meanwhile are gone): the package keeps its own waiters (wakes).
+//   - The cloud learns that its disk is full from syscall.ENOSPC and the
+//     statfs of its data directory; PostgreSQL's full disk is SQLSTATE 53100
+//     on another machine. A storage sentinel (say storage.ErrNoSpace) would
+//     let the server say so for either store.
+//   - Nothing in the interface checks the store's health for /healthz
+//     (a Ping(ctx)); Pool gives tests and checks the connections.
+//
+// PostgreSQL's own features, noted where used: advisory locks (migrate),
+// LISTEN/NOTIFY (notify.go), SKIP LOCKED (leases, callbacks). The SQL
+// otherwise keeps to what CockroachDB and YugabyteDB take.
 package pgstore

@@ -8,10 +8,11 @@
 --
 -- Keys are text COLLATE "C": lists in "id order" are in Go's byte order
 -- whatever the database's default collation. Times are timestamptz, NULL for
--- Go's zero time where a field may be unset; money is bigint kopecks. What the
--- cloud only hands back whole (a point's settings, a register's health, a
--- fiscalInfo, an alert) is JSONB; a shop's document body is bytea, handed back
--- byte for byte.
+-- Go's zero time where a field may be unset (and bytea and arrays NULL for a
+-- nil slice, so that nil and empty read back as they were); money is bigint
+-- kopecks. What the cloud only hands back whole (a point's settings, a
+-- register's health, a fiscalInfo, an alert) is JSONB; a shop's document body
+-- is bytea, handed back byte for byte.
 
 -- Queue order of the documents, across all points: a gap (a rolled-back post)
 -- costs nothing, and no point's posts wait on a counter row.
@@ -27,8 +28,8 @@ CREATE TABLE meta (
 -- The owners' cabinet accounts.
 CREATE TABLE accounts (
 	login         text COLLATE "C" PRIMARY KEY,
-	password_hash bytea NOT NULL,
-	points        text[] NOT NULL -- the points it owns, in the owner's order
+	password_hash bytea,
+	points        text[] -- the points it owns, in the owner's order
 );
 
 -- Retail points: the seller's data and the owner's settings (cloud.Point).
@@ -46,8 +47,8 @@ CREATE TABLE shop_logins (
 	user_name text COLLATE "C" PRIMARY KEY,
 	point_id  text COLLATE "C" NOT NULL,
 	client_id text COLLATE "C" NOT NULL,
-	salt      bytea NOT NULL,
-	hash      bytea NOT NULL,
+	salt      bytea,
+	hash      bytea,
 	UNIQUE (point_id, client_id)
 );
 
@@ -98,6 +99,13 @@ CREATE TABLE documents (
 	body_total bigint NOT NULL,
 	kind       text NOT NULL,
 	total      bigint NOT NULL,
+	-- The id in Go's lower case (strings.ToLower), for the cabinet's search:
+	-- SQL's lower() folds by the collation, only ASCII under "C".
+	id_lower text NOT NULL,
+	-- The fiscalInfo's drive, shift and date, for the totals.
+	fn_number    text COLLATE "C",
+	shift_number integer,
+	fiscal_date  timestamptz,
 	PRIMARY KEY (point_id, id)
 );
 -- Leasing walks a point's waiting and leased documents in queue order; the
@@ -106,6 +114,9 @@ CREATE INDEX documents_queue ON documents (point_id, seq)
 	WHERE state IN ('QUEUED', 'PENDING', 'REQUEUED');
 -- The cabinet's list: newest first per point, keyset-paged on (created, id).
 CREATE INDEX documents_created ON documents (point_id, created DESC, id DESC);
+-- The totals: of a day's receipts, or of a shift's.
+CREATE INDEX documents_fiscal_date ON documents (point_id, fiscal_date) WHERE fiscal_info IS NOT NULL;
+CREATE INDEX documents_shift ON documents (point_id, fn_number, shift_number) WHERE fiscal_info IS NOT NULL;
 
 -- Fiscal documents the OFD has not yet acknowledged, per drive.
 CREATE TABLE unacked (
@@ -113,7 +124,7 @@ CREATE TABLE unacked (
 	drive    text COLLATE "C" NOT NULL, -- the drive's number
 	fd       bigint NOT NULL,
 	doc_id   text COLLATE "C" NOT NULL,
-	PRIMARY KEY (point_id, drive, fd, doc_id)
+	PRIMARY KEY (point_id, drive, fd)
 );
 
 -- Callbacks due to the shops' responseURLs (storage.CallbackJob). A node holds

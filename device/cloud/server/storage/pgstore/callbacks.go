@@ -1,0 +1,160 @@
+package pgstore
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/openkassa/kassa/device/cloud/server/storage"
+)
+
+// TakeCallbacks holds due jobs for node with SELECT … FOR UPDATE SKIP
+// LOCKED: nodes taking at once pass over each other's rows, and a row a node
+// held meanwhile fails the check again on its committed version.
+func (s *Store) TakeCallbacks(ctx context.Context, node string, dueBy, now, until time.Time, limit int) ([]storage.CallbackJob, error) {
+	rows, err := s.pool.Query(ctx, `WITH cand AS (
+			SELECT point_id, doc_id FROM callback_jobs
+			WHERE due <= $1 AND (owner = '' OR until IS NULL OR until <= $2)
+			ORDER BY due, point_id, doc_id
+			LIMIT $3
+			FOR UPDATE SKIP LOCKED)
+		UPDATE callback_jobs j SET owner = $4, until = $5
+		FROM cand WHERE j.point_id = cand.point_id AND j.doc_id = cand.doc_id
+		RETURNING j.point_id, j.doc_id, j.seq, j.due, j.refusals`,
+		dueBy, now, max(limit, 0), node, until)
+	if err != nil {
+		return nil, fmt.Errorf("pgstore: callbacks due: %w", err)
+	}
+	defer rows.Close()
+	var out []storage.CallbackJob
+	for rows.Next() {
+		j := storage.CallbackJob{Owner: node, Until: until}
+		var seq int64
+		if err := rows.Scan(&j.PointID, &j.ID, &seq, &j.Due, &j.Refusals); err != nil {
+			return nil, fmt.Errorf("pgstore: callbacks due: %w", err)
+		}
+		j.Seq, j.Due = uint64(seq), j.Due.UTC()
+		out = append(out, j)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("pgstore: callbacks due: %w", err)
+	}
+	slices.SortFunc(out, func(a, b storage.CallbackJob) int {
+		if c := a.Due.Compare(b.Due); c != 0 {
+			return c
+		}
+		if c := strings.Compare(a.PointID, b.PointID); c != 0 {
+			return c
+		}
+		return strings.Compare(a.ID, b.ID)
+	})
+	return out, nil
+}
+
+// jobDoc reads, locking both when lock, the job's refusals and its document,
+// while the job is the one given.
+func jobDoc(ctx context.Context, tx pgx.Tx, j storage.CallbackJob, lock bool) (int, storage.Document, error) {
+	sql := "SELECT refusals FROM callback_jobs WHERE point_id = $1 AND doc_id = $2 AND seq = $3"
+	if lock {
+		sql += " FOR UPDATE"
+	}
+	var refusals int
+	if err := tx.QueryRow(ctx, sql, j.PointID, j.ID, int64(j.Seq)).Scan(&refusals); err != nil {
+		return 0, storage.Document{}, notFound(err)
+	}
+	d, err := readDoc(ctx, tx, j.PointID, j.ID, lock)
+	d.Kind, d.Total = "", 0
+	return refusals, d, err
+}
+
+func (s *Store) CallbackDocument(ctx context.Context, j storage.CallbackJob) (storage.Document, error) {
+	var d storage.Document
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		var err error
+		_, d, err = jobDoc(ctx, tx, j, false)
+		return err
+	})
+	if err != nil {
+		return storage.Document{}, fmt.Errorf("callback of document %q of point %s: %w", j.ID, j.PointID, err)
+	}
+	return d, nil
+}
+
+func (s *Store) RefuseCallback(ctx context.Context, j storage.CallbackJob, r storage.Refusal, apply func(*storage.Document)) (storage.Document, error) {
+	var d storage.Document
+	err := s.tx(ctx, func(tx pgx.Tx) error {
+		var err error
+		if _, d, err = jobDoc(ctx, tx, j, true); err != nil {
+			return err
+		}
+		d.CallbackAttempts++
+		d.CallbackError = r.Reason
+		if apply != nil {
+			apply(&d)
+		}
+		if err := saveDoc(ctx, tx, &d); err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, `UPDATE callback_jobs SET refusals = $3, due = $4, owner = $5, until = $6
+			WHERE point_id = $1 AND doc_id = $2`,
+			j.PointID, j.ID, d.CallbackAttempts, r.Next, j.Owner, nullTime(r.Hold))
+		return err
+	})
+	if err != nil {
+		return storage.Document{}, fmt.Errorf("refused callback of document %q of point %s: %w", j.ID, j.PointID, err)
+	}
+	return d, nil
+}
+
+func (s *Store) SettleCallback(ctx context.Context, j storage.CallbackJob, accepted bool, apply func(*storage.Document)) (int, error) {
+	var refusals int
+	err := s.tx(ctx, func(tx pgx.Tx) error {
+		var d storage.Document
+		var err error
+		if refusals, d, err = jobDoc(ctx, tx, j, true); err != nil {
+			return err
+		}
+		if accepted {
+			d.CallbackAttempts++
+			d.CallbackError = ""
+		}
+		if apply != nil {
+			apply(&d)
+		}
+		if err := saveDoc(ctx, tx, &d); err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, "DELETE FROM callback_jobs WHERE point_id = $1 AND doc_id = $2", j.PointID, j.ID)
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("settling the callback of document %q of point %s: %w", j.ID, j.PointID, err)
+	}
+	return refusals, nil
+}
+
+func (s *Store) RefusedCallbacks(ctx context.Context, pointID string, n int) ([]storage.Document, error) {
+	rows, err := s.pool.Query(ctx, "SELECT "+docCols+` FROM documents d
+		JOIN callback_jobs cj ON cj.point_id = d.point_id AND cj.doc_id = d.id
+		WHERE d.point_id = $1 AND cj.refusals >= $2 ORDER BY d.id`, pointID, n)
+	if err != nil {
+		return nil, fmt.Errorf("pgstore: refused callbacks of point %s: %w", pointID, err)
+	}
+	defer rows.Close()
+	var out []storage.Document
+	for rows.Next() {
+		var d storage.Document
+		if err := scanDoc(rows, &d); err != nil {
+			return nil, fmt.Errorf("pgstore: refused callbacks of point %s: %w", pointID, err)
+		}
+		d.Kind, d.Total = "", 0
+		out = append(out, d)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("pgstore: refused callbacks of point %s: %w", pointID, err)
+	}
+	return out, nil
+}

@@ -1,0 +1,182 @@
+package pgstore
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/openkassa/kassa/device/cloud"
+	"github.com/openkassa/kassa/device/cloud/server/storage"
+)
+
+// cursor is a position in the list's order: created descending, then point
+// and id descending. created is in microseconds, PostgreSQL's precision.
+type cursor struct {
+	created     time.Time
+	pointID, id string
+}
+
+func (c cursor) String() string {
+	raw := strconv.FormatInt(c.created.UnixMicro(), 10) + "\x00" + c.pointID + "\x00" + c.id
+	return base64.RawURLEncoding.EncodeToString([]byte(raw))
+}
+
+func parseCursor(s string) (cursor, error) {
+	raw, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil {
+		return cursor{}, fmt.Errorf("pgstore: cursor %q: %w", s, err)
+	}
+	parts := strings.SplitN(string(raw), "\x00", 3)
+	if len(parts) != 3 {
+		return cursor{}, fmt.Errorf("pgstore: cursor %q: not a list's", s)
+	}
+	us, err := strconv.ParseInt(parts[0], 10, 64)
+	if err != nil {
+		return cursor{}, fmt.Errorf("pgstore: cursor %q: %w", s, err)
+	}
+	return cursor{created: time.UnixMicro(us).UTC(), pointID: parts[1], id: parts[2]}, nil
+}
+
+// ListDocuments pages by keyset: the next page starts below the last row's
+// (created, point_id, id), so a page costs the same however deep, and posts
+// made meanwhile (newer) never shift it.
+func (s *Store) ListDocuments(ctx context.Context, q storage.DocQuery) (storage.DocPage, error) {
+	if len(q.Points) == 0 {
+		return storage.DocPage{}, nil
+	}
+	var args []any
+	arg := func(v any) string {
+		args = append(args, v)
+		return "$" + strconv.Itoa(len(args))
+	}
+	var points []string
+	for _, p := range q.Points {
+		c := "d.point_id = " + arg(p.PointID)
+		if !p.From.IsZero() {
+			c += " AND d.created >= " + arg(p.From)
+		}
+		if !p.To.IsZero() {
+			c += " AND d.created < " + arg(p.To)
+		}
+		points = append(points, "("+c+")")
+	}
+	where := []string{"(" + strings.Join(points, " OR ") + ")"}
+	if q.State != "" {
+		where = append(where, "d.state = "+arg(string(q.State)))
+	}
+	if q.Kind != "" {
+		where = append(where, "d.kind = "+arg(q.Kind))
+	}
+	if q.Text != "" {
+		// strpos, not LIKE: the text's % and _ are the shop's characters.
+		// Both sides folded by Go, as the embedded store folds them.
+		where = append(where, "strpos(d.id_lower, "+arg(strings.ToLower(q.Text))+") > 0")
+	}
+	if q.Min != nil {
+		where = append(where, "d.total >= "+arg(int64(*q.Min)))
+	}
+	if q.Max != nil {
+		where = append(where, "d.total <= "+arg(int64(*q.Max)))
+	}
+	if !q.UndeliveredBefore.IsZero() {
+		where = append(where, "d.fiscal_info IS NOT NULL AND d.ofd_acked IS NULL AND coalesce(d.fiscalized, d.changed) < "+
+			arg(q.UndeliveredBefore))
+	}
+	if q.After != "" {
+		c, err := parseCursor(q.After)
+		if err != nil {
+			return storage.DocPage{}, err
+		}
+		where = append(where, "(d.created, d.point_id, d.id) < ("+arg(c.created)+", "+arg(c.pointID)+", "+arg(c.id)+")")
+	}
+	limit := max(q.Limit, 1)
+	sql := "SELECT " + docCols + " FROM documents d WHERE " + strings.Join(where, " AND ") +
+		" ORDER BY d.created DESC, d.point_id DESC, d.id DESC LIMIT " + arg(limit+1)
+	rows, err := s.pool.Query(ctx, sql, args...)
+	if err != nil {
+		return storage.DocPage{}, fmt.Errorf("pgstore: listing documents: %w", err)
+	}
+	defer rows.Close()
+	out := []storage.Document{}
+	for rows.Next() {
+		var d storage.Document
+		if err := scanDoc(rows, &d); err != nil {
+			return storage.DocPage{}, fmt.Errorf("pgstore: listing documents: %w", err)
+		}
+		out = append(out, d)
+	}
+	if err := rows.Err(); err != nil {
+		return storage.DocPage{}, fmt.Errorf("pgstore: listing documents: %w", err)
+	}
+	var page storage.DocPage
+	if len(out) > limit {
+		out = out[:limit]
+		last := out[limit-1]
+		page.Next = cursor{created: last.Created, pointID: last.PointID, id: last.ID}.String()
+	}
+	page.Documents = out
+	return page, nil
+}
+
+// Totals reads the selected documents' bodies for their payments; the
+// selection itself is the indexes' (documents_fiscal_date, documents_shift).
+func (s *Store) Totals(ctx context.Context, q storage.TotalsQuery) (storage.Totals, error) {
+	sql := "SELECT fiscal_info, body FROM documents WHERE point_id = $1 AND fiscal_info IS NOT NULL"
+	args := []any{q.PointID}
+	if q.Drive != "" {
+		sql += " AND fn_number = $2 AND shift_number = $3"
+		args = append(args, q.Drive, q.Shift)
+	} else {
+		if !q.From.IsZero() {
+			args = append(args, q.From)
+			sql += " AND fiscal_date >= $" + strconv.Itoa(len(args))
+		}
+		if !q.To.IsZero() {
+			args = append(args, q.To)
+			sql += " AND fiscal_date < $" + strconv.Itoa(len(args))
+		}
+	}
+	rows, err := s.pool.Query(ctx, sql, args...)
+	if err != nil {
+		return storage.Totals{}, fmt.Errorf("pgstore: totals of point %s: %w", q.PointID, err)
+	}
+	defer rows.Close()
+	var out storage.Totals
+	for rows.Next() {
+		var fiscal, body []byte
+		if err := rows.Scan(&fiscal, &body); err != nil {
+			return storage.Totals{}, fmt.Errorf("pgstore: totals of point %s: %w", q.PointID, err)
+		}
+		var fi cloud.FiscalInfo
+		var b struct {
+			MoneyPositions []cloud.MoneyPosition `json:"moneyPositions"`
+		}
+		if err := json.Unmarshal(fiscal, &fi); err != nil {
+			return storage.Totals{}, fmt.Errorf("pgstore: totals of point %s: %w", q.PointID, err)
+		}
+		if err := json.Unmarshal(body, &b); err != nil {
+			return storage.Totals{}, fmt.Errorf("pgstore: totals of point %s: %w", q.PointID, err)
+		}
+		i := slices.IndexFunc(out.Kinds, func(t storage.KindTotals) bool { return t.Kind == fi.CheckType })
+		if i < 0 {
+			i = len(out.Kinds)
+			out.Kinds = append(out.Kinds, storage.KindTotals{Kind: fi.CheckType, Payments: map[string]cloud.Money{}})
+		}
+		t := &out.Kinds[i]
+		t.Count++
+		t.Sum += fi.Sum
+		for _, m := range b.MoneyPositions {
+			t.Payments[m.PaymentType] += m.Sum
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return storage.Totals{}, fmt.Errorf("pgstore: totals of point %s: %w", q.PointID, err)
+	}
+	slices.SortFunc(out.Kinds, func(a, b storage.KindTotals) int { return strings.Compare(a.Kind, b.Kind) })
+	return out, nil
+}
