@@ -348,7 +348,7 @@ type TotalsQuery struct {
 // Totals sums the selected documents by their checkType, as the register
 // named it (the cloud folds synonyms itself).
 type Totals struct {
-	Kinds []KindTotals // in order of first appearance
+	Kinds []KindTotals // by Kind
 }
 
 // KindTotals is one checkType's documents.
