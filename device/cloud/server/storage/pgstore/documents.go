@@ -98,7 +98,7 @@ func (s *Store) PostDocument(ctx context.Context, n storage.NewDocument) (storag
 	}
 	kind, total := storage.KindTotal(&storage.Document{Body: body})
 	d := storage.Document{ID: n.ID, PointID: n.PointID, Hash: n.Hash, ResponseURL: n.ResponseURL,
-		State: cloud.Queued, Changed: n.At, Created: n.At, Message: n.Message, Kind: kind, Total: total}
+		State: cloud.Queued, Changed: n.At, Created: n.At, Message: n.Message}
 	// One statement: the insert, and the NOTIFY that goes out with its commit
 	// only if it inserted. A concurrent post of the same id waits for this
 	// one's commit and then finds the row.
