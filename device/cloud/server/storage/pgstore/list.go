@@ -44,59 +44,79 @@ func parseCursor(s string) (cursor, error) {
 
 // ListDocuments pages by keyset: the next page starts below the last row's
 // (created, point_id, id), so a page costs the same however deep, and posts
-// made meanwhile (newer) never shift it.
+// made meanwhile (newer) never shift it. Each point is its own branch of a
+// UNION ALL, read down documents_created from the cursor on and cut at the
+// page's size, so a page of an owner with many points sorts a few rows per
+// point, not all their documents.
 func (s *Store) ListDocuments(ctx context.Context, q storage.DocQuery) (storage.DocPage, error) {
 	if len(q.Points) == 0 {
 		return storage.DocPage{}, nil
+	}
+	var after *cursor
+	if q.After != "" {
+		c, err := parseCursor(q.After)
+		if err != nil {
+			return storage.DocPage{}, err
+		}
+		after = &c
 	}
 	var args []any
 	arg := func(v any) string {
 		args = append(args, v)
 		return "$" + strconv.Itoa(len(args))
 	}
-	var points []string
-	for _, p := range q.Points {
-		c := "d.point_id = " + arg(p.PointID)
-		if !p.From.IsZero() {
-			c += " AND d.created >= " + arg(p.From)
-		}
-		if !p.To.IsZero() {
-			c += " AND d.created < " + arg(p.To)
-		}
-		points = append(points, "("+c+")")
-	}
-	where := []string{"(" + strings.Join(points, " OR ") + ")"}
+	var filters []string
 	if q.State != "" {
-		where = append(where, "d.state = "+arg(string(q.State)))
+		filters = append(filters, "d.state = "+arg(string(q.State)))
 	}
 	if q.Kind != "" {
-		where = append(where, "d.kind = "+arg(q.Kind))
+		filters = append(filters, "d.kind = "+arg(q.Kind))
 	}
 	if q.Text != "" {
 		// strpos, not LIKE: the text's % and _ are the shop's characters.
 		// Both sides folded by Go, as the embedded store folds them.
-		where = append(where, "strpos(d.id_lower, "+arg(strings.ToLower(q.Text))+") > 0")
+		filters = append(filters, "strpos(d.id_lower, "+arg(strings.ToLower(q.Text))+") > 0")
 	}
 	if q.Min != nil {
-		where = append(where, "d.total >= "+arg(int64(*q.Min)))
+		filters = append(filters, "d.total >= "+arg(int64(*q.Min)))
 	}
 	if q.Max != nil {
-		where = append(where, "d.total <= "+arg(int64(*q.Max)))
+		filters = append(filters, "d.total <= "+arg(int64(*q.Max)))
 	}
 	if !q.UndeliveredBefore.IsZero() {
-		where = append(where, "d.fiscal_info IS NOT NULL AND d.ofd_acked IS NULL AND coalesce(d.fiscalized, d.changed) < "+
+		filters = append(filters, "d.fiscal_info IS NOT NULL AND d.ofd_acked IS NULL AND coalesce(d.fiscalized, d.changed) < "+
 			arg(q.UndeliveredBefore))
 	}
-	if q.After != "" {
-		c, err := parseCursor(q.After)
-		if err != nil {
-			return storage.DocPage{}, err
-		}
-		where = append(where, "(d.created, d.point_id, d.id) < ("+arg(c.created)+", "+arg(c.pointID)+", "+arg(c.id)+")")
-	}
 	limit := max(q.Limit, 1)
-	sql := "SELECT " + docCols + " FROM documents d WHERE " + strings.Join(where, " AND ") +
-		" ORDER BY d.created DESC, d.point_id DESC, d.id DESC LIMIT " + arg(limit+1)
+	limitArg := arg(limit + 1)
+	var branches []string
+	for _, p := range q.Points {
+		where := append([]string{"d.point_id = " + arg(p.PointID)}, filters...)
+		if !p.From.IsZero() {
+			where = append(where, "d.created >= "+arg(p.From))
+		}
+		if !p.To.IsZero() {
+			where = append(where, "d.created < "+arg(p.To))
+		}
+		// The cursor's (created, point_id, id) with point_id fixed: the
+		// rows of a point ordered after the cursor's point are those of
+		// the same created on; before it, those older; the cursor's own,
+		// those below it in (created, id). Ids compare in byte order,
+		// Go's and COLLATE "C"'s.
+		if after != nil {
+			switch c := strings.Compare(p.PointID, after.pointID); {
+			case c < 0:
+				where = append(where, "d.created <= "+arg(after.created))
+			case c > 0:
+				where = append(where, "d.created < "+arg(after.created))
+			default:
+				where = append(where, "(d.created, d.id) < ("+arg(after.created)+", "+arg(after.id)+")")
+			}
+		}
+		branches = append(branches, "(SELECT "+docCols+" FROM documents d WHERE "+strings.Join(where, " AND ")+
+			" ORDER BY d.created DESC, d.id DESC LIMIT "+limitArg+")")
+	}
+	sql := "SELECT * FROM (" + strings.Join(branches, " UNION ALL ") + ") u ORDER BY u.created DESC, u.point_id DESC, u.id DESC LIMIT " + limitArg
 	rows, err := s.pool.Query(ctx, sql, args...)
 	if err != nil {
 		return storage.DocPage{}, fmt.Errorf("pgstore: listing documents: %w", err)
