@@ -1,9 +1,7 @@
 package server
 
 import (
-	"bytes"
 	"context"
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -13,7 +11,7 @@ import (
 
 	"github.com/cenkalti/backoff/v4"
 	"github.com/openkassa/kassa/device/cloud/server/mail"
-	bolt "go.etcd.io/bbolt"
+	"github.com/openkassa/kassa/device/cloud/server/storage"
 )
 
 // Mailer sends an e-mail; *mail.Sender is one.
@@ -43,28 +41,6 @@ type Alert struct {
 	Title      string    `json:"title"`
 	Message    string    `json:"message"`
 	DocumentID string    `json:"documentId,omitempty"`
-}
-
-// incident is an open alert as kept in bucketIncidents.
-type incident struct {
-	Kind       string    `json:"kind"`
-	DocumentID string    `json:"documentId,omitempty"`
-	Message    string    `json:"message"`
-	Since      time.Time `json:"since"`
-	key        string    // its key in bucketIncidents, while evaluating
-}
-
-// alertEntry is one message on one channel, as the cabinet's alert log shows it.
-type alertEntry struct {
-	Seq      uint64    `json:"seq"`
-	Alert    Alert     `json:"alert"`
-	Channel  string    `json:"channel"` // "email" or "webhook"
-	To       string    `json:"to"`
-	Attempts int       `json:"attempts"`
-	Sent     bool      `json:"sent"`
-	Done     bool      `json:"done"` // no more attempts
-	Error    string    `json:"error,omitempty"`
-	Changed  time.Time `json:"changed"`
 }
 
 var alertTitles = map[string][2]string{ // kind → {begins, ends}
@@ -107,140 +83,112 @@ func (a Alert) text() string {
 	return b.String()
 }
 
-func incidentKey(pointID, kind, docID string) string {
-	k := pointID + "\x00" + kind
-	if docID != "" {
-		k += "\x00" + docID
-	}
-	return k
+func incidentKey(in storage.Incident) string {
+	return in.Kind + "\x00" + in.DocumentID
 }
 
-// watch evaluates the time-driven alerts of every point and drops expired
-// cabinet sessions, each AlertEvery.
+// watch evaluates the time-driven alerts of every point, drops expired
+// cabinet sessions, and takes the callbacks and alerts that no process
+// holds any more (another one's that died), each AlertEvery.
 func (s *Server) watch() {
-	var ids []string
-	err := s.db.View(func(tx *bolt.Tx) error {
-		return tx.Bucket(bucketPoints).ForEach(func(k, _ []byte) error {
-			ids = append(ids, string(k))
-			return nil
-		})
-	})
+	ids, err := s.store.PointIDs(s.ctx)
 	if err != nil {
-		s.log.Error("cloud: listing points for alerts", "err", err)
+		s.logStoreError("cloud: listing points for alerts", err)
 		return
 	}
 	for _, id := range ids {
 		s.evaluate(id)
 	}
-	if err := s.dropSessions(); err != nil {
-		s.log.Error("cloud: dropping expired sessions", "err", err)
+	now := s.now()
+	s.guard.sweep(now)
+	if err := s.store.DropSessions(s.ctx, now); err != nil {
+		s.logStoreError("cloud: dropping expired sessions", err)
+	}
+	s.takeCallbacks(now)
+	s.takeAlerts()
+}
+
+// logStoreError logs a background failure, unless the server is closing.
+func (s *Server) logStoreError(msg string, err error, args ...any) {
+	if s.ctx.Err() == nil {
+		s.log.Error(msg, append(args, "err", err)...)
 	}
 }
 
 // evaluate compares the point's conditions with its open incidents: a new
 // condition opens an incident and sends its alert, a condition gone closes it
-// and sends the all-clear. A read transaction looks first, since mostly nothing
-// changed; the change itself is worked out again in one write transaction, so
-// concurrent heartbeats never open one incident twice.
+// and sends the all-clear. The store opens and closes each incident once,
+// with its alerts, so concurrent heartbeats never send one alert twice.
 func (s *Server) evaluate(pointID string) {
-	var changed bool
-	err := s.db.View(func(tx *bolt.Tx) error {
-		_, opened, closed, err := s.incidentChanges(tx, pointID)
-		changed = len(opened)+len(closed) > 0
-		return err
-	})
-	if err != nil || !changed {
-		s.logEvaluateError(pointID, err)
+	ctx := s.ctx
+	pr, err := s.store.Point(ctx, pointID)
+	if errors.Is(err, storage.ErrNotFound) {
 		return
 	}
-	var pr pointRecord
-	var out []Alert
-	err = s.db.Update(func(tx *bolt.Tx) error {
-		var opened, closed []incident
-		var err error
-		pr, opened, closed, err = s.incidentChanges(tx, pointID)
-		if err != nil {
-			return err
-		}
-		now := s.now()
-		alert := func(in incident, isOpen bool) Alert {
-			a := Alert{PointID: pointID, PointName: pr.Point.Name, Kind: in.Kind, Open: isOpen, Since: in.Since, At: now,
-				Message: in.Message, DocumentID: in.DocumentID}
-			a.Title = a.title()
-			return a
-		}
-		b := tx.Bucket(bucketIncidents)
-		for _, in := range opened {
-			if err := putJSON(b, []byte(in.key), in); err != nil {
-				return err
-			}
-			out = append(out, alert(in, true))
-		}
-		for _, in := range closed {
-			if err := b.Delete([]byte(in.key)); err != nil {
-				return err
-			}
-			out = append(out, alert(in, false))
-		}
-		return nil
-	})
 	if err != nil {
-		s.logEvaluateError(pointID, err)
+		s.logStoreError("cloud: evaluating alerts", err, "point", pointID)
 		return
 	}
-	for _, a := range out {
-		s.log.Info("cloud: alert", "point", pointID, "kind", a.Kind, "open", a.Open, "message", a.Message)
-		if pr.NotifyEmail != "" {
-			s.dispatch(a, "email", pr.NotifyEmail)
-		}
-		if pr.WebhookURL != "" {
-			s.dispatch(a, "webhook", pr.WebhookURL)
-		}
-	}
-}
-
-func (s *Server) logEvaluateError(pointID string, err error) {
-	if err != nil && !errors.Is(err, bolt.ErrDatabaseNotOpen) {
-		s.log.Error("cloud: evaluating alerts", "point", pointID, "err", err)
-	}
-}
-
-// incidentChanges returns the point and, in key order, the incidents to open
-// (conditions holding that have none) and to close (open ones whose condition is gone).
-func (s *Server) incidentChanges(tx *bolt.Tx, pointID string) (pr pointRecord, opened, closed []incident, err error) {
-	found, err := getJSON(tx.Bucket(bucketPoints), []byte(pointID), &pr)
-	if err != nil || !found {
-		return pr, nil, nil, err
-	}
-	active, err := s.conditions(tx, pointID, s.now())
+	now := s.now()
+	active, err := s.conditions(pointID, now)
 	if err != nil {
-		return pr, nil, nil, err
+		s.logStoreError("cloud: evaluating alerts", err, "point", pointID)
+		return
 	}
-	open := map[string]incident{}
-	prefix := []byte(pointID + "\x00")
-	c := tx.Bucket(bucketIncidents).Cursor()
-	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
-		var in incident
-		if err := json.Unmarshal(v, &in); err != nil {
-			return pr, nil, nil, fmt.Errorf("incident %q: %w", k, err)
-		}
-		open[string(k)] = in
+	open, err := s.store.Incidents(ctx, pointID)
+	if err != nil {
+		s.logStoreError("cloud: evaluating alerts", err, "point", pointID)
+		return
 	}
+	isOpen := map[string]bool{}
+	for _, in := range open {
+		isOpen[incidentKey(in)] = true
+	}
+	changed := false
 	for _, k := range sortedKeys(active) {
-		if _, ok := open[k]; !ok {
-			in := active[k]
-			in.key = k
-			opened = append(opened, in)
+		if in := active[k]; !isOpen[k] {
+			ok, err := s.store.OpenIncident(ctx, in, s.alertEntries(pr, in, true, now))
+			if err != nil {
+				s.logStoreError("cloud: opening an incident", err, "point", pointID, "kind", in.Kind)
+				return
+			}
+			if ok {
+				s.log.Info("cloud: alert", "point", pointID, "kind", in.Kind, "open", true, "message", in.Message)
+				changed = true
+			}
 		}
 	}
-	for _, k := range sortedKeys(open) {
-		if _, ok := active[k]; !ok {
-			in := open[k]
-			in.key = k
-			closed = append(closed, in)
+	for _, in := range open {
+		if _, ok := active[incidentKey(in)]; !ok {
+			ok, err := s.store.CloseIncident(ctx, in, s.alertEntries(pr, in, false, now))
+			if err != nil {
+				s.logStoreError("cloud: closing an incident", err, "point", pointID, "kind", in.Kind)
+				return
+			}
+			if ok {
+				s.log.Info("cloud: alert", "point", pointID, "kind", in.Kind, "open", false, "message", in.Message)
+				changed = true
+			}
 		}
 	}
-	return pr, opened, closed, nil
+	if changed {
+		s.takeAlerts()
+	}
+}
+
+// alertEntries are the incident's alert for each of the point's destinations.
+func (s *Server) alertEntries(pr storage.Point, in storage.Incident, isOpen bool, now time.Time) []storage.AlertEntry {
+	a := Alert{PointID: pr.Point.ID, PointName: pr.Point.Name, Kind: in.Kind, Open: isOpen, Since: in.Since, At: now,
+		Message: in.Message, DocumentID: in.DocumentID}
+	a.Title = a.title()
+	var out []storage.AlertEntry
+	if pr.NotifyEmail != "" {
+		out = append(out, storage.AlertEntry{Alert: storage.Alert(a), Channel: "email", To: pr.NotifyEmail, Changed: now})
+	}
+	if pr.WebhookURL != "" {
+		out = append(out, storage.AlertEntry{Alert: storage.Alert(a), Channel: "webhook", To: pr.WebhookURL, Changed: now})
+	}
+	return out
 }
 
 func sortedKeys[V any](m map[string]V) []string {
@@ -252,55 +200,48 @@ func sortedKeys[V any](m map[string]V) []string {
 	return keys
 }
 
-// conditions are the point's alert conditions holding now, keyed as incidents.
-func (s *Server) conditions(tx *bolt.Tx, pointID string, now time.Time) (map[string]incident, error) {
-	out := map[string]incident{}
-	tk := tx.Bucket(bucketPointReg).Get([]byte(pointID))
-	if tk != nil {
-		var reg registerRecord
-		if _, err := s.getRegister(tx, tk, &reg); err != nil {
-			return nil, err
+// conditions are the point's alert conditions holding now, by incidentKey.
+func (s *Server) conditions(pointID string, now time.Time) (map[string]storage.Incident, error) {
+	out := map[string]storage.Incident{}
+	add := func(in storage.Incident) {
+		in.PointID = pointID
+		out[incidentKey(in)] = in
+	}
+	reg, err := s.store.PointRegister(s.ctx, pointID)
+	if err != nil && !errors.Is(err, storage.ErrNotFound) {
+		return nil, err
+	}
+	if h := reg.Health; err == nil && h != nil {
+		alert := func(kind, msg string, since time.Time) {
+			add(storage.Incident{Kind: kind, Message: msg, Since: since})
 		}
-		if h := reg.Health; h != nil {
-			add := func(kind, msg string, since time.Time) {
-				out[incidentKey(pointID, kind, "")] = incident{Kind: kind, Message: msg, Since: since}
+		if h.Stopped {
+			reason := h.StopReason
+			if reason == "" {
+				reason = "касса перестала принимать документы"
 			}
-			if h.Stopped {
-				reason := h.StopReason
-				if reason == "" {
-					reason = "касса перестала принимать документы"
-				}
-				add(AlertStopped, reason, reg.LastSeen)
-			}
-			if silent := now.Sub(reg.LastSeen); silent > s.cfg.AlertSilence {
-				add(AlertSilent, fmt.Sprintf("касса не выходила на связь %s, с %s", ruDuration(silent),
-					reg.LastSeen.Format("02.01.2006 15:04 MST")), reg.LastSeen)
-			}
-			if h.WaitingForOFD > 0 && !h.OldestUnsentAt.IsZero() && now.Sub(h.OldestUnsentAt) > s.cfg.AlertUndelivered {
-				add(AlertUndelivered, fmt.Sprintf("%d док. ждут ОФД, старейший %s (предел накопителя — 30 дней)",
-					h.WaitingForOFD, ruDuration(now.Sub(h.OldestUnsentAt))), h.OldestUnsentAt)
-			}
-			if h.ShiftOpen && !h.ShiftOpenedAt.IsZero() && now.Sub(h.ShiftOpenedAt) >= s.cfg.AlertShift {
-				add(AlertShift, fmt.Sprintf("смена № %d открыта %s; через 24 часа касса не сможет пробивать чеки",
-					h.ShiftNumber, ruDuration(now.Sub(h.ShiftOpenedAt))), h.ShiftOpenedAt)
-			}
+			alert(AlertStopped, reason, reg.LastSeen)
+		}
+		if silent := now.Sub(reg.LastSeen); silent > s.cfg.AlertSilence {
+			alert(AlertSilent, fmt.Sprintf("касса не выходила на связь %s, с %s", ruDuration(silent),
+				reg.LastSeen.Format("02.01.2006 15:04 MST")), reg.LastSeen)
+		}
+		if h.WaitingForOFD > 0 && !h.OldestUnsentAt.IsZero() && now.Sub(h.OldestUnsentAt) > s.cfg.AlertUndelivered {
+			alert(AlertUndelivered, fmt.Sprintf("%d док. ждут ОФД, старейший %s (предел накопителя — 30 дней)",
+				h.WaitingForOFD, ruDuration(now.Sub(h.OldestUnsentAt))), h.OldestUnsentAt)
+		}
+		if h.ShiftOpen && !h.ShiftOpenedAt.IsZero() && now.Sub(h.ShiftOpenedAt) >= s.cfg.AlertShift {
+			alert(AlertShift, fmt.Sprintf("смена № %d открыта %s; через 24 часа касса не сможет пробивать чеки",
+				h.ShiftNumber, ruDuration(now.Sub(h.ShiftOpenedAt))), h.ShiftOpenedAt)
 		}
 	}
-	prefix := []byte(pointID + "\x00")
-	c := tx.Bucket(bucketCallbacks).Cursor()
-	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
-		if refusals(v) < s.cfg.AlertCallbackAttempts {
-			continue
-		}
-		var rec docRecord
-		found, err := getJSON(tx.Bucket(bucketDocs), k, &rec)
-		if err != nil {
-			return nil, err
-		}
-		if found && rec.CallbackAttempts >= s.cfg.AlertCallbackAttempts {
-			out[incidentKey(pointID, AlertCallback, rec.ID)] = incident{Kind: AlertCallback, DocumentID: rec.ID, Since: rec.Changed,
-				Message: fmt.Sprintf("документ %s: %d попыток, последняя: %s", rec.ID, rec.CallbackAttempts, rec.CallbackError)}
-		}
+	refused, err := s.store.RefusedCallbacks(s.ctx, pointID, s.cfg.AlertCallbackAttempts)
+	if err != nil {
+		return nil, err
+	}
+	for _, rec := range refused {
+		add(storage.Incident{Kind: AlertCallback, DocumentID: rec.ID, Since: rec.Changed,
+			Message: fmt.Sprintf("документ %s: %d попыток, последняя: %s", rec.ID, rec.CallbackAttempts, rec.CallbackError)})
 	}
 	return out, nil
 }
@@ -318,50 +259,69 @@ func ruDuration(d time.Duration) string {
 	return fmt.Sprintf("%d мин", mins)
 }
 
-// dispatch queues the alert for one destination (a channel and an address).
-// Each destination has one sender at a time, which delivers its alerts in the
-// order they were raised, each retried with backoff for AlertRetryFor before the
-// next one goes: an owner never gets the all-clear before the alert. Every
-// outcome is kept in the alert log.
-func (s *Server) dispatch(a Alert, channel, to string) {
-	e := alertEntry{Alert: a, Channel: channel, To: to, Changed: s.now()}
-	if err := s.logAlert(&e); err != nil {
-		s.log.Error("cloud: alert log", "err", err)
-		return
+// alertHold is how long this process holds an alert destination beyond the
+// retries of its current entry: if it dies, another takes the destination then.
+const alertHold = time.Minute + 2*attemptTimeout
+
+// takeAlerts starts a sender for each destination with alerts waiting in its
+// outbox that no process holds.
+func (s *Server) takeAlerts() {
+	for s.ctx.Err() == nil {
+		now := s.now()
+		e, err := s.store.ClaimAlert(s.ctx, s.node, "", "", now, now.Add(s.cfg.AlertRetryFor+alertHold))
+		if errors.Is(err, storage.ErrNotFound) {
+			return
+		}
+		if err != nil {
+			s.logStoreError("cloud: alert outbox", err)
+			return
+		}
+		s.startSender(e)
 	}
-	dest := channel + "\x00" + to
+}
+
+// startSender delivers the destination's alerts, from e on, in the order
+// they were raised, each retried with backoff for AlertRetryFor before the
+// next one goes: an owner never gets the all-clear before the alert. Every
+// outcome is kept in the alert log. A destination has one sender at a time:
+// the store holds it for this process while it sends.
+func (s *Server) startSender(e storage.AlertEntry) {
+	dest := e.Channel + "\x00" + e.To
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.ctx.Err() != nil {
-		return
+	if s.senders[dest] || s.ctx.Err() != nil {
+		return // already sending here: it asks for the next entry itself
 	}
-	s.outbox[dest] = append(s.outbox[dest], e)
-	if len(s.outbox[dest]) > 1 {
-		return // the destination's sender takes it after those before it
-	}
+	s.senders[dest] = true
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
-		for {
+		defer func() {
 			s.mu.Lock()
-			queue := s.outbox[dest]
-			if len(queue) == 0 || s.ctx.Err() != nil {
-				delete(s.outbox, dest)
-				s.mu.Unlock()
+			delete(s.senders, dest)
+			s.mu.Unlock()
+		}()
+		for {
+			if !s.deliverAlert(e) {
 				return
 			}
-			next := queue[0]
-			s.mu.Unlock()
-			s.deliverAlert(next)
-			s.mu.Lock()
-			s.outbox[dest] = s.outbox[dest][1:]
-			s.mu.Unlock()
+			now := s.now()
+			next, err := s.store.ClaimAlert(s.ctx, s.node, e.Channel, e.To, now, now.Add(s.cfg.AlertRetryFor+alertHold))
+			if err != nil {
+				if !errors.Is(err, storage.ErrNotFound) {
+					s.logStoreError("cloud: alert outbox", err)
+				}
+				return
+			}
+			e = next
 		}
 	}()
 }
 
-// deliverAlert sends one logged alert, retrying with backoff for AlertRetryFor.
-func (s *Server) deliverAlert(e alertEntry) {
+// deliverAlert sends one logged alert, retrying with backoff for
+// AlertRetryFor; it reports false when the server is closing (the entry
+// stays in the outbox) or the log cannot be written.
+func (s *Server) deliverAlert(e storage.AlertEntry) bool {
 	b := backoff.NewExponentialBackOff(
 		backoff.WithInitialInterval(s.cfg.AlertRetryInitial),
 		backoff.WithMaxInterval(max(s.cfg.AlertRetryInitial, s.cfg.AlertRetryFor/4)),
@@ -369,10 +329,10 @@ func (s *Server) deliverAlert(e alertEntry) {
 	)
 	op := func() error {
 		e.Attempts++
-		err := s.send(e.Alert, e.Channel, e.To)
+		err := s.send(Alert(e.Alert), e.Channel, e.To)
 		if err != nil {
 			e.Error, e.Changed = err.Error(), s.now()
-			if lerr := s.logAlert(&e); lerr != nil {
+			if lerr := s.store.SaveAlert(s.ctx, e); lerr != nil {
 				return backoff.Permanent(lerr)
 			}
 		}
@@ -380,7 +340,7 @@ func (s *Server) deliverAlert(e alertEntry) {
 	}
 	err := backoff.Retry(op, backoff.WithContext(b, s.ctx))
 	if s.ctx.Err() != nil {
-		return
+		return false
 	}
 	e.Done, e.Sent, e.Changed = true, err == nil, s.now()
 	if err == nil {
@@ -388,9 +348,11 @@ func (s *Server) deliverAlert(e alertEntry) {
 	} else {
 		s.log.Warn("cloud: alert not sent", "point", e.Alert.PointID, "kind", e.Alert.Kind, "channel", e.Channel, "attempts", e.Attempts, "err", err)
 	}
-	if err := s.logAlert(&e); err != nil {
-		s.log.Error("cloud: alert log", "err", err)
+	if err := s.store.SaveAlert(s.ctx, e); err != nil {
+		s.logStoreError("cloud: alert log", err)
+		return false
 	}
+	return true
 }
 
 var errNoMailer = errors.New("no SMTP server configured")
@@ -409,38 +371,4 @@ func (s *Server) send(a Alert, channel, to string) error {
 		return backoff.Permanent(err)
 	}
 	return s.postJSON(ctx, "webhook", to, body)
-}
-
-// logAlert stores the entry, numbering it on first store.
-func (s *Server) logAlert(e *alertEntry) error {
-	return s.db.Update(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketAlertLog)
-		if e.Seq == 0 {
-			seq, err := b.NextSequence()
-			if err != nil {
-				return err
-			}
-			e.Seq = seq
-		}
-		return putJSON(b, binary.BigEndian.AppendUint64(nil, e.Seq), e)
-	})
-}
-
-// alertLog returns the newest entries of the given points, newest first.
-func (s *Server) alertLog(points map[string]bool, limit int) ([]alertEntry, error) {
-	var out []alertEntry
-	err := s.db.View(func(tx *bolt.Tx) error {
-		c := tx.Bucket(bucketAlertLog).Cursor()
-		for k, v := c.Last(); k != nil && len(out) < limit; k, v = c.Prev() {
-			var e alertEntry
-			if err := json.Unmarshal(v, &e); err != nil {
-				return fmt.Errorf("alert log %x: %w", k, err)
-			}
-			if points[e.Alert.PointID] {
-				out = append(out, e)
-			}
-		}
-		return nil
-	})
-	return out, err
 }

@@ -15,7 +15,7 @@ import (
 
 	"github.com/openkassa/kassa/device/cloud"
 	"github.com/openkassa/kassa/device/cloud/server/cabinet"
-	bolt "go.etcd.io/bbolt"
+	"github.com/openkassa/kassa/device/cloud/server/storage"
 )
 
 // OFDs are the operators the cabinet offers: our emulator first (the sandbox's
@@ -40,13 +40,6 @@ const (
 	maxListedAlerts  = 200
 	cabinetFormLimit = 64 << 10
 )
-
-// session is a logged-in cabinet account, kept under the SHA-256 of its cookie.
-type session struct {
-	Login   string    `json:"login"`
-	CSRF    string    `json:"csrf"`
-	Expires time.Time `json:"expires"`
-}
 
 // ruWait says a wait to the second below a minute, else to the minute, rounded up.
 func ruWait(d time.Duration) string {
@@ -230,8 +223,8 @@ type cabinetHandler func(w http.ResponseWriter, r *http.Request, c *cabinetCtx)
 // cabinetCtx is the request's account and session.
 type cabinetCtx struct {
 	Login   string
-	Session session
-	Account account
+	Session storage.Session
+	Account storage.Account
 }
 
 func (c *cabinetCtx) view(title, active string) view {
@@ -315,44 +308,21 @@ func (s *Server) cabinetSession(r *http.Request) (*cabinetCtx, error) {
 	if err != nil || ck.Value == "" {
 		return nil, nil
 	}
-	var c *cabinetCtx
-	err = s.db.View(func(tx *bolt.Tx) error {
-		var sess session
-		found, err := getJSON(tx.Bucket(bucketSessions), tokenKey(ck.Value), &sess)
-		if err != nil || !found || !s.now().Before(sess.Expires) {
-			return err
-		}
-		var a account
-		if found, err := getJSON(tx.Bucket(bucketAccounts), []byte(sess.Login), &a); err != nil || !found {
-			return err
-		}
-		c = &cabinetCtx{Login: sess.Login, Session: sess, Account: a}
-		return nil
-	})
-	return c, err
-}
-
-// dropSessions deletes expired sessions.
-func (s *Server) dropSessions() error {
-	now := s.now()
-	s.guard.sweep(now)
-	return s.db.Update(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketSessions)
-		var old [][]byte
-		err := b.ForEach(func(k, v []byte) error {
-			var sess session
-			if _, err := getJSON(b, k, &sess); err != nil || !now.Before(sess.Expires) {
-				old = append(old, k)
-			}
-			return nil
-		})
-		for _, k := range old {
-			if err := b.Delete(k); err != nil {
-				return err
-			}
-		}
-		return err
-	})
+	sess, err := s.store.Session(r.Context(), tokenKey(ck.Value), s.now())
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	a, err := s.store.Account(r.Context(), sess.Login)
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &cabinetCtx{Login: sess.Login, Session: sess, Account: a}, nil
 }
 
 // setCookie sets a cabinet cookie that lives for maxAge from when the browser
@@ -439,10 +409,8 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		s.internal(w, r, err)
 		return
 	}
-	sess := session{Login: login, CSRF: csrf, Expires: now.Add(s.cfg.SessionFor)}
-	if err := s.db.Update(func(tx *bolt.Tx) error {
-		return putJSON(tx.Bucket(bucketSessions), tokenKey(token), sess)
-	}); err != nil {
+	sess := storage.Session{Login: login, CSRF: csrf, Expires: now.Add(s.cfg.SessionFor)}
+	if err := s.store.PutSession(r.Context(), tokenKey(token), sess); err != nil {
 		s.internal(w, r, err)
 		return
 	}
@@ -454,9 +422,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) logout(w http.ResponseWriter, r *http.Request, c *cabinetCtx) {
 	ck, _ := r.Cookie(sessionCookie)
-	if err := s.db.Update(func(tx *bolt.Tx) error {
-		return tx.Bucket(bucketSessions).Delete(tokenKey(ck.Value))
-	}); err != nil {
+	if err := s.store.DeleteSession(r.Context(), tokenKey(ck.Value)); err != nil {
 		s.internal(w, r, err)
 		return
 	}
@@ -465,22 +431,19 @@ func (s *Server) logout(w http.ResponseWriter, r *http.Request, c *cabinetCtx) {
 }
 
 // points loads the account's points in the account's order.
-func (s *Server) points(c *cabinetCtx) ([]pointRecord, error) {
-	var out []pointRecord
-	err := s.db.View(func(tx *bolt.Tx) error {
-		for _, id := range c.Account.Points {
-			var pr pointRecord
-			found, err := getJSON(tx.Bucket(bucketPoints), []byte(id), &pr)
-			if err != nil {
-				return err
-			}
-			if found {
-				out = append(out, pr)
-			}
+func (s *Server) points(r *http.Request, c *cabinetCtx) ([]storage.Point, error) {
+	var out []storage.Point
+	for _, id := range c.Account.Points {
+		pr, err := s.store.Point(r.Context(), id)
+		if errors.Is(err, storage.ErrNotFound) {
+			continue
 		}
-		return nil
-	})
-	return out, err
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, pr)
+	}
+	return out, nil
 }
 
 // notFound answers a page the account may not see as absent.

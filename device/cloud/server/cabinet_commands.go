@@ -3,25 +3,14 @@ package server
 import (
 	"errors"
 	"net/http"
-	"time"
 
 	"github.com/openkassa/kassa/device/cloud"
-	bolt "go.etcd.io/bbolt"
+	"github.com/openkassa/kassa/device/cloud/server/storage"
 )
 
 // PointCommand is the last command the owner gave a point's register from
-// the cabinet, and where it stands. It is kept in bucketMeta under
-// commandKey: one per point, a new one replaces the last.
-type PointCommand struct {
-	cloud.Command
-	Login    string                `json:"login"`             // who asked
-	Asked    time.Time             `json:"asked"`             // by the cloud's clock
-	Sent     time.Time             `json:"sent,omitzero"`     // in the answer to a heartbeat
-	Answered time.Time             `json:"answered,omitzero"` // the heartbeat that brought the outcome
-	Outcome  *cloud.CommandOutcome `json:"outcome,omitempty"`
-}
-
-func commandKey(pointID string) []byte { return []byte("command\x00" + pointID) }
+// the cabinet, and where it stands: one per point, a new one replaces the last.
+type PointCommand = storage.Command
 
 // ErrNoRegister: the point has no register to send a command to.
 var ErrNoRegister = errors.New("cloud: no register serves the point")
@@ -38,49 +27,20 @@ func (s *Server) RequestCommand(pointID, kind, login string) (PointCommand, erro
 		return PointCommand{}, err
 	}
 	pc := PointCommand{Command: cloud.Command{ID: id, Kind: kind}, Login: login, Asked: s.now()}
-	err = s.db.Update(func(tx *bolt.Tx) error {
-		if tx.Bucket(bucketPointReg).Get([]byte(pointID)) == nil {
-			return ErrNoRegister
-		}
-		return putJSON(tx.Bucket(bucketMeta), commandKey(pointID), pc)
-	})
+	err = s.store.PutCommand(s.ctx, pointID, pc)
+	if errors.Is(err, storage.ErrNotFound) {
+		return PointCommand{}, ErrNoRegister
+	}
 	return pc, err
 }
 
 // LastCommand returns the point's last command from the cabinet, if any.
 func (s *Server) LastCommand(pointID string) (PointCommand, bool, error) {
-	var pc PointCommand
-	var found bool
-	err := s.db.View(func(tx *bolt.Tx) error {
-		var err error
-		found, err = getJSON(tx.Bucket(bucketMeta), commandKey(pointID), &pc)
-		return err
-	})
-	return pc, found, err
-}
-
-// exchangeCommand, in a heartbeat's transaction, takes the register's outcome
-// of the point's command and returns the command to send, if one waits.
-func (s *Server) exchangeCommand(tx *bolt.Tx, pointID string, got *cloud.CommandOutcome) (*cloud.Command, error) {
-	var pc PointCommand
-	found, err := getJSON(tx.Bucket(bucketMeta), commandKey(pointID), &pc)
-	if err != nil || !found {
-		return nil, err
+	pc, err := s.store.Command(s.ctx, pointID)
+	if errors.Is(err, storage.ErrNotFound) {
+		return pc, false, nil
 	}
-	now := s.now()
-	var send *cloud.Command
-	switch {
-	case pc.Outcome != nil:
-		return nil, nil
-	case got != nil && got.ID == pc.ID:
-		pc.Outcome, pc.Answered = got, now
-	case pc.Sent.IsZero():
-		pc.Sent = now
-		send = &cloud.Command{ID: pc.ID, Kind: pc.Kind}
-	default:
-		return nil, nil
-	}
-	return send, putJSON(tx.Bucket(bucketMeta), commandKey(pointID), pc)
+	return pc, err == nil, err
 }
 
 // commandWords name the commands as the owner reads them.
@@ -119,7 +79,7 @@ type closeData struct {
 }
 
 func (s *Server) confirmClose(w http.ResponseWriter, r *http.Request, c *cabinetCtx, pointID string) {
-	rows, err := s.registerRows(c)
+	rows, err := s.registerRows(r, c)
 	if err != nil {
 		s.internal(w, r, err)
 		return

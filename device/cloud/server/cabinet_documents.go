@@ -16,7 +16,7 @@ import (
 	"github.com/openkassa/kassa/device/cloud"
 	"github.com/openkassa/kassa/fiscal"
 	qrcode "github.com/skip2/go-qrcode"
-	bolt "go.etcd.io/bbolt"
+	"github.com/openkassa/kassa/device/cloud/server/storage"
 )
 
 // docFilter is the documents page's filter, as its query string carries it.
@@ -26,6 +26,9 @@ type docFilter struct {
 	From, To    string // DD.MM.YYYY (or YYYY-MM-DD), inclusive, each point's own days
 	Min, Max    string // roubles
 	Undelivered string // hours: fiscalized, not acknowledged by the OFD for longer
+	Kind        string // the receipt's type (kindWords), or empty
+	Text        string // a part of the shop's id
+	After       string // the cursor of the page's start (storage.DocPage.Next)
 
 	from, to         time.Time // days, as midnights in UTC
 	min, max         cloud.Money
@@ -36,7 +39,11 @@ type docFilter struct {
 // parseFilter reads the query; errors name the query parameter.
 func parseFilter(q url.Values) (docFilter, error) {
 	f := docFilter{Point: q.Get("point"), State: q.Get("state"), From: q.Get("from"), To: q.Get("to"),
-		Min: strings.TrimSpace(q.Get("min")), Max: strings.TrimSpace(q.Get("max")), Undelivered: strings.TrimSpace(q.Get("undelivered"))}
+		Min: strings.TrimSpace(q.Get("min")), Max: strings.TrimSpace(q.Get("max")), Undelivered: strings.TrimSpace(q.Get("undelivered")),
+		Kind: q.Get("kind"), Text: strings.TrimSpace(q.Get("q")), After: q.Get("after")}
+	if _, ok := kindWords[f.Kind]; f.Kind != "" && !ok {
+		return f, fmt.Errorf("фильтр «Тип» (kind): неизвестный %q", f.Kind)
+	}
 	if f.State != "" && !slices.Contains(docStates, cloud.DocState(f.State)) {
 		return f, fmt.Errorf("фильтр «Состояние» (state): неизвестное %q", f.State)
 	}
@@ -91,7 +98,7 @@ var docStates = []cloud.DocState{cloud.Queued, cloud.Pending, cloud.Printed, clo
 
 // docRow is a document as the cabinet lists it.
 type docRow struct {
-	Rec       docRecord
+	Rec       storage.Document
 	PointName string
 	Zone      *time.Location // the point's
 	Kind      string         // the receipt's type: SALE, RETURN, BUY, BUY_RETURN, …_CORRECTION
@@ -143,13 +150,13 @@ type callbackView struct {
 
 // callbackState says where the document's callback to the shop stands; due:
 // the callback is still to be sent or accepted.
-func callbackState(d docRecord, due bool) callbackView {
+func callbackState(d *storage.Document) callbackView {
 	switch {
 	case d.ResponseURL == "":
 		return callbackView{Text: "не запрошено"}
-	case due && d.CallbackAttempts == 0:
+	case d.CallbackDue && d.CallbackAttempts == 0:
 		return callbackView{Text: "отправляется"}
-	case due:
+	case d.CallbackDue:
 		return callbackView{Text: fmt.Sprintf("магазин не принял, попыток: %d", d.CallbackAttempts), Class: "warn"}
 	case d.CallbackAttempts > 0 && d.CallbackError == "":
 		return callbackView{Text: "принято магазином", Class: "ok"}
@@ -159,137 +166,116 @@ func callbackState(d docRecord, due bool) callbackView {
 	return callbackView{Text: "после фискализации"}
 }
 
-func (d docRow) created() time.Time {
-	if d.Rec.Created.IsZero() {
-		return d.Rec.Changed
+// query is the filter as the store takes it: each point's days in its own zone.
+func (f *docFilter) query(pts []storage.Point, now time.Time, limit int) storage.DocQuery {
+	q := storage.DocQuery{State: cloud.DocState(f.State), Kind: f.Kind, Text: f.Text, After: f.After, Limit: limit}
+	if f.hasMin {
+		q.Min = &f.min
 	}
-	return d.Rec.Created
-}
-
-// fiscalizedAt is when the cloud learned of the receipt.
-func (d *docRecord) fiscalizedAt() time.Time {
-	if d.Fiscalized.IsZero() {
-		return d.Changed
+	if f.hasMax {
+		q.Max = &f.max
 	}
-	return d.Fiscalized
-}
-
-func (f *docFilter) match(row docRow, now time.Time) bool {
-	r := row.Rec
-	switch {
-	case f.State != "" && string(r.State) != f.State,
-		!f.from.IsZero() && day(row.Created, row.Zone).Before(f.from),
-		!f.to.IsZero() && day(row.Created, row.Zone).After(f.to),
-		f.hasMin && row.Total < f.min,
-		f.hasMax && row.Total > f.max:
-		return false
-	case f.Undelivered != "":
-		return r.FiscalInfo != nil && r.OFDDeliveredAt.IsZero() &&
-			now.Sub(r.fiscalizedAt()) > time.Duration(f.undeliveredHours)*time.Hour
+	if f.Undelivered != "" {
+		q.UndeliveredBefore = now.Add(-time.Duration(f.undeliveredHours) * time.Hour)
 	}
-	return true
-}
-
-// documents lists the account's documents that pass the filter, newest first.
-func (s *Server) documents(c *cabinetCtx, f docFilter) ([]docRow, error) {
-	pts, err := s.points(c)
-	if err != nil {
-		return nil, err
+	midnight := func(d time.Time, zone *time.Location) time.Time {
+		y, m, dd := d.Date()
+		return time.Date(y, m, dd, 0, 0, 0, 0, zone)
 	}
-	now := s.now()
-	var out []docRow
-	err = s.db.View(func(tx *bolt.Tx) error {
-		for _, pr := range pts {
-			if f.Point != "" && f.Point != pr.Point.ID {
-				continue
-			}
-			prefix := []byte(pr.Point.ID + "\x00")
-			cur := tx.Bucket(bucketDocs).Cursor()
-			zone := pointZone(pr.Point)
-			for k, v := cur.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = cur.Next() {
-				var rec docRecord
-				if err := json.Unmarshal(v, &rec); err != nil {
-					return fmt.Errorf("document %q: %w", k, err)
-				}
-				var body []byte // read only when the total and the type need it
-				if rec.FiscalInfo == nil {
-					body = tx.Bucket(bucketBodies).Get(k)
-				}
-				row := newDocRow(rec, pr.Point, body, tx.Bucket(bucketCallbacks).Get(k) != nil)
-				row.Zone = zone
-				if f.match(row, now) {
-					out = append(out, row)
-				}
-			}
+	for _, pr := range pts {
+		if f.Point != "" && f.Point != pr.Point.ID {
+			continue
 		}
-		return nil
-	})
-	slices.SortStableFunc(out, func(a, b docRow) int { return b.Created.Compare(a.Created) })
-	return out, err
+		r := storage.PointRange{PointID: pr.Point.ID}
+		zone := pointZone(pr.Point)
+		if !f.from.IsZero() {
+			r.From = midnight(f.from, zone)
+		}
+		if !f.to.IsZero() {
+			r.To = midnight(f.to, zone).AddDate(0, 0, 1)
+		}
+		q.Points = append(q.Points, r)
+	}
+	return q
 }
 
-// newDocRow lists a document; body is needed only before it is fiscalized.
-func newDocRow(rec docRecord, p cloud.Point, body []byte, callbackDue bool) docRow {
-	row := docRow{Rec: rec, PointName: p.Name, Zone: pointZone(p), Callback: callbackState(rec, callbackDue)}
-	row.Kind, row.Total = docKind(rec, body)
-	row.Created = row.created()
+// documents lists a page of the account's documents that pass the filter,
+// newest first, and the cursor of the next page ("" for the last).
+func (s *Server) documents(r *http.Request, c *cabinetCtx, f docFilter, limit int) ([]docRow, string, error) {
+	pts, err := s.points(r, c)
+	if err != nil {
+		return nil, "", err
+	}
+	q := f.query(pts, s.now(), limit)
+	if len(q.Points) == 0 {
+		return nil, "", nil
+	}
+	page, err := s.store.ListDocuments(r.Context(), q)
+	if err != nil {
+		return nil, "", err
+	}
+	byID := map[string]cloud.Point{}
+	for _, pr := range pts {
+		byID[pr.Point.ID] = pr.Point
+	}
+	rows := make([]docRow, len(page.Documents))
+	for i, d := range page.Documents {
+		rows[i] = newDocRow(d, byID[d.PointID])
+	}
+	return rows, page.Next, nil
+}
+
+// newDocRow lists a document; its Kind and Total are set (by the list), or
+// its Body is.
+func newDocRow(rec storage.Document, p cloud.Point) docRow {
+	row := docRow{Rec: rec, PointName: p.Name, Zone: pointZone(p), Callback: callbackState(&rec), Kind: rec.Kind, Total: rec.Total}
+	if rec.Body != nil {
+		row.Kind, row.Total = storage.KindTotal(&rec)
+	}
+	row.Created = rec.CreatedAt()
 	return row
 }
 
-// docKind is the receipt's type and sum: as fiscalized, or before that the
-// shop's docType and the sum of the payments in the document's body.
-func docKind(rec docRecord, body []byte) (string, cloud.Money) {
-	if rec.FiscalInfo != nil {
-		return rec.FiscalInfo.CheckType, rec.FiscalInfo.Sum
-	}
-	var d struct {
-		DocType        string                `json:"docType"`
-		MoneyPositions []cloud.MoneyPosition `json:"moneyPositions"`
-	}
-	if json.Unmarshal(body, &d) != nil {
-		return "", 0
-	}
-	var t cloud.Money
-	for _, m := range d.MoneyPositions {
-		t += m.Sum
-	}
-	return d.DocType, t
+type documentsData struct {
+	Filter docFilter
+	Points []storage.Point
+	States []cloud.DocState
+	Kinds  []string
+	Rows   []docRow
+	Query  string // the filter, for the CSV link
+	Next   string // the query of the next page; "" on the last
 }
 
-type documentsData struct {
-	Filter    docFilter
-	Points    []pointRecord
-	States    []cloud.DocState
-	Rows      []docRow
-	Total     int
-	Truncated bool
-	Query     string // the filter, for the CSV link
-}
+// listKinds are the receipts' types the filter offers.
+var listKinds = []string{"SALE", "RETURN", "BUY", "BUY_RETURN", "SALE_CORRECTION", "BUY_CORRECTION"}
 
 func (s *Server) documentsPage(w http.ResponseWriter, r *http.Request, c *cabinetCtx) {
 	v := c.view("Документы", "documents")
 	f, ferr := parseFilter(r.URL.Query())
 	code := http.StatusOK
 	var rows []docRow
+	var next string
 	if ferr != nil {
 		v.Error, code = ferr.Error(), http.StatusBadRequest
 	} else {
 		var err error
-		if rows, err = s.documents(c, f); err != nil {
+		if rows, next, err = s.documents(r, c, f, maxListedDocs); err != nil {
 			s.internal(w, r, err)
 			return
 		}
 	}
-	pts, err := s.points(c)
+	pts, err := s.points(r, c)
 	if err != nil {
 		s.internal(w, r, err)
 		return
 	}
-	d := documentsData{Filter: f, Points: pts, States: docStates, Total: len(rows), Query: r.URL.RawQuery}
-	if len(rows) > maxListedDocs {
-		rows, d.Truncated = rows[:maxListedDocs], true
+	query := r.URL.Query()
+	query.Del("after")
+	d := documentsData{Filter: f, Points: pts, States: docStates, Kinds: listKinds, Rows: rows, Query: query.Encode()}
+	if next != "" {
+		query.Set("after", next)
+		d.Next = query.Encode()
 	}
-	d.Rows = rows
 	v.Data = d
 	s.render(w, r, code, "documents", v)
 }
@@ -302,10 +288,19 @@ func (s *Server) documentsCSV(w http.ResponseWriter, r *http.Request, c *cabinet
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}
-	rows, err := s.documents(c, f)
-	if err != nil {
-		s.internal(w, r, err)
-		return
+	f.After = "" // every page, from the first
+	var rows []docRow
+	for {
+		page, next, err := s.documents(r, c, f, maxListedDocs)
+		if err != nil {
+			s.internal(w, r, err)
+			return
+		}
+		rows = append(rows, page...)
+		if next == "" {
+			break
+		}
+		f.After = next
 	}
 	var buf bytes.Buffer
 	buf.WriteString("\ufeff")
@@ -321,7 +316,7 @@ func (s *Server) documentsCSV(w http.ResponseWriter, r *http.Request, c *cabinet
 		}
 		fiscalized := ""
 		if d.FiscalInfo != nil {
-			fiscalized = csvTime(row.Zone, d.fiscalizedAt())
+			fiscalized = csvTime(row.Zone, d.FiscalizedAt())
 		}
 		cw.Write([]string{csvText(row.PointName), csvText(d.ID), string(d.State), csvTime(row.Zone, row.Created), csvTime(row.Zone, d.Changed),
 			strings.Replace(row.Total.String(), ".", ",", 1), fd, fpd, fiscalized, csvTime(row.Zone, d.OFDDeliveredAt),
@@ -384,37 +379,37 @@ var docTitles = map[string]string{
 
 type documentData struct {
 	Row       docRow
-	Point     pointRecord
+	Point     storage.Point
 	Receipt   *receiptView
 	Problem   string // why the receipt cannot be laid out
 	CanResend bool
 	Fresh     bool // just re-queued
 }
 
-func (s *Server) loadCabinetDoc(w http.ResponseWriter, r *http.Request, c *cabinetCtx) (docRecord, pointRecord, bool) {
+func (s *Server) loadCabinetDoc(w http.ResponseWriter, r *http.Request, c *cabinetCtx) (storage.Document, storage.Point, bool) {
 	pointID, id := r.PathValue("point"), r.PathValue("id")
-	var rec docRecord
-	var pr pointRecord
-	found := false
-	if c.owns(pointID) {
-		err := s.db.View(func(tx *bolt.Tx) error {
-			var err error
-			if found, err = getJSON(tx.Bucket(bucketDocs), docKey(pointID, id), &rec); err != nil || !found {
-				return err
-			}
-			rec.Body = bytes.Clone(tx.Bucket(bucketBodies).Get(docKey(pointID, id)))
-			found, err = getJSON(tx.Bucket(bucketPoints), []byte(pointID), &pr)
-			return err
-		})
-		if err != nil {
-			s.internal(w, r, err)
-			return rec, pr, false
-		}
-	}
-	if !found {
+	var rec storage.Document
+	var pr storage.Point
+	if !c.owns(pointID) {
 		notFound(w)
+		return rec, pr, false
 	}
-	return rec, pr, found
+	rec, err := s.store.Document(r.Context(), pointID, id)
+	if err == nil {
+		rec.Body, err = s.store.DocumentBody(r.Context(), pointID, id)
+	}
+	if err == nil {
+		pr, err = s.store.Point(r.Context(), pointID)
+	}
+	if errors.Is(err, storage.ErrNotFound) {
+		notFound(w)
+		return rec, pr, false
+	}
+	if err != nil {
+		s.internal(w, r, err)
+		return rec, pr, false
+	}
+	return rec, pr, true
 }
 
 func (s *Server) documentPage(w http.ResponseWriter, r *http.Request, c *cabinetCtx) {
@@ -424,16 +419,8 @@ func (s *Server) documentPage(w http.ResponseWriter, r *http.Request, c *cabinet
 	}
 }
 
-func (s *Server) renderDocument(w http.ResponseWriter, r *http.Request, c *cabinetCtx, rec docRecord, pr pointRecord, flash string) {
-	var due bool
-	if err := s.db.View(func(tx *bolt.Tx) error {
-		due = tx.Bucket(bucketCallbacks).Get(docKey(rec.PointID, rec.ID)) != nil
-		return nil
-	}); err != nil {
-		s.internal(w, r, err)
-		return
-	}
-	row := newDocRow(rec, pr.Point, rec.Body, due)
+func (s *Server) renderDocument(w http.ResponseWriter, r *http.Request, c *cabinetCtx, rec storage.Document, pr storage.Point, flash string) {
+	row := newDocRow(rec, pr.Point)
 	d := documentData{Row: row, Point: pr, CanResend: rec.State == cloud.Failed && pr.Point.RemoteMode}
 	rv, err := layoutReceipt(rec, pr.Point)
 	if err != nil {
@@ -445,7 +432,7 @@ func (s *Server) renderDocument(w http.ResponseWriter, r *http.Request, c *cabin
 	s.render(w, r, http.StatusOK, "document", v)
 }
 
-func layoutReceipt(rec docRecord, p cloud.Point) (*receiptView, error) {
+func layoutReceipt(rec storage.Document, p cloud.Point) (*receiptView, error) {
 	var doc cloud.Document
 	if err := json.Unmarshal(rec.Body, &doc); err != nil {
 		return nil, fmt.Errorf("документ не читается: %w", err)
@@ -505,9 +492,9 @@ func (s *Server) requeueFromCabinet(w http.ResponseWriter, r *http.Request, c *c
 		return
 	}
 	body := rec.Body
-	rec, _, err := s.requeueDoc(pr.Point.ID, rec.ID)
+	rec, err := s.requeueDoc(r.Context(), pr.Point.ID, rec.ID)
 	rec.Body = body
-	if errors.Is(err, errNotFailed) {
+	if errors.Is(err, storage.ErrConflict) {
 		http.Error(w, fmt.Sprintf("Документ в состоянии %s: отправить снова можно только FAILED.", rec.State), http.StatusConflict)
 		return
 	}
@@ -521,21 +508,17 @@ func (s *Server) requeueFromCabinet(w http.ResponseWriter, r *http.Request, c *c
 
 // alertRow is an alert as the log lists it, with its point's zone.
 type alertRow struct {
-	alertEntry
+	storage.AlertEntry
 	Zone *time.Location
 }
 
 func (s *Server) alertsPage(w http.ResponseWriter, r *http.Request, c *cabinetCtx) {
-	owned := map[string]bool{}
-	for _, p := range c.Account.Points {
-		owned[p] = true
-	}
-	entries, err := s.alertLog(owned, maxListedAlerts)
+	entries, err := s.store.AlertLog(r.Context(), c.Account.Points, maxListedAlerts)
 	if err != nil {
 		s.internal(w, r, err)
 		return
 	}
-	pts, err := s.points(c)
+	pts, err := s.points(r, c)
 	if err != nil {
 		s.internal(w, r, err)
 		return
@@ -546,7 +529,7 @@ func (s *Server) alertsPage(w http.ResponseWriter, r *http.Request, c *cabinetCt
 	}
 	rows := make([]alertRow, len(entries))
 	for i, e := range entries {
-		rows[i] = alertRow{alertEntry: e, Zone: moscow}
+		rows[i] = alertRow{AlertEntry: e, Zone: moscow}
 		if z := zone[e.Alert.PointID]; z != nil {
 			rows[i].Zone = z
 		}

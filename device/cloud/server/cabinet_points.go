@@ -12,11 +12,11 @@ import (
 
 	"github.com/openkassa/kassa/device/cloud"
 	"github.com/openkassa/kassa/fiscal"
-	bolt "go.etcd.io/bbolt"
+	"github.com/openkassa/kassa/device/cloud/server/storage"
 )
 
 type pointsData struct {
-	Points []pointRecord
+	Points []storage.Point
 	OFDs   []cloud.OFD
 	Taxes  []string
 	Agents []agentOption
@@ -41,7 +41,7 @@ func (s *Server) pointsPage(w http.ResponseWriter, r *http.Request, c *cabinetCt
 }
 
 func (s *Server) renderPoints(w http.ResponseWriter, r *http.Request, c *cabinetCtx, code int, flash, problem string, issued *issuedPair) {
-	pts, err := s.points(c)
+	pts, err := s.points(r, c)
 	if err != nil {
 		s.internal(w, r, err)
 		return
@@ -54,7 +54,7 @@ func (s *Server) renderPoints(w http.ResponseWriter, r *http.Request, c *cabinet
 
 // pointForm reads the settings form into the point and its notification
 // targets; errors name the form's field as the owner sees it.
-func pointForm(r *http.Request, pr *pointRecord) error {
+func pointForm(r *http.Request, pr *storage.Point) error {
 	p := &pr.Point
 	f := func(name string) string { return strings.TrimSpace(r.PostFormValue(name)) }
 	p.Name, p.Address, p.INN, p.Place, p.Email = f("name"), f("address"), f("inn"), f("place"), f("email")
@@ -157,18 +157,13 @@ func (s *Server) savePoint(w http.ResponseWriter, r *http.Request, c *cabinetCtx
 		return
 	}
 	var formErr error
-	var name string
-	err := s.db.Update(func(tx *bolt.Tx) error {
-		var pr pointRecord
-		if _, err := getJSON(tx.Bucket(bucketPoints), []byte(id), &pr); err != nil {
-			return err
+	pr, err := s.store.Point(r.Context(), id)
+	if err == nil {
+		if formErr = pointForm(r, &pr); formErr == nil {
+			err = s.store.PutPoint(r.Context(), pr)
 		}
-		if formErr = pointForm(r, &pr); formErr != nil {
-			return nil
-		}
-		name = pr.Point.Name
-		return putJSON(tx.Bucket(bucketPoints), []byte(id), pr)
-	})
+	}
+	name := pr.Point.Name
 	switch {
 	case err != nil:
 		s.internal(w, r, err)
@@ -204,19 +199,8 @@ func (s *Server) newCredentials(w http.ResponseWriter, r *http.Request, c *cabin
 		return
 	}
 	issued := &issuedPair{PointID: id, Login: hex.EncodeToString(login), Password: password}
-	err = s.db.Update(func(tx *bolt.Tx) error {
-		ik := []byte(id + "\x00" + cabinetClientID)
-		if old := tx.Bucket(bucketCredIndex).Get(ik); old != nil {
-			if err := tx.Bucket(bucketCreds).Delete(old); err != nil {
-				return err
-			}
-		}
-		if err := tx.Bucket(bucketCredIndex).Put(ik, []byte(issued.Login)); err != nil {
-			return err
-		}
-		_, err := s.issue(tx, id, cabinetClientID, password, salt)
-		return err
-	})
+	_, err = s.store.IssueShopLogin(r.Context(), storage.ShopLogin{User: issued.Login, PointID: id, ClientID: cabinetClientID,
+		Salt: salt, Hash: hashSecret(salt, password)}, true)
 	if err != nil {
 		s.internal(w, r, err)
 		return

@@ -1,21 +1,22 @@
 package server
 
 import (
+	"errors"
 	"net/http"
 	"time"
 
 	"github.com/openkassa/kassa/device/cloud"
-	bolt "go.etcd.io/bbolt"
+	"github.com/openkassa/kassa/device/cloud/server/storage"
 )
 
 // registerView is one row of the registers page.
 type registerView struct {
-	Point    pointRecord
+	Point    storage.Point
 	Zone     *time.Location // the point's
 	Status   cloud.PointStatus
 	Since    time.Time // of Status
 	Bound    bool
-	Reg      registerRecord
+	Reg      storage.Register
 	ShiftAge time.Duration
 	// OldestAge is the age of the oldest document waiting for the OFD.
 	OldestAge time.Duration
@@ -28,7 +29,7 @@ func (s *Server) registersPage(w http.ResponseWriter, r *http.Request, c *cabine
 }
 
 func (s *Server) renderRegisters(w http.ResponseWriter, r *http.Request, c *cabinetCtx, flash string) {
-	rows, err := s.registerRows(c)
+	rows, err := s.registerRows(r, c)
 	if err != nil {
 		s.internal(w, r, err)
 		return
@@ -40,54 +41,51 @@ func (s *Server) renderRegisters(w http.ResponseWriter, r *http.Request, c *cabi
 }
 
 // registerRows is the registers page's rows: the account's points in order.
-func (s *Server) registerRows(c *cabinetCtx) ([]registerView, error) {
-	pts, err := s.points(c)
+func (s *Server) registerRows(r *http.Request, c *cabinetCtx) ([]registerView, error) {
+	pts, err := s.points(r, c)
 	if err != nil {
 		return nil, err
 	}
 	now := s.now()
 	var rows []registerView
-	err = s.db.View(func(tx *bolt.Tx) error {
-		for _, pr := range pts {
-			row := registerView{Point: pr, Zone: pointZone(pr.Point)}
-			st, err := s.registerStatus(tx, pr.Point.ID)
-			if err != nil {
-				return err
-			}
-			row.Status, row.Since = st, st.DateTime
-			if tk := tx.Bucket(bucketPointReg).Get([]byte(pr.Point.ID)); tk != nil {
-				row.Bound = true
-				if _, err := s.getRegister(tx, tk, &row.Reg); err != nil {
-					return err
-				}
-			}
-			if h := row.Reg.Health; h != nil {
-				if st.Status != cloud.RegFailed || h.Stopped {
-					row.Since = row.Reg.Since
-				}
-				if h.ShiftOpen && !h.ShiftOpenedAt.IsZero() {
-					row.ShiftAge = now.Sub(h.ShiftOpenedAt)
-				}
-				if h.WaitingForOFD > 0 && !h.OldestUnsentAt.IsZero() {
-					row.OldestAge = now.Sub(h.OldestUnsentAt)
-				}
-				if !h.Drive.ValidUntil.IsZero() {
-					row.DriveLeft = h.Drive.ValidUntil.Sub(now)
-				}
-			}
-			var pc PointCommand
-			found, err := getJSON(tx.Bucket(bucketMeta), commandKey(pr.Point.ID), &pc)
-			if err != nil {
-				return err
-			}
-			if found {
-				row.Command = &pc
-			}
-			rows = append(rows, row)
+	for _, pr := range pts {
+		row := registerView{Point: pr, Zone: pointZone(pr.Point)}
+		st, err := s.registerStatus(r.Context(), pr.Point.ID)
+		if err != nil {
+			return nil, err
 		}
-		return nil
-	})
-	return rows, err
+		row.Status, row.Since = st, st.DateTime
+		row.Reg, err = s.store.PointRegister(r.Context(), pr.Point.ID)
+		switch {
+		case err == nil:
+			row.Bound = true
+		case !errors.Is(err, storage.ErrNotFound):
+			return nil, err
+		}
+		if h := row.Reg.Health; h != nil {
+			if st.Status != cloud.RegFailed || h.Stopped {
+				row.Since = row.Reg.Since
+			}
+			if h.ShiftOpen && !h.ShiftOpenedAt.IsZero() {
+				row.ShiftAge = now.Sub(h.ShiftOpenedAt)
+			}
+			if h.WaitingForOFD > 0 && !h.OldestUnsentAt.IsZero() {
+				row.OldestAge = now.Sub(h.OldestUnsentAt)
+			}
+			if !h.Drive.ValidUntil.IsZero() {
+				row.DriveLeft = h.Drive.ValidUntil.Sub(now)
+			}
+		}
+		pc, err := s.store.Command(r.Context(), pr.Point.ID)
+		switch {
+		case err == nil:
+			row.Command = &pc
+		case !errors.Is(err, storage.ErrNotFound):
+			return nil, err
+		}
+		rows = append(rows, row)
+	}
+	return rows, nil
 }
 
 // resume asks the point's stopped register to take documents again; the
@@ -98,24 +96,8 @@ func (s *Server) resume(w http.ResponseWriter, r *http.Request, c *cabinetCtx) {
 		notFound(w)
 		return
 	}
-	var stopped bool
-	err := s.db.Update(func(tx *bolt.Tx) error {
-		tk := tx.Bucket(bucketPointReg).Get([]byte(id))
-		if tk == nil {
-			return nil
-		}
-		var reg registerRecord
-		if _, err := s.getRegister(tx, tk, &reg); err != nil {
-			return err
-		}
-		stopped = reg.Health != nil && reg.Health.Stopped
-		if !stopped {
-			return nil
-		}
-		reg.Resume = true
-		return putJSON(tx.Bucket(bucketRegisters), tk, reg)
-	})
-	if err != nil {
+	stopped, err := s.store.AskResume(r.Context(), id)
+	if err != nil && !errors.Is(err, storage.ErrNotFound) {
 		s.internal(w, r, err)
 		return
 	}

@@ -27,6 +27,7 @@ import (
 
 	"github.com/openkassa/kassa/device/cloud"
 	"github.com/openkassa/kassa/device/cloud/cloudtest"
+	"github.com/openkassa/kassa/device/cloud/server/storage"
 	kmail "github.com/openkassa/kassa/device/cloud/server/mail"
 	"github.com/openkassa/kassa/fiscal"
 	"github.com/openkassa/kassa/ofd/sim"
@@ -1014,18 +1015,19 @@ func TestCallbackWords(t *testing.T) {
 	url := "https://shop.example/cb"
 	for _, c := range []struct {
 		name string
-		rec  docRecord
+		rec  storage.Document
 		due  bool
 		want string
 	}{
-		{"none asked", docRecord{State: cloud.Completed}, false, "не запрошено"},
-		{"before fiscalization", docRecord{State: cloud.Queued, ResponseURL: url}, false, "после фискализации"},
-		{"due", docRecord{State: cloud.Printed, ResponseURL: url}, true, "отправляется"},
-		{"refused", docRecord{State: cloud.WaitForCallback, ResponseURL: url, CallbackAttempts: 3, CallbackError: "HTTP 500"}, true, "магазин не принял, попыток: 3"},
-		{"accepted", docRecord{State: cloud.Completed, ResponseURL: url, CallbackAttempts: 1}, false, "принято магазином"},
-		{"abandoned", docRecord{State: cloud.WaitForCallback, ResponseURL: url, CallbackAttempts: 6, CallbackError: "HTTP 500"}, false, "магазин не принял, попыток: 6; попытки прекращены"},
+		{"none asked", storage.Document{State: cloud.Completed}, false, "не запрошено"},
+		{"before fiscalization", storage.Document{State: cloud.Queued, ResponseURL: url}, false, "после фискализации"},
+		{"due", storage.Document{State: cloud.Printed, ResponseURL: url}, true, "отправляется"},
+		{"refused", storage.Document{State: cloud.WaitForCallback, ResponseURL: url, CallbackAttempts: 3, CallbackError: "HTTP 500"}, true, "магазин не принял, попыток: 3"},
+		{"accepted", storage.Document{State: cloud.Completed, ResponseURL: url, CallbackAttempts: 1}, false, "принято магазином"},
+		{"abandoned", storage.Document{State: cloud.WaitForCallback, ResponseURL: url, CallbackAttempts: 6, CallbackError: "HTTP 500"}, false, "магазин не принял, попыток: 6; попытки прекращены"},
 	} {
-		if got := callbackState(c.rec, c.due).Text; got != c.want {
+		c.rec.CallbackDue = c.due
+		if got := callbackState(&c.rec).Text; got != c.want {
 			t.Errorf("%s: %q, want %q", c.name, got, c.want)
 		}
 	}

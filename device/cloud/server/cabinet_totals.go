@@ -1,14 +1,14 @@
 package server
 
 import (
-	"bytes"
-	"encoding/json"
+	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"time"
 
 	"github.com/openkassa/kassa/device/cloud"
-	bolt "go.etcd.io/bbolt"
+	"github.com/openkassa/kassa/device/cloud/server/storage"
 )
 
 // kindOrder lists the receipts' types in the order the totals show them; the
@@ -38,7 +38,8 @@ type periodTotals struct {
 	Net, Cash, Card, Other cloud.Money
 }
 
-func (p *periodTotals) add(kind string, sum cloud.Money, pays []cloud.MoneyPosition) {
+func (p *periodTotals) add(t storage.KindTotals) {
+	kind := t.Kind
 	if c, ok := kindCanon[kind]; ok {
 		kind = c
 	}
@@ -53,18 +54,18 @@ func (p *periodTotals) add(kind string, sum cloud.Money, pays []cloud.MoneyPosit
 	if i == len(p.Lines) {
 		p.Lines = append(p.Lines, kindLine{Kind: kind, Out: sign < 0})
 	}
-	p.Lines[i].Count++
-	p.Lines[i].Sum += sum
-	p.Count++
-	p.Net += sign * sum
-	for _, m := range pays {
-		switch m.PaymentType {
+	p.Lines[i].Count += t.Count
+	p.Lines[i].Sum += t.Sum
+	p.Count += t.Count
+	p.Net += sign * t.Sum
+	for pay, sum := range t.Payments {
+		switch pay {
 		case "CASH":
-			p.Cash += sign * m.Sum
+			p.Cash += sign * sum
 		case "CARD":
-			p.Card += sign * m.Sum
+			p.Card += sign * sum
 		default:
-			p.Other += sign * m.Sum
+			p.Other += sign * sum
 		}
 	}
 }
@@ -93,7 +94,7 @@ func (p *periodTotals) sort() {
 
 // pointTotals is a point's today and its register's current (or last) shift.
 type pointTotals struct {
-	Point pointRecord
+	Point storage.Point
 	Today periodTotals
 	Shift *periodTotals // nil: the register has not said which shift it is in
 	Open  bool          // the shift is open
@@ -101,83 +102,61 @@ type pointTotals struct {
 
 // totals sums today's receipts of the point, in its time zone, and those of
 // the shift the register last reported, by the drive's number and the shift's.
-func (s *Server) totals(tx *bolt.Tx, pr pointRecord, now time.Time) (pointTotals, error) {
+func (s *Server) totals(ctx context.Context, pr storage.Point, now time.Time) (pointTotals, error) {
 	zone := pointZone(pr.Point)
 	today := day(now, zone)
 	out := pointTotals{Point: pr, Today: periodTotals{Title: "Сегодня, " + today.Format("02.01.2006")}}
-	var drive string
-	var shift int
-	if tk := tx.Bucket(bucketPointReg).Get([]byte(pr.Point.ID)); tk != nil {
-		var reg registerRecord
-		if _, err := s.getRegister(tx, tk, &reg); err != nil {
-			return out, err
-		}
-		if h := reg.Health; h != nil && h.Drive.Number != "" && h.ShiftNumber > 0 {
-			drive, shift, out.Open = h.Drive.Number, int(h.ShiftNumber), h.ShiftOpen
-			state := "закрыта"
-			if h.ShiftOpen {
-				state = "открыта"
-			}
-			out.Shift = &periodTotals{Title: fmt.Sprintf("Смена № %d (%s)", shift, state)}
-		}
+	y, m, d := today.Date()
+	from := time.Date(y, m, d, 0, 0, 0, 0, zone)
+	t, err := s.store.Totals(ctx, storage.TotalsQuery{PointID: pr.Point.ID, From: from, To: from.AddDate(0, 0, 1)})
+	if err != nil {
+		return out, err
 	}
-	prefix := []byte(pr.Point.ID + "\x00")
-	cur := tx.Bucket(bucketDocs).Cursor()
-	for k, v := cur.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = cur.Next() {
-		var rec docRecord
-		if err := json.Unmarshal(v, &rec); err != nil {
-			return out, fmt.Errorf("document %q: %w", k, err)
-		}
-		fi := rec.FiscalInfo
-		if fi == nil {
-			continue
-		}
-		inToday := day(fi.Date, zone).Equal(today)
-		inShift := out.Shift != nil && fi.FNNumber == drive && fi.ShiftNumber == shift
-		if !inToday && !inShift {
-			continue
-		}
-		var body struct {
-			MoneyPositions []cloud.MoneyPosition `json:"moneyPositions"`
-		}
-		if err := json.Unmarshal(tx.Bucket(bucketBodies).Get(k), &body); err != nil {
-			return out, fmt.Errorf("document %q: %w", k, err)
-		}
-		if inToday {
-			out.Today.add(fi.CheckType, fi.Sum, body.MoneyPositions)
-		}
-		if inShift {
-			out.Shift.add(fi.CheckType, fi.Sum, body.MoneyPositions)
-		}
+	for _, k := range t.Kinds {
+		out.Today.add(k)
 	}
 	out.Today.sort()
-	if out.Shift != nil {
+	reg, err := s.store.PointRegister(ctx, pr.Point.ID)
+	if errors.Is(err, storage.ErrNotFound) {
+		return out, nil
+	}
+	if err != nil {
+		return out, err
+	}
+	if h := reg.Health; h != nil && h.Drive.Number != "" && h.ShiftNumber > 0 {
+		out.Open = h.ShiftOpen
+		state := "закрыта"
+		if h.ShiftOpen {
+			state = "открыта"
+		}
+		out.Shift = &periodTotals{Title: fmt.Sprintf("Смена № %d (%s)", h.ShiftNumber, state)}
+		t, err := s.store.Totals(ctx, storage.TotalsQuery{PointID: pr.Point.ID, Drive: h.Drive.Number, Shift: int(h.ShiftNumber)})
+		if err != nil {
+			return out, err
+		}
+		for _, k := range t.Kinds {
+			out.Shift.add(k)
+		}
 		out.Shift.sort()
 	}
 	return out, nil
 }
 
 func (s *Server) totalsPage(w http.ResponseWriter, r *http.Request, c *cabinetCtx) {
-	pts, err := s.points(c)
+	pts, err := s.points(r, c)
 	if err != nil {
 		s.internal(w, r, err)
 		return
 	}
 	now := s.now()
 	var rows []pointTotals
-	err = s.db.View(func(tx *bolt.Tx) error {
-		for _, pr := range pts {
-			t, err := s.totals(tx, pr, now)
-			if err != nil {
-				return err
-			}
-			rows = append(rows, t)
+	for _, pr := range pts {
+		t, err := s.totals(r.Context(), pr, now)
+		if err != nil {
+			s.internal(w, r, err)
+			return
 		}
-		return nil
-	})
-	if err != nil {
-		s.internal(w, r, err)
-		return
+		rows = append(rows, t)
 	}
 	v := c.view("Выручка", "totals")
 	v.Data = rows

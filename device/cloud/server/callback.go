@@ -3,214 +3,198 @@ package server
 import (
 	"bytes"
 	"context"
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	mathrand "math/rand/v2"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/cenkalti/backoff/v4"
 	"github.com/openkassa/kassa/device/cloud"
-	bolt "go.etcd.io/bbolt"
+	"github.com/openkassa/kassa/device/cloud/server/storage"
 )
 
 // attemptTimeout bounds one callback POST, whatever the client's own timeout.
 const attemptTimeout = 10 * time.Second
 
-// startCallback delivers the document's callback in the background unless that is
-// already under way; key is the document's key in bucketDocs.
-func (s *Server) startCallback(key string) {
+// callbackHold is how long this process holds a callback job beyond the
+// pause before its next attempt: if it dies, another takes the job then.
+const callbackHold = time.Minute + attemptTimeout
+
+// maxTaken is how many callback jobs one take asks for.
+const maxTaken = 100
+
+// takeCallbacks takes the callback jobs due by dueBy that no process holds
+// and delivers each in the background.
+func (s *Server) takeCallbacks(dueBy time.Time) {
+	for {
+		now := s.now()
+		jobs, err := s.store.TakeCallbacks(s.ctx, s.node, dueBy, now, now.Add(callbackHold), maxTaken)
+		if err != nil {
+			if s.ctx.Err() == nil {
+				s.log.Error("cloud: taking callbacks", "err", err)
+			}
+			return
+		}
+		for _, j := range jobs {
+			s.startCallback(j)
+		}
+		if len(jobs) < maxTaken {
+			return
+		}
+	}
+}
+
+// startCallback delivers the job in the background; a job of a document
+// whose callback is already being delivered here goes next, after it.
+func (s *Server) startCallback(j storage.CallbackJob) {
+	key := j.PointID + "\x00" + j.ID
 	s.mu.Lock()
-	if s.inFlight[key] || s.ctx.Err() != nil {
+	if s.ctx.Err() != nil {
 		s.mu.Unlock()
 		return
 	}
-	s.inFlight[key] = true
+	if _, ok := s.inFlight[key]; ok {
+		s.inFlight[key] = &j
+		s.mu.Unlock()
+		return
+	}
+	s.inFlight[key] = nil
 	s.mu.Unlock()
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
 		for {
-			s.deliver(key)
-			// A result that came while this delivery finished made the callback due again.
+			s.deliver(j)
 			s.mu.Lock()
-			due, err := s.due(key)
-			if s.ctx.Err() != nil || !due || err != nil {
+			next := s.inFlight[key]
+			if next == nil || s.ctx.Err() != nil {
 				delete(s.inFlight, key)
 				s.mu.Unlock()
 				return
 			}
+			j = *next
+			s.inFlight[key] = nil
 			s.mu.Unlock()
 		}
 	}()
 }
 
+// callbackPause is the pause after the n-th refused attempt: CallbackInitial
+// growing by half each time, with jitter of ±half, at most CallbackMax.
+func (s *Server) callbackPause(n int) time.Duration {
+	d := float64(s.cfg.CallbackInitial)
+	for i := 1; i < n && d < float64(s.cfg.CallbackMax); i++ {
+		d *= 1.5
+	}
+	d *= 0.5 + mathrand.Float64()
+	return min(time.Duration(d), s.cfg.CallbackMax)
+}
+
 // deliver POSTs the DocumentStatus to the responseURL until it answers 2xx,
-// backing off exponentially with jitter for CallbackFor from when the cloud
+// pausing longer after each refusal for CallbackFor from when the cloud
 // learned of the register's result, by the cloud's clock: the window is the
 // stored document's, so a restarted cloud goes on with it rather than
 // starting another. A fiscalized document is WAIT_FOR_CALLBACK while it is
 // refused and COMPLETED once accepted; a failed one stays FAILED. Giving up
-// leaves the state and says so in message.
-func (s *Server) deliver(key string) {
-	b := backoff.NewExponentialBackOff(
-		backoff.WithInitialInterval(s.cfg.CallbackInitial),
-		backoff.WithMaxInterval(s.cfg.CallbackMax),
-		backoff.WithMaxElapsedTime(0), // the window is checked below, by the cloud's clock
-	)
-	attempts, accepted := 0, false
+// leaves the state and says so in message. Each refusal and the pause after
+// it are in the store, so that another process can go on if this one dies.
+func (s *Server) deliver(j storage.CallbackJob) {
 	var refusal error
-	op := func() error {
-		rec, ok, err := s.callbackDoc(key)
-		if err != nil {
-			return backoff.Permanent(err)
+	accepted := false
+	for attempts := 0; ; {
+		rec, err := s.store.CallbackDocument(s.ctx, j)
+		if errors.Is(err, storage.ErrNotFound) {
+			return // re-queued, settled or made anew meanwhile: nothing to deliver
 		}
-		if !ok {
-			return nil // re-queued or gone meanwhile: nothing to deliver
+		if err != nil {
+			if s.ctx.Err() == nil {
+				s.log.Error("cloud: reading a callback", "point", j.PointID, "id", j.ID, "err", err)
+			}
+			return // the job stays due; its hold ends and it is taken again
 		}
 		// One attempt always, then only within the window.
-		if attempts > 0 && !s.now().Before(rec.fiscalizedAt().Add(s.cfg.CallbackFor)) {
-			return backoff.Permanent(refusal)
+		if attempts > 0 && !s.now().Before(rec.FiscalizedAt().Add(s.cfg.CallbackFor)) {
+			break
 		}
 		attempts++
-		err = s.post(rec)
-		accepted, refusal = err == nil, err
-		if err != nil {
-			s.log.Info("cloud: callback refused", "point", rec.PointID, "id", rec.ID, "attempt", attempts, "err", err)
-			if uerr := s.refused(key, err); uerr != nil {
-				return backoff.Permanent(uerr)
+		refusal = s.post(rec)
+		if accepted = refusal == nil; accepted {
+			break
+		}
+		s.log.Info("cloud: callback refused", "point", rec.PointID, "id", rec.ID, "attempt", attempts, "err", refusal)
+		pause := s.callbackPause(attempts)
+		now := s.now()
+		next := now.Add(pause)
+		_, err = s.store.RefuseCallback(s.ctx, j, storage.Refusal{Reason: refusal.Error(), Next: next, Hold: next.Add(callbackHold)}, func(d *storage.Document) {
+			if d.State == cloud.Printed {
+				d.State, d.Changed = cloud.WaitForCallback, now
 			}
-			s.evaluate(rec.PointID)
+			if d.State == cloud.WaitForCallback {
+				d.Message = "Waiting for the callback to be accepted: " + refusal.Error()
+			}
+		})
+		if errors.Is(err, storage.ErrNotFound) {
+			return
 		}
-		return err
-	}
-	err := backoff.Retry(op, backoff.WithContext(b, s.ctx))
-	if s.ctx.Err() != nil {
-		return // closing: the callback stays due and resumes on the next Open
-	}
-	if err != nil {
-		s.log.Warn("cloud: callback abandoned", "doc", key, "attempts", attempts, "err", err)
-	}
-	refused, uerr := s.settle(key, func(d *docRecord) {
-		if accepted {
-			d.CallbackAttempts++
-			d.CallbackError = ""
+		if err != nil {
+			if s.ctx.Err() == nil {
+				s.log.Error("cloud: recording a refused callback", "point", j.PointID, "id", j.ID, "err", err)
+			}
+			return
 		}
+		s.evaluate(j.PointID)
+		var permanent *backoff.PermanentError
+		if errors.As(refusal, &permanent) {
+			break
+		}
+		t := time.NewTimer(pause)
+		select {
+		case <-t.C:
+		case <-s.ctx.Done():
+			t.Stop()
+			return // closing: the callback stays due and resumes on the next Open
+		}
+	}
+	if !accepted {
+		s.log.Warn("cloud: callback abandoned", "point", j.PointID, "id", j.ID, "err", refusal)
+	}
+	refused, err := s.store.SettleCallback(s.ctx, j, accepted, func(d *storage.Document) {
 		switch {
-		case err != nil && d.State == cloud.WaitForCallback:
-			d.Message = fmt.Sprintf("Callback not accepted after %d attempts: %v", d.CallbackAttempts, err)
-		case err == nil && (d.State == cloud.Printed || d.State == cloud.WaitForCallback):
+		case !accepted && d.State == cloud.WaitForCallback:
+			d.Message = fmt.Sprintf("Callback not accepted after %d attempts: %v", d.CallbackAttempts, refusal)
+		case accepted && (d.State == cloud.Printed || d.State == cloud.WaitForCallback):
 			d.State, d.Changed, d.Message = cloud.Completed, s.now(), "Document successfully completed with callback"
 		}
 	})
-	if uerr != nil {
-		s.log.Error("cloud: recording a callback", "doc", key, "err", uerr)
+	if errors.Is(err, storage.ErrNotFound) {
+		return
+	}
+	if err != nil && s.ctx.Err() == nil {
+		s.log.Error("cloud: recording a callback", "point", j.PointID, "id", j.ID, "err", err)
 	}
 	// Only a callback with refusals counted can have an alert to close; one
 	// accepted without any leaves the alerts as they are.
-	if pointID, _, ok := strings.Cut(key, "\x00"); ok && (refused || !accepted || uerr != nil) {
-		s.evaluate(pointID)
+	if refused > 0 || !accepted || err != nil {
+		s.evaluate(j.PointID)
 	}
-}
-
-// due reports whether the document's callback is due.
-func (s *Server) due(key string) (bool, error) {
-	var due bool
-	err := s.db.View(func(tx *bolt.Tx) error {
-		due = tx.Bucket(bucketCallbacks).Get([]byte(key)) != nil
-		return nil
-	})
-	return due, err
-}
-
-// callbackDoc returns the document if its callback is still due.
-func (s *Server) callbackDoc(key string) (docRecord, bool, error) {
-	var rec docRecord
-	var due bool
-	err := s.db.View(func(tx *bolt.Tx) error {
-		if tx.Bucket(bucketCallbacks).Get([]byte(key)) == nil {
-			return nil
-		}
-		var err error
-		due, err = getJSON(tx.Bucket(bucketDocs), []byte(key), &rec)
-		return err
-	})
-	return rec, due, err
-}
-
-// refused records a refused callback attempt on the document, and its count of
-// refusals in bucketCallbacks, where the alerts look without reading documents.
-func (s *Server) refused(key string, err error) error {
-	return s.db.Batch(func(tx *bolt.Tx) error {
-		var d docRecord
-		found, gerr := getJSON(tx.Bucket(bucketDocs), []byte(key), &d)
-		if gerr != nil || !found || tx.Bucket(bucketCallbacks).Get([]byte(key)) == nil {
-			return gerr // re-queued meanwhile: nothing to record
-		}
-		d.CallbackAttempts++
-		d.CallbackError = err.Error()
-		if d.State == cloud.Printed {
-			d.State, d.Changed = cloud.WaitForCallback, s.now()
-		}
-		if d.State == cloud.WaitForCallback {
-			d.Message = "Waiting for the callback to be accepted: " + err.Error()
-		}
-		if err := tx.Bucket(bucketCallbacks).Put([]byte(key), binary.BigEndian.AppendUint32(nil, uint32(d.CallbackAttempts))); err != nil {
-			return err
-		}
-		return putJSON(tx.Bucket(bucketDocs), []byte(key), d)
-	})
-}
-
-// refusals is the count of refused attempts a bucketCallbacks value holds.
-func refusals(v []byte) int {
-	if len(v) != 4 {
-		return 0
-	}
-	return int(binary.BigEndian.Uint32(v))
-}
-
-// settle drops the document's callback from those due and changes the stored
-// document; it reports whether refusals of the callback were counted, since
-// alerts may then change. Concurrent calls share a commit (db.Batch), so change
-// may run more than once and must only set fields.
-func (s *Server) settle(key string, change func(*docRecord)) (refused bool, err error) {
-	err = s.db.Batch(func(tx *bolt.Tx) error {
-		cb := tx.Bucket(bucketCallbacks)
-		refused = refusals(cb.Get([]byte(key))) > 0
-		if err := cb.Delete([]byte(key)); err != nil {
-			return err
-		}
-		var rec docRecord
-		found, err := getJSON(tx.Bucket(bucketDocs), []byte(key), &rec)
-		if err != nil || !found {
-			return err
-		}
-		change(&rec)
-		return putJSON(tx.Bucket(bucketDocs), []byte(key), rec)
-	})
-	return refused, err
 }
 
 // post sends one callback. The body is the status the document takes once the
 // shop accepts it: COMPLETED for a fiscalized document, FAILED for a failed one.
-func (s *Server) post(rec docRecord) error {
+func (s *Server) post(rec storage.Document) error {
 	st := cloud.DocumentStatus{ID: rec.ID, Status: rec.State, FiscalInfo: rec.FiscalInfo, FailureInfo: rec.FailureInfo,
 		Message: rec.Message, TimeStatusChanged: rec.Changed}
 	if rec.State == cloud.Printed || rec.State == cloud.WaitForCallback {
 		st.Status, st.Message = cloud.Completed, "Document successfully completed with callback"
 	}
-	err := s.db.View(func(tx *bolt.Tx) error {
-		ps, err := s.registerStatus(tx, rec.PointID)
-		st.FNState = ps.Status
-		return err
-	})
+	ps, err := s.registerStatus(s.ctx, rec.PointID)
 	if err != nil {
 		return err
 	}
+	st.FNState = ps.Status
 	body, err := json.Marshal(st)
 	if err != nil {
 		return err

@@ -20,7 +20,6 @@ import (
 
 	"github.com/openkassa/kassa/device/cloud"
 	"github.com/openkassa/kassa/fiscal"
-	bolt "go.etcd.io/bbolt"
 )
 
 // request is one HTTP request as a client writes it.
@@ -381,15 +380,12 @@ func TestClientModulposCashbox(t *testing.T) {
 	f := newFixture(t, Config{})
 	// The second sandbox point, on the patent: its seller owes no VAT.
 	point := f.sb.RetailPoints[1].ID
-	err := f.srv.db.Update(func(tx *bolt.Tx) error {
-		var pr pointRecord
-		if _, err := getJSON(tx.Bucket(bucketPoints), []byte(point), &pr); err != nil {
-			return err
-		}
-		pr.Point.TaxSystems = fiscal.TaxPatent
-		return putJSON(tx.Bucket(bucketPoints), []byte(point), pr)
-	})
+	pr, err := f.srv.store.Point(context.Background(), point)
 	if err != nil {
+		t.Fatal(err)
+	}
+	pr.Point.TaxSystems = fiscal.TaxPatent
+	if err := f.srv.store.PutPoint(context.Background(), pr); err != nil {
 		t.Fatal(err)
 	}
 	hdr := map[string]string{"Content-Type": "application/json"}

@@ -1,8 +1,7 @@
 package server
 
 import (
-	"bytes"
-	"encoding/binary"
+	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -10,13 +9,13 @@ import (
 	"time"
 
 	"github.com/openkassa/kassa/device/cloud"
-	bolt "go.etcd.io/bbolt"
+	"github.com/openkassa/kassa/device/cloud/server/storage"
 )
 
 // maxLeaseBatch bounds one lease answer whatever the register asks for.
 const maxLeaseBatch = 100
 
-type deviceHandler func(w http.ResponseWriter, r *http.Request, key []byte, reg registerRecord)
+type deviceHandler func(w http.ResponseWriter, r *http.Request, reg storage.Register)
 
 // device authenticates the register's bearer token. Tokens are looked up by their
 // SHA-256, so the file never holds one a thief could replay.
@@ -27,30 +26,23 @@ func (s *Server) device(h deviceHandler) http.HandlerFunc {
 			writeError(w, http.StatusUnauthorized, cloud.APIError{Message: "register token required (Bearer)"})
 			return
 		}
-		key := tokenKey(token)
-		var reg registerRecord
-		var found bool
-		err := s.db.View(func(tx *bolt.Tx) error {
-			var err error
-			found, err = s.getRegister(tx, key, &reg)
-			return err
-		})
+		reg, err := s.store.Register(r.Context(), tokenKey(token))
+		if errors.Is(err, storage.ErrNotFound) {
+			writeError(w, http.StatusUnauthorized, cloud.APIError{Message: "unknown register token"})
+			return
+		}
 		if err != nil {
 			s.internal(w, r, err)
 			return
 		}
-		if !found {
-			writeError(w, http.StatusUnauthorized, cloud.APIError{Message: "unknown register token"})
-			return
-		}
-		h(w, r, key, reg)
+		h(w, r, reg)
 	}
 }
 
 // lease hands out up to ?max= documents, waiting up to wait for the first one. It
-// waits on the point's wake channel (taken before each scan, so no post is missed)
-// and on the earliest expiring lease, never on a polling loop.
-func (s *Server) lease(w http.ResponseWriter, r *http.Request, _ []byte, reg registerRecord) {
+// waits on the store's Notifier for the point (taken before each scan, so no
+// post is missed) and on the earliest expiring lease, never on a polling loop.
+func (s *Server) lease(w http.ResponseWriter, r *http.Request, reg storage.Register) {
 	wait, limit, err := leaseParams(r)
 	if err != nil {
 		writeFieldError(w, err)
@@ -61,8 +53,8 @@ func (s *Server) lease(w http.ResponseWriter, r *http.Request, _ []byte, reg reg
 	deadline := time.NewTimer(wait)
 	defer deadline.Stop()
 	for {
-		wake := s.waiter(reg.PointID)
-		leases, next, err := s.take(reg.PointID, limit, resume, after)
+		wake := s.store.Wait(reg.PointID)
+		leases, next, err := s.take(r, reg, limit, resume, after)
 		resume, after = false, ""
 		if err != nil {
 			s.internal(w, r, err)
@@ -129,108 +121,29 @@ func leaseParams(r *http.Request) (time.Duration, int, error) {
 	return wait, limit, nil
 }
 
-// take leases up to limit of the point's oldest waiting documents, and expired leases again with
-// the same id (with resume, every lease of the point's register, expired or not: it restarted;
-// after, when not "", is the last document of the previous resume page). It returns the earliest
+// take leases up to limit of the point's oldest waiting documents to the
+// register, and expired leases again with the same id (with resume, every
+// lease the register holds, expired or not: it restarted; after, when not "",
+// is the last document of the previous resume page). It returns the earliest
 // expiry of the leases still running.
-func (s *Server) take(pointID string, limit int, resume bool, after string) ([]cloud.Lease, time.Time, error) {
+func (s *Server) take(r *http.Request, reg storage.Register, limit int, resume bool, after string) ([]cloud.Lease, time.Time, error) {
 	now := s.now()
-	leases := []cloud.Lease{}
-	var next time.Time
-	err := s.db.Update(func(tx *bolt.Tx) error {
-		docs := tx.Bucket(bucketDocs)
-		prefix := []byte(pointID + "\x00")
-		from := prefix
-		if after != "" {
-			var prev docRecord
-			found, err := getJSON(docs, docKey(pointID, after), &prev)
-			if err != nil {
-				return err
-			}
-			if found {
-				from = queueKey(pointID, prev.Seq+1)
-			}
-		}
-		queue := tx.Bucket(bucketQueue)
-		c := queue.Cursor()
-		for k, v := c.Seek(from); k != nil && bytes.HasPrefix(k, prefix) && len(leases) < limit; k, v = c.Next() {
-			id, until := queueEntry(v)
-			if !resume && now.Before(until) {
-				// A running lease, known from the queue alone.
-				if next.IsZero() || until.Before(next) {
-					next = until
-				}
-				continue
-			}
-			var rec docRecord
-			found, err := getJSON(docs, docKey(pointID, id), &rec)
-			if err != nil {
-				return err
-			}
-			if !found {
-				continue
-			}
-			switch {
-			case rec.State == cloud.Queued || rec.State == cloud.Requeued:
-				rec.State, rec.Changed, rec.Message = cloud.Pending, now, "Document taken by the register"
-			case rec.State == cloud.Pending && (resume || !now.Before(rec.LeasedUntil)):
-				// Lease expired, or its register restarted: the same register
-				// gets it again under the same id.
-			case rec.State == cloud.Pending:
-				if next.IsZero() || rec.LeasedUntil.Before(next) {
-					next = rec.LeasedUntil
-				}
-				continue
-			default:
-				continue
-			}
-			rec.LeasedUntil = now.Add(s.cfg.LeaseFor)
-			rec.Leases++
-			if err := putJSON(docs, docKey(pointID, rec.ID), rec); err != nil {
-				return err
-			}
-			// The cursor stays valid: the key exists, only its value changes.
-			if err := queue.Put(bytes.Clone(k), leasedEntry(rec.ID, rec.LeasedUntil)); err != nil {
-				return err
-			}
-			body := bytes.Clone(tx.Bucket(bucketBodies).Get(docKey(pointID, rec.ID)))
-			leases = append(leases, cloud.Lease{ID: rec.ID, Document: body, LeasedUntil: rec.LeasedUntil, Requeued: rec.Requeued})
-		}
-		return nil
-	})
+	got, err := s.store.Lease(r.Context(), storage.LeaseRequest{PointID: reg.PointID, Owner: reg.ID, Max: limit, Now: now,
+		Until: now.Add(s.cfg.LeaseFor), Resume: resume, After: after}, "Document taken by the register")
 	if err != nil {
-		return nil, time.Time{}, fmt.Errorf("cloud: lease for point %s: %w", pointID, err)
+		return nil, time.Time{}, err
 	}
-	for _, l := range leases {
-		s.log.Debug("cloud: document leased", "point", pointID, "id", l.ID, "until", l.LeasedUntil)
+	leases := make([]cloud.Lease, len(got.Documents))
+	for i, d := range got.Documents {
+		leases[i] = cloud.Lease{ID: d.ID, Document: d.Body, LeasedUntil: d.LeasedUntil, Requeued: d.Requeued}
+		s.log.Debug("cloud: document leased", "point", reg.PointID, "id", d.ID, "until", d.LeasedUntil)
 	}
-	return leases, next, nil
+	return leases, got.NextExpiry, nil
 }
 
-// A queue entry's value is the document's id, followed for a leased document
-// by a NUL and its lease's expiry (Unix nanoseconds, u64 BE): a lease scan
-// passes running leases over without reading their documents. Ids hold no
-// control characters (checkID).
-func leasedEntry(id string, until time.Time) []byte {
-	return binary.BigEndian.AppendUint64(append([]byte(id), 0), uint64(until.UnixNano()))
-}
-
-// queueEntry reads a queue entry's value: the id, and the lease's expiry if
-// the entry says it is leased.
-func queueEntry(v []byte) (id string, until time.Time) {
-	if n := len(v) - 9; n > 0 && v[n] == 0 {
-		return string(v[:n]), time.Unix(0, int64(binary.BigEndian.Uint64(v[n+1:])))
-	}
-	return string(v), time.Time{}
-}
-
-func (s *Server) point(w http.ResponseWriter, r *http.Request, _ []byte, reg registerRecord) {
-	var pr pointRecord
-	err := s.db.View(func(tx *bolt.Tx) error {
-		_, err := getJSON(tx.Bucket(bucketPoints), []byte(reg.PointID), &pr)
-		return err
-	})
-	if err != nil {
+func (s *Server) point(w http.ResponseWriter, r *http.Request, reg storage.Register) {
+	pr, err := s.store.Point(r.Context(), reg.PointID)
+	if err != nil && !errors.Is(err, storage.ErrNotFound) {
 		s.internal(w, r, err)
 		return
 	}
@@ -241,31 +154,9 @@ func (s *Server) point(w http.ResponseWriter, r *http.Request, _ []byte, reg reg
 	writeJSON(w, http.StatusOK, p)
 }
 
-// awaitAck files a fiscalized document under those the OFD has yet to acknowledge,
-// unless the register's last heartbeat already showed it acknowledged (the
-// result came late, after an outage): then it is delivered as of now.
-func (s *Server) awaitAck(tx *bolt.Tx, pointID string, rec *docRecord) error {
-	fi := rec.FiscalInfo
-	if fi.FNDocNumber <= 0 || fi.FNNumber == "" {
-		return nil
-	}
-	fd := uint32(fi.FNDocNumber)
-	var reg registerRecord
-	if tk := tx.Bucket(bucketPointReg).Get([]byte(pointID)); tk != nil {
-		if _, err := s.getRegister(tx, tk, &reg); err != nil {
-			return err
-		}
-	}
-	if h := reg.Health; h != nil && h.Drive.Number == fi.FNNumber && fd <= h.OFDAckedThrough {
-		rec.OFDDeliveredAt = s.now()
-		return nil
-	}
-	return tx.Bucket(bucketUnacked).Put(unackedKey(pointID, fi.FNNumber, fd), []byte(rec.ID))
-}
-
 // results records the register's outcomes. A result for a document already
 // reported is accepted again and changes nothing, so the register may resend freely.
-func (s *Server) results(w http.ResponseWriter, r *http.Request, _ []byte, reg registerRecord) {
+func (s *Server) results(w http.ResponseWriter, r *http.Request, reg storage.Register) {
 	body, ok := readBody(w, r)
 	if !ok {
 		return
@@ -290,69 +181,41 @@ func (s *Server) results(w http.ResponseWriter, r *http.Request, _ []byte, reg r
 		}
 	}
 	now := s.now()
-	var out cloud.ResultsResponse
-	var callbacks []string
-	err := s.db.Update(func(tx *bolt.Tx) error {
-		docs := tx.Bucket(bucketDocs)
-		for _, res := range req.Results {
-			key := docKey(reg.PointID, res.ID)
-			var rec docRecord
-			found, err := getJSON(docs, key, &rec)
-			if err != nil {
-				return err
+	ids := make([]string, len(req.Results))
+	for i, res := range req.Results {
+		ids[i] = res.ID
+	}
+	got, err := s.store.Report(r.Context(), reg.PointID, ids, now, func(i int, d *storage.Document) {
+		res := req.Results[i]
+		d.Changed, d.Requeued = now, false
+		if res.Status == cloud.Printed {
+			d.State, d.FiscalInfo, d.Message, d.Fiscalized = cloud.Printed, res.FiscalInfo, "Document printed", now
+			if d.ResponseURL == "" {
+				d.State, d.Message = cloud.Completed, "Document successfully completed"
 			}
-			if !found {
-				out.Unknown = append(out.Unknown, res.ID)
-				continue
-			}
-			if rec.reported() {
-				continue
-			}
-			if err := tx.Bucket(bucketQueue).Delete(queueKey(reg.PointID, rec.Seq)); err != nil {
-				return err
-			}
-			rec.Changed, rec.LeasedUntil, rec.Requeued = now, time.Time{}, false
-			if res.Status == cloud.Printed {
-				rec.State, rec.FiscalInfo, rec.Message, rec.Fiscalized = cloud.Printed, res.FiscalInfo, "Document printed", now
-				if err := s.awaitAck(tx, reg.PointID, &rec); err != nil {
-					return err
-				}
-				if rec.ResponseURL == "" {
-					rec.State, rec.Message = cloud.Completed, "Document successfully completed"
-				}
-			} else {
-				rec.State, rec.FailureInfo, rec.Message = cloud.Failed, res.FailureInfo, res.Message
-				if rec.FailureInfo == nil {
-					rec.FailureInfo = &cloud.FailureInfo{Type: cloud.FailureNonFN, Message: res.Message}
-				}
-				if rec.Message == "" {
-					rec.Message = rec.FailureInfo.Message
-				}
-			}
-			if rec.ResponseURL != "" {
-				// Due again; a count of refusals already there stays.
-				if cb := tx.Bucket(bucketCallbacks); cb.Get(key) == nil {
-					if err := cb.Put(key, nil); err != nil {
-						return err
-					}
-				}
-				callbacks = append(callbacks, string(key))
-			}
-			if err := putJSON(docs, key, rec); err != nil {
-				return err
-			}
+			return
 		}
-		return nil
+		d.State, d.FailureInfo, d.Message = cloud.Failed, res.FailureInfo, res.Message
+		if d.FailureInfo == nil {
+			d.FailureInfo = &cloud.FailureInfo{Type: cloud.FailureNonFN, Message: res.Message}
+		}
+		if d.Message == "" {
+			d.Message = d.FailureInfo.Message
+		}
 	})
 	if err != nil {
 		s.internal(w, r, err)
 		return
 	}
+	out := cloud.ResultsResponse{Unknown: got.Unknown}
 	for _, id := range out.Unknown {
 		s.log.Warn("cloud: result for an unknown document", "point", reg.PointID, "id", id)
 	}
-	for _, k := range callbacks {
-		s.startCallback(k)
+	for _, d := range got.Changed {
+		if d.CallbackDue {
+			s.takeCallbacks(now)
+			break
+		}
 	}
 	s.evaluate(reg.PointID)
 	writeJSON(w, http.StatusOK, out)
@@ -361,7 +224,7 @@ func (s *Server) results(w http.ResponseWriter, r *http.Request, _ []byte, reg r
 // heartbeat records the register's health, marks the documents the OFD has
 // acknowledged as delivered, and answers whether the owner asked it to resume
 // or for a report.
-func (s *Server) heartbeat(w http.ResponseWriter, r *http.Request, key []byte, _ registerRecord) {
+func (s *Server) heartbeat(w http.ResponseWriter, r *http.Request, reg storage.Register) {
 	body, ok := readBody(w, r)
 	if !ok {
 		return
@@ -371,39 +234,26 @@ func (s *Server) heartbeat(w http.ResponseWriter, r *http.Request, key []byte, _
 		writeFieldError(w, err)
 		return
 	}
+	ctx := r.Context()
+	pointID := reg.PointID
+	// Staleness is judged by the cloud's clock, not by the register's own.
+	now := s.now()
 	var out cloud.HeartbeatResponse
-	var pointID string
-	delivered := 0
-	err := s.db.Update(func(tx *bolt.Tx) error {
-		var reg registerRecord
-		if _, err := s.getRegister(tx, key, &reg); err != nil {
-			return err
-		}
-		pointID = reg.PointID
-		// Staleness is judged by the cloud's clock, not by the register's own.
-		now := s.now()
-		if reg.Health == nil || now.Sub(reg.LastSeen) > s.cfg.Stale || reg.Health.Stopped != h.Stopped {
-			reg.Since = now
-		}
-		reg.LastSeen, reg.Health = now, &h
-		// A resume goes out once, and only to a register still stopped.
-		out.Resume = reg.Resume && h.Stopped
-		reg.Resume = false
-		if err := putJSON(tx.Bucket(bucketRegisters), key, reg); err != nil {
-			return err
-		}
-		// A command from the cabinet goes out once; its outcome comes back in Health.
-		var err error
-		if out.Command, err = s.exchangeCommand(tx, reg.PointID, h.Command); err != nil {
-			return err
-		}
-		delivered, err = s.markDelivered(tx, reg.PointID, h.Drive.Number, h.OFDAckedThrough)
-		return err
-	})
+	_, resume, err := s.store.RecordHeartbeat(ctx, storage.Heartbeat{RegisterID: reg.ID, Health: h, At: now, Stale: s.cfg.Stale})
+	var delivered int
+	if err == nil {
+		delivered, err = s.store.MarkDelivered(ctx, pointID, h.Drive.Number, h.OFDAckedThrough, now)
+	}
+	if err == nil {
+		// A command from the cabinet goes out once, last, so that no failure
+		// after it loses it; its outcome comes back in Health.
+		out.Command, err = s.store.ExchangeCommand(ctx, pointID, h.Command, now)
+	}
 	if err != nil {
 		s.internal(w, r, err)
 		return
 	}
+	out.Resume = resume
 	if delivered > 0 {
 		s.log.Debug("cloud: documents acknowledged by the OFD", "point", pointID, "count", delivered, "through", h.OFDAckedThrough)
 	}
@@ -415,50 +265,4 @@ func (s *Server) heartbeat(w http.ResponseWriter, r *http.Request, key []byte, _
 	}
 	s.evaluate(pointID)
 	writeJSON(w, http.StatusOK, out)
-}
-
-// unackedKey orders a point's documents not yet acknowledged by the OFD by drive
-// and fiscal document number, so an acknowledgement is one short cursor walk.
-func unackedKey(pointID, drive string, fd uint32) []byte {
-	return binary.BigEndian.AppendUint32([]byte(pointID+"\x00"+drive+"\x00"), fd)
-}
-
-// markDelivered stamps the point's documents of the drive numbered up to through
-// as delivered to the OFD now. The drive sends in order, so every earlier one is
-// acknowledged too; a new drive numbers from 1 again, hence the drive in the key.
-func (s *Server) markDelivered(tx *bolt.Tx, pointID, drive string, through uint32) (int, error) {
-	if drive == "" || through == 0 {
-		return 0, nil
-	}
-	prefix := []byte(pointID + "\x00" + drive + "\x00")
-	c := tx.Bucket(bucketUnacked).Cursor()
-	docs := tx.Bucket(bucketDocs)
-	var done [][]byte
-	var ids []string
-	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
-		if len(k) != len(prefix)+4 || binary.BigEndian.Uint32(k[len(prefix):]) > through {
-			break
-		}
-		done = append(done, k)
-		ids = append(ids, string(v))
-	}
-	now := s.now()
-	for i, k := range done {
-		if err := tx.Bucket(bucketUnacked).Delete(k); err != nil {
-			return 0, err
-		}
-		var rec docRecord
-		found, err := getJSON(docs, docKey(pointID, ids[i]), &rec)
-		if err != nil {
-			return 0, err
-		}
-		if !found || !rec.OFDDeliveredAt.IsZero() {
-			continue
-		}
-		rec.OFDDeliveredAt = now
-		if err := putJSON(docs, docKey(pointID, rec.ID), rec); err != nil {
-			return 0, err
-		}
-	}
-	return len(done), nil
 }

@@ -25,6 +25,9 @@ func (s *Server) diskFull() string {
 		return "the cloud's disk is full: a write failed at " + at.Format(time.RFC3339)
 	}
 	var st unix.Statfs_t
+	if s.cfg.Dir == "" {
+		return ""
+	}
 	if err := unix.Statfs(s.cfg.Dir, &st); err != nil {
 		return ""
 	}

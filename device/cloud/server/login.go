@@ -11,7 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
+	"github.com/openkassa/kassa/device/cloud/server/storage"
 	"golang.org/x/crypto/bcrypt"
 	"golang.org/x/time/rate"
 )
@@ -231,20 +231,15 @@ func (h *hashing) do(ctx context.Context, f func()) error {
 }
 
 // checkPassword reports whether pass is the cabinet account's password, with
-// the account. It reads in a read-only transaction and compares outside any:
-// a bcrypt comparison takes tens of milliseconds and must hold up no writer.
+// the account. It compares outside any call to the store: a bcrypt
+// comparison takes tens of milliseconds and must hold up no writer.
 // An unknown login is compared against a dummy hash of the same cost as the
 // accounts', so timing does not tell logins apart; an account whose hash has
 // another cost gets it rehashed at the configured cost on its next log-in.
-func (s *Server) checkPassword(ctx context.Context, login, pass string) (account, bool, error) {
-	var a account
-	var found bool
-	err := s.db.View(func(tx *bolt.Tx) error {
-		var err error
-		found, err = getJSON(tx.Bucket(bucketAccounts), []byte(login), &a)
-		return err
-	})
-	if err != nil {
+func (s *Server) checkPassword(ctx context.Context, login, pass string) (storage.Account, bool, error) {
+	a, err := s.store.Account(ctx, login)
+	found := err == nil
+	if err != nil && !errors.Is(err, storage.ErrNotFound) {
 		return a, false, err
 	}
 	real := found && len(a.PasswordHash) > 0
@@ -264,17 +259,11 @@ func (s *Server) checkPassword(ctx context.Context, login, pass string) (account
 		return a, false, err
 	}
 	if rehash != nil {
-		err := s.db.Update(func(tx *bolt.Tx) error {
-			var cur account
-			if found, err := getJSON(tx.Bucket(bucketAccounts), []byte(login), &cur); err != nil || !found || string(cur.PasswordHash) != string(a.PasswordHash) {
-				return err // changed meanwhile: leave it
-			}
-			cur.PasswordHash = rehash
-			return putJSON(tx.Bucket(bucketAccounts), []byte(login), cur)
-		})
-		if err != nil {
+		// Changed meanwhile (ErrConflict): leave it.
+		err := s.store.SetPasswordHash(ctx, login, a.PasswordHash, rehash)
+		if err != nil && !errors.Is(err, storage.ErrConflict) {
 			s.log.Warn("cloud: rehashing the cabinet password", "login", login, "err", err)
-		} else {
+		} else if err == nil {
 			a.PasswordHash = rehash
 		}
 	}

@@ -18,7 +18,7 @@ import (
 	"time"
 
 	"github.com/openkassa/kassa/device/cloud/cloudtest"
-	bolt "go.etcd.io/bbolt"
+	"github.com/openkassa/kassa/device/cloud/server/storage"
 	"golang.org/x/crypto/bcrypt"
 )
 
@@ -164,13 +164,11 @@ func TestLoginSourceBucket(t *testing.T) {
 func TestDummyHashCost(t *testing.T) {
 	const cost = bcrypt.MinCost + 1
 	f := newFixture(t, Config{PasswordCost: cost})
-	var a account
+	var a storage.Account
 	read := func() {
 		t.Helper()
-		if err := f.srv.db.View(func(tx *bolt.Tx) error {
-			_, err := getJSON(tx.Bucket(bucketAccounts), []byte(f.sb.CabinetLogin), &a)
-			return err
-		}); err != nil {
+		var err error
+		if a, err = f.srv.store.Account(context.Background(), f.sb.CabinetLogin); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -183,9 +181,7 @@ func TestDummyHashCost(t *testing.T) {
 	}
 	// An account from an older file, hashed cheaper.
 	a.PasswordHash, _ = bcrypt.GenerateFromPassword([]byte(f.sb.CabinetPassword), bcrypt.MinCost)
-	if err := f.srv.db.Update(func(tx *bolt.Tx) error {
-		return putJSON(tx.Bucket(bucketAccounts), []byte(f.sb.CabinetLogin), a)
-	}); err != nil {
+	if err := f.srv.store.PutAccount(context.Background(), a); err != nil {
 		t.Fatal(err)
 	}
 	if code, _ := f.attempt(f.sb.CabinetLogin, "wrong", ""); code != http.StatusUnauthorized {
@@ -215,7 +211,7 @@ func mustCost(t *testing.T, h []byte) int {
 }
 
 // TestPasswordCheckHoldsNoWriter: while associate waits for or runs its bcrypt
-// comparison, the cloud's writers go on.
+// comparison, the cloud's writes to its store go on.
 func TestPasswordCheckHoldsNoWriter(t *testing.T) {
 	f := newFixture(t, Config{})
 	for range cap(f.srv.hashing.slots) {
@@ -228,14 +224,16 @@ func TestPasswordCheckHoldsNoWriter(t *testing.T) {
 	}()
 	cloudtest.WaitFor(t, func() bool { return f.srv.hashing.waiting.Load() == 1 })
 	wrote := make(chan error)
-	go func() { wrote <- f.srv.db.Update(func(tx *bolt.Tx) error { return nil }) }()
+	go func() {
+		wrote <- f.srv.store.PutSession(context.Background(), "probe", storage.Session{Login: "nobody"})
+	}()
 	select {
 	case err := <-wrote:
 		if err != nil {
 			t.Fatal(err)
 		}
 	case <-time.After(10 * time.Second):
-		t.Fatal("a write transaction waited for associate's password check")
+		t.Fatal("a write to the store waited for associate's password check")
 	}
 	f.post(withID("during-the-check"))
 	for range cap(f.srv.hashing.slots) {

@@ -2,32 +2,21 @@ package server
 
 import (
 	"encoding/base64"
+	"encoding/hex"
+	"errors"
 	"fmt"
 
 	"github.com/openkassa/kassa/device/cloud"
+	"github.com/openkassa/kassa/device/cloud/server/storage"
 	"github.com/openkassa/kassa/fiscal"
-	bolt "go.etcd.io/bbolt"
 	"golang.org/x/crypto/bcrypt"
 )
 
 // Sandbox is what var/sandbox.json needs to start posting to the sandbox cloud.
-type Sandbox struct {
-	Login           string         `json:"login"` // integration pair of the first point
-	Password        string         `json:"password"`
-	RetailPointID   string         `json:"retailPointId"` // the first point, served by the register
-	CabinetLogin    string         `json:"cabinetLogin"`
-	CabinetPassword string         `json:"cabinetPassword"`
-	RetailPoints    []SandboxPoint `json:"retailPoints"`
-	RegisterToken   string         `json:"registerToken"` // bearer token of the first point's register
-}
+type Sandbox = storage.Sandbox
 
 // SandboxPoint is one retail point of the sandbox cabinet with its integration pair.
-type SandboxPoint struct {
-	ID       string `json:"id"`
-	Name     string `json:"name"`
-	Login    string `json:"login"`
-	Password string `json:"password"`
-}
+type SandboxPoint = storage.SandboxPoint
 
 // sandboxClientID is the clientId of the sandbox's own pairs, so that an integrator
 // calling associate (without clientId) gets a fresh pair and sandbox.json keeps working.
@@ -50,89 +39,76 @@ var sandboxPoints = []cloud.Point{
 // later calls (and later runs on the same file) return the same. The sandbox keeps
 // its own secrets in clear in the file, since it exists to hand them out.
 func (s *Server) Sandbox() (Sandbox, error) {
-	var sb Sandbox
-	err := s.db.Update(func(tx *bolt.Tx) error {
-		found, err := getJSON(tx.Bucket(bucketMeta), keySandbox, &sb)
-		if err != nil || found {
-			return err
+	sb, err := s.store.Sandbox(s.ctx)
+	if errors.Is(err, storage.ErrNotFound) {
+		var seed storage.SandboxSeed
+		if seed, err = s.newSandbox(); err == nil {
+			err = s.store.CreateSandbox(s.ctx, seed)
+			sb = seed.Sandbox
 		}
-		sb, err = s.newSandbox(tx)
-		if err != nil {
-			return err
+		if errors.Is(err, storage.ErrConflict) { // made meanwhile by another call
+			sb, err = s.store.Sandbox(s.ctx)
 		}
-		return putJSON(tx.Bucket(bucketMeta), keySandbox, sb)
-	})
+		if err == nil {
+			s.log.Info("cloud: sandbox created", "cabinet", sb.CabinetLogin, "point", sb.RetailPointID)
+		}
+	}
 	if err != nil {
 		return Sandbox{}, fmt.Errorf("cloud: sandbox: %w", err)
 	}
 	return sb, nil
 }
 
-func (s *Server) newSandbox(tx *bolt.Tx) (Sandbox, error) {
-	var sb Sandbox
+// newSandbox makes the sandbox's account, points, pairs and register.
+func (s *Server) newSandbox() (storage.SandboxSeed, error) {
+	var seed storage.SandboxSeed
+	sb := &seed.Sandbox
 	login, err := s.random(6)
 	if err != nil {
-		return sb, err
+		return seed, err
 	}
 	sb.CabinetLogin = "cabinet-" + base64.RawURLEncoding.EncodeToString(login)
 	if sb.CabinetPassword, err = s.secret(); err != nil {
-		return sb, err
+		return seed, err
 	}
 	// The hash has the configured cost although the password is random and kept
 	// in clear for sandbox.json: a cheaper hash than the dummy one compared for
 	// unknown logins would tell by its timing that this login exists.
 	hash, err := bcrypt.GenerateFromPassword([]byte(sb.CabinetPassword), s.cfg.PasswordCost)
 	if err != nil {
-		return sb, fmt.Errorf("cabinet password: %w", err)
+		return seed, fmt.Errorf("cabinet password: %w", err)
 	}
-	acc := account{PasswordHash: hash}
+	seed.Account = storage.Account{Login: sb.CabinetLogin, PasswordHash: hash}
 	for _, p := range sandboxPoints {
 		if p.ID, err = s.uuid(); err != nil {
-			return sb, err
+			return seed, err
 		}
-		acc.Points = append(acc.Points, p.ID)
+		seed.Account.Points = append(seed.Account.Points, p.ID)
 		defaultSettings(&p)
-		pr := pointRecord{Point: p, Account: sb.CabinetLogin, Settings: true, NotifyEmail: sandboxNotify}
-		if err := putJSON(tx.Bucket(bucketPoints), []byte(p.ID), pr); err != nil {
-			return sb, err
-		}
+		seed.Points = append(seed.Points, storage.Point{Point: p, Account: sb.CabinetLogin, Settings: true, NotifyEmail: sandboxNotify})
 		pass, err := s.secret()
 		if err != nil {
-			return sb, err
+			return seed, err
 		}
 		salt, err := s.random(16)
 		if err != nil {
-			return sb, err
+			return seed, err
 		}
-		user, err := s.issue(tx, p.ID, sandboxClientID, pass, salt)
+		user, err := s.random(8)
 		if err != nil {
-			return sb, err
+			return seed, err
 		}
-		sb.RetailPoints = append(sb.RetailPoints, SandboxPoint{ID: p.ID, Name: p.Name, Login: user, Password: pass})
-	}
-	if err := putJSON(tx.Bucket(bucketAccounts), []byte(sb.CabinetLogin), acc); err != nil {
-		return sb, err
+		l := storage.ShopLogin{User: hex.EncodeToString(user), PointID: p.ID, ClientID: sandboxClientID, Salt: salt, Hash: hashSecret(salt, pass)}
+		seed.Logins = append(seed.Logins, l)
+		sb.RetailPoints = append(sb.RetailPoints, SandboxPoint{ID: p.ID, Name: p.Name, Login: l.User, Password: pass})
 	}
 	first := sb.RetailPoints[0]
 	sb.Login, sb.Password, sb.RetailPointID = first.Login, first.Password, first.ID
-	if sb.RegisterToken, err = s.bind(tx, first.ID); err != nil {
-		return sb, err
-	}
-	s.log.Info("cloud: sandbox created", "cabinet", sb.CabinetLogin, "point", first.ID)
-	return sb, nil
-}
-
-// bind makes a register for the point (a point has one) and returns its token.
-func (s *Server) bind(tx *bolt.Tx, pointID string) (string, error) {
 	b, err := s.random(32)
 	if err != nil {
-		return "", err
+		return seed, err
 	}
-	token := base64.RawURLEncoding.EncodeToString(b)
-	key := tokenKey(token)
-	reg := registerRecord{PointID: pointID, BoundAt: s.now()}
-	if err := putJSON(tx.Bucket(bucketRegisters), key, reg); err != nil {
-		return "", err
-	}
-	return token, tx.Bucket(bucketPointReg).Put([]byte(pointID), key)
+	sb.RegisterToken = base64.RawURLEncoding.EncodeToString(b)
+	seed.Register = storage.Register{ID: tokenKey(sb.RegisterToken), PointID: first.ID, BoundAt: s.now()}
+	return seed, nil
 }

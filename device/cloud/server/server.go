@@ -1,13 +1,11 @@
 package server
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
-	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -18,21 +16,21 @@ import (
 	"net/netip"
 	"path/filepath"
 	"runtime"
-	"slices"
-	"strconv"
 	"sync"
 	"time"
 
 	"github.com/openkassa/kassa/device/cloud"
-	"github.com/openkassa/kassa/store/boltfile"
-	"github.com/openkassa/kassa/store/mapped"
-	bolt "go.etcd.io/bbolt"
+	"github.com/openkassa/kassa/device/cloud/server/storage"
+	"github.com/openkassa/kassa/device/cloud/server/storage/boltstore"
 	"golang.org/x/crypto/bcrypt"
 )
 
 // Config configures a Server. Zero fields take the defaults named on them.
 type Config struct {
-	Dir    string           // where cloud.db lives; required
+	// Store keeps the cloud's state; nil: the embedded bbolt store, cloud.db
+	// in Dir. The server closes a store it opened, never one it was given.
+	Store  storage.Store
+	Dir    string           // where cloud.db lives; required without Store
 	Clock  func() time.Time // default time.Now
 	Logger *slog.Logger     // default discards
 	Client *http.Client     // for callbacks and webhooks; default outboundClient(AllowPrivateTargets)
@@ -68,7 +66,8 @@ type Config struct {
 	TrustedProxies []netip.Prefix
 
 	// MinFree is the free space of Dir's filesystem below which the points'
-	// status says the cloud's disk is full; default 16 MiB.
+	// status says the cloud's disk is full; default 16 MiB. Without Dir the
+	// disk is not watched.
 	MinFree uint64
 
 	// Alerts. Mailer nil: alerts go by webhook only (and the e-mail is logged as not sent).
@@ -82,66 +81,40 @@ type Config struct {
 	AlertRetryInitial     time.Duration // first pause between retries; default 2 s
 }
 
-// Server is the cloud: the shop API, the register API and their bbolt file.
+// Server is the cloud: the shop API, the register API and their store.
+//
+// Everything that matters beyond one request lives in the store, so that
+// several servers may share one: what stays here is this process's own
+// work (the callbacks and alert destinations it holds and is delivering,
+// the waiters of its long-polls), the log-in limiter and the bcrypt slots.
+// The limiter is per process for now: with several servers an attacker
+// gets each one's budget.
 type Server struct {
-	cfg Config
-	db  *bolt.DB
-	rel *mapped.Releaser // of db: in the one-process sandbox its pages count in the register's RSS
-	log *slog.Logger
+	cfg       Config
+	store     storage.Store
+	ownsStore bool   // opened by Open, closed by Close
+	node      string // this process's name on the jobs it holds
+	log       *slog.Logger
 
 	mu        sync.Mutex
-	wake      map[string]chan struct{} // point id → closed when a document may be leased
-	inFlight  map[string]bool          // document keys whose callback is being delivered
-	outbox    map[string][]alertEntry  // alerts waiting, by destination, in the order raised
-	noSpaceAt time.Time                // when a write last failed for want of space
-	guard     *loginGuard              // password guessing
-	hashing   hashing                  // bcrypt comparisons running at once
+	inFlight  map[string]*storage.CallbackJob // callbacks being delivered here → the next job of the same document, if one came meanwhile
+	senders   map[string]bool                 // alert destinations whose sender runs here
+	noSpaceAt time.Time                       // when a write last failed for want of space
+	guard     *loginGuard                     // password guessing
+	hashing   hashing                         // bcrypt comparisons running at once
 	// dummyHash is compared against for an unknown login: it has the accounts' cost.
 	dummyHash func() []byte
-
-	// regsMu guards regs alone: getRegister takes it inside transactions.
-	regsMu sync.Mutex
-	regs   map[string]decodedRegister // token key → the register's record last decoded
 
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 }
 
-var (
-	bucketMeta      = []byte("meta")      // "sandbox" → Sandbox
-	bucketAccounts  = []byte("accounts")  // cabinet login → account
-	bucketPoints    = []byte("points")    // point id → pointRecord
-	bucketCreds     = []byte("creds")     // integration userName → credential
-	bucketCredIndex = []byte("credIndex") // point id \0 clientId → userName
-	bucketRegisters = []byte("registers") // hex sha256(token) → registerRecord
-	bucketPointReg  = []byte("pointReg")  // point id → hex sha256(token)
-	bucketDocs      = []byte("docs")      // point id \0 doc id → docRecord
-	bucketBodies    = []byte("bodies")    // point id \0 doc id → the document, normalized
-	bucketQueue     = []byte("queue")     // point id \0 seq → doc id: waiting or leased
-	bucketCallbacks = []byte("callbacks") // point id \0 doc id: callback due
-	bucketUnacked   = []byte("unacked")   // point id \0 drive number \0 FD (uint32) → doc id: not yet acknowledged by the OFD
-	bucketSessions  = []byte("sessions")  // hex sha256(cookie) → session
-	bucketIncidents = []byte("incidents") // point id \0 kind [\0 doc id] → incident: open alerts
-	bucketAlertLog  = []byte("alertLog")  // seq → alertEntry
-	keySandbox      = []byte("sandbox")
-	keySchema       = []byte("schema") // the layout of the file, schemaVersion as text; absent: 1
-)
-
-// restoreAdvice is what to do with a damaged cloud.db.
-const restoreAdvice = "Restore cloud.db from a backup. Without one, move it aside and start afresh: " +
-	"the registers' drives keep every fiscal document, but the cabinet accounts, retail points, " +
-	"integration pairs and the documents still queued are lost with it"
-
-// schemaVersion is the layout this code writes; migrate brings older files up to it.
-// 2: documents' bodies in bucketBodies rather than inside their records.
-const schemaVersion = 2
-
 // Open opens (creating if needed) the cloud's file in cfg.Dir and resumes the
 // callbacks that were due when it last stopped.
 func Open(cfg Config) (*Server, error) {
-	if cfg.Dir == "" {
-		return nil, errors.New("cloud: Config.Dir is required")
+	if cfg.Dir == "" && cfg.Store == nil {
+		return nil, errors.New("cloud: Config.Dir or Config.Store is required")
 	}
 	if cfg.Clock == nil {
 		cfg.Clock = time.Now
@@ -193,53 +166,77 @@ func Open(cfg Config) (*Server, error) {
 		cfg.AlertCallbackAttempts = 5
 	}
 
-	db, err := boltfile.Open(filepath.Join(cfg.Dir, "cloud.db"), &bolt.Options{Timeout: 2 * time.Second}, restoreAdvice)
-	if err != nil {
-		return nil, fmt.Errorf("cloud: %w", err)
-	}
-	// Shops' posts and callbacks' outcomes go through db.Batch: the ones that
-	// come together share a commit and its disk syncs. A lone one waits this long.
-	db.MaxBatchDelay = time.Millisecond
-	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bucketMeta, bucketAccounts, bucketPoints, bucketCreds, bucketCredIndex,
-			bucketRegisters, bucketPointReg, bucketDocs, bucketBodies, bucketQueue, bucketCallbacks,
-			bucketUnacked, bucketSessions, bucketIncidents, bucketAlertLog} {
-			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
-				return fmt.Errorf("bucket %s: %w", b, err)
-			}
-		}
-		return migrate(tx, cfg.PasswordCost)
-	})
-	if err != nil {
-		db.Close()
-		return nil, fmt.Errorf("cloud: init cloud.db: %w", err)
-	}
-	s := &Server{cfg: cfg, db: db, rel: mapped.NewReleaser(db), log: cfg.Logger, wake: map[string]chan struct{}{}, inFlight: map[string]bool{}, outbox: map[string][]alertEntry{}, regs: map[string]decodedRegister{},
+	s := &Server{cfg: cfg, store: cfg.Store, log: cfg.Logger, inFlight: map[string]*storage.CallbackJob{}, senders: map[string]bool{},
 		guard: newLoginGuard(cfg), hashing: hashing{slots: make(chan struct{}, max(1, runtime.GOMAXPROCS(0)/2))}}
+	if s.store == nil {
+		st, err := boltstore.Open(filepath.Join(cfg.Dir, "cloud.db"))
+		if err != nil {
+			return nil, err
+		}
+		s.store, s.ownsStore = st, true
+	}
 	s.dummyHash = sync.OnceValue(func() []byte {
 		h, _ := bcrypt.GenerateFromPassword([]byte("kassa"), cfg.PasswordCost)
 		return h
 	})
 	s.ctx, s.cancel = context.WithCancel(context.Background())
-	var due []string
-	err = db.View(func(tx *bolt.Tx) error {
-		return tx.Bucket(bucketCallbacks).ForEach(func(k, _ []byte) error {
-			due = append(due, string(k))
-			return nil
-		})
-	})
+	node, err := s.random(8)
+	if err == nil {
+		err = s.upgrade(s.ctx)
+	}
 	if err != nil {
 		s.Close()
-		return nil, fmt.Errorf("cloud: read due callbacks: %w", err)
+		return nil, fmt.Errorf("cloud: %w", err)
 	}
-	for _, k := range due {
-		s.startCallback(k)
-	}
+	s.node = hex.EncodeToString(node)
+	// The callbacks due when the cloud last stopped go on, with those
+	// waiting out a pause between attempts, and so do the alerts not sent.
+	s.takeCallbacks(s.now().Add(s.cfg.CallbackMax))
+	s.takeAlerts()
 	s.every(s.cfg.AlertEvery, s.watch)
-	// The pages of cloud.db that requests mapped are let go a few times a
-	// second, rather than after each of the many transactions.
-	s.every(250*time.Millisecond, func() { s.rel.Release() }) // advice only: on failure the pages stay mapped
 	return s, nil
+}
+
+// upgrade gives the records an older cloud wrote what this one expects:
+// points get the default settings once, and the sandbox's cabinet password
+// (held in clear for sandbox.json) its bcrypt hash.
+func (s *Server) upgrade(ctx context.Context) error {
+	ids, err := s.store.PointIDs(ctx)
+	if err != nil {
+		return err
+	}
+	for _, id := range ids {
+		pr, err := s.store.Point(ctx, id)
+		if err != nil {
+			return err
+		}
+		if pr.Settings {
+			continue
+		}
+		defaultSettings(&pr.Point)
+		pr.Settings = true
+		if err := s.store.PutPoint(ctx, pr); err != nil {
+			return err
+		}
+	}
+	sb, err := s.store.Sandbox(ctx)
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	a, err := s.store.Account(ctx, sb.CabinetLogin)
+	if errors.Is(err, storage.ErrNotFound) || err == nil && len(a.PasswordHash) > 0 {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if a.PasswordHash, err = bcrypt.GenerateFromPassword([]byte(sb.CabinetPassword), s.cfg.PasswordCost); err != nil {
+		return fmt.Errorf("cabinet password: %w", err)
+	}
+	return s.store.PutAccount(ctx, a)
 }
 
 // every runs f every d until Close.
@@ -260,12 +257,16 @@ func (s *Server) every(d time.Duration, f func()) {
 	}()
 }
 
-// Close ends waiting leases and callbacks and closes the file; stop serving
-// Handler first, since requests after Close fail.
+// Close ends waiting leases, callbacks and alerts (those not done stay due
+// in the store) and closes the store if Open opened it; stop serving Handler
+// first, since requests after Close fail.
 func (s *Server) Close() error {
 	s.cancel()
 	s.wg.Wait()
-	return s.db.Close()
+	if s.ownsStore {
+		return s.store.Close()
+	}
+	return nil
 }
 
 // Handler serves the shop API under /api/fn (and /fn, see compatRoutes), the
@@ -297,43 +298,6 @@ const idleConns = 64
 // maxBody bounds every request body; a shop document is far smaller.
 const maxBody = 1 << 20
 
-// account is a cabinet account; its password is kept as a bcrypt hash, since
-// people choose it and it guards everything the owner has.
-type account struct {
-	PasswordHash []byte   `json:"passwordHash"`
-	Points       []string `json:"points"`
-}
-
-type pointRecord struct {
-	Point   cloud.Point `json:"point"`
-	Account string      `json:"account"`
-	// Settings: the owner's settings in Point have been made (by the sandbox, the
-	// cabinet or the migration); a point without them takes the defaults once.
-	Settings    bool   `json:"settings"`
-	NotifyEmail string `json:"notifyEmail,omitempty"` // where alerts go by e-mail
-	WebhookURL  string `json:"webhookUrl,omitempty"`  // where alerts go as JSON
-}
-
-type credential struct {
-	PointID  string `json:"pointId"`
-	ClientID string `json:"clientId"`
-	Salt     []byte `json:"salt"`
-	Hash     []byte `json:"hash"`
-}
-
-type registerRecord struct {
-	PointID  string        `json:"pointId"`
-	BoundAt  time.Time     `json:"boundAt"`
-	LastSeen time.Time     `json:"lastSeen,omitzero"`
-	Health   *cloud.Health `json:"health,omitempty"`
-	// Resume: the owner asked for the stopped register to resume; the next
-	// heartbeat that still says stopped carries it back.
-	Resume bool `json:"resume,omitempty"`
-	// Since: when the register last came back into contact or changed between
-	// running and stopped; the cabinet shows its status as "since".
-	Since time.Time `json:"since,omitzero"`
-}
-
 func hashSecret(salt []byte, secret string) []byte {
 	h := sha256.New()
 	h.Write(salt)
@@ -347,9 +311,11 @@ func checkSecret(salt, hash []byte, secret string) bool {
 	return subtle.ConstantTimeCompare(hashSecret(salt, secret), hash) == 1
 }
 
-func tokenKey(token string) []byte {
+// tokenKey is the key a token is stored under: its SHA-256 in hex, so the
+// store never holds a token a thief could replay.
+func tokenKey(token string) string {
 	h := sha256.Sum256([]byte(token))
-	return []byte(hex.EncodeToString(h[:]))
+	return hex.EncodeToString(h[:])
 }
 
 func (s *Server) random(n int) ([]byte, error) {
@@ -376,95 +342,6 @@ func (s *Server) uuid() (string, error) {
 	b[6] = b[6]&0x0f | 0x40
 	b[8] = b[8]&0x3f | 0x80
 	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16]), nil
-}
-
-func putJSON(b *bolt.Bucket, key []byte, v any) error {
-	data, err := json.Marshal(v)
-	if err != nil {
-		return err
-	}
-	return b.Put(key, data)
-}
-
-// decodedRegister is a registerRecord with the bytes it was decoded from.
-type decodedRegister struct {
-	data []byte
-	reg  registerRecord
-}
-
-// maxDecodedRegisters bounds Server.regs; past it the map starts afresh.
-const maxDecodedRegisters = 1024
-
-// getRegister reads a register's record, reporting false when key is absent.
-// Most requests read a record that no heartbeat has changed since the last read,
-// and comparing its bytes costs far less than decoding its health again.
-func (s *Server) getRegister(tx *bolt.Tx, key []byte, reg *registerRecord) (bool, error) {
-	data := tx.Bucket(bucketRegisters).Get(key)
-	if data == nil {
-		return false, nil
-	}
-	s.regsMu.Lock()
-	d, ok := s.regs[string(key)]
-	s.regsMu.Unlock()
-	if !ok || !bytes.Equal(d.data, data) {
-		d = decodedRegister{data: bytes.Clone(data)}
-		if err := json.Unmarshal(data, &d.reg); err != nil {
-			return true, fmt.Errorf("cloud: stored %s: %w", key, err)
-		}
-		s.regsMu.Lock()
-		if len(s.regs) >= maxDecodedRegisters {
-			clear(s.regs)
-		}
-		s.regs[string(key)] = d
-		s.regsMu.Unlock()
-	}
-	*reg = d.reg
-	if h := d.reg.Health; h != nil {
-		c := *h
-		c.Drive.Warnings = slices.Clone(h.Drive.Warnings)
-		reg.Health = &c
-	}
-	return true, nil
-}
-
-// getJSON reports false when key is absent.
-func getJSON(b *bolt.Bucket, key []byte, v any) (bool, error) {
-	data := b.Get(key)
-	if data == nil {
-		return false, nil
-	}
-	if err := json.Unmarshal(data, v); err != nil {
-		return true, fmt.Errorf("cloud: stored %s: %w", key, err)
-	}
-	return true, nil
-}
-
-func docKey(pointID, id string) []byte { return []byte(pointID + "\x00" + id) }
-
-func queueKey(pointID string, seq uint64) []byte {
-	return binary.BigEndian.AppendUint64([]byte(pointID+"\x00"), seq)
-}
-
-// waiter returns the channel closed when the point next gets a leasable document.
-func (s *Server) waiter(pointID string) <-chan struct{} {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	ch, ok := s.wake[pointID]
-	if !ok {
-		ch = make(chan struct{})
-		s.wake[pointID] = ch
-	}
-	return ch
-}
-
-// notify wakes the point's waiting leases.
-func (s *Server) notify(pointID string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if ch, ok := s.wake[pointID]; ok {
-		close(ch)
-		delete(s.wake, pointID)
-	}
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {
@@ -511,86 +388,4 @@ func defaultSettings(p *cloud.Point) {
 	if p.OFD == (cloud.OFD{}) {
 		p.OFD = OFDs[0]
 	}
-}
-
-// migrate brings a file written by an older cloud up to date: documents' bodies
-// move out of their records, points get the default settings, and the sandbox's
-// cabinet password (held in clear for sandbox.json) gets its bcrypt hash.
-func migrate(tx *bolt.Tx, cost int) error {
-	meta := tx.Bucket(bucketMeta)
-	n, _ := strconv.Atoi(string(meta.Get(keySchema)))
-	if n > schemaVersion {
-		return fmt.Errorf("the file has schema %d, this build knows up to %d", n, schemaVersion)
-	}
-	if n < schemaVersion {
-		if err := moveBodies(tx); err != nil {
-			return err
-		}
-		if err := meta.Put(keySchema, []byte(strconv.Itoa(schemaVersion))); err != nil {
-			return err
-		}
-	}
-	points := tx.Bucket(bucketPoints)
-	var stale []pointRecord
-	err := points.ForEach(func(k, v []byte) error {
-		var pr pointRecord
-		if err := json.Unmarshal(v, &pr); err != nil {
-			return fmt.Errorf("point %s: %w", k, err)
-		}
-		if !pr.Settings {
-			stale = append(stale, pr)
-		}
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	for _, pr := range stale {
-		defaultSettings(&pr.Point)
-		pr.Settings = true
-		if err := putJSON(points, []byte(pr.Point.ID), pr); err != nil {
-			return err
-		}
-	}
-	var sb Sandbox
-	if found, err := getJSON(tx.Bucket(bucketMeta), keySandbox, &sb); err != nil || !found {
-		return err
-	}
-	var a account
-	if found, err := getJSON(tx.Bucket(bucketAccounts), []byte(sb.CabinetLogin), &a); err != nil || !found || len(a.PasswordHash) > 0 {
-		return err
-	}
-	if a.PasswordHash, err = bcrypt.GenerateFromPassword([]byte(sb.CabinetPassword), cost); err != nil {
-		return fmt.Errorf("cabinet password: %w", err)
-	}
-	return putJSON(tx.Bucket(bucketAccounts), []byte(sb.CabinetLogin), a)
-}
-
-// moveBodies moves each document's body from its record (schema 1) to bucketBodies.
-func moveBodies(tx *bolt.Tx) error {
-	docs, bodies := tx.Bucket(bucketDocs), tx.Bucket(bucketBodies)
-	var keys [][]byte
-	docs.ForEach(func(k, _ []byte) error {
-		keys = append(keys, bytes.Clone(k))
-		return nil
-	})
-	for _, k := range keys {
-		var old struct {
-			Body json.RawMessage `json:"body"`
-		}
-		var rec docRecord
-		if err := errors.Join(json.Unmarshal(docs.Get(k), &old), json.Unmarshal(docs.Get(k), &rec)); err != nil {
-			return fmt.Errorf("document %q: %w", k, err)
-		}
-		if old.Body == nil {
-			continue
-		}
-		if err := bodies.Put(k, old.Body); err != nil {
-			return err
-		}
-		if err := putJSON(docs, k, rec); err != nil {
-			return err
-		}
-	}
-	return nil
 }

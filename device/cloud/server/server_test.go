@@ -18,7 +18,6 @@ import (
 
 	"github.com/openkassa/kassa/device/cloud"
 	"github.com/openkassa/kassa/device/cloud/cloudtest"
-	bolt "go.etcd.io/bbolt"
 	"golang.org/x/crypto/bcrypt"
 )
 
@@ -928,49 +927,5 @@ func TestCallbacksKeepConnections(t *testing.T) {
 	defer mu.Unlock()
 	if conns != side {
 		t.Fatalf("%d connections for 3 rounds of %d callbacks side by side, want %d", conns, side, side)
-	}
-}
-
-// A register's record read again is the stored one: what a caller changed in
-// the last one read stays with it, and a heartbeat's change shows.
-func TestGetRegister(t *testing.T) {
-	f := newFixture(t, Config{})
-	ctx := context.Background()
-	key := tokenKey(f.sb.RegisterToken)
-	read := func() registerRecord {
-		t.Helper()
-		var reg registerRecord
-		err := f.srv.db.View(func(tx *bolt.Tx) error {
-			found, err := f.srv.getRegister(tx, key, &reg)
-			if err == nil && !found {
-				err = errors.New("not found")
-			}
-			return err
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return reg
-	}
-	h := health(f.clock.Now())
-	h.Drive.Warnings = []string{"archive 90% full"}
-	if _, err := f.client().SendHeartbeat(ctx, h); err != nil {
-		t.Fatal(err)
-	}
-	reg := read()
-	if reg.Health == nil || reg.Health.Stopped || len(reg.Health.Drive.Warnings) != 1 {
-		t.Fatalf("after a heartbeat: %+v", reg.Health)
-	}
-	reg.Health.Stopped, reg.Health.Drive.Warnings[0], reg.PointID = true, "changed", "changed"
-	if again := read(); again.Health.Stopped || again.Health.Drive.Warnings[0] != "archive 90% full" || again.PointID != f.sb.RetailPointID {
-		t.Fatalf("a caller's change leaked into the next read: %+v %+v", again, again.Health)
-	}
-	h.Stopped, h.StopReason = true, "drive error"
-	f.clock.Advance(time.Second)
-	if _, err := f.client().SendHeartbeat(ctx, h); err != nil {
-		t.Fatal(err)
-	}
-	if reg := read(); !reg.Health.Stopped || reg.Health.StopReason != "drive error" || !reg.LastSeen.Equal(f.clock.Now()) {
-		t.Fatalf("after a second heartbeat: %+v %+v", reg, reg.Health)
 	}
 }

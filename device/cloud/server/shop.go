@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -12,47 +13,10 @@ import (
 	"time"
 
 	"github.com/openkassa/kassa/device/cloud"
-	bolt "go.etcd.io/bbolt"
+	"github.com/openkassa/kassa/device/cloud/server/storage"
 )
 
-// docRecord is a shop document as the cloud keeps it.
-type docRecord struct {
-	ID      string `json:"id"`
-	PointID string `json:"pointId"`
-	Seq     uint64 `json:"seq"`
-	Hash    string `json:"hash"` // of the body: a re-post with another hash is a conflict
-	// Body is the Document, normalized. It is kept in bucketBodies, written once,
-	// so that a change of state neither reads nor rewrites it; set only where read.
-	Body        json.RawMessage    `json:"-"`
-	ResponseURL string             `json:"responseUrl,omitempty"`
-	State       cloud.DocState     `json:"state"`
-	Changed     time.Time          `json:"changed"`
-	LeasedUntil time.Time          `json:"leasedUntil,omitzero"`
-	Leases      int                `json:"leases,omitempty"`
-	Requeued    bool               `json:"requeued,omitempty"` // re-queued by the shop; cleared by the next result
-	FiscalInfo  *cloud.FiscalInfo  `json:"fiscalInfo,omitempty"`
-	FailureInfo *cloud.FailureInfo `json:"failureInfo,omitempty"`
-	Message     string             `json:"message,omitempty"`
-	Created     time.Time          `json:"created,omitzero"`
-	Fiscalized  time.Time          `json:"fiscalized,omitzero"` // when the register's result came
-	// OFDDeliveredAt: the first heartbeat whose OFDAckedThrough covered the document.
-	OFDDeliveredAt   time.Time `json:"ofdDeliveredAt,omitzero"`
-	CallbackAttempts int       `json:"callbackAttempts,omitempty"`
-	CallbackError    string    `json:"callbackError,omitempty"` // the last refusal
-}
-
-// reported says whether the register's result is in: results after that change nothing.
-func (d *docRecord) reported() bool {
-	switch d.State {
-	case cloud.Printed, cloud.WaitForCallback, cloud.Completed, cloud.Failed:
-		return true
-	}
-	return false
-}
-
-var errConflict = errors.New("cloud: document id already used with other content")
-
-type shopHandler func(w http.ResponseWriter, r *http.Request, pr pointRecord)
+type shopHandler func(w http.ResponseWriter, r *http.Request, pr storage.Point)
 
 // shop authenticates the integration pair (HTTP Basic) and passes its point on.
 func (s *Server) shop(h shopHandler) http.HandlerFunc {
@@ -62,22 +26,7 @@ func (s *Server) shop(h shopHandler) http.HandlerFunc {
 			writeError(w, http.StatusUnauthorized, cloud.APIError{Message: "integration credentials required (HTTP Basic)"})
 			return
 		}
-		var pr pointRecord
-		var known bool
-		err := s.db.View(func(tx *bolt.Tx) error {
-			var c credential
-			found, err := getJSON(tx.Bucket(bucketCreds), []byte(user), &c)
-			if err != nil || !found {
-				// Hash anyway, so a wrong login costs as long as a wrong password.
-				checkSecret(nil, nil, pass)
-				return err
-			}
-			if !checkSecret(c.Salt, c.Hash, pass) {
-				return nil
-			}
-			known, err = getJSON(tx.Bucket(bucketPoints), []byte(c.PointID), &pr)
-			return err
-		})
+		pr, known, err := s.shopPoint(r.Context(), user, pass)
 		if err != nil {
 			s.internal(w, r, err)
 			return
@@ -88,6 +37,25 @@ func (s *Server) shop(h shopHandler) http.HandlerFunc {
 		}
 		h(w, r, pr)
 	}
+}
+
+// shopPoint returns the point of an integration pair, reporting false for
+// a wrong login or password.
+func (s *Server) shopPoint(ctx context.Context, user, pass string) (storage.Point, bool, error) {
+	c, err := s.store.ShopLogin(ctx, user)
+	if errors.Is(err, storage.ErrNotFound) {
+		// Hash anyway, so a wrong login costs as long as a wrong password.
+		checkSecret(nil, nil, pass)
+		return storage.Point{}, false, nil
+	}
+	if err != nil || !checkSecret(c.Salt, c.Hash, pass) {
+		return storage.Point{}, false, err
+	}
+	pr, err := s.store.Point(ctx, c.PointID)
+	if errors.Is(err, storage.ErrNotFound) {
+		return pr, false, nil
+	}
+	return pr, err == nil, err
 }
 
 // associate issues the integration pair of a point to its cabinet account. The
@@ -132,34 +100,28 @@ func (s *Server) associate(w http.ResponseWriter, r *http.Request) {
 		s.internal(w, r, err)
 		return
 	}
-	var out cloud.Association
-	found := false
-	err = s.db.Update(func(tx *bolt.Tx) error {
-		var pr pointRecord
-		var err error
-		if found, err = getJSON(tx.Bucket(bucketPoints), []byte(pointID), &pr); err != nil || !found {
-			return err
-		}
-		if pr.Account != login {
-			found = false
-			return nil
-		}
-		user, err := s.issue(tx, pointID, clientID, password, salt)
-		if err != nil {
-			return err
-		}
-		out = cloud.Association{UserName: user, Password: password, Name: pr.Point.Name, Address: pr.Point.Address}
-		return nil
-	})
+	user, err := s.random(8)
+	if err != nil {
+		s.internal(w, r, err)
+		return
+	}
+	pr, err := s.store.Point(r.Context(), pointID)
 	switch {
+	case errors.Is(err, storage.ErrNotFound) || err == nil && pr.Account != login:
+		writeError(w, http.StatusNotFound, cloud.APIError{Message: "no such retail point", Field: "retailPointId"})
+		return
 	case err != nil:
 		s.internal(w, r, err)
-	case !found:
-		writeError(w, http.StatusNotFound, cloud.APIError{Message: "no such retail point", Field: "retailPointId"})
-	default:
-		s.log.Info("cloud: integration credentials issued", "point", pointID, "clientId", clientID, "user", out.UserName)
-		writeJSON(w, http.StatusOK, out)
+		return
 	}
+	name, err := s.store.IssueShopLogin(r.Context(), storage.ShopLogin{User: hex.EncodeToString(user), PointID: pointID, ClientID: clientID,
+		Salt: salt, Hash: hashSecret(salt, password)}, false)
+	if err != nil {
+		s.internal(w, r, err)
+		return
+	}
+	s.log.Info("cloud: integration credentials issued", "point", pointID, "clientId", clientID, "user", name)
+	writeJSON(w, http.StatusOK, cloud.Association{UserName: name, Password: password, Name: pr.Point.Name, Address: pr.Point.Address})
 }
 
 // tooMany answers 429 with when to come back.
@@ -168,38 +130,9 @@ func tooMany(w http.ResponseWriter, wait time.Duration) {
 	writeError(w, http.StatusTooManyRequests, cloud.APIError{Message: "too many log-in attempts: try again later"})
 }
 
-// issue stores a new password for the (point, clientId) pair, creating its login on first use.
-func (s *Server) issue(tx *bolt.Tx, pointID, clientID, password string, salt []byte) (string, error) {
-	idx := tx.Bucket(bucketCredIndex)
-	ik := []byte(pointID + "\x00" + clientID)
-	user := string(idx.Get(ik))
-	if user == "" {
-		b, err := s.random(8)
-		if err != nil {
-			return "", err
-		}
-		user = hex.EncodeToString(b)
-		if err := idx.Put(ik, []byte(user)); err != nil {
-			return "", err
-		}
-	}
-	c := credential{PointID: pointID, ClientID: clientID, Salt: salt, Hash: hashSecret(salt, password)}
-	return user, putJSON(tx.Bucket(bucketCreds), []byte(user), c)
-}
-
-func (s *Server) revoke(w http.ResponseWriter, r *http.Request, pr pointRecord) {
+func (s *Server) revoke(w http.ResponseWriter, r *http.Request, pr storage.Point) {
 	user, _, _ := r.BasicAuth()
-	err := s.db.Update(func(tx *bolt.Tx) error {
-		var c credential
-		if _, err := getJSON(tx.Bucket(bucketCreds), []byte(user), &c); err != nil {
-			return err
-		}
-		if err := tx.Bucket(bucketCredIndex).Delete([]byte(c.PointID + "\x00" + c.ClientID)); err != nil {
-			return err
-		}
-		return tx.Bucket(bucketCreds).Delete([]byte(user))
-	})
-	if err != nil {
+	if err := s.store.RevokeShopLogin(r.Context(), user); err != nil {
 		s.internal(w, r, err)
 		return
 	}
@@ -207,13 +140,8 @@ func (s *Server) revoke(w http.ResponseWriter, r *http.Request, pr pointRecord) 
 	w.WriteHeader(http.StatusNoContent)
 }
 
-func (s *Server) pointStatus(w http.ResponseWriter, r *http.Request, pr pointRecord) {
-	var st cloud.PointStatus
-	err := s.db.View(func(tx *bolt.Tx) error {
-		var err error
-		st, err = s.registerStatus(tx, pr.Point.ID)
-		return err
-	})
+func (s *Server) pointStatus(w http.ResponseWriter, r *http.Request, pr storage.Point) {
+	st, err := s.registerStatus(r.Context(), pr.Point.ID)
 	if err != nil {
 		s.internal(w, r, err)
 		return
@@ -222,14 +150,13 @@ func (s *Server) pointStatus(w http.ResponseWriter, r *http.Request, pr pointRec
 }
 
 // registerStatus derives the point's register state from its last heartbeat.
-func (s *Server) registerStatus(tx *bolt.Tx, pointID string) (cloud.PointStatus, error) {
+func (s *Server) registerStatus(ctx context.Context, pointID string) (cloud.PointStatus, error) {
 	now := s.now()
-	tk := tx.Bucket(bucketPointReg).Get([]byte(pointID))
-	if tk == nil {
+	reg, err := s.store.PointRegister(ctx, pointID)
+	if errors.Is(err, storage.ErrNotFound) {
 		return cloud.PointStatus{Status: cloud.Disabled, DateTime: now, Message: "no register serves this retail point"}, nil
 	}
-	var reg registerRecord
-	if _, err := s.getRegister(tx, tk, &reg); err != nil {
+	if err != nil {
 		return cloud.PointStatus{}, err
 	}
 	switch {
@@ -253,7 +180,7 @@ func (s *Server) registerStatus(tx *bolt.Tx, pointID string) (cloud.PointStatus,
 	return cloud.PointStatus{Status: cloud.Ready, DateTime: reg.LastSeen}, nil
 }
 
-func (s *Server) postDoc(w http.ResponseWriter, r *http.Request, pr pointRecord) {
+func (s *Server) postDoc(w http.ResponseWriter, r *http.Request, pr storage.Point) {
 	body, ok := readBody(w, r)
 	if !ok {
 		return
@@ -282,41 +209,11 @@ func (s *Server) postDoc(w http.ResponseWriter, r *http.Request, pr pointRecord)
 		return
 	}
 	sum := sha256.Sum256(norm)
-	hash := hex.EncodeToString(sum[:])
 	pointID := pr.Point.ID
-	var rec docRecord
-	created := false
-	err = s.db.Batch(func(tx *bolt.Tx) error {
-		// Batch may run this more than once: it sets everything it tells.
-		rec, created = docRecord{}, false
-		docs := tx.Bucket(bucketDocs)
-		found, err := getJSON(docs, docKey(pointID, d.ID), &rec)
-		if err != nil {
-			return err
-		}
-		if found {
-			if rec.Hash != hash {
-				return errConflict
-			}
-			return nil
-		}
-		seq, err := docs.NextSequence()
-		if err != nil {
-			return err
-		}
-		rec = docRecord{ID: d.ID, PointID: pointID, Seq: seq, Hash: hash,
-			ResponseURL: d.ResponseURL, State: cloud.Queued, Changed: s.now(), Created: s.now(), Message: queued}
-		if err := tx.Bucket(bucketQueue).Put(queueKey(pointID, seq), []byte(d.ID)); err != nil {
-			return err
-		}
-		if err := tx.Bucket(bucketBodies).Put(docKey(pointID, d.ID), norm); err != nil {
-			return err
-		}
-		created = true
-		return putJSON(docs, docKey(pointID, d.ID), rec)
-	})
+	rec, created, err := s.store.PostDocument(r.Context(), storage.NewDocument{PointID: pointID, ID: d.ID, Hash: hex.EncodeToString(sum[:]),
+		Body: norm, ResponseURL: d.ResponseURL, Message: queued, At: s.now()})
 	switch {
-	case errors.Is(err, errConflict):
+	case errors.Is(err, storage.ErrConflict):
 		writeError(w, http.StatusConflict, cloud.APIError{Message: "a document with this id and other content exists", Field: "id"})
 		return
 	case err != nil:
@@ -325,7 +222,6 @@ func (s *Server) postDoc(w http.ResponseWriter, r *http.Request, pr pointRecord)
 	}
 	if created {
 		s.log.Info("cloud: document queued", "point", pointID, "id", d.ID)
-		s.notify(pointID)
 	}
 	s.answerDoc(w, r, rec)
 }
@@ -341,104 +237,50 @@ func writeFieldError(w http.ResponseWriter, err error) {
 }
 
 // answerDoc writes a document's DocumentStatus with the point's current fnState.
-func (s *Server) answerDoc(w http.ResponseWriter, r *http.Request, rec docRecord) {
-	var st cloud.PointStatus
-	err := s.db.View(func(tx *bolt.Tx) error {
-		var err error
-		st, err = s.registerStatus(tx, rec.PointID)
-		return err
-	})
+func (s *Server) answerDoc(w http.ResponseWriter, r *http.Request, rec storage.Document) {
+	st, err := s.registerStatus(r.Context(), rec.PointID)
 	if err != nil {
 		s.internal(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, rec.status(st.Status))
+	writeJSON(w, http.StatusOK, docStatus(&rec, st.Status))
 }
 
-func (d *docRecord) status(fn cloud.RegisterState) cloud.DocumentStatus {
+func docStatus(d *storage.Document, fn cloud.RegisterState) cloud.DocumentStatus {
 	return cloud.DocumentStatus{Status: d.State, FNState: fn, FiscalInfo: d.FiscalInfo, FailureInfo: d.FailureInfo,
 		Message: d.Message, TimeStatusChanged: d.Changed, OFDDelivered: !d.OFDDeliveredAt.IsZero(), OFDDeliveredAt: d.OFDDeliveredAt}
 }
 
-// loadDoc answers 404 itself for an id the point does not own.
-func (s *Server) loadDoc(w http.ResponseWriter, r *http.Request, pointID string) (docRecord, bool) {
-	var rec docRecord
-	var found bool
-	err := s.db.View(func(tx *bolt.Tx) error {
-		var err error
-		found, err = getJSON(tx.Bucket(bucketDocs), docKey(pointID, r.PathValue("id")), &rec)
-		return err
-	})
-	if err != nil {
-		s.internal(w, r, err)
-		return rec, false
-	}
-	if !found {
-		writeError(w, http.StatusNotFound, cloud.APIError{Message: "no such document", Field: "id"})
-		return rec, false
-	}
-	return rec, true
-}
-
-func (s *Server) docStatus(w http.ResponseWriter, r *http.Request, pr pointRecord) {
-	if rec, ok := s.loadDoc(w, r, pr.Point.ID); ok {
-		s.answerDoc(w, r, rec)
-	}
-}
-
-var errNotFailed = errors.New("cloud: only a FAILED document can be re-queued")
-
-// requeue puts a FAILED document at the back of the queue as REQUEUED.
-func (s *Server) requeue(w http.ResponseWriter, r *http.Request, pr pointRecord) {
-	rec, found, err := s.requeueDoc(pr.Point.ID, r.PathValue("id"))
+func (s *Server) docStatus(w http.ResponseWriter, r *http.Request, pr storage.Point) {
+	rec, err := s.store.Document(r.Context(), pr.Point.ID, r.PathValue("id"))
 	switch {
-	case errors.Is(err, errNotFailed):
-		writeError(w, http.StatusConflict, cloud.APIError{Message: fmt.Sprintf("the document is %s; only a FAILED document can be re-queued", rec.State), Field: "id"})
+	case errors.Is(err, storage.ErrNotFound):
+		writeError(w, http.StatusNotFound, cloud.APIError{Message: "no such document", Field: "id"})
 	case err != nil:
 		s.internal(w, r, err)
-	case !found:
-		writeError(w, http.StatusNotFound, cloud.APIError{Message: "no such document", Field: "id"})
 	default:
 		s.answerDoc(w, r, rec)
 	}
 }
 
-// requeueDoc re-queues a FAILED document (a REQUEUED one stays as it is) and
-// wakes the point's register; errNotFailed for any other state.
-func (s *Server) requeueDoc(pointID, id string) (docRecord, bool, error) {
-	var rec docRecord
-	var found bool
-	err := s.db.Update(func(tx *bolt.Tx) error {
-		docs := tx.Bucket(bucketDocs)
-		var err error
-		found, err = getJSON(docs, docKey(pointID, id), &rec)
-		if err != nil || !found {
-			return err
-		}
-		if rec.State == cloud.Requeued {
-			return nil
-		}
-		if rec.State != cloud.Failed {
-			return errNotFailed
-		}
-		seq, err := docs.NextSequence()
-		if err != nil {
-			return err
-		}
-		rec.Seq, rec.State, rec.Changed, rec.Requeued = seq, cloud.Requeued, s.now(), true
-		rec.FailureInfo, rec.FiscalInfo, rec.LeasedUntil = nil, nil, time.Time{}
-		rec.Message = "Document re-queued for printing"
-		if err := tx.Bucket(bucketQueue).Put(queueKey(pointID, seq), []byte(id)); err != nil {
-			return err
-		}
-		// A callback still retrying the failure has nothing left to say.
-		if err := tx.Bucket(bucketCallbacks).Delete(docKey(pointID, id)); err != nil {
-			return err
-		}
-		return putJSON(docs, docKey(pointID, id), rec)
-	})
-	if err == nil && found {
-		s.notify(pointID)
+// requeue puts a FAILED document at the back of the queue as REQUEUED.
+func (s *Server) requeue(w http.ResponseWriter, r *http.Request, pr storage.Point) {
+	rec, err := s.requeueDoc(r.Context(), pr.Point.ID, r.PathValue("id"))
+	switch {
+	case errors.Is(err, storage.ErrConflict):
+		writeError(w, http.StatusConflict, cloud.APIError{Message: fmt.Sprintf("the document is %s; only a FAILED document can be re-queued", rec.State), Field: "id"})
+	case errors.Is(err, storage.ErrNotFound):
+		writeError(w, http.StatusNotFound, cloud.APIError{Message: "no such document", Field: "id"})
+	case err != nil:
+		s.internal(w, r, err)
+	default:
+		s.answerDoc(w, r, rec)
 	}
-	return rec, found, err
+}
+
+// requeueDoc re-queues a FAILED document (a REQUEUED one stays as it is);
+// the store wakes the point's register. storage.ErrConflict, with the
+// document, for any other state.
+func (s *Server) requeueDoc(ctx context.Context, pointID, id string) (storage.Document, error) {
+	return s.store.Requeue(ctx, pointID, id, s.now(), "Document re-queued for printing")
 }

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/openkassa/kassa/device/cloud"
-	bolt "go.etcd.io/bbolt"
+	"github.com/openkassa/kassa/device/cloud/server/storage"
 )
 
 // The shop API as the public ModulKassa clients call it, beyond the paths of
@@ -47,7 +47,7 @@ func (s *Server) compatRoutes(mux *http.ServeMux) {
 
 // revokePoint revokes the pair used to call it, when the path names the
 // pair's own retail point; another point's id is unknown to the pair (404).
-func (s *Server) revokePoint(w http.ResponseWriter, r *http.Request, pr pointRecord) {
+func (s *Server) revokePoint(w http.ResponseWriter, r *http.Request, pr storage.Point) {
 	if r.PathValue("retailPointId") != pr.Point.ID {
 		writeError(w, http.StatusNotFound, cloud.APIError{Message: "no such retail point", Field: "retailPointId"})
 		return
@@ -79,13 +79,11 @@ func (s *Server) retailPoint(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	var pr pointRecord
-	var found bool
-	err := s.db.View(func(tx *bolt.Tx) error {
-		var err error
-		found, err = getJSON(tx.Bucket(bucketPoints), []byte(r.PathValue("retailPointId")), &pr)
-		return err
-	})
+	pr, err := s.store.Point(r.Context(), r.PathValue("retailPointId"))
+	found := err == nil
+	if errors.Is(err, storage.ErrNotFound) {
+		err = nil
+	}
 	switch {
 	case err != nil:
 		s.internal(w, r, err)
