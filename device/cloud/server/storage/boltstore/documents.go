@@ -240,6 +240,14 @@ func (s *Store) Report(ctx context.Context, pointID string, ids []string, at tim
 	if err != nil {
 		return storage.Reported{}, fmt.Errorf("cloud: results for point %s: %w", pointID, err)
 	}
+	// A job made due is nobody's yet, even if its document's last one was held.
+	s.holdsMu.Lock()
+	for _, d := range out.Changed {
+		if d.CallbackDue {
+			delete(s.jobs, string(docKey(pointID, d.ID)))
+		}
+	}
+	s.holdsMu.Unlock()
 	return out, nil
 }
 
