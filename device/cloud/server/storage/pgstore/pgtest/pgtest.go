@@ -106,7 +106,7 @@ func get(t testing.TB) *cluster {
 	once.Do(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
 		defer cancel()
-		shared, sharedErr = start(ctx)
+		shared, sharedErr = start(ctx, false)
 	})
 	switch {
 	case errors.Is(sharedErr, errNotInstalled) && os.Getenv("CI") == "":
@@ -143,8 +143,34 @@ func (c *cluster) exec(sql string) error {
 	return err
 }
 
-// start makes a cluster in a new temporary directory and starts its server.
-func start(ctx context.Context) (_ *cluster, err error) {
+// Cluster is a throwaway server for a program rather than a test: the fleet
+// benchmark's database, in a temporary directory, on a Unix socket there.
+type Cluster struct{ c *cluster }
+
+// Start starts a cluster; durable keeps fsync and synchronous commits on, as
+// a real server has them, for figures worth comparing.
+func Start(ctx context.Context, durable bool) (*Cluster, error) {
+	c, err := start(ctx, durable)
+	if err != nil {
+		return nil, err
+	}
+	return &Cluster{c}, nil
+}
+
+// Database creates the database name and returns its connection string.
+func (c *Cluster) Database(name string) (string, error) {
+	if err := c.c.exec("CREATE DATABASE " + name); err != nil {
+		return "", fmt.Errorf("pgtest: create database %s: %w", name, err)
+	}
+	return c.c.dsn(name), nil
+}
+
+// Stop ends the server and removes its directory.
+func (c *Cluster) Stop() error { return c.c.stop() }
+
+// start makes a cluster in a new temporary directory and starts its server;
+// without durable, fsync and synchronous commits are off.
+func start(ctx context.Context, durable bool) (_ *cluster, err error) {
 	bin, err := findBin()
 	if err != nil {
 		return nil, err
@@ -180,17 +206,20 @@ func start(ctx context.Context) (_ *cluster, err error) {
 	}
 	defer logFile.Close()
 	// No TCP at all: the socket in dir is the only way in, so two test
-	// binaries never meet. fsync and friends are off: the cluster is thrown
-	// away, and a power cut during a test loses nothing worth keeping.
-	c.cmd = exec.Command(filepath.Join(bin, "postgres"), "-D", data,
+	// binaries never meet. For tests fsync and friends are off: the cluster
+	// is thrown away, and a power cut during a test loses nothing worth keeping.
+	args := []string{"-D", data,
 		"-c", "listen_addresses=",
-		"-c", "unix_socket_directories="+dir,
-		"-c", "fsync=off",
-		"-c", "synchronous_commit=off",
-		"-c", "full_page_writes=off",
-		"-c", "shared_buffers=16MB",
+		"-c", "unix_socket_directories=" + dir,
 		"-c", "max_connections=200",
-		"-c", "log_min_messages=warning")
+		"-c", "log_min_messages=warning"}
+	if durable {
+		args = append(args, "-c", "shared_buffers=128MB")
+	} else {
+		args = append(args, "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
+			"-c", "shared_buffers=16MB")
+	}
+	c.cmd = exec.Command(filepath.Join(bin, "postgres"), args...)
 	c.cmd.Env = env()
 	c.cmd.Stdout, c.cmd.Stderr = logFile, logFile
 	// Pdeathsig: a test binary killed on its timeout takes its server along
