@@ -29,15 +29,23 @@ var (
 	ErrNotFound = errors.New("storage: not found")
 	// ErrConflict: the stored state does not allow the change (a re-post of
 	// an id with other content, a re-queue of a document that is not
-	// FAILED, a sandbox made twice, a password changed meanwhile).
+	// FAILED, a sandbox made twice, a password changed meanwhile, an
+	// account or point created twice).
 	ErrConflict = errors.New("storage: conflict")
+	// ErrNoSpace: the store's disk (or its quota) is full, so the change
+	// was not made; reads may still work, and writes work again once space
+	// is freed. The error wraps the store's own as well: the file's
+	// syscall.ENOSPC or EDQUOT where bbolt kept it, PostgreSQL's
+	// *pgconn.PgError (SQLSTATE 53100).
+	ErrNoSpace = errors.New("storage: no space left")
 )
 
 // Store is the cloud's storage. Every method is safe for concurrent use, is
 // atomic (it happens whole or not at all), and is durable when it returns
 // nil. ctx bounds the call; a cancelled ctx may leave it undone, never half
 // done. Errors other than the sentinels above are the store's own failures
-// (a full disk, a lost connection) and say what failed.
+// (a lost connection, a damaged file) and say what failed; a full disk is
+// ErrNoSpace.
 type Store interface {
 	Documents
 	Callbacks
@@ -45,6 +53,11 @@ type Store interface {
 	Accounts
 	Alerts
 	Notifier
+
+	// Ping returns nil when the store can serve calls now (the embedded
+	// store: its file is open; a database: it answered a round trip), for
+	// the cloud's readiness check; else why not. After Close it fails.
+	Ping(ctx context.Context) error
 
 	// Close releases the store; calls after it fail.
 	Close() error
@@ -200,6 +213,11 @@ type Accounts interface {
 	Account(ctx context.Context, login string) (Account, error)
 	// PutAccount stores the account under a.Login, replacing it.
 	PutAccount(ctx context.Context, a Account) error
+	// CreateAccount stores a new account under a.Login (not empty), as
+	// given. ErrConflict if an account with the login exists: nothing
+	// changes then. Of concurrent creates of one login exactly one
+	// succeeds; the others get ErrConflict.
+	CreateAccount(ctx context.Context, a Account) error
 	// SetPasswordHash replaces the account's hash if it is still old;
 	// ErrConflict if it changed meanwhile, ErrNotFound with no account.
 	SetPasswordHash(ctx context.Context, login string, old, new []byte) error
@@ -208,6 +226,15 @@ type Accounts interface {
 	Point(ctx context.Context, id string) (Point, error)
 	// PutPoint stores the point under p.Point.ID, replacing it.
 	PutPoint(ctx context.Context, p Point) error
+	// CreatePoint stores a new point under p.Point.ID (not empty) and, in
+	// the same step, appends the id to the Points of its account
+	// (p.Account), unless they list it already. ErrNotFound when no account
+	// p.Account exists; else ErrConflict when a point with the id exists
+	// (of any account): nothing changes then. Concurrent creates of points
+	// of one account all land in its Points, each id once, in the order
+	// the store made them; of concurrent creates of one id exactly one
+	// succeeds.
+	CreatePoint(ctx context.Context, p Point) error
 	// PointIDs lists every point's id, in id order.
 	PointIDs(ctx context.Context) ([]string, error)
 

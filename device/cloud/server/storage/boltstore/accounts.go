@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/openkassa/kassa/device/cloud/server/storage"
@@ -230,6 +231,50 @@ func (s *Store) CreateSandbox(ctx context.Context, seed storage.SandboxSeed) err
 	})
 	if err != nil {
 		return fmt.Errorf("cloud: sandbox: %w", err)
+	}
+	return nil
+}
+
+func (s *Store) CreateAccount(ctx context.Context, a storage.Account) error {
+	if a.Login == "" {
+		return errors.New("cloud: an account without a login")
+	}
+	err := s.update(ctx, func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketAccounts)
+		if b.Get([]byte(a.Login)) != nil {
+			return storage.ErrConflict
+		}
+		return putJSON(b, []byte(a.Login), a)
+	})
+	if err != nil {
+		return fmt.Errorf("cloud: new account %s: %w", a.Login, err)
+	}
+	return nil
+}
+
+func (s *Store) CreatePoint(ctx context.Context, p storage.Point) error {
+	if p.Point.ID == "" {
+		return errors.New("cloud: a retail point without an id")
+	}
+	err := s.update(ctx, func(tx *bolt.Tx) error {
+		accounts, points := tx.Bucket(bucketAccounts), tx.Bucket(bucketPoints)
+		var a storage.Account
+		if err := mustJSON(accounts, []byte(p.Account), &a); err != nil {
+			return fmt.Errorf("account %s: %w", p.Account, err)
+		}
+		if points.Get([]byte(p.Point.ID)) != nil {
+			return storage.ErrConflict
+		}
+		if err := putJSON(points, []byte(p.Point.ID), p); err != nil {
+			return err
+		}
+		if !slices.Contains(a.Points, p.Point.ID) {
+			a.Points = append(a.Points, p.Point.ID)
+		}
+		return putJSON(accounts, []byte(p.Account), a)
+	})
+	if err != nil {
+		return fmt.Errorf("cloud: new retail point %s: %w", p.Point.ID, err)
 	}
 	return nil
 }

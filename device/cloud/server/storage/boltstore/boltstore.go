@@ -13,7 +13,9 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/openkassa/kassa/device/cloud/server/storage"
@@ -83,7 +85,7 @@ var _ storage.Store = (*Store)(nil)
 func Open(path string) (*Store, error) {
 	db, err := boltfile.Open(path, &bolt.Options{Timeout: 2 * time.Second}, restoreAdvice)
 	if err != nil {
-		return nil, fmt.Errorf("cloud: %w", err)
+		return nil, fmt.Errorf("cloud: %w", classify(err))
 	}
 	// Shops' posts and callbacks' outcomes go through db.Batch: the ones that
 	// come together share a commit and its disk syncs. A lone one waits this long.
@@ -98,7 +100,7 @@ func Open(path string) (*Store, error) {
 		}
 		return migrate(tx)
 	})
-	if err != nil {
+	if err = classify(err); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("cloud: init cloud.db: %w", err)
 	}
@@ -231,7 +233,7 @@ func (s *Store) update(ctx context.Context, fn func(tx *bolt.Tx) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	return s.db.Update(fn)
+	return classify(s.db.Update(fn))
 }
 
 // batch is update through db.Batch: fn may run more than once, so it must
@@ -240,5 +242,29 @@ func (s *Store) batch(ctx context.Context, fn func(tx *bolt.Tx) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	return s.db.Batch(fn)
+	return classify(s.db.Batch(fn))
+}
+
+// Ping reads the file in a transaction: it fails once the store is closed.
+func (s *Store) Ping(ctx context.Context) error {
+	if err := s.view(ctx, func(*bolt.Tx) error { return nil }); err != nil {
+		return fmt.Errorf("cloud: cloud.db: %w", err)
+	}
+	return nil
+}
+
+// classify marks a write that failed for want of space with
+// storage.ErrNoSpace, keeping err in the chain. bbolt returns the file's
+// errors from its writes and syncs as they are, but when growing the file
+// or its mapping it keeps only their text (fmt's %s): the text is matched
+// then.
+func classify(err error) error {
+	if err == nil || errors.Is(err, storage.ErrNoSpace) {
+		return err
+	}
+	if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) ||
+		strings.Contains(err.Error(), syscall.ENOSPC.Error()) || strings.Contains(err.Error(), syscall.EDQUOT.Error()) {
+		return fmt.Errorf("%w: %w", storage.ErrNoSpace, err)
+	}
+	return err
 }

@@ -16,7 +16,7 @@ func (s *Store) Account(ctx context.Context, login string) (storage.Account, err
 	a := storage.Account{Login: login}
 	err := s.pool.QueryRow(ctx, "SELECT password_hash, points FROM accounts WHERE login = $1", login).Scan(&a.PasswordHash, &a.Points)
 	if err != nil {
-		return storage.Account{}, fmt.Errorf("account %q: %w", login, notFound(err))
+		return storage.Account{}, fmt.Errorf("account %q: %w", login, classify(notFound(err)))
 	}
 	return a, nil
 }
@@ -30,7 +30,7 @@ func putAccount(ctx context.Context, tx pgx.Tx, a *storage.Account) error {
 
 func (s *Store) PutAccount(ctx context.Context, a storage.Account) error {
 	if err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error { return putAccount(ctx, tx, &a) }); err != nil {
-		return fmt.Errorf("pgstore: account %q: %w", a.Login, err)
+		return fmt.Errorf("pgstore: account %q: %w", a.Login, classify(err))
 	}
 	return nil
 }
@@ -48,7 +48,7 @@ func (s *Store) SetPasswordHash(ctx context.Context, login string, old, new []by
 		return err
 	})
 	if err != nil {
-		return fmt.Errorf("password of account %q: %w", login, err)
+		return fmt.Errorf("password of account %q: %w", login, classify(err))
 	}
 	return nil
 }
@@ -59,10 +59,10 @@ func (s *Store) Point(ctx context.Context, id string) (storage.Point, error) {
 	err := s.pool.QueryRow(ctx, "SELECT point, account, settings, notify_email, webhook_url FROM points WHERE id = $1", id).
 		Scan(&point, &p.Account, &p.Settings, &p.NotifyEmail, &p.WebhookURL)
 	if err != nil {
-		return storage.Point{}, fmt.Errorf("point %s: %w", id, notFound(err))
+		return storage.Point{}, fmt.Errorf("point %s: %w", id, classify(notFound(err)))
 	}
 	if err := json.Unmarshal(point, &p.Point); err != nil {
-		return storage.Point{}, fmt.Errorf("point %s: %w", id, err)
+		return storage.Point{}, fmt.Errorf("point %s: %w", id, classify(err))
 	}
 	return p, nil
 }
@@ -82,7 +82,7 @@ func putPoint(ctx context.Context, tx pgx.Tx, p *storage.Point) error {
 
 func (s *Store) PutPoint(ctx context.Context, p storage.Point) error {
 	if err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error { return putPoint(ctx, tx, &p) }); err != nil {
-		return fmt.Errorf("pgstore: point %s: %w", p.Point.ID, err)
+		return fmt.Errorf("pgstore: point %s: %w", p.Point.ID, classify(err))
 	}
 	return nil
 }
@@ -90,11 +90,11 @@ func (s *Store) PutPoint(ctx context.Context, p storage.Point) error {
 func (s *Store) PointIDs(ctx context.Context) ([]string, error) {
 	rows, err := s.pool.Query(ctx, "SELECT id FROM points ORDER BY id")
 	if err != nil {
-		return nil, fmt.Errorf("pgstore: points: %w", err)
+		return nil, fmt.Errorf("pgstore: points: %w", classify(err))
 	}
 	ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
 	if err != nil {
-		return nil, fmt.Errorf("pgstore: points: %w", err)
+		return nil, fmt.Errorf("pgstore: points: %w", classify(err))
 	}
 	return ids, nil
 }
@@ -104,7 +104,7 @@ func (s *Store) ShopLogin(ctx context.Context, user string) (storage.ShopLogin, 
 	err := s.pool.QueryRow(ctx, "SELECT point_id, client_id, salt, hash FROM shop_logins WHERE user_name = $1", user).
 		Scan(&l.PointID, &l.ClientID, &l.Salt, &l.Hash)
 	if err != nil {
-		return storage.ShopLogin{}, fmt.Errorf("integration login %q: %w", user, notFound(err))
+		return storage.ShopLogin{}, fmt.Errorf("integration login %q: %w", user, classify(notFound(err)))
 	}
 	return l, nil
 }
@@ -142,14 +142,14 @@ func (s *Store) IssueShopLogin(ctx context.Context, l storage.ShopLogin, fresh b
 		return err
 	})
 	if err != nil {
-		return "", fmt.Errorf("pgstore: integration login of point %s: %w", l.PointID, err)
+		return "", fmt.Errorf("pgstore: integration login of point %s: %w", l.PointID, classify(err))
 	}
 	return user, nil
 }
 
 func (s *Store) RevokeShopLogin(ctx context.Context, user string) error {
 	if _, err := s.pool.Exec(ctx, "DELETE FROM shop_logins WHERE user_name = $1", user); err != nil {
-		return fmt.Errorf("pgstore: revoke %q: %w", user, err)
+		return fmt.Errorf("pgstore: revoke %q: %w", user, classify(err))
 	}
 	return nil
 }
@@ -159,7 +159,7 @@ func (s *Store) PutSession(ctx context.Context, key string, ses storage.Session)
 		ON CONFLICT (key) DO UPDATE SET login = EXCLUDED.login, csrf = EXCLUDED.csrf, expires = EXCLUDED.expires`,
 		key, ses.Login, ses.CSRF, ses.Expires)
 	if err != nil {
-		return fmt.Errorf("pgstore: session: %w", err)
+		return fmt.Errorf("pgstore: session: %w", classify(err))
 	}
 	return nil
 }
@@ -170,7 +170,7 @@ func (s *Store) Session(ctx context.Context, key string, now time.Time) (storage
 	err := s.pool.QueryRow(ctx, "SELECT login, csrf, expires FROM sessions WHERE key = $1 AND expires > $2", key, now).
 		Scan(&ses.Login, &ses.CSRF, &ses.Expires)
 	if err != nil {
-		return storage.Session{}, fmt.Errorf("session: %w", notFound(err))
+		return storage.Session{}, fmt.Errorf("session: %w", classify(notFound(err)))
 	}
 	ses.Expires = ses.Expires.UTC()
 	return ses, nil
@@ -178,14 +178,14 @@ func (s *Store) Session(ctx context.Context, key string, now time.Time) (storage
 
 func (s *Store) DeleteSession(ctx context.Context, key string) error {
 	if _, err := s.pool.Exec(ctx, "DELETE FROM sessions WHERE key = $1", key); err != nil {
-		return fmt.Errorf("pgstore: session: %w", err)
+		return fmt.Errorf("pgstore: session: %w", classify(err))
 	}
 	return nil
 }
 
 func (s *Store) DropSessions(ctx context.Context, now time.Time) error {
 	if _, err := s.pool.Exec(ctx, "DELETE FROM sessions WHERE expires <= $1", now); err != nil {
-		return fmt.Errorf("pgstore: expired sessions: %w", err)
+		return fmt.Errorf("pgstore: expired sessions: %w", classify(err))
 	}
 	return nil
 }
@@ -195,11 +195,11 @@ const sandboxKey = "sandbox"
 func (s *Store) Sandbox(ctx context.Context) (storage.Sandbox, error) {
 	var b []byte
 	if err := s.pool.QueryRow(ctx, "SELECT value FROM meta WHERE key = $1", sandboxKey).Scan(&b); err != nil {
-		return storage.Sandbox{}, fmt.Errorf("sandbox: %w", notFound(err))
+		return storage.Sandbox{}, fmt.Errorf("sandbox: %w", classify(notFound(err)))
 	}
 	var sb storage.Sandbox
 	if err := json.Unmarshal(b, &sb); err != nil {
-		return storage.Sandbox{}, fmt.Errorf("sandbox: %w", err)
+		return storage.Sandbox{}, fmt.Errorf("sandbox: %w", classify(err))
 	}
 	return sb, nil
 }
@@ -235,7 +235,61 @@ func (s *Store) CreateSandbox(ctx context.Context, seed storage.SandboxSeed) err
 		return bindRegister(ctx, tx, &seed.Register)
 	})
 	if err != nil {
-		return fmt.Errorf("sandbox: %w", err)
+		return fmt.Errorf("sandbox: %w", classify(err))
+	}
+	return nil
+}
+
+func (s *Store) CreateAccount(ctx context.Context, a storage.Account) error {
+	if a.Login == "" {
+		return errors.New("pgstore: an account without a login")
+	}
+	// A second create of the login waits for the first's commit and then inserts nothing.
+	tag, err := s.pool.Exec(ctx, `INSERT INTO accounts (login, password_hash, points) VALUES ($1, $2, $3)
+		ON CONFLICT (login) DO NOTHING`, a.Login, a.PasswordHash, a.Points)
+	switch {
+	case err != nil:
+		return fmt.Errorf("pgstore: new account %q: %w", a.Login, classify(err))
+	case tag.RowsAffected() == 0:
+		return fmt.Errorf("new account %q: %w", a.Login, storage.ErrConflict)
+	}
+	return nil
+}
+
+// CreatePoint first appends the id to the account's points, which locks the
+// account's row: concurrent creates for one account append in turn, each to
+// the list as the one before committed it. The point's insert then meets a
+// point made meanwhile (waiting for its commit) and the whole is undone.
+func (s *Store) CreatePoint(ctx context.Context, p storage.Point) error {
+	if p.Point.ID == "" {
+		return errors.New("pgstore: a point without an id")
+	}
+	point, err := json.Marshal(p.Point)
+	if err != nil {
+		return err
+	}
+	err = s.tx(ctx, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `UPDATE accounts SET points = CASE WHEN $2 = ANY(points) THEN points ELSE array_append(points, $2) END
+			WHERE login = $1`, p.Account, p.Point.ID)
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 0 {
+			return fmt.Errorf("account %q: %w", p.Account, storage.ErrNotFound)
+		}
+		tag, err = tx.Exec(ctx, `INSERT INTO points (id, account, point, settings, notify_email, webhook_url)
+			VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO NOTHING`,
+			p.Point.ID, p.Account, point, p.Settings, p.NotifyEmail, p.WebhookURL)
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 0 {
+			return storage.ErrConflict
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("pgstore: new point %s: %w", p.Point.ID, classify(err))
 	}
 	return nil
 }

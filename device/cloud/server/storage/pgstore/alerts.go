@@ -15,20 +15,20 @@ func (s *Store) Incidents(ctx context.Context, pointID string) ([]storage.Incide
 	rows, err := s.pool.Query(ctx, `SELECT kind, doc_id, message, since FROM incidents
 		WHERE point_id = $1 ORDER BY kind, doc_id`, pointID)
 	if err != nil {
-		return nil, fmt.Errorf("pgstore: incidents of point %s: %w", pointID, err)
+		return nil, fmt.Errorf("pgstore: incidents of point %s: %w", pointID, classify(err))
 	}
 	defer rows.Close()
 	var out []storage.Incident
 	for rows.Next() {
 		in := storage.Incident{PointID: pointID}
 		if err := rows.Scan(&in.Kind, &in.DocumentID, &in.Message, &in.Since); err != nil {
-			return nil, fmt.Errorf("pgstore: incidents of point %s: %w", pointID, err)
+			return nil, fmt.Errorf("pgstore: incidents of point %s: %w", pointID, classify(err))
 		}
 		in.Since = in.Since.UTC()
 		out = append(out, in)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("pgstore: incidents of point %s: %w", pointID, err)
+		return nil, fmt.Errorf("pgstore: incidents of point %s: %w", pointID, classify(err))
 	}
 	return out, nil
 }
@@ -50,7 +50,7 @@ func (s *Store) OpenIncident(ctx context.Context, in storage.Incident, alerts []
 		return appendAlerts(ctx, tx, alerts)
 	})
 	if err != nil {
-		return false, fmt.Errorf("pgstore: incident %s of point %s: %w", in.Kind, in.PointID, err)
+		return false, fmt.Errorf("pgstore: incident %s of point %s: %w", in.Kind, in.PointID, classify(err))
 	}
 	return opened, nil
 }
@@ -69,7 +69,7 @@ func (s *Store) CloseIncident(ctx context.Context, in storage.Incident, alerts [
 		return appendAlerts(ctx, tx, alerts)
 	})
 	if err != nil {
-		return false, fmt.Errorf("pgstore: incident %s of point %s: %w", in.Kind, in.PointID, err)
+		return false, fmt.Errorf("pgstore: incident %s of point %s: %w", in.Kind, in.PointID, classify(err))
 	}
 	return closed, nil
 }
@@ -151,7 +151,7 @@ func (s *Store) ClaimAlert(ctx context.Context, node, channel, to string, now, u
 	})
 	switch {
 	case err != nil:
-		return storage.AlertEntry{}, fmt.Errorf("pgstore: alert for %s %q: %w", channel, to, err)
+		return storage.AlertEntry{}, fmt.Errorf("pgstore: alert for %s %q: %w", channel, to, classify(err))
 	case !found:
 		return storage.AlertEntry{}, fmt.Errorf("alert for %s %q: %w", channel, to, storage.ErrNotFound)
 	}
@@ -185,7 +185,7 @@ func (s *Store) SaveAlert(ctx context.Context, e storage.AlertEntry) error {
 		WHERE seq = $1`, int64(e.Seq), e.Attempts, e.Sent, e.Done, e.Error, e.Changed)
 	switch {
 	case err != nil:
-		return fmt.Errorf("pgstore: alert %d: %w", e.Seq, err)
+		return fmt.Errorf("pgstore: alert %d: %w", e.Seq, classify(err))
 	case tag.RowsAffected() == 0:
 		return fmt.Errorf("alert %d: %w", e.Seq, storage.ErrNotFound)
 	}
@@ -199,19 +199,19 @@ func (s *Store) AlertLog(ctx context.Context, points []string, limit int) ([]sto
 	rows, err := s.pool.Query(ctx, "SELECT "+alertCols+` FROM alert_log
 		WHERE point_id = ANY ($1) ORDER BY seq DESC LIMIT $2`, points, max(limit, 0))
 	if err != nil {
-		return nil, fmt.Errorf("pgstore: alert log: %w", err)
+		return nil, fmt.Errorf("pgstore: alert log: %w", classify(err))
 	}
 	defer rows.Close()
 	var out []storage.AlertEntry
 	for rows.Next() {
 		var e storage.AlertEntry
 		if err := scanAlert(rows, &e); err != nil {
-			return nil, fmt.Errorf("pgstore: alert log: %w", err)
+			return nil, fmt.Errorf("pgstore: alert log: %w", classify(err))
 		}
 		out = append(out, e)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("pgstore: alert log: %w", err)
+		return nil, fmt.Errorf("pgstore: alert log: %w", classify(err))
 	}
 	return out, nil
 }

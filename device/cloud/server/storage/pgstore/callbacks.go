@@ -26,7 +26,7 @@ func (s *Store) TakeCallbacks(ctx context.Context, node string, dueBy, now, unti
 		RETURNING j.point_id, j.doc_id, j.seq, j.due, j.refusals`,
 		dueBy, now, max(limit, 0), node, until)
 	if err != nil {
-		return nil, fmt.Errorf("pgstore: callbacks due: %w", err)
+		return nil, fmt.Errorf("pgstore: callbacks due: %w", classify(err))
 	}
 	defer rows.Close()
 	var out []storage.CallbackJob
@@ -34,13 +34,13 @@ func (s *Store) TakeCallbacks(ctx context.Context, node string, dueBy, now, unti
 		j := storage.CallbackJob{Owner: node, Until: until}
 		var seq int64
 		if err := rows.Scan(&j.PointID, &j.ID, &seq, &j.Due, &j.Refusals); err != nil {
-			return nil, fmt.Errorf("pgstore: callbacks due: %w", err)
+			return nil, fmt.Errorf("pgstore: callbacks due: %w", classify(err))
 		}
 		j.Seq, j.Due = uint64(seq), j.Due.UTC()
 		out = append(out, j)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("pgstore: callbacks due: %w", err)
+		return nil, fmt.Errorf("pgstore: callbacks due: %w", classify(err))
 	}
 	slices.SortFunc(out, func(a, b storage.CallbackJob) int {
 		if c := a.Due.Compare(b.Due); c != 0 {
@@ -78,7 +78,7 @@ func (s *Store) CallbackDocument(ctx context.Context, j storage.CallbackJob) (st
 		return err
 	})
 	if err != nil {
-		return storage.Document{}, fmt.Errorf("callback of document %q of point %s: %w", j.ID, j.PointID, err)
+		return storage.Document{}, fmt.Errorf("callback of document %q of point %s: %w", j.ID, j.PointID, classify(err))
 	}
 	return d, nil
 }
@@ -104,7 +104,7 @@ func (s *Store) RefuseCallback(ctx context.Context, j storage.CallbackJob, r sto
 		return err
 	})
 	if err != nil {
-		return storage.Document{}, fmt.Errorf("refused callback of document %q of point %s: %w", j.ID, j.PointID, err)
+		return storage.Document{}, fmt.Errorf("refused callback of document %q of point %s: %w", j.ID, j.PointID, classify(err))
 	}
 	return d, nil
 }
@@ -131,7 +131,7 @@ func (s *Store) SettleCallback(ctx context.Context, j storage.CallbackJob, accep
 		return err
 	})
 	if err != nil {
-		return 0, fmt.Errorf("settling the callback of document %q of point %s: %w", j.ID, j.PointID, err)
+		return 0, fmt.Errorf("settling the callback of document %q of point %s: %w", j.ID, j.PointID, classify(err))
 	}
 	return refusals, nil
 }
@@ -141,20 +141,20 @@ func (s *Store) RefusedCallbacks(ctx context.Context, pointID string, n int) ([]
 		JOIN callback_jobs cj ON cj.point_id = d.point_id AND cj.doc_id = d.id
 		WHERE d.point_id = $1 AND cj.refusals >= $2 ORDER BY d.id`, pointID, n)
 	if err != nil {
-		return nil, fmt.Errorf("pgstore: refused callbacks of point %s: %w", pointID, err)
+		return nil, fmt.Errorf("pgstore: refused callbacks of point %s: %w", pointID, classify(err))
 	}
 	defer rows.Close()
 	var out []storage.Document
 	for rows.Next() {
 		var d storage.Document
 		if err := scanDoc(rows, &d); err != nil {
-			return nil, fmt.Errorf("pgstore: refused callbacks of point %s: %w", pointID, err)
+			return nil, fmt.Errorf("pgstore: refused callbacks of point %s: %w", pointID, classify(err))
 		}
 		d.Kind, d.Total = "", 0
 		out = append(out, d)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("pgstore: refused callbacks of point %s: %w", pointID, err)
+		return nil, fmt.Errorf("pgstore: refused callbacks of point %s: %w", pointID, classify(err))
 	}
 	return out, nil
 }

@@ -13,17 +13,14 @@
 // another goes on from the database alone (holds on callback jobs and alert
 // destinations are rows with an end, not memory).
 //
-// What storage's interface lacks for a shared store, and how this package
-// copes:
-//   - storage.Wakes cannot wake every point at once, which a node needs
-//     when its listening connection was lost (the notifications sent
-//     meanwhile are gone): the package keeps its own waiters (wakes).
-//   - The cloud learns that its disk is full from syscall.ENOSPC and the
-//     statfs of its data directory; PostgreSQL's full disk is SQLSTATE 53100
-//     on another machine. A storage sentinel (say storage.ErrNoSpace) would
-//     let the server say so for either store.
-//   - Nothing in the interface checks the store's health for /healthz
-//     (a Ping(ctx)); Pool gives tests and checks the connections.
+// What package storage lacks for a shared store, and how this package
+// copes: storage.Wakes cannot wake every point at once, which a node needs
+// when its listening connection was lost (the notifications sent meanwhile
+// are gone): the package keeps its own waiters (wakes).
+//
+// A full disk is SQLSTATE 53100 on the database's machine: the methods
+// return it wrapped with storage.ErrNoSpace (classify). Ping is a round trip
+// on the pool.
 //
 // PostgreSQL's own features, noted where used: advisory locks (migrate),
 // LISTEN/NOTIFY (notify.go), SKIP LOCKED (leases, callbacks). The SQL

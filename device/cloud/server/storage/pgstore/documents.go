@@ -48,7 +48,7 @@ func scanDoc(row pgx.Row, d *storage.Document, extra ...any) error {
 	d.FiscalInfo, err1 = fromJSON[cloud.FiscalInfo](fiscal)
 	d.FailureInfo, err2 = fromJSON[cloud.FailureInfo](failure)
 	if err := errors.Join(err1, err2); err != nil {
-		return fmt.Errorf("document %q of point %s: %w", d.ID, d.PointID, err)
+		return fmt.Errorf("document %q of point %s: %w", d.ID, d.PointID, classify(err))
 	}
 	return nil
 }
@@ -118,13 +118,13 @@ func (s *Store) PostDocument(ctx context.Context, n storage.NewDocument) (storag
 		s.wake.notify(n.PointID)
 		return d, true, nil
 	case !errors.Is(err, pgx.ErrNoRows):
-		return storage.Document{}, false, fmt.Errorf("pgstore: post %q to point %s: %w", n.ID, n.PointID, err)
+		return storage.Document{}, false, fmt.Errorf("pgstore: post %q to point %s: %w", n.ID, n.PointID, classify(err))
 	}
 	var old storage.Document
 	err = scanDoc(s.pool.QueryRow(ctx, "SELECT "+docCols+" FROM documents d WHERE d.point_id = $1 AND d.id = $2",
 		n.PointID, n.ID), &old)
 	if err != nil {
-		return storage.Document{}, false, fmt.Errorf("pgstore: post %q to point %s: %w", n.ID, n.PointID, notFound(err))
+		return storage.Document{}, false, fmt.Errorf("pgstore: post %q to point %s: %w", n.ID, n.PointID, classify(notFound(err)))
 	}
 	old.Kind, old.Total = "", 0 // set by ListDocuments only
 	if old.Hash != n.Hash {
@@ -138,7 +138,7 @@ func (s *Store) Document(ctx context.Context, pointID, id string) (storage.Docum
 	err := scanDoc(s.pool.QueryRow(ctx, "SELECT "+docCols+" FROM documents d WHERE d.point_id = $1 AND d.id = $2",
 		pointID, id), &d)
 	if err != nil {
-		return storage.Document{}, fmt.Errorf("document %q of point %s: %w", id, pointID, notFound(err))
+		return storage.Document{}, fmt.Errorf("document %q of point %s: %w", id, pointID, classify(notFound(err)))
 	}
 	d.Kind, d.Total = "", 0
 	return d, nil
@@ -148,7 +148,7 @@ func (s *Store) DocumentBody(ctx context.Context, pointID, id string) ([]byte, e
 	var body []byte
 	err := s.pool.QueryRow(ctx, "SELECT body FROM documents WHERE point_id = $1 AND id = $2", pointID, id).Scan(&body)
 	if err != nil {
-		return nil, fmt.Errorf("body of document %q of point %s: %w", id, pointID, notFound(err))
+		return nil, fmt.Errorf("body of document %q of point %s: %w", id, pointID, classify(notFound(err)))
 	}
 	return body, nil
 }
@@ -182,19 +182,19 @@ func (s *Store) Lease(ctx context.Context, r storage.LeaseRequest, takenMessage 
 		RETURNING `+docCols+`, d.body`,
 		r.PointID, after, r.Now, r.Resume, r.Owner, max(r.Max, 1), takenMessage, r.Until)
 	if err != nil {
-		return storage.Leased{}, fmt.Errorf("pgstore: lease for point %s: %w", r.PointID, err)
+		return storage.Leased{}, fmt.Errorf("pgstore: lease for point %s: %w", r.PointID, classify(err))
 	}
 	for rows.Next() {
 		var d storage.Document
 		if err := scanDoc(rows, &d, &d.Body); err != nil {
 			rows.Close()
-			return storage.Leased{}, fmt.Errorf("pgstore: lease for point %s: %w", r.PointID, err)
+			return storage.Leased{}, fmt.Errorf("pgstore: lease for point %s: %w", r.PointID, classify(err))
 		}
 		d.Kind, d.Total = "", 0
 		out.Documents = append(out.Documents, d)
 	}
 	if err := rows.Err(); err != nil {
-		return storage.Leased{}, fmt.Errorf("pgstore: lease for point %s: %w", r.PointID, err)
+		return storage.Leased{}, fmt.Errorf("pgstore: lease for point %s: %w", r.PointID, classify(err))
 	}
 	slices.SortFunc(out.Documents, func(a, b storage.Document) int { return compareSeq(a.Seq, b.Seq) })
 
@@ -215,7 +215,7 @@ func (s *Store) Lease(ctx context.Context, r storage.LeaseRequest, takenMessage 
 			AND NOT (id = ANY ($5)) AND NOT ($6 AND lease_owner IN ('', $7))`,
 		r.PointID, r.Now, after, bound, ids, r.Resume, r.Owner).Scan(&next)
 	if err != nil {
-		return storage.Leased{}, fmt.Errorf("pgstore: lease for point %s: %w", r.PointID, err)
+		return storage.Leased{}, fmt.Errorf("pgstore: lease for point %s: %w", r.PointID, classify(err))
 	}
 	out.NextExpiry = timeOf(next)
 	return out, nil
@@ -301,7 +301,7 @@ func (s *Store) Report(ctx context.Context, pointID string, ids []string, at tim
 		return nil
 	})
 	if err != nil {
-		return storage.Reported{}, fmt.Errorf("pgstore: results for point %s: %w", pointID, err)
+		return storage.Reported{}, fmt.Errorf("pgstore: results for point %s: %w", pointID, classify(err))
 	}
 	return out, nil
 }
@@ -359,10 +359,10 @@ func (s *Store) Requeue(ctx context.Context, pointID, id string, at time.Time, m
 		return nil
 	})
 	if errors.Is(err, storage.ErrConflict) {
-		return d, fmt.Errorf("re-queue of document %q (%s): %w", id, d.State, err)
+		return d, fmt.Errorf("re-queue of document %q (%s): %w", id, d.State, classify(err))
 	}
 	if err != nil {
-		return storage.Document{}, fmt.Errorf("re-queue of document %q of point %s: %w", id, pointID, err)
+		return storage.Document{}, fmt.Errorf("re-queue of document %q of point %s: %w", id, pointID, classify(err))
 	}
 	if requeued {
 		s.wake.notify(pointID)
@@ -382,7 +382,7 @@ func (s *Store) MarkDelivered(ctx context.Context, pointID, drive string, throug
 		SELECT count(*) FROM gone`,
 		pointID, drive, int64(through), at).Scan(&n)
 	if err != nil {
-		return 0, fmt.Errorf("pgstore: OFD acknowledgement for point %s: %w", pointID, err)
+		return 0, fmt.Errorf("pgstore: OFD acknowledgement for point %s: %w", pointID, classify(err))
 	}
 	return n, nil
 }

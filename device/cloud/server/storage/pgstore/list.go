@@ -29,7 +29,7 @@ func (c cursor) String() string {
 func parseCursor(s string) (cursor, error) {
 	raw, err := base64.RawURLEncoding.DecodeString(s)
 	if err != nil {
-		return cursor{}, fmt.Errorf("pgstore: cursor %q: %w", s, err)
+		return cursor{}, fmt.Errorf("pgstore: cursor %q: %w", s, classify(err))
 	}
 	parts := strings.SplitN(string(raw), "\x00", 3)
 	if len(parts) != 3 {
@@ -37,7 +37,7 @@ func parseCursor(s string) (cursor, error) {
 	}
 	us, err := strconv.ParseInt(parts[0], 10, 64)
 	if err != nil {
-		return cursor{}, fmt.Errorf("pgstore: cursor %q: %w", s, err)
+		return cursor{}, fmt.Errorf("pgstore: cursor %q: %w", s, classify(err))
 	}
 	return cursor{created: time.UnixMicro(us).UTC(), pointID: parts[1], id: parts[2]}, nil
 }
@@ -119,19 +119,19 @@ func (s *Store) ListDocuments(ctx context.Context, q storage.DocQuery) (storage.
 	sql := "SELECT * FROM (" + strings.Join(branches, " UNION ALL ") + ") u ORDER BY u.created DESC, u.point_id DESC, u.id DESC LIMIT " + limitArg
 	rows, err := s.pool.Query(ctx, sql, args...)
 	if err != nil {
-		return storage.DocPage{}, fmt.Errorf("pgstore: listing documents: %w", err)
+		return storage.DocPage{}, fmt.Errorf("pgstore: listing documents: %w", classify(err))
 	}
 	defer rows.Close()
 	out := []storage.Document{}
 	for rows.Next() {
 		var d storage.Document
 		if err := scanDoc(rows, &d); err != nil {
-			return storage.DocPage{}, fmt.Errorf("pgstore: listing documents: %w", err)
+			return storage.DocPage{}, fmt.Errorf("pgstore: listing documents: %w", classify(err))
 		}
 		out = append(out, d)
 	}
 	if err := rows.Err(); err != nil {
-		return storage.DocPage{}, fmt.Errorf("pgstore: listing documents: %w", err)
+		return storage.DocPage{}, fmt.Errorf("pgstore: listing documents: %w", classify(err))
 	}
 	var page storage.DocPage
 	if len(out) > limit {
@@ -163,24 +163,24 @@ func (s *Store) Totals(ctx context.Context, q storage.TotalsQuery) (storage.Tota
 	}
 	rows, err := s.pool.Query(ctx, sql, args...)
 	if err != nil {
-		return storage.Totals{}, fmt.Errorf("pgstore: totals of point %s: %w", q.PointID, err)
+		return storage.Totals{}, fmt.Errorf("pgstore: totals of point %s: %w", q.PointID, classify(err))
 	}
 	defer rows.Close()
 	var out storage.Totals
 	for rows.Next() {
 		var fiscal, body []byte
 		if err := rows.Scan(&fiscal, &body); err != nil {
-			return storage.Totals{}, fmt.Errorf("pgstore: totals of point %s: %w", q.PointID, err)
+			return storage.Totals{}, fmt.Errorf("pgstore: totals of point %s: %w", q.PointID, classify(err))
 		}
 		var fi cloud.FiscalInfo
 		var b struct {
 			MoneyPositions []cloud.MoneyPosition `json:"moneyPositions"`
 		}
 		if err := json.Unmarshal(fiscal, &fi); err != nil {
-			return storage.Totals{}, fmt.Errorf("pgstore: totals of point %s: %w", q.PointID, err)
+			return storage.Totals{}, fmt.Errorf("pgstore: totals of point %s: %w", q.PointID, classify(err))
 		}
 		if err := json.Unmarshal(body, &b); err != nil {
-			return storage.Totals{}, fmt.Errorf("pgstore: totals of point %s: %w", q.PointID, err)
+			return storage.Totals{}, fmt.Errorf("pgstore: totals of point %s: %w", q.PointID, classify(err))
 		}
 		i := slices.IndexFunc(out.Kinds, func(t storage.KindTotals) bool { return t.Kind == fi.CheckType })
 		if i < 0 {
@@ -195,7 +195,7 @@ func (s *Store) Totals(ctx context.Context, q storage.TotalsQuery) (storage.Tota
 		}
 	}
 	if err := rows.Err(); err != nil {
-		return storage.Totals{}, fmt.Errorf("pgstore: totals of point %s: %w", q.PointID, err)
+		return storage.Totals{}, fmt.Errorf("pgstore: totals of point %s: %w", q.PointID, classify(err))
 	}
 	slices.SortFunc(out.Kinds, func(a, b storage.KindTotals) int { return strings.Compare(a.Kind, b.Kind) })
 	return out, nil

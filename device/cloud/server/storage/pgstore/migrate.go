@@ -108,7 +108,7 @@ func migrate(ctx context.Context, pool *pgxpool.Pool, fsys fs.FS) (int, error) {
 		return nil
 	})
 	if err != nil {
-		return 0, err
+		return 0, classify(err)
 	}
 	return version, nil
 }

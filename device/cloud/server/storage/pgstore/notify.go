@@ -65,7 +65,7 @@ func (s *Store) Wait(pointID string) <-chan struct{} { return s.wake.wait(pointI
 func (s *Store) Notify(ctx context.Context, pointID string) error {
 	s.wake.notify(pointID)
 	if _, err := s.pool.Exec(ctx, "SELECT pg_notify($1, $2)", wakeChannel, pointID); err != nil {
-		return fmt.Errorf("pgstore: notify point %s: %w", pointID, err)
+		return fmt.Errorf("pgstore: notify point %s: %w", pointID, classify(err))
 	}
 	return nil
 }
@@ -75,11 +75,11 @@ func (s *Store) Notify(ctx context.Context, pointID string) error {
 func (s *Store) listenConn(ctx context.Context) (*pgx.Conn, error) {
 	conn, err := pgx.ConnectConfig(ctx, s.pool.Config().ConnConfig.Copy())
 	if err != nil {
-		return nil, fmt.Errorf("pgstore: listening connection: %w", err)
+		return nil, fmt.Errorf("pgstore: listening connection: %w", classify(err))
 	}
 	if _, err := conn.Exec(ctx, "LISTEN "+wakeChannel); err != nil {
 		conn.Close(ctx)
-		return nil, fmt.Errorf("pgstore: LISTEN: %w", err)
+		return nil, fmt.Errorf("pgstore: LISTEN: %w", classify(err))
 	}
 	return conn, nil
 }

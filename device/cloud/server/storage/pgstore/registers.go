@@ -55,7 +55,7 @@ func (s *Store) BindRegister(ctx context.Context, r storage.Register) error {
 	// point_id and runs again, replacing it.
 	err := s.txRetry(ctx, true, func(tx pgx.Tx) error { return bindRegister(ctx, tx, &r) })
 	if err != nil {
-		return fmt.Errorf("pgstore: bind a register to point %s: %w", r.PointID, err)
+		return fmt.Errorf("pgstore: bind a register to point %s: %w", r.PointID, classify(err))
 	}
 	return nil
 }
@@ -63,7 +63,7 @@ func (s *Store) BindRegister(ctx context.Context, r storage.Register) error {
 func (s *Store) Register(ctx context.Context, id string) (storage.Register, error) {
 	var r storage.Register
 	if err := scanRegister(s.pool.QueryRow(ctx, "SELECT "+registerCols+" FROM registers WHERE id = $1", id), &r); err != nil {
-		return storage.Register{}, fmt.Errorf("register %s: %w", id, err)
+		return storage.Register{}, fmt.Errorf("register %s: %w", id, classify(err))
 	}
 	return r, nil
 }
@@ -71,7 +71,7 @@ func (s *Store) Register(ctx context.Context, id string) (storage.Register, erro
 func (s *Store) PointRegister(ctx context.Context, pointID string) (storage.Register, error) {
 	var r storage.Register
 	if err := scanRegister(s.pool.QueryRow(ctx, "SELECT "+registerCols+" FROM registers WHERE point_id = $1", pointID), &r); err != nil {
-		return storage.Register{}, fmt.Errorf("register of point %s: %w", pointID, err)
+		return storage.Register{}, fmt.Errorf("register of point %s: %w", pointID, classify(err))
 	}
 	return r, nil
 }
@@ -95,7 +95,7 @@ func (s *Store) RecordHeartbeat(ctx context.Context, h storage.Heartbeat) (stora
 		return putRegister(ctx, tx, &r)
 	})
 	if err != nil {
-		return storage.Register{}, false, fmt.Errorf("heartbeat of register %s: %w", h.RegisterID, err)
+		return storage.Register{}, false, fmt.Errorf("heartbeat of register %s: %w", h.RegisterID, classify(err))
 	}
 	return r, resume, nil
 }
@@ -105,7 +105,7 @@ func (s *Store) AskResume(ctx context.Context, pointID string) (bool, error) {
 	err := s.pool.QueryRow(ctx, `UPDATE registers SET resume = resume OR stopped
 		WHERE point_id = $1 RETURNING stopped`, pointID).Scan(&stopped)
 	if err != nil {
-		return false, fmt.Errorf("resume of point %s: %w", pointID, notFound(err))
+		return false, fmt.Errorf("resume of point %s: %w", pointID, classify(notFound(err)))
 	}
 	return stopped, nil
 }
@@ -120,7 +120,7 @@ func (s *Store) PutCommand(ctx context.Context, pointID string, c storage.Comman
 		ON CONFLICT (point_id) DO UPDATE SET command = EXCLUDED.command`, pointID, b)
 	switch {
 	case err != nil:
-		return fmt.Errorf("pgstore: command for point %s: %w", pointID, err)
+		return fmt.Errorf("pgstore: command for point %s: %w", pointID, classify(err))
 	case tag.RowsAffected() == 0:
 		return fmt.Errorf("command for point %s: no register: %w", pointID, storage.ErrNotFound)
 	}
@@ -140,7 +140,7 @@ func readCommand(row pgx.Row) (storage.Command, error) {
 func (s *Store) Command(ctx context.Context, pointID string) (storage.Command, error) {
 	c, err := readCommand(s.pool.QueryRow(ctx, "SELECT command FROM commands WHERE point_id = $1", pointID))
 	if err != nil {
-		return storage.Command{}, fmt.Errorf("command of point %s: %w", pointID, err)
+		return storage.Command{}, fmt.Errorf("command of point %s: %w", pointID, classify(err))
 	}
 	return c, nil
 }
@@ -176,7 +176,7 @@ func (s *Store) ExchangeCommand(ctx context.Context, pointID string, got *cloud.
 		return err
 	})
 	if err != nil {
-		return nil, fmt.Errorf("pgstore: command exchange of point %s: %w", pointID, err)
+		return nil, fmt.Errorf("pgstore: command exchange of point %s: %w", pointID, classify(err))
 	}
 	return send, nil
 }

@@ -43,11 +43,11 @@ func WithLogger(l *slog.Logger) Option { return func(s *Store) { s.log = l } }
 func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
 	cfg, err := pgxpool.ParseConfig(dsn)
 	if err != nil {
-		return nil, fmt.Errorf("pgstore: %w", err)
+		return nil, fmt.Errorf("pgstore: %w", classify(err))
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
-		return nil, fmt.Errorf("pgstore: %w", err)
+		return nil, fmt.Errorf("pgstore: %w", classify(err))
 	}
 	s := &Store{pool: pool, log: slog.New(slog.DiscardHandler)}
 	for _, o := range opts {
@@ -112,6 +112,25 @@ func (s *Store) txRetry(ctx context.Context, uniqueToo bool, fn func(pgx.Tx) err
 			return err
 		}
 	}
+}
+
+// classify marks PostgreSQL's full disk (SQLSTATE 53100, disk_full) with
+// storage.ErrNoSpace, keeping err in the chain; other errors it returns as
+// they are.
+func classify(err error) error {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) && pe.Code == "53100" && !errors.Is(err, storage.ErrNoSpace) {
+		return fmt.Errorf("%w: %w", storage.ErrNoSpace, err)
+	}
+	return err
+}
+
+// Ping makes a round trip to the database on one of the pool's connections.
+func (s *Store) Ping(ctx context.Context) error {
+	if err := s.pool.Ping(ctx); err != nil {
+		return fmt.Errorf("pgstore: ping: %w", err)
+	}
+	return nil
 }
 
 // notFound turns pgx's no-row error into storage.ErrNotFound.

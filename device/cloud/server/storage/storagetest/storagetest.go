@@ -15,7 +15,7 @@ import (
 )
 
 // Run runs the conformance subtests; open returns an empty store for one
-// subtest (closing it is Run's).
+// subtest (closing it is Run's, and Close may be called on it twice).
 func Run(t *testing.T, open func(t *testing.T) storage.Store) {
 	tests := []struct {
 		name string
@@ -37,6 +37,10 @@ func Run(t *testing.T, open func(t *testing.T) storage.Store) {
 		{"Heartbeat", testHeartbeat},
 		{"Commands", testCommands},
 		{"Accounts", testAccounts},
+		{"CreateAccount", testCreateAccount},
+		{"CreateAccountConcurrent", testCreateAccountConcurrent},
+		{"CreatePoint", testCreatePoint},
+		{"CreatePointConcurrent", testCreatePointConcurrent},
 		{"ShopLogins", testShopLogins},
 		{"Sessions", testSessions},
 		{"Sandbox", testSandbox},
@@ -47,6 +51,7 @@ func Run(t *testing.T, open func(t *testing.T) storage.Store) {
 		{"ListPagesWhilePosting", testListPagesWhilePosting},
 		{"Totals", testTotals},
 		{"NotifierWakes", testNotifierWakes},
+		{"Ping", testPing},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
