@@ -245,6 +245,11 @@ func (p *Poller) cycle(ctx context.Context) (int, error) {
 	// before it went down, rather than leaving it to wait out its lease.
 	leases, err := p.c.lease(ctx, wait, p.cfg.MaxBatch, !p.resumed, p.resumeAt)
 	if err != nil {
+		// The cloud may have leased documents to this register and lost the
+		// answer on the way (a node that died, a cut connection): the next
+		// lease takes back its open leases too, rather than leaving them to
+		// wait out their lease.
+		p.resumed, p.resumeAt = false, ""
 		return 0, err
 	}
 	p.contact()

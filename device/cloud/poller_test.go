@@ -419,3 +419,49 @@ func (f *cloudFixture) status(id string) cloud.DocumentStatus {
 }
 
 func withID(id string) []byte { return cloudtest.Doc(func(m map[string]any) { m["id"] = id }) }
+
+// A lease whose answer is lost on the way (the cloud leased the documents,
+// the register never heard) is taken back by the next lease at once, not left
+// to wait out the lease.
+func TestPollerResumesAfterLostLease(t *testing.T) {
+	f := newCloud(t)
+	p, err := f.client().Point(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := newTestRegister(t, p)
+	var lose atomic.Bool
+	var resumes []bool
+	front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !strings.HasSuffix(r.URL.Path, "/lease") {
+			f.srv.Handler().ServeHTTP(w, r)
+			return
+		}
+		resumes = append(resumes, r.URL.Query().Get("resume") == "1")
+		if lose.Swap(false) {
+			f.srv.Handler().ServeHTTP(httptest.NewRecorder(), r) // leased, and the answer dropped
+			http.Error(w, "bad gateway", http.StatusBadGateway)
+			return
+		}
+		f.srv.Handler().ServeHTTP(w, r)
+	}))
+	defer front.Close()
+	poller := cloud.NewPoller(cloud.NewClient(front.URL, f.sb.RegisterToken, nil), reg, cloud.PollerConfig{MaxBatch: 8})
+	if _, err := poller.Cycle(context.Background()); err != nil { // the start's lease
+		t.Fatal(err)
+	}
+	f.post(withID("lost1"))
+	lose.Store(true)
+	if _, err := poller.Cycle(context.Background()); err == nil {
+		t.Fatal("a lost lease answer did not fail the cycle")
+	}
+	if n, err := poller.Cycle(context.Background()); n != 1 || err != nil {
+		t.Fatalf("the lease after the lost one: %d documents, %v; want lost1 back", n, err)
+	}
+	if want := []bool{true, false, true}; fmt.Sprint(resumes) != fmt.Sprint(want) {
+		t.Errorf("leases asked with resume: %v, want %v", resumes, want)
+	}
+	if n := reg.accepted["lost1"]; n != 1 {
+		t.Errorf("lost1 accepted %d times, want once", n)
+	}
+}
