@@ -124,6 +124,7 @@ func (s *Server) deliver(j storage.CallbackJob) {
 		if accepted = refusal == nil; accepted {
 			break
 		}
+		s.metrics.callbacks.WithLabelValues("refused").Inc()
 		s.log.Info("cloud: callback refused", "point", rec.PointID, "id", rec.ID, "attempt", attempts, "err", refusal)
 		pause := s.callbackPause(attempts)
 		now := s.now()
@@ -158,7 +159,11 @@ func (s *Server) deliver(j storage.CallbackJob) {
 			return // closing: the callback stays due and resumes on the next Open
 		}
 	}
-	if !accepted {
+	if accepted {
+		s.metrics.callbacks.WithLabelValues("delivered").Inc()
+		s.metrics.document(cloud.Completed)
+	} else {
+		s.metrics.callbacks.WithLabelValues("given up").Inc()
 		s.log.Warn("cloud: callback abandoned", "point", j.PointID, "id", j.ID, "err", refusal)
 	}
 	refused, err := s.store.SettleCallback(s.ctx, j, accepted, func(d *storage.Document) {

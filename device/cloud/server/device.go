@@ -43,6 +43,7 @@ func (s *Server) device(h deviceHandler) http.HandlerFunc {
 // waits on the store's Notifier for the point (taken before each scan, so no
 // post is missed) and on the earliest expiring lease, never on a polling loop.
 func (s *Server) lease(w http.ResponseWriter, r *http.Request, reg storage.Register) {
+	t0 := time.Now()
 	wait, limit, err := leaseParams(r)
 	if err != nil {
 		writeFieldError(w, err)
@@ -61,6 +62,9 @@ func (s *Server) lease(w http.ResponseWriter, r *http.Request, reg storage.Regis
 			return
 		}
 		if len(leases) > 0 || wait == 0 {
+			if len(leases) > 0 {
+				s.metrics.leases.Observe(time.Since(t0).Seconds())
+			}
 			writeJSON(w, http.StatusOK, cloud.LeaseResponse{Documents: leases})
 			return
 		}
@@ -134,6 +138,7 @@ func (s *Server) take(r *http.Request, reg storage.Register, limit int, resume b
 		return nil, time.Time{}, err
 	}
 	leases := make([]cloud.Lease, len(got.Documents))
+	s.metrics.documents.WithLabelValues(string(cloud.Pending)).Add(float64(len(got.Documents)))
 	for i, d := range got.Documents {
 		leases[i] = cloud.Lease{ID: d.ID, Document: d.Body, LeasedUntil: d.LeasedUntil, Requeued: d.Requeued}
 		s.log.Debug("cloud: document leased", "point", reg.PointID, "id", d.ID, "until", d.LeasedUntil)
@@ -211,11 +216,13 @@ func (s *Server) results(w http.ResponseWriter, r *http.Request, reg storage.Reg
 	for _, id := range out.Unknown {
 		s.log.Warn("cloud: result for an unknown document", "point", reg.PointID, "id", id)
 	}
+	due := false
 	for _, d := range got.Changed {
-		if d.CallbackDue {
-			s.takeCallbacks(now)
-			break
-		}
+		s.metrics.document(d.State)
+		due = due || d.CallbackDue
+	}
+	if due {
+		s.takeCallbacks(now)
 	}
 	s.evaluate(reg.PointID)
 	writeJSON(w, http.StatusOK, out)

@@ -6,6 +6,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/openkassa/kassa/device/cloud/server/storage"
 	"golang.org/x/sys/unix"
 )
 
@@ -14,8 +15,8 @@ import (
 const noSpaceFor = time.Minute
 
 // diskFull says why the cloud's own disk is the problem, or "": a write failed
-// for want of space in the last minute, or cloud.db's filesystem has less
-// than Config.MinFree left. The retail points' status says it, so a shop sees
+// for want of space in the last minute, or Dir's filesystem (cloud.db's, with
+// the embedded store) has less than Config.MinFree left. The retail points' status says it, so a shop sees
 // why its posts fail rather than READY.
 func (s *Server) diskFull() string {
 	s.mu.Lock()
@@ -37,9 +38,10 @@ func (s *Server) diskFull() string {
 	return ""
 }
 
-// noteNoSpace remembers a failure for want of space.
+// noteNoSpace remembers a failure for want of space: the store's disk (the
+// bbolt file's, or the PostgreSQL server's) is full.
 func (s *Server) noteNoSpace(err error) {
-	if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) {
+	if errors.Is(err, storage.ErrNoSpace) || errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) {
 		s.mu.Lock()
 		s.noSpaceAt = s.now()
 		s.mu.Unlock()

@@ -79,6 +79,10 @@ type Config struct {
 	AlertCallbackAttempts int           // refused callbacks of one document; default 5
 	AlertRetryFor         time.Duration // each channel retries a message this long; default 10 min
 	AlertRetryInitial     time.Duration // first pause between retries; default 2 s
+
+	// AdminToken turns on the operator's provisioning API under
+	// /api/admin/v1 (docs/admin.md), for requests bearing it; "": off.
+	AdminToken string
 }
 
 // Server is the cloud: the shop API, the register API and their store.
@@ -95,6 +99,7 @@ type Server struct {
 	ownsStore bool   // opened by Open, closed by Close
 	node      string // this process's name on the jobs it holds
 	log       *slog.Logger
+	metrics   *metrics
 
 	mu        sync.Mutex
 	inFlight  map[string]*storage.CallbackJob // callbacks being delivered here → the next job of the same document, if one came meanwhile
@@ -166,7 +171,7 @@ func Open(cfg Config) (*Server, error) {
 		cfg.AlertCallbackAttempts = 5
 	}
 
-	s := &Server{cfg: cfg, store: cfg.Store, log: cfg.Logger, inFlight: map[string]*storage.CallbackJob{}, senders: map[string]bool{},
+	s := &Server{cfg: cfg, store: cfg.Store, log: cfg.Logger, metrics: newMetrics(), inFlight: map[string]*storage.CallbackJob{}, senders: map[string]bool{},
 		guard: newLoginGuard(cfg), hashing: hashing{slots: make(chan struct{}, max(1, runtime.GOMAXPROCS(0)/2))}}
 	if s.store == nil {
 		st, err := boltstore.Open(filepath.Join(cfg.Dir, "cloud.db"))
@@ -287,7 +292,9 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("POST /api/device/v1/heartbeat", s.device(s.heartbeat))
 	s.cabinetRoutes(mux)
 	s.compatRoutes(mux)
-	return s.shopErrors(mux)
+	s.adminRoutes(mux)
+	s.opsRoutes(mux)
+	return s.metrics.instrument(s.shopErrors(mux))
 }
 
 // idleConns is how many connections to one shop the default client keeps open:

@@ -221,6 +221,7 @@ func (s *Server) postDoc(w http.ResponseWriter, r *http.Request, pr storage.Poin
 		return
 	}
 	if created {
+		s.metrics.document(cloud.Queued)
 		s.log.Info("cloud: document queued", "point", pointID, "id", d.ID)
 	}
 	s.answerDoc(w, r, rec)
