@@ -22,6 +22,7 @@ import (
 	"github.com/openkassa/kassa/device"
 	"github.com/openkassa/kassa/device/cloud/server"
 	"github.com/openkassa/kassa/device/cloud/server/mail"
+	"github.com/openkassa/kassa/device/cloud/server/storage/pgstore"
 )
 
 func init() {
@@ -48,6 +49,8 @@ type cloudOptions struct {
 	ready            func(url string) // called once it listens; default prints the credentials
 	shutdownDeadline time.Duration
 	smtp             smtpOptions
+	db               string // postgres://…; "": bbolt in dir
+	adminTokenFile   string
 }
 
 // smtpOptions say where kassa cloud's alerts go out by mail.
@@ -100,13 +103,20 @@ func (o smtpOptions) sender(log *slog.Logger) (*mail.Sender, error) {
 }
 
 func runCloud(ctx context.Context, args []string) error {
+	if len(args) > 0 && args[0] == "admin" {
+		return runCloudAdmin(ctx, args[1:])
+	}
 	fs := newFlags("cloud", "kassa cloud [--addr HOST:PORT] [--data DIR] [flags]",
 		"Runs the cloud alone (shop API, register API, the owner's cabinet) and prints the\n"+
-			"sandbox's credentials as JSON once it listens. It keeps its data in DIR/cloud.db.")
+			"sandbox's credentials as JSON once it listens. It keeps its data in DIR/cloud.db, or\n"+
+			"with --db in PostgreSQL, which any number of kassa cloud processes may share\n"+
+			"(docs/fleet.md). `kassa cloud admin -h`: provisioning accounts, points and registers.")
 	o := cloudOptions{shutdownDeadline: 5 * time.Second}
 	var logSettings device.LogSettings
 	fs.StringVar(&o.addr, "addr", "127.0.0.1:8780", "listen address of the shop and register APIs")
-	fs.StringVar(&o.dir, "data", "", "data directory; the cloud keeps DIR/cloud.db")
+	fs.StringVar(&o.dir, "data", "", "data directory; the cloud keeps DIR/cloud.db (without --db)")
+	fs.StringVar(&o.db, "db", "", "keep the cloud's data in PostgreSQL: postgres://user@host/db?sslmode=… (default $"+cloudDBEnv+")")
+	fs.StringVar(&o.adminTokenFile, "admin-token-file", "", "serve the admin API (docs/admin.md) for requests bearing the token in this file (32 characters or more)")
 	fs.StringVar(&o.tlsCert, "tls-cert", "", "serve HTTPS with this certificate (PEM, the chain after the leaf); needs --tls-key")
 	fs.StringVar(&o.tlsKey, "tls-key", "", "the certificate's private key (PEM)")
 	proxies := fs.String("trusted-proxy", "", "comma-separated addresses or CIDRs of reverse proxies whose X-Forwarded-For and X-Forwarded-Proto are believed")
@@ -132,6 +142,25 @@ func runCloud(ctx context.Context, args []string) error {
 		return fmt.Errorf("--trusted-proxy: %w", err)
 	}
 	return serveCloud(ctx, o)
+}
+
+// cloudDBEnv names the PostgreSQL DSN when no --db is given: a DSN may hold a password.
+const cloudDBEnv = "KASSA_CLOUD_DB"
+
+// readAdminToken is the admin API's token kept in path; "" with no path.
+func readAdminToken(path string) (string, error) {
+	if path == "" {
+		return "", nil
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("--admin-token-file: %w", err)
+	}
+	token := strings.TrimSpace(string(b))
+	if len(token) < 32 {
+		return "", fmt.Errorf("--admin-token-file %s: the token has %d characters, want 32 or more (openssl rand -hex 32)", path, len(token))
+	}
+	return token, nil
 }
 
 // parsePrefixes reads "10.0.0.0/8, 192.0.2.7" as prefixes, an address as one of its own.
@@ -187,6 +216,20 @@ func serveCloud(ctx context.Context, o cloudOptions) error {
 		return fmt.Errorf("--private-targets %q: want allow, refuse or auto", o.privateTargets)
 	}
 	ccfg := server.Config{Dir: o.dir, Logger: o.log, TrustedProxies: o.trustedProxies, AllowPrivateTargets: allowPrivate}
+	if ccfg.AdminToken, err = readAdminToken(o.adminTokenFile); err != nil {
+		return err
+	}
+	if o.db == "" {
+		o.db = os.Getenv(cloudDBEnv)
+	}
+	if o.db != "" {
+		st, err := pgstore.Open(ctx, o.db, pgstore.WithLogger(o.log.With("part", "pgstore")))
+		if err != nil {
+			return fmt.Errorf("--db: %w", err)
+		}
+		defer st.Close()
+		ccfg.Store = st
+	}
 	sender, err := o.smtp.sender(o.log)
 	if err != nil {
 		return err
