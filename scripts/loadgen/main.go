@@ -7,6 +7,7 @@
 //	loadgen bench   -kassa BIN [-n 10000] [-c 8] [-modes longpoll,poll] [-out FILE]
 //	loadgen torture -kassa BIN [-cycles 200] [-ofd-sim] [-drills]
 //	loadgen fsync   [-dir DIR] [-for 2s]
+//	loadgen fleet   -kassa BIN [-registers 1000] [-n 10000] [-c 64] [-nodes 1] [-db postgres://…]
 //
 // Profiles come from BenchmarkRegister (the register in the test process):
 //
@@ -23,9 +24,10 @@ func main() {
 		"bench":   runBench,
 		"torture": runTorture,
 		"fsync":   runFsync,
+		"fleet":   runFleet,
 	}
 	if len(os.Args) < 2 || cmds[os.Args[1]] == nil {
-		fmt.Fprintln(os.Stderr, "usage: loadgen bench|torture|fsync [flags] (-h for the flags of each)")
+		fmt.Fprintln(os.Stderr, "usage: loadgen bench|torture|fsync|fleet [flags] (-h for the flags of each)")
 		os.Exit(2)
 	}
 	if err := cmds[os.Args[1]](os.Args[2:]); err != nil {
