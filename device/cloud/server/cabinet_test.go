@@ -168,9 +168,7 @@ func TestCabinetSessionAnyClock(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			f := newFixture(t, Config{PasswordCost: bcrypt.MinCost, SessionFor: time.Hour})
-			f.clock.mu.Lock()
-			f.clock.t = c.at
-			f.clock.mu.Unlock()
+			f.clock.Advance(c.at.Sub(f.clock.Now()))
 			o := f.owner()
 			o.get("/cabinet/login")
 			form := url.Values{"login": {f.sb.CabinetLogin}, "password": {f.sb.CabinetPassword}, "csrf": {o.csrf}}

@@ -16,29 +16,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jonboulle/clockwork"
 	"github.com/openkassa/kassa/device/cloud"
 	"github.com/openkassa/kassa/device/cloud/cloudtest"
 	"golang.org/x/crypto/bcrypt"
 )
 
-// clock is a settable clock for the server and poller.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newClock() *clock { return &clock{t: time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
+// newClock is the tests' clock of the cloud, at a fixed date until a test moves it.
+func newClock() *clockwork.FakeClock {
+	return clockwork.NewFakeClockAt(time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC))
 }
 
 type fixture struct {
@@ -46,7 +32,7 @@ type fixture struct {
 	srv   *Server
 	http  *httptest.Server
 	sb    Sandbox
-	clock *clock
+	clock *clockwork.FakeClock
 	dir   string
 }
 
