@@ -234,7 +234,7 @@ func (s *Server) adminShopLogin(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	user, password, err := s.newShopLogin(r.Context(), id, adminClientID)
+	user, password, err := s.newShopLogin(r.Context(), id, adminClientID, true)
 	if err != nil {
 		s.internal(w, r, err)
 		return
@@ -243,9 +243,10 @@ func (s *Server) adminShopLogin(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusCreated, map[string]string{"login": user, "password": password})
 }
 
-// newShopLogin issues a new integration pair of (point, client); the
-// client's earlier pair stops working.
-func (s *Server) newShopLogin(ctx context.Context, pointID, clientID string) (user, password string, err error) {
+// newShopLogin issues a new password for the integration pair of (point,
+// client) and returns its user name: the pair's own, or with fresh (or for a
+// new pair) a new one, the earlier name then ending at once.
+func (s *Server) newShopLogin(ctx context.Context, pointID, clientID string, fresh bool) (user, password string, err error) {
 	if password, err = s.secret(); err != nil {
 		return "", "", err
 	}
@@ -258,7 +259,7 @@ func (s *Server) newShopLogin(ctx context.Context, pointID, clientID string) (us
 		return "", "", err
 	}
 	user, err = s.store.IssueShopLogin(ctx, storage.ShopLogin{User: hex.EncodeToString(login), PointID: pointID, ClientID: clientID,
-		Salt: salt, Hash: hashSecret(salt, password)}, true)
+		Salt: salt, Hash: hashSecret(salt, password)}, fresh)
 	return user, password, err
 }
 

@@ -1,7 +1,6 @@
 package server
 
 import (
-	"encoding/hex"
 	"fmt"
 	"net/http"
 	"net/mail"
@@ -11,8 +10,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/openkassa/kassa/device/cloud"
-	"github.com/openkassa/kassa/fiscal"
 	"github.com/openkassa/kassa/device/cloud/server/storage"
+	"github.com/openkassa/kassa/fiscal"
 )
 
 type pointsData struct {
@@ -183,28 +182,12 @@ func (s *Server) newCredentials(w http.ResponseWriter, r *http.Request, c *cabin
 		notFound(w)
 		return
 	}
-	password, err := s.secret()
+	user, password, err := s.newShopLogin(r.Context(), id, cabinetClientID, true)
 	if err != nil {
 		s.internal(w, r, err)
 		return
 	}
-	salt, err := s.random(16)
-	if err != nil {
-		s.internal(w, r, err)
-		return
-	}
-	login, err := s.random(8)
-	if err != nil {
-		s.internal(w, r, err)
-		return
-	}
-	issued := &issuedPair{PointID: id, Login: hex.EncodeToString(login), Password: password}
-	_, err = s.store.IssueShopLogin(r.Context(), storage.ShopLogin{User: issued.Login, PointID: id, ClientID: cabinetClientID,
-		Salt: salt, Hash: hashSecret(salt, password)}, true)
-	if err != nil {
-		s.internal(w, r, err)
-		return
-	}
+	issued := &issuedPair{PointID: id, Login: user, Password: password}
 	s.log.Info("cloud: integration credentials issued in the cabinet", "point", id, "user", issued.Login)
 	s.renderPoints(w, r, c, http.StatusOK, "Новая пара выдана; прежняя больше не действует. Пароль показан один раз — сохраните его.", "", issued)
 }

@@ -90,21 +90,6 @@ func (s *Server) associate(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.guard.succeed(login, source)
-	password, err := s.secret()
-	if err != nil {
-		s.internal(w, r, err)
-		return
-	}
-	salt, err := s.random(16)
-	if err != nil {
-		s.internal(w, r, err)
-		return
-	}
-	user, err := s.random(8)
-	if err != nil {
-		s.internal(w, r, err)
-		return
-	}
 	pr, err := s.store.Point(r.Context(), pointID)
 	switch {
 	case errors.Is(err, storage.ErrNotFound) || err == nil && pr.Account != login:
@@ -114,8 +99,7 @@ func (s *Server) associate(w http.ResponseWriter, r *http.Request) {
 		s.internal(w, r, err)
 		return
 	}
-	name, err := s.store.IssueShopLogin(r.Context(), storage.ShopLogin{User: hex.EncodeToString(user), PointID: pointID, ClientID: clientID,
-		Salt: salt, Hash: hashSecret(salt, password)}, false)
+	name, password, err := s.newShopLogin(r.Context(), pointID, clientID, false)
 	if err != nil {
 		s.internal(w, r, err)
 		return
