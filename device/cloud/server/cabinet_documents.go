@@ -14,9 +14,9 @@ import (
 	"time"
 
 	"github.com/openkassa/kassa/device/cloud"
+	"github.com/openkassa/kassa/device/cloud/server/storage"
 	"github.com/openkassa/kassa/fiscal"
 	qrcode "github.com/skip2/go-qrcode"
-	"github.com/openkassa/kassa/device/cloud/server/storage"
 )
 
 // docFilter is the documents page's filter, as its query string carries it.

@@ -27,8 +27,8 @@ import (
 
 	"github.com/openkassa/kassa/device/cloud"
 	"github.com/openkassa/kassa/device/cloud/cloudtest"
-	"github.com/openkassa/kassa/device/cloud/server/storage"
 	kmail "github.com/openkassa/kassa/device/cloud/server/mail"
+	"github.com/openkassa/kassa/device/cloud/server/storage"
 	"github.com/openkassa/kassa/fiscal"
 	"github.com/openkassa/kassa/ofd/sim"
 	"golang.org/x/crypto/bcrypt"
