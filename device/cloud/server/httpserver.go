@@ -14,7 +14,7 @@ type ServerLimits struct {
 	Read       time.Duration // the whole request, body included; default 30 s
 	Write      time.Duration // from the end of the headers to the end of the answer; default 75 s (above the longest long-poll)
 	Idle       time.Duration // a kept-alive connection between requests; default 60 s
-	MaxConns   int           // connections at once; more are closed as they come; default 1024
+	MaxConns   int           // connections at once; more are closed as they come; default 4096
 }
 
 // HTTPServer is an http.Server for h with lim's timeouts and connection cap,
@@ -31,7 +31,9 @@ func HTTPServer(h http.Handler, lim ServerLimits) *http.Server {
 	def(&lim.Write, 75*time.Second)
 	def(&lim.Idle, 60*time.Second)
 	if lim.MaxConns <= 0 {
-		lim.MaxConns = 1024
+		// A cloud node holds a long-poll per register, a thousand and more,
+		// beside its shops' connections.
+		lim.MaxConns = 4096
 	}
 	c := &connCap{max: lim.MaxConns, open: map[net.Conn]bool{}}
 	return &http.Server{Handler: h, ReadHeaderTimeout: lim.ReadHeader, ReadTimeout: lim.Read,
