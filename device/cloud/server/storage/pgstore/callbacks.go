@@ -55,31 +55,39 @@ func (s *Store) TakeCallbacks(ctx context.Context, node string, dueBy, now, unti
 }
 
 // jobDoc reads, locking both when lock, the job's refusals and its document,
-// while the job is the one given.
-func jobDoc(ctx context.Context, tx pgx.Tx, j storage.CallbackJob, lock bool) (int, storage.Document, error) {
-	sql := "SELECT refusals FROM callback_jobs WHERE point_id = $1 AND doc_id = $2 AND seq = $3"
-	if lock {
-		sql += " FOR UPDATE"
-	}
+// while the job is the one given: one statement.
+func jobDoc(ctx context.Context, q pgx.Tx, j storage.CallbackJob, lock bool) (int, storage.Document, error) {
 	var refusals int
-	if err := tx.QueryRow(ctx, sql, j.PointID, j.ID, int64(j.Seq)).Scan(&refusals); err != nil {
+	var d storage.Document
+	err := scanDoc(q.QueryRow(ctx, jobDocSQL(lock), j.PointID, j.ID, int64(j.Seq)), &d, &refusals)
+	if err != nil {
 		return 0, storage.Document{}, notFound(err)
 	}
-	d, err := readDoc(ctx, tx, j.PointID, j.ID, lock)
 	d.Kind, d.Total = "", 0
-	return refusals, d, err
+	return refusals, d, nil
+}
+
+// jobDocSQL selects docCols and then the job's refusals, for the job of
+// point $1, document $2 and Seq $3.
+func jobDocSQL(lock bool) string {
+	sql := "SELECT " + docCols + `, j.refusals FROM callback_jobs j
+		JOIN documents d ON d.point_id = j.point_id AND d.id = j.doc_id
+		WHERE j.point_id = $1 AND j.doc_id = $2 AND j.seq = $3`
+	if lock {
+		sql += " FOR UPDATE OF j, d"
+	}
+	return sql
 }
 
 func (s *Store) CallbackDocument(ctx context.Context, j storage.CallbackJob) (storage.Document, error) {
+	// One statement: the job and its document as of one snapshot.
 	var d storage.Document
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		var err error
-		_, d, err = jobDoc(ctx, tx, j, false)
-		return err
-	})
+	var refusals int
+	err := scanDoc(s.pool.QueryRow(ctx, jobDocSQL(false), j.PointID, j.ID, int64(j.Seq)), &d, &refusals)
 	if err != nil {
-		return storage.Document{}, fmt.Errorf("callback of document %q of point %s: %w", j.ID, j.PointID, classify(err))
+		return storage.Document{}, fmt.Errorf("callback of document %q of point %s: %w", j.ID, j.PointID, classify(notFound(err)))
 	}
+	d.Kind, d.Total = "", 0
 	return d, nil
 }
 
@@ -95,13 +103,14 @@ func (s *Store) RefuseCallback(ctx context.Context, j storage.CallbackJob, r sto
 		if apply != nil {
 			apply(&d)
 		}
-		if err := saveDoc(ctx, tx, &d); err != nil {
+		var b pgx.Batch
+		if err := queueSaveDoc(&b, &d); err != nil {
 			return err
 		}
-		_, err = tx.Exec(ctx, `UPDATE callback_jobs SET refusals = $3, due = $4, owner = $5, until = $6
+		b.Queue(`UPDATE callback_jobs SET refusals = $3, due = $4, owner = $5, until = $6
 			WHERE point_id = $1 AND doc_id = $2`,
 			j.PointID, j.ID, d.CallbackAttempts, r.Next, j.Owner, nullTime(r.Hold))
-		return err
+		return tx.SendBatch(ctx, &b).Close()
 	})
 	if err != nil {
 		return storage.Document{}, fmt.Errorf("refused callback of document %q of point %s: %w", j.ID, j.PointID, classify(err))
@@ -124,11 +133,12 @@ func (s *Store) SettleCallback(ctx context.Context, j storage.CallbackJob, accep
 		if apply != nil {
 			apply(&d)
 		}
-		if err := saveDoc(ctx, tx, &d); err != nil {
+		var b pgx.Batch
+		if err := queueSaveDoc(&b, &d); err != nil {
 			return err
 		}
-		_, err = tx.Exec(ctx, "DELETE FROM callback_jobs WHERE point_id = $1 AND doc_id = $2", j.PointID, j.ID)
-		return err
+		b.Queue("DELETE FROM callback_jobs WHERE point_id = $1 AND doc_id = $2", j.PointID, j.ID)
+		return tx.SendBatch(ctx, &b).Close()
 	})
 	if err != nil {
 		return 0, fmt.Errorf("settling the callback of document %q of point %s: %w", j.ID, j.PointID, classify(err))

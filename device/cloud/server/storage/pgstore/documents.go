@@ -68,6 +68,15 @@ func readDoc(ctx context.Context, q pgx.Tx, pointID, id string, lock bool) (stor
 // readDoc: every field but its key, Hash, Body, Seq and Created. Kind and
 // Total follow: the fiscalInfo's while it is set, else the body's.
 func saveDoc(ctx context.Context, tx pgx.Tx, d *storage.Document) error {
+	var b pgx.Batch
+	if err := queueSaveDoc(&b, d); err != nil {
+		return err
+	}
+	return tx.SendBatch(ctx, &b).Close()
+}
+
+// queueSaveDoc queues saveDoc's statement on b, to go with others in one round trip.
+func queueSaveDoc(b *pgx.Batch, d *storage.Document) error {
 	fiscal, err1 := jsonOf(d.FiscalInfo)
 	failure, err2 := jsonOf(d.FailureInfo)
 	if err := errors.Join(err1, err2); err != nil {
@@ -77,7 +86,7 @@ func saveDoc(ctx context.Context, tx pgx.Tx, d *storage.Document) error {
 	if fi := d.FiscalInfo; fi != nil {
 		kind, total, fn, shift, date = fi.CheckType, int64(fi.Sum), fi.FNNumber, fi.ShiftNumber, fi.Date
 	}
-	_, err := tx.Exec(ctx, `UPDATE documents SET
+	b.Queue(`UPDATE documents SET
 		response_url = $3, state = $4, changed = $5, lease_until = $6, lease_owner = $7,
 		leases = $8, requeued = $9, fiscal_info = $10, failure_info = $11, message = $12,
 		fiscalized = $13, ofd_acked = $14, callback_attempts = $15, callback_error = $16,
@@ -88,7 +97,7 @@ func saveDoc(ctx context.Context, tx pgx.Tx, d *storage.Document) error {
 		d.Leases, d.Requeued, fiscal, failure, d.Message,
 		nullTime(d.Fiscalized), nullTime(d.OFDDeliveredAt), d.CallbackAttempts, d.CallbackError,
 		kind, total, fn, shift, date)
-	return err
+	return nil
 }
 
 func (s *Store) PostDocument(ctx context.Context, n storage.NewDocument) (storage.Document, bool, error) {
@@ -158,68 +167,85 @@ func (s *Store) DocumentBody(ctx context.Context, pointID, id string) ([]byte, e
 // each other's rows rather than wait, and neither can take a row the other
 // leased, since a locked row's qualification is checked again on its
 // committed version.
+//
+// One round trip: the statement also reads the earliest end of the running
+// leases it passed over (in its snapshot, before its own update: the rows it
+// leases were not running leases then), and a second query in the same
+// batch reads it again for when the statement leased nothing.
 func (s *Store) Lease(ctx context.Context, r storage.LeaseRequest, takenMessage string) (storage.Leased, error) {
 	out := storage.Leased{Documents: []storage.Document{}}
 	after := ""
 	if r.Resume {
 		after = r.After
 	}
-	rows, err := s.pool.Query(ctx, `WITH
+	var b pgx.Batch
+	b.Queue(`WITH
 		after AS (SELECT coalesce((SELECT seq FROM documents WHERE point_id = $1 AND id = $2), 0) AS seq),
 		cand AS (
-			SELECT point_id, id FROM documents
+			SELECT point_id, id, seq FROM documents
 			WHERE point_id = $1 AND state IN `+queued+` AND seq > (SELECT seq FROM after)
 				AND (state <> 'PENDING' OR lease_until IS NULL OR lease_until <= $3
 					OR ($4 AND lease_owner IN ('', $5)))
 			ORDER BY seq
 			LIMIT $6
-			FOR UPDATE SKIP LOCKED)
-		UPDATE documents d SET
-			changed = CASE WHEN d.state = 'PENDING' THEN d.changed ELSE $3 END,
-			message = CASE WHEN d.state = 'PENDING' THEN d.message ELSE $7 END,
-			state = 'PENDING', lease_until = $8, lease_owner = $5, leases = d.leases + 1
-		FROM cand WHERE d.point_id = cand.point_id AND d.id = cand.id
-		RETURNING `+docCols+`, d.body`,
+			FOR UPDATE SKIP LOCKED),
+		bound AS (SELECT CASE WHEN count(*) = $6 THEN max(seq) ELSE 9223372036854775807 END AS seq FROM cand),
+		upd AS (
+			UPDATE documents d SET
+				changed = CASE WHEN d.state = 'PENDING' THEN d.changed ELSE $3 END,
+				message = CASE WHEN d.state = 'PENDING' THEN d.message ELSE $7 END,
+				state = 'PENDING', lease_until = $8, lease_owner = $5, leases = d.leases + 1
+			FROM cand WHERE d.point_id = cand.point_id AND d.id = cand.id
+			RETURNING `+docCols+`, d.body)
+		SELECT upd.*, (SELECT min(lease_until) FROM documents
+			WHERE point_id = $1 AND state IN `+queued+` AND state = 'PENDING' AND lease_until > $3
+				AND seq > (SELECT seq FROM after) AND seq < (SELECT seq FROM bound)
+				AND id NOT IN (SELECT id FROM cand) AND NOT ($4 AND lease_owner IN ('', $5)))
+		FROM upd`,
 		r.PointID, after, r.Now, r.Resume, r.Owner, max(r.Max, 1), takenMessage, r.Until)
-	if err != nil {
+	b.Queue(nextExpirySQL, r.PointID, r.Now, after, r.Resume, r.Owner)
+	br := s.pool.SendBatch(ctx, &b)
+	defer br.Close()
+	fail := func(err error) (storage.Leased, error) {
 		return storage.Leased{}, fmt.Errorf("pgstore: lease for point %s: %w", r.PointID, classify(err))
 	}
+	rows, err := br.Query()
+	if err != nil {
+		return fail(err)
+	}
+	var next *time.Time
 	for rows.Next() {
 		var d storage.Document
-		if err := scanDoc(rows, &d, &d.Body); err != nil {
+		if err := scanDoc(rows, &d, &d.Body, &next); err != nil {
 			rows.Close()
-			return storage.Leased{}, fmt.Errorf("pgstore: lease for point %s: %w", r.PointID, classify(err))
+			return fail(err)
 		}
 		d.Kind, d.Total = "", 0
 		out.Documents = append(out.Documents, d)
 	}
 	if err := rows.Err(); err != nil {
-		return storage.Leased{}, fmt.Errorf("pgstore: lease for point %s: %w", r.PointID, classify(err))
+		return fail(err)
 	}
 	slices.SortFunc(out.Documents, func(a, b storage.Document) int { return compareSeq(a.Seq, b.Seq) })
-
-	// The earliest end of the running leases the lease passed over: all of
-	// them, or, when it stopped at Max, those before its last document.
-	ids := make([]string, len(out.Documents))
-	var bound int64 = 1<<63 - 1
-	for i, d := range out.Documents {
-		ids[i] = d.ID
+	if len(out.Documents) == 0 {
+		if err := br.QueryRow().Scan(&next); err != nil {
+			return fail(err)
+		}
 	}
-	if n := len(out.Documents); n == max(r.Max, 1) {
-		bound = int64(out.Documents[n-1].Seq)
-	}
-	var next *time.Time
-	err = s.pool.QueryRow(ctx, `SELECT min(lease_until) FROM documents
-		WHERE point_id = $1 AND state IN `+queued+` AND state = 'PENDING' AND lease_until > $2
-			AND seq > coalesce((SELECT seq FROM documents WHERE point_id = $1 AND id = $3), 0) AND seq < $4
-			AND NOT (id = ANY ($5)) AND NOT ($6 AND lease_owner IN ('', $7))`,
-		r.PointID, r.Now, after, bound, ids, r.Resume, r.Owner).Scan(&next)
-	if err != nil {
-		return storage.Leased{}, fmt.Errorf("pgstore: lease for point %s: %w", r.PointID, classify(err))
+	if err := br.Close(); err != nil {
+		return fail(err)
 	}
 	out.NextExpiry = timeOf(next)
 	return out, nil
 }
+
+// nextExpirySQL is the earliest end of the point $1's running leases at $2
+// after the document $3 ("": from the start), but those the register $5
+// holds when resuming ($4): what a lease that took nothing passed over.
+const nextExpirySQL = `SELECT min(lease_until) FROM documents
+	WHERE point_id = $1 AND state IN ` + queued + ` AND state = 'PENDING' AND lease_until > $2
+		AND seq > coalesce((SELECT seq FROM documents WHERE point_id = $1 AND id = $3), 0)
+		AND NOT ($4 AND lease_owner IN ('', $5))`
 
 func compareSeq(a, b uint64) int {
 	switch {
@@ -231,32 +257,51 @@ func compareSeq(a, b uint64) int {
 	return 0
 }
 
+// Report runs in four round trips whatever the number of results: BEGIN;
+// the documents, locked, with the register's health; every write, in one
+// batch; COMMIT.
 func (s *Store) Report(ctx context.Context, pointID string, ids []string, at time.Time, apply func(int, *storage.Document)) (storage.Reported, error) {
 	var out storage.Reported
 	err := s.tx(ctx, func(tx pgx.Tx) error {
 		out = storage.Reported{}
 		// The documents, locked in id order: two reports of the same ids in
 		// another order wait rather than deadlock.
-		rows, err := tx.Query(ctx, "SELECT "+docCols+" FROM documents d WHERE d.point_id = $1 AND d.id = ANY ($2) ORDER BY d.id FOR UPDATE OF d",
+		var rb pgx.Batch
+		rb.Queue("SELECT "+docCols+" FROM documents d WHERE d.point_id = $1 AND d.id = ANY ($2) ORDER BY d.id FOR UPDATE OF d",
 			pointID, ids)
+		rb.Queue("SELECT health FROM registers WHERE point_id = $1", pointID)
+		br := tx.SendBatch(ctx, &rb)
+		docs := map[string]*storage.Document{}
+		rows, err := br.Query()
 		if err != nil {
+			br.Close()
 			return err
 		}
-		docs := map[string]*storage.Document{}
 		for rows.Next() {
 			d := new(storage.Document)
 			if err := scanDoc(rows, d); err != nil {
 				rows.Close()
+				br.Close()
 				return err
 			}
 			d.Kind, d.Total = "", 0
 			docs[d.ID] = d
 		}
 		if err := rows.Err(); err != nil {
+			br.Close()
+			return err
+		}
+		var healthJSON []byte
+		if err := br.QueryRow().Scan(&healthJSON); err != nil && !errors.Is(err, pgx.ErrNoRows) {
+			br.Close()
+			return err
+		}
+		if err := br.Close(); err != nil {
 			return err
 		}
 		var health *cloud.Health
 		healthRead := false
+		var wb pgx.Batch
 		for i, id := range ids {
 			d, ok := docs[id]
 			if !ok {
@@ -270,7 +315,7 @@ func (s *Store) Report(ctx context.Context, pointID string, ids []string, at tim
 			d.LeasedUntil, d.LeaseOwner = time.Time{}, ""
 			if fi := d.FiscalInfo; fi != nil && fi.FNNumber != "" && fi.FNDocNumber > 0 {
 				if !healthRead {
-					if health, err = pointHealth(ctx, tx, pointID); err != nil {
+					if health, err = fromJSON[cloud.Health](healthJSON); err != nil {
 						return err
 					}
 					healthRead = true
@@ -278,45 +323,33 @@ func (s *Store) Report(ctx context.Context, pointID string, ids []string, at tim
 				fd := uint32(fi.FNDocNumber)
 				if health != nil && health.Drive.Number == fi.FNNumber && fd <= health.OFDAckedThrough {
 					d.OFDDeliveredAt = at // the result came late: the OFD has it already
-				} else if _, err := tx.Exec(ctx, `INSERT INTO unacked (point_id, drive, fd, doc_id) VALUES ($1, $2, $3, $4)
+				} else {
+					wb.Queue(`INSERT INTO unacked (point_id, drive, fd, doc_id) VALUES ($1, $2, $3, $4)
 					ON CONFLICT (point_id, drive, fd) DO UPDATE SET doc_id = EXCLUDED.doc_id`,
-					pointID, fi.FNNumber, int64(fd), id); err != nil {
-					return err
+						pointID, fi.FNNumber, int64(fd), id)
 				}
 			}
 			if d.ResponseURL != "" {
 				// Due at once; a count of refusals already there stays.
-				if _, err := tx.Exec(ctx, `INSERT INTO callback_jobs (point_id, doc_id, seq, due) VALUES ($1, $2, $3, $4)
+				wb.Queue(`INSERT INTO callback_jobs (point_id, doc_id, seq, due) VALUES ($1, $2, $3, $4)
 					ON CONFLICT (point_id, doc_id) DO UPDATE SET seq = EXCLUDED.seq, due = EXCLUDED.due`,
-					pointID, id, int64(d.Seq), at); err != nil {
-					return err
-				}
+					pointID, id, int64(d.Seq), at)
 				d.CallbackDue = true
 			}
-			if err := saveDoc(ctx, tx, d); err != nil {
+			if err := queueSaveDoc(&wb, d); err != nil {
 				return err
 			}
 			out.Changed = append(out.Changed, *d)
 		}
-		return nil
+		if wb.Len() == 0 {
+			return nil
+		}
+		return tx.SendBatch(ctx, &wb).Close()
 	})
 	if err != nil {
 		return storage.Reported{}, fmt.Errorf("pgstore: results for point %s: %w", pointID, classify(err))
 	}
 	return out, nil
-}
-
-// pointHealth is the last health of the point's register, or nil.
-func pointHealth(ctx context.Context, tx pgx.Tx, pointID string) (*cloud.Health, error) {
-	var b []byte
-	err := tx.QueryRow(ctx, "SELECT health FROM registers WHERE point_id = $1", pointID).Scan(&b)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	return fromJSON[cloud.Health](b)
 }
 
 func (s *Store) Requeue(ctx context.Context, pointID, id string, at time.Time, message string) (storage.Document, error) {
