@@ -118,14 +118,21 @@ func (s *Store) RefuseCallback(ctx context.Context, j storage.CallbackJob, r sto
 	return d, nil
 }
 
+// SettleCallback runs in two round trips: BEGIN with the job and its
+// document, locked; the writes with COMMIT.
 func (s *Store) SettleCallback(ctx context.Context, j storage.CallbackJob, accepted bool, apply func(*storage.Document)) (int, error) {
 	var refusals int
-	err := s.tx(ctx, func(tx pgx.Tx) error {
-		var d storage.Document
-		var err error
-		if refusals, d, err = jobDoc(ctx, tx, j, true); err != nil {
-			return err
+	var d storage.Document
+	err := s.batchTx(ctx, func(b *pgx.Batch) {
+		b.Queue(jobDocSQL(true), j.PointID, j.ID, int64(j.Seq))
+	}, func(br pgx.BatchResults) error {
+		d, refusals = storage.Document{}, 0
+		if err := scanDoc(br.QueryRow(), &d, &refusals); err != nil {
+			return notFound(err)
 		}
+		d.Kind, d.Total = "", 0
+		return nil
+	}, func(b *pgx.Batch) error {
 		if accepted {
 			d.CallbackAttempts++
 			d.CallbackError = ""
@@ -133,12 +140,11 @@ func (s *Store) SettleCallback(ctx context.Context, j storage.CallbackJob, accep
 		if apply != nil {
 			apply(&d)
 		}
-		var b pgx.Batch
-		if err := queueSaveDoc(&b, &d); err != nil {
+		if err := queueSaveDoc(b, &d); err != nil {
 			return err
 		}
 		b.Queue("DELETE FROM callback_jobs WHERE point_id = $1 AND doc_id = $2", j.PointID, j.ID)
-		return tx.SendBatch(ctx, &b).Close()
+		return nil
 	})
 	if err != nil {
 		return 0, fmt.Errorf("settling the callback of document %q of point %s: %w", j.ID, j.PointID, classify(err))

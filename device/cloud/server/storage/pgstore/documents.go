@@ -257,51 +257,44 @@ func compareSeq(a, b uint64) int {
 	return 0
 }
 
-// Report runs in four round trips whatever the number of results: BEGIN;
-// the documents, locked, with the register's health; every write, in one
-// batch; COMMIT.
+// Report runs in two round trips whatever the number of results: BEGIN with
+// the documents, locked, and the register's health; every write with COMMIT.
 func (s *Store) Report(ctx context.Context, pointID string, ids []string, at time.Time, apply func(int, *storage.Document)) (storage.Reported, error) {
 	var out storage.Reported
-	err := s.tx(ctx, func(tx pgx.Tx) error {
-		out = storage.Reported{}
+	var docs map[string]*storage.Document
+	var healthJSON []byte
+	err := s.batchTx(ctx, func(b *pgx.Batch) {
 		// The documents, locked in id order: two reports of the same ids in
 		// another order wait rather than deadlock.
-		var rb pgx.Batch
-		rb.Queue("SELECT "+docCols+" FROM documents d WHERE d.point_id = $1 AND d.id = ANY ($2) ORDER BY d.id FOR UPDATE OF d",
+		b.Queue("SELECT "+docCols+" FROM documents d WHERE d.point_id = $1 AND d.id = ANY ($2) ORDER BY d.id FOR UPDATE OF d",
 			pointID, ids)
-		rb.Queue("SELECT health FROM registers WHERE point_id = $1", pointID)
-		br := tx.SendBatch(ctx, &rb)
-		docs := map[string]*storage.Document{}
+		b.Queue("SELECT health FROM registers WHERE point_id = $1", pointID)
+	}, func(br pgx.BatchResults) error {
+		docs, healthJSON = map[string]*storage.Document{}, nil
 		rows, err := br.Query()
 		if err != nil {
-			br.Close()
 			return err
 		}
 		for rows.Next() {
 			d := new(storage.Document)
 			if err := scanDoc(rows, d); err != nil {
 				rows.Close()
-				br.Close()
 				return err
 			}
 			d.Kind, d.Total = "", 0
 			docs[d.ID] = d
 		}
 		if err := rows.Err(); err != nil {
-			br.Close()
 			return err
 		}
-		var healthJSON []byte
 		if err := br.QueryRow().Scan(&healthJSON); err != nil && !errors.Is(err, pgx.ErrNoRows) {
-			br.Close()
 			return err
 		}
-		if err := br.Close(); err != nil {
-			return err
-		}
+		return nil
+	}, func(wb *pgx.Batch) error {
+		out = storage.Reported{}
 		var health *cloud.Health
 		healthRead := false
-		var wb pgx.Batch
 		for i, id := range ids {
 			d, ok := docs[id]
 			if !ok {
@@ -315,6 +308,7 @@ func (s *Store) Report(ctx context.Context, pointID string, ids []string, at tim
 			d.LeasedUntil, d.LeaseOwner = time.Time{}, ""
 			if fi := d.FiscalInfo; fi != nil && fi.FNNumber != "" && fi.FNDocNumber > 0 {
 				if !healthRead {
+					var err error
 					if health, err = fromJSON[cloud.Health](healthJSON); err != nil {
 						return err
 					}
@@ -336,15 +330,12 @@ func (s *Store) Report(ctx context.Context, pointID string, ids []string, at tim
 					pointID, id, int64(d.Seq), at)
 				d.CallbackDue = true
 			}
-			if err := queueSaveDoc(&wb, d); err != nil {
+			if err := queueSaveDoc(wb, d); err != nil {
 				return err
 			}
 			out.Changed = append(out.Changed, *d)
 		}
-		if wb.Len() == 0 {
-			return nil
-		}
-		return tx.SendBatch(ctx, &wb).Close()
+		return nil
 	})
 	if err != nil {
 		return storage.Reported{}, fmt.Errorf("pgstore: results for point %s: %w", pointID, classify(err))

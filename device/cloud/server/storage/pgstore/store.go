@@ -114,6 +114,62 @@ func (s *Store) txRetry(ctx context.Context, uniqueToo bool, fn func(pgx.Tx) err
 	}
 }
 
+// batchTx runs a transaction of two round trips, again from the start when
+// it is retryable (see txRetry): BEGIN goes with the statements read queues,
+// whose results scan reads; then the statements write queues (from what
+// scan found) go with COMMIT. A failure rolls back; a connection left in a
+// transaction is not returned to the pool.
+func (s *Store) batchTx(ctx context.Context, read func(*pgx.Batch), scan func(pgx.BatchResults) error, write func(*pgx.Batch) error) error {
+	for i := 1; ; i++ {
+		err := s.batchTxOnce(ctx, read, scan, write)
+		if err == nil || i == retries || !retryable(err, false) || ctx.Err() != nil {
+			return err
+		}
+	}
+}
+
+func (s *Store) batchTxOnce(ctx context.Context, read func(*pgx.Batch), scan func(pgx.BatchResults) error, write func(*pgx.Batch) error) (err error) {
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Release()
+	defer func() {
+		if err != nil && !conn.Conn().IsClosed() && conn.Conn().PgConn().TxStatus() != 'I' {
+			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			conn.Exec(rctx, "ROLLBACK")
+			cancel()
+		}
+	}()
+	b := &pgx.Batch{}
+	b.Queue("BEGIN")
+	read(b)
+	br := conn.SendBatch(ctx, b)
+	if _, err := br.Exec(); err != nil {
+		br.Close()
+		return err
+	}
+	if err := scan(br); err != nil {
+		br.Close()
+		return err
+	}
+	if err := br.Close(); err != nil {
+		return err
+	}
+	b = &pgx.Batch{}
+	if err := write(b); err != nil {
+		return err
+	}
+	b.Queue("COMMIT")
+	if err := conn.SendBatch(ctx, b).Close(); err != nil {
+		return err
+	}
+	if st := conn.Conn().PgConn().TxStatus(); st != 'I' {
+		return fmt.Errorf("pgstore: transaction not committed (status %c)", st)
+	}
+	return nil
+}
+
 // classify marks PostgreSQL's full disk (SQLSTATE 53100, disk_full) with
 // storage.ErrNoSpace, keeping err in the chain; other errors it returns as
 // they are.
