@@ -121,14 +121,6 @@ func (s *Server) logStoreError(msg string, err error, args ...any) {
 // with its alerts, so concurrent heartbeats never send one alert twice.
 func (s *Server) evaluate(pointID string) {
 	ctx := s.ctx
-	pr, err := s.store.Point(ctx, pointID)
-	if errors.Is(err, storage.ErrNotFound) {
-		return
-	}
-	if err != nil {
-		s.logStoreError("cloud: evaluating alerts", err, "point", pointID)
-		return
-	}
 	now := s.now()
 	active, err := s.conditions(pointID, now)
 	if err != nil {
@@ -143,6 +135,19 @@ func (s *Server) evaluate(pointID string) {
 	isOpen := map[string]bool{}
 	for _, in := range open {
 		isOpen[incidentKey(in)] = true
+	}
+	// The point is read only when an incident opens or closes: most
+	// evaluations change nothing.
+	if !incidentsChange(active, open) {
+		return
+	}
+	pr, err := s.store.Point(ctx, pointID)
+	if errors.Is(err, storage.ErrNotFound) {
+		return
+	}
+	if err != nil {
+		s.logStoreError("cloud: evaluating alerts", err, "point", pointID)
+		return
 	}
 	changed := false
 	for _, k := range sortedKeys(active) {
@@ -174,6 +179,20 @@ func (s *Server) evaluate(pointID string) {
 	if changed {
 		s.takeAlerts()
 	}
+}
+
+// incidentsChange says whether evaluate has an incident to open (a
+// condition with none open) or to close (an open one whose condition is gone).
+func incidentsChange(active map[string]storage.Incident, open []storage.Incident) bool {
+	if len(active) != len(open) {
+		return true
+	}
+	for _, in := range open {
+		if _, ok := active[incidentKey(in)]; !ok {
+			return true
+		}
+	}
+	return false
 }
 
 // alertEntries are the incident's alert for each of the point's destinations.
