@@ -116,7 +116,7 @@ func (r *Runtime) printQueued(ctx context.Context) {
 			r.log.Warn("print failed; it stays queued", "fd", p.FD, "err", err)
 			return
 		}
-		if err := r.store.Printed(p.FD); err != nil {
+		if err := r.store.Printed(p); err != nil {
 			r.log.Error("print queue", "err", err)
 			return
 		}

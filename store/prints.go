@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
@@ -13,9 +14,13 @@ import (
 type Print struct {
 	FD   uint32 `json:"fd"`
 	Copy bool   `json:"copy,omitempty"`
+	key  []byte // its place in the queue, as Prints read it
 }
 
-var bucketPrints = []byte("prints") // FD → Print: the durable print queue
+// bucketPrints is the durable print queue: FD → the original's Print, and
+// FD + a sequence number → each copy asked for, so that a copy queued while
+// its original prints is a page of its own, printed after it.
+var bucketPrints = []byte("prints")
 
 // QueuePrint adds a document to the print queue; it survives restarts until Printed.
 func (s *Store) QueuePrint(p Print) error {
@@ -27,7 +32,15 @@ func queuePrint(tx *bolt.Tx, p Print) error {
 	if err != nil {
 		return err
 	}
-	return putJSON(b, binary.BigEndian.AppendUint32(nil, p.FD), p)
+	key := binary.BigEndian.AppendUint32(nil, p.FD)
+	if p.Copy {
+		n, err := b.NextSequence()
+		if err != nil {
+			return err
+		}
+		key = binary.BigEndian.AppendUint64(key, n)
+	}
+	return putJSON(b, key, p)
 }
 
 // Prints returns the print queue in document order.
@@ -43,6 +56,7 @@ func (s *Store) Prints() ([]Print, error) {
 			if err := json.Unmarshal(v, &p); err != nil {
 				return fmt.Errorf("store: print queue entry %x: %w", k, err)
 			}
+			p.key = bytes.Clone(k)
 			out = append(out, p)
 			return nil
 		})
@@ -50,13 +64,18 @@ func (s *Store) Prints() ([]Print, error) {
 	return out, err
 }
 
-// Printed takes a document off the print queue.
-func (s *Store) Printed(fd uint32) error {
+// Printed takes a page Prints returned off the print queue; what was queued
+// meanwhile, a copy of the same document among it, stays.
+func (s *Store) Printed(p Print) error {
+	key := p.key
+	if key == nil {
+		key = binary.BigEndian.AppendUint32(nil, p.FD)
+	}
 	return s.update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketPrints)
 		if b == nil {
 			return nil
 		}
-		return b.Delete(binary.BigEndian.AppendUint32(nil, fd))
+		return b.Delete(key)
 	})
 }

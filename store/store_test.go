@@ -106,8 +106,10 @@ func TestLifecycle(t *testing.T) {
 	if p, _ := s2.Prints(); len(p) != 2 || p[0].FD != 1 || !p[0].Copy {
 		t.Fatalf("print queue is not in document order: %v", p)
 	}
-	s2.Printed(1)
-	s2.Printed(2)
+	queued, _ := s2.Prints()
+	for _, p := range queued {
+		s2.Printed(p)
+	}
 	if p, _ := s2.Prints(); len(p) != 0 {
 		t.Fatalf("printed documents still queued: %v", p)
 	}
@@ -542,5 +544,32 @@ func TestSettlementPrints(t *testing.T) {
 	st.Fiscalized("c", Fiscal{FD: 2}, nil, true)
 	if !st.Prints() {
 		t.Fatal("a settlement with a receipt to print says it does not")
+	}
+}
+
+// A copy asked for while its original is printing is a page of its own: the
+// original's Printed leaves it queued, after the original.
+func TestCopyQueuedWhileOriginalPrints(t *testing.T) {
+	s, err := Open(filepath.Join(t.TempDir(), "kassa.db"), Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.QueuePrint(Print{FD: 7}); err != nil {
+		t.Fatal(err)
+	}
+	printing, _ := s.Prints() // the print loop takes the original…
+	s.QueuePrint(Print{FD: 7, Copy: true})
+	s.QueuePrint(Print{FD: 7, Copy: true}) // …a technician asks for two copies meanwhile
+	if err := s.Printed(printing[0]); err != nil {
+		t.Fatal(err)
+	}
+	left, _ := s.Prints()
+	if len(left) != 2 || left[0].FD != 7 || !left[0].Copy || !left[1].Copy {
+		t.Fatalf("after the original printed: %+v, want the two copies", left)
+	}
+	s.Printed(left[0])
+	if rest, _ := s.Prints(); len(rest) != 1 || !rest[0].Copy {
+		t.Fatalf("after a copy printed: %+v, want the other copy", rest)
 	}
 }
