@@ -263,11 +263,17 @@ func (s *Server) every(d time.Duration, f func()) {
 }
 
 // Close ends waiting leases, callbacks and alerts (those not done stay due
-// in the store) and closes the store if Open opened it; stop serving Handler
-// first, since requests after Close fail.
+// in the store, and the holds of this node on them are let go, so that
+// another node takes them at once) and closes the store if Open opened it;
+// stop serving Handler first, since requests after Close fail.
 func (s *Server) Close() error {
 	s.cancel()
 	s.wg.Wait()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := s.store.ReleaseHolds(ctx, s.node); err != nil {
+		s.log.Warn("cloud: handing this node's callbacks and alerts to the others", "err", err)
+	}
 	if s.ownsStore {
 		return s.store.Close()
 	}

@@ -281,6 +281,12 @@ type Alerts interface {
 	// and appends alerts as OpenIncident does; false when none was open.
 	CloseIncident(ctx context.Context, in Incident, alerts []AlertEntry) (bool, error)
 
+	// ReleaseHolds lets go of every callback job and alert destination that
+	// node holds, at once rather than when their holds end: a node shutting
+	// down hands its work to the others. Jobs and entries keep their Due and
+	// order; what another node holds is left alone.
+	ReleaseHolds(ctx context.Context, node string) error
+
 	// ClaimAlert returns the oldest entry not Done of a destination and
 	// holds the destination for node until `until`: of (channel, to), if
 	// channel is not ""; else of any destination no node holds (no hold, or

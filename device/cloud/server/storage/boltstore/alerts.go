@@ -203,3 +203,16 @@ func (s *Store) AlertLog(ctx context.Context, points []string, limit int) ([]sto
 	}
 	return out, nil
 }
+
+func (s *Store) ReleaseHolds(_ context.Context, node string) error {
+	s.holdsMu.Lock()
+	defer s.holdsMu.Unlock()
+	for _, holds := range []map[string]hold{s.jobs, s.dests} {
+		for k, h := range holds {
+			if h.node == node {
+				delete(holds, k)
+			}
+		}
+	}
+	return nil
+}

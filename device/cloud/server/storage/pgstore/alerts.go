@@ -215,3 +215,17 @@ func (s *Store) AlertLog(ctx context.Context, points []string, limit int) ([]sto
 	}
 	return out, nil
 }
+
+func (s *Store) ReleaseHolds(ctx context.Context, node string) error {
+	err := s.tx(ctx, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `UPDATE callback_jobs SET owner = '', until = NULL WHERE owner = $1`, node); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, `UPDATE alert_outboxes SET owner = '', until = NULL WHERE owner = $1`, node)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("pgstore: releasing the holds of node %s: %w", node, classify(err))
+	}
+	return nil
+}

@@ -149,3 +149,55 @@ func testAlertOutbox(t *testing.T, e *env) {
 		}
 	}
 }
+
+// A node that lets go of its holds hands its callback jobs and alert
+// destinations to the others at once; another node's holds stay.
+func testReleaseHolds(t *testing.T, e *env) {
+	e.point("p1")
+	e.withCallback("p1", "cb0", "cb1")
+	until := e.now.Add(time.Minute)
+	take := func(node string) int {
+		t.Helper()
+		jobs, err := e.s.TakeCallbacks(e.ctx, node, e.now, e.now, until, 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(jobs)
+	}
+	if n := take("n1"); n != 2 {
+		t.Fatalf("n1 took %d jobs, want 2", n)
+	}
+	if n := take("n2"); n != 0 {
+		t.Fatalf("n2 took %d of n1's held jobs", n)
+	}
+	if err := e.s.ReleaseHolds(e.ctx, "n2"); err != nil { // holds nothing: changes nothing
+		t.Fatal(err)
+	}
+	if n := take("n3"); n != 0 {
+		t.Fatalf("n3 took %d jobs after n2 let go of none", n)
+	}
+	if err := e.s.ReleaseHolds(e.ctx, "n1"); err != nil {
+		t.Fatal(err)
+	}
+	if n := take("n2"); n != 2 {
+		t.Fatalf("n2 took %d jobs after n1 let go, want 2", n)
+	}
+
+	mail := entry("p1", "k1", true, "email", "o@example.com")
+	if _, err := e.s.OpenIncident(e.ctx, storage.Incident{PointID: "p1", Kind: "k1", Since: e.now}, []storage.AlertEntry{mail}); err != nil {
+		t.Fatal(err)
+	}
+	a, err := e.s.ClaimAlert(e.ctx, "n1", "", "", e.now, until)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = e.s.ClaimAlert(e.ctx, "n2", "", "", e.now, until)
+	wantErr(t, "a claim of n1's destination", err, storage.ErrNotFound)
+	if err := e.s.ReleaseHolds(e.ctx, "n1"); err != nil {
+		t.Fatal(err)
+	}
+	b, err := e.s.ClaimAlert(e.ctx, "n2", "", "", e.now, until)
+	if err != nil || b.Seq != a.Seq {
+		t.Fatalf("n2's claim after n1 let go: %+v, %v; want entry %d", b, err, a.Seq)
+	}
+}

@@ -47,6 +47,7 @@ func Run(t *testing.T, open func(t *testing.T) storage.Store) {
 		{"Incidents", testIncidents},
 		{"IncidentOpenedOnce", testIncidentOpenedOnce},
 		{"AlertOutbox", testAlertOutbox},
+		{"ReleaseHolds", testReleaseHolds},
 		{"ListFilters", testListFilters},
 		{"ListPagesWhilePosting", testListPagesWhilePosting},
 		{"Totals", testTotals},
