@@ -47,10 +47,10 @@ var mutants = []mutant{
 	{
 		name: "cloud-idempotency",
 		why:  "the cloud takes a re-posted id as a new document",
-		file: "device/cloud/server/shop.go",
-		old:  "\t\tif found {\n\t\t\tif rec.Hash != hash {",
-		new:  "\t\tif false && found {\n\t\t\tif rec.Hash != hash {",
-		pkgs: []string{"./device/cloud/server"},
+		file: "device/cloud/server/storage/boltstore/documents.go",
+		old:  "\t\tif found {\n\t\t\tif rec.Hash != n.Hash {",
+		new:  "\t\tif false && found {\n\t\t\tif rec.Hash != n.Hash {",
+		pkgs: []string{"./device/cloud/server/storage/boltstore", "./device/cloud/server"},
 	},
 	{
 		name: "crc-polynomial",
