@@ -3,62 +3,15 @@ package boltstore
 import (
 	"bytes"
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"slices"
-	"strconv"
 	"strings"
-	"time"
 
 	"github.com/openkassa/kassa/device/cloud"
 	"github.com/openkassa/kassa/device/cloud/server/storage"
 	bolt "go.etcd.io/bbolt"
 )
-
-// cursor is a position in the list's order: CreatedAt descending, then
-// PointID and ID descending.
-type cursor struct {
-	created time.Time
-	pointID string
-	id      string
-}
-
-func cursorOf(d *storage.Document) cursor {
-	return cursor{created: d.CreatedAt(), pointID: d.PointID, id: d.ID}
-}
-
-// before says whether a comes before b in the list.
-func (a cursor) before(b cursor) bool {
-	if c := a.created.Compare(b.created); c != 0 {
-		return c > 0
-	}
-	if a.pointID != b.pointID {
-		return a.pointID > b.pointID
-	}
-	return a.id > b.id
-}
-
-func (c cursor) String() string {
-	raw := strconv.FormatInt(c.created.UnixNano(), 10) + "\x00" + c.pointID + "\x00" + c.id
-	return base64.RawURLEncoding.EncodeToString([]byte(raw))
-}
-
-func parseCursor(s string) (cursor, error) {
-	raw, err := base64.RawURLEncoding.DecodeString(s)
-	if err != nil {
-		return cursor{}, fmt.Errorf("cursor %q: %w", s, err)
-	}
-	parts := strings.SplitN(string(raw), "\x00", 3)
-	if len(parts) != 3 {
-		return cursor{}, fmt.Errorf("cursor %q: not ours", s)
-	}
-	n, err := strconv.ParseInt(parts[0], 10, 64)
-	if err != nil {
-		return cursor{}, fmt.Errorf("cursor %q: %w", s, err)
-	}
-	return cursor{created: time.Unix(0, n), pointID: parts[1], id: parts[2]}, nil
-}
 
 // match says whether the document passes the query's filters other than
 // its point and range; d has Kind and Total.
@@ -77,9 +30,9 @@ func match(q *storage.DocQuery, d *storage.Document) bool {
 }
 
 func (s *Store) ListDocuments(ctx context.Context, q storage.DocQuery) (storage.DocPage, error) {
-	var after *cursor
+	var after *storage.Cursor
 	if q.After != "" {
-		c, err := parseCursor(q.After)
+		c, err := storage.ParseCursor(q.After)
 		if err != nil {
 			return storage.DocPage{}, err
 		}
@@ -100,7 +53,7 @@ func (s *Store) ListDocuments(ctx context.Context, q storage.DocQuery) (storage.
 				if !pr.From.IsZero() && created.Before(pr.From) || !pr.To.IsZero() && !created.Before(pr.To) {
 					continue
 				}
-				if after != nil && !after.before(cursorOf(&d)) {
+				if after != nil && !after.Before(storage.CursorOf(&d)) {
 					continue
 				}
 				if d.FiscalInfo == nil { // the body gives the type and the sum until then
@@ -121,10 +74,10 @@ func (s *Store) ListDocuments(ctx context.Context, q storage.DocQuery) (storage.
 		return storage.DocPage{}, fmt.Errorf("cloud: listing documents: %w", err)
 	}
 	slices.SortFunc(out, func(a, b storage.Document) int {
-		switch ca, cb := cursorOf(&a), cursorOf(&b); {
-		case ca.before(cb):
+		switch ca, cb := storage.CursorOf(&a), storage.CursorOf(&b); {
+		case ca.Before(cb):
 			return -1
-		case cb.before(ca):
+		case cb.Before(ca):
 			return 1
 		}
 		return 0
@@ -132,7 +85,7 @@ func (s *Store) ListDocuments(ctx context.Context, q storage.DocQuery) (storage.
 	var page storage.DocPage
 	if len(out) > limit {
 		out = out[:limit]
-		page.Next = cursorOf(&out[limit-1]).String()
+		page.Next = storage.CursorOf(&out[limit-1]).String()
 	}
 	page.Documents = out
 	return page, nil

@@ -2,45 +2,15 @@ package pgstore
 
 import (
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"slices"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/openkassa/kassa/device/cloud"
 	"github.com/openkassa/kassa/device/cloud/server/storage"
 )
-
-// cursor is a position in the list's order: created descending, then point
-// and id descending. created is in microseconds, PostgreSQL's precision.
-type cursor struct {
-	created     time.Time
-	pointID, id string
-}
-
-func (c cursor) String() string {
-	raw := strconv.FormatInt(c.created.UnixMicro(), 10) + "\x00" + c.pointID + "\x00" + c.id
-	return base64.RawURLEncoding.EncodeToString([]byte(raw))
-}
-
-func parseCursor(s string) (cursor, error) {
-	raw, err := base64.RawURLEncoding.DecodeString(s)
-	if err != nil {
-		return cursor{}, fmt.Errorf("pgstore: cursor %q: %w", s, classify(err))
-	}
-	parts := strings.SplitN(string(raw), "\x00", 3)
-	if len(parts) != 3 {
-		return cursor{}, fmt.Errorf("pgstore: cursor %q: not a list's", s)
-	}
-	us, err := strconv.ParseInt(parts[0], 10, 64)
-	if err != nil {
-		return cursor{}, fmt.Errorf("pgstore: cursor %q: %w", s, classify(err))
-	}
-	return cursor{created: time.UnixMicro(us).UTC(), pointID: parts[1], id: parts[2]}, nil
-}
 
 // ListDocuments pages by keyset: the next page starts below the last row's
 // (created, point_id, id), so a page costs the same however deep, and posts
@@ -52,9 +22,9 @@ func (s *Store) ListDocuments(ctx context.Context, q storage.DocQuery) (storage.
 	if len(q.Points) == 0 {
 		return storage.DocPage{}, nil
 	}
-	var after *cursor
+	var after *storage.Cursor
 	if q.After != "" {
-		c, err := parseCursor(q.After)
+		c, err := storage.ParseCursor(q.After)
 		if err != nil {
 			return storage.DocPage{}, err
 		}
@@ -104,13 +74,13 @@ func (s *Store) ListDocuments(ctx context.Context, q storage.DocQuery) (storage.
 		// those below it in (created, id). Ids compare in byte order,
 		// Go's and COLLATE "C"'s.
 		if after != nil {
-			switch c := strings.Compare(p.PointID, after.pointID); {
+			switch c := strings.Compare(p.PointID, after.PointID); {
 			case c < 0:
-				where = append(where, "d.created <= "+arg(after.created))
+				where = append(where, "d.created <= "+arg(after.Created))
 			case c > 0:
-				where = append(where, "d.created < "+arg(after.created))
+				where = append(where, "d.created < "+arg(after.Created))
 			default:
-				where = append(where, "(d.created, d.id) < ("+arg(after.created)+", "+arg(after.id)+")")
+				where = append(where, "(d.created, d.id) < ("+arg(after.Created)+", "+arg(after.ID)+")")
 			}
 		}
 		branches = append(branches, "(SELECT "+docCols+" FROM documents d WHERE "+strings.Join(where, " AND ")+
@@ -137,7 +107,7 @@ func (s *Store) ListDocuments(ctx context.Context, q storage.DocQuery) (storage.
 	if len(out) > limit {
 		out = out[:limit]
 		last := out[limit-1]
-		page.Next = cursor{created: last.Created, pointID: last.PointID, id: last.ID}.String()
+		page.Next = storage.Cursor{Created: last.Created, PointID: last.PointID, ID: last.ID}.String()
 	}
 	page.Documents = out
 	return page, nil
