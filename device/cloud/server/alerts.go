@@ -30,18 +30,8 @@ const (
 )
 
 // Alert is the JSON body POSTed to a point's webhook, once when an incident
-// begins (Open) and once when it ends.
-type Alert struct {
-	PointID    string    `json:"retailPointId"`
-	PointName  string    `json:"retailPointName"`
-	Kind       string    `json:"kind"`
-	Open       bool      `json:"open"` // false: the all-clear
-	Since      time.Time `json:"since"`
-	At         time.Time `json:"at"`
-	Title      string    `json:"title"`
-	Message    string    `json:"message"`
-	DocumentID string    `json:"documentId,omitempty"`
-}
+// begins (Open) and once when it ends; the store keeps it in the alert log.
+type Alert = storage.Alert
 
 var alertTitles = map[string][2]string{ // kind → {begins, ends}
 	AlertStopped:     {"регистрация чеков остановлена", "регистрация чеков возобновлена"},
@@ -51,7 +41,8 @@ var alertTitles = map[string][2]string{ // kind → {begins, ends}
 	AlertCallback:    {"магазин не принимает уведомление о документе", "магазин принял уведомление о документе"},
 }
 
-func (a Alert) title() string {
+// alertTitle is what the alert's kind says, begun or ended.
+func alertTitle(a Alert) string {
 	t := alertTitles[a.Kind]
 	if a.Open {
 		return t[0]
@@ -59,15 +50,16 @@ func (a Alert) title() string {
 	return t[1]
 }
 
-// Subject names the point and what happened, so the owner reads it from the list.
-func (a Alert) subject() string {
+// alertSubject names the point and what happened, so the owner reads it from the list.
+func alertSubject(a Alert) string {
 	if a.Open {
 		return fmt.Sprintf("Касса %s: %s — %s", a.PointName, a.Title, a.Message)
 	}
 	return fmt.Sprintf("Касса %s: всё в порядке — %s", a.PointName, a.Title)
 }
 
-func (a Alert) text() string {
+// alertText is the mail's body.
+func alertText(a Alert) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "Торговая точка: %s (%s)\n", a.PointName, a.PointID)
 	if a.Open {
@@ -199,13 +191,13 @@ func incidentsChange(active map[string]storage.Incident, open []storage.Incident
 func (s *Server) alertEntries(pr storage.Point, in storage.Incident, isOpen bool, now time.Time) []storage.AlertEntry {
 	a := Alert{PointID: pr.Point.ID, PointName: pr.Point.Name, Kind: in.Kind, Open: isOpen, Since: in.Since, At: now,
 		Message: in.Message, DocumentID: in.DocumentID}
-	a.Title = a.title()
+	a.Title = alertTitle(a)
 	var out []storage.AlertEntry
 	if pr.NotifyEmail != "" {
-		out = append(out, storage.AlertEntry{Alert: storage.Alert(a), Channel: "email", To: pr.NotifyEmail, Changed: now})
+		out = append(out, storage.AlertEntry{Alert: a, Channel: "email", To: pr.NotifyEmail, Changed: now})
 	}
 	if pr.WebhookURL != "" {
-		out = append(out, storage.AlertEntry{Alert: storage.Alert(a), Channel: "webhook", To: pr.WebhookURL, Changed: now})
+		out = append(out, storage.AlertEntry{Alert: a, Channel: "webhook", To: pr.WebhookURL, Changed: now})
 	}
 	return out
 }
@@ -348,7 +340,7 @@ func (s *Server) deliverAlert(e storage.AlertEntry) bool {
 	)
 	op := func() error {
 		e.Attempts++
-		err := s.send(Alert(e.Alert), e.Channel, e.To)
+		err := s.send(e.Alert, e.Channel, e.To)
 		if err != nil {
 			e.Error, e.Changed = err.Error(), s.now()
 			if lerr := s.store.SaveAlert(s.ctx, e); lerr != nil {
@@ -383,7 +375,7 @@ func (s *Server) send(a Alert, channel, to string) error {
 		if s.cfg.Mailer == nil {
 			return backoff.Permanent(errNoMailer)
 		}
-		return s.cfg.Mailer.Send(ctx, mail.Message{To: []string{to}, Subject: a.subject(), Text: a.text()})
+		return s.cfg.Mailer.Send(ctx, mail.Message{To: []string{to}, Subject: alertSubject(a), Text: alertText(a)})
 	}
 	body, err := json.Marshal(a)
 	if err != nil {
