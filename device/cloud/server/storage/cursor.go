@@ -16,7 +16,9 @@ type Cursor struct {
 }
 
 // CursorOf is d's position in the list.
-func CursorOf(d *Document) Cursor { return Cursor{Created: d.CreatedAt(), PointID: d.PointID, ID: d.ID} }
+func CursorOf(d *Document) Cursor {
+	return Cursor{Created: d.CreatedAt(), PointID: d.PointID, ID: d.ID}
+}
 
 // Before says whether a comes before b in the list.
 func (a Cursor) Before(b Cursor) bool {
