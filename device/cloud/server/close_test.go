@@ -1,19 +1,13 @@
 package server
 
 import (
-	"context"
-	"encoding/json"
-	"net/http"
 	"net/http/httptest"
 	"path/filepath"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"golang.org/x/crypto/bcrypt"
 
-	"github.com/openkassa/kassa/device/cloud"
-	"github.com/openkassa/kassa/device/cloud/cloudtest"
 	"github.com/openkassa/kassa/device/cloud/server/storage/boltstore"
 )
 
@@ -25,18 +19,7 @@ func TestCloseHandsOverCallbacks(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	var ok atomic.Bool
-	done := make(chan string, 1)
-	receiver := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !ok.Load() {
-			http.Error(w, "down", http.StatusBadGateway)
-			return
-		}
-		var ds cloud.DocumentStatus
-		json.NewDecoder(r.Body).Decode(&ds)
-		done <- ds.ID
-	}))
-	defer receiver.Close()
+	receiver, up, done := shopReceiver(t)
 	cfg := Config{Store: st, PasswordCost: bcrypt.MinCost, AllowPrivateTargets: true,
 		CallbackInitial: 10 * time.Millisecond, CallbackMax: 20 * time.Millisecond, CallbackFor: time.Hour}
 	first, err := Open(cfg)
@@ -49,20 +32,12 @@ func TestCloseHandsOverCallbacks(t *testing.T) {
 		t.Fatal(err)
 	}
 	f := &fixture{t: t, srv: first, http: hs, sb: sb}
-	f.post(cloudtest.Doc(func(m map[string]any) { m["id"] = "h1"; m["responseURL"] = receiver.URL }))
-	c := f.client()
-	if _, err := c.Lease(context.Background(), 0, 1); err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Report(context.Background(), []cloud.Result{{ID: "h1", Status: cloud.Printed, FiscalInfo: fiscalInfo(1)}}); err != nil {
-		t.Fatal(err)
-	}
-	cloudtest.WaitFor(t, func() bool { return f.status("h1").Status == cloud.WaitForCallback })
+	f.printedAwaitingCallback("h1", receiver)
 	hs.Close()
 	if err := first.Close(); err != nil {
 		t.Fatal(err)
 	}
-	ok.Store(true)
+	up.Store(true)
 	second, err := Open(cfg)
 	if err != nil {
 		t.Fatal(err)

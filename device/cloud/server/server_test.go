@@ -553,32 +553,13 @@ func TestCallbackWindowSurvivesRestart(t *testing.T) {
 }
 
 func TestCallbackResumesAfterRestart(t *testing.T) {
-	var ok atomic.Bool
-	done := make(chan string, 1)
-	receiver := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !ok.Load() {
-			http.Error(w, "down", http.StatusBadGateway)
-			return
-		}
-		var st cloud.DocumentStatus
-		json.NewDecoder(r.Body).Decode(&st)
-		done <- st.ID
-	}))
-	defer receiver.Close()
+	receiver, up, done := shopReceiver(t)
 	cfg := Config{CallbackInitial: 10 * time.Millisecond, CallbackMax: 20 * time.Millisecond, CallbackFor: time.Minute}
 	f := newFixture(t, cfg)
-	f.post(cloudtest.Doc(func(m map[string]any) { m["id"] = "r1"; m["responseURL"] = receiver.URL }))
-	c := f.client()
-	if _, err := c.Lease(context.Background(), 0, 1); err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Report(context.Background(), []cloud.Result{{ID: "r1", Status: cloud.Printed, FiscalInfo: fiscalInfo(1)}}); err != nil {
-		t.Fatal(err)
-	}
-	cloudtest.WaitFor(t, func() bool { return f.status("r1").Status == cloud.WaitForCallback })
+	f.printedAwaitingCallback("r1", receiver)
 	sb := f.sb
 	f.close()
-	ok.Store(true)
+	up.Store(true)
 	cfg.Dir, cfg.Clock = f.dir, f.clock.Now
 	f.open(cfg)
 	if !sameSandbox(f.sb, sb) {
@@ -593,6 +574,39 @@ func TestCallbackResumesAfterRestart(t *testing.T) {
 		t.Fatal("callback not resumed after restart")
 	}
 	cloudtest.WaitFor(t, func() bool { return f.status("r1").Status == cloud.Completed })
+}
+
+// shopReceiver is a shop's responseURL: it refuses every callback (502) until
+// up is set, then takes each, sending its document's id on got.
+func shopReceiver(t *testing.T) (url string, up *atomic.Bool, got <-chan string) {
+	up = new(atomic.Bool)
+	ids := make(chan string, 1)
+	receiver := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !up.Load() {
+			http.Error(w, "down", http.StatusBadGateway)
+			return
+		}
+		var st cloud.DocumentStatus
+		json.NewDecoder(r.Body).Decode(&st)
+		ids <- st.ID
+	}))
+	t.Cleanup(receiver.Close)
+	return receiver.URL, up, ids
+}
+
+// printedAwaitingCallback posts document id with responseURL url, has the
+// register lease it and report it printed, and waits until its callback is due.
+func (f *fixture) printedAwaitingCallback(id, url string) {
+	f.t.Helper()
+	f.post(cloudtest.Doc(func(m map[string]any) { m["id"] = id; m["responseURL"] = url }))
+	c := f.client()
+	if _, err := c.Lease(context.Background(), 0, 1); err != nil {
+		f.t.Fatal(err)
+	}
+	if err := c.Report(context.Background(), []cloud.Result{{ID: id, Status: cloud.Printed, FiscalInfo: fiscalInfo(1)}}); err != nil {
+		f.t.Fatal(err)
+	}
+	cloudtest.WaitFor(f.t, func() bool { return f.status(id).Status == cloud.WaitForCallback })
 }
 
 func sameSandbox(a, b Sandbox) bool {
