@@ -39,3 +39,14 @@ func (w *Wakes) Notify(_ context.Context, pointID string) error {
 	}
 	return nil
 }
+
+// WakeAll wakes every point's waiters: a shared store's process does so when
+// it may have missed another's wake-ups (its listening connection was lost).
+func (w *Wakes) WakeAll() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for id, ch := range w.wake {
+		close(ch)
+		delete(w.wake, id)
+	}
+}

@@ -124,7 +124,7 @@ func (s *Store) PostDocument(ctx context.Context, n storage.NewDocument) (storag
 	switch {
 	case err == nil:
 		d.Seq = uint64(seq)
-		s.wake.notify(n.PointID)
+		s.wake.Notify(ctx, n.PointID)
 		return d, true, nil
 	case !errors.Is(err, pgx.ErrNoRows):
 		return storage.Document{}, false, fmt.Errorf("pgstore: post %q to point %s: %w", n.ID, n.PointID, classify(err))
@@ -389,7 +389,7 @@ func (s *Store) Requeue(ctx context.Context, pointID, id string, at time.Time, m
 		return storage.Document{}, fmt.Errorf("re-queue of document %q of point %s: %w", id, pointID, classify(err))
 	}
 	if requeued {
-		s.wake.notify(pointID)
+		s.wake.Notify(ctx, pointID)
 	}
 	return d, nil
 }

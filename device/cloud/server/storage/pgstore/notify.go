@@ -3,7 +3,6 @@ package pgstore
 import (
 	"context"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -16,54 +15,13 @@ import (
 // would wake its waiters by polling.
 const wakeChannel = "kassa_wake"
 
-// wakes is the node's own waiters: a channel per point, closed at the
-// point's next wake-up. Unlike storage.Wakes it can wake every point at once,
-// which a node needs after its listening connection was lost: notifications
-// sent meanwhile are gone.
-type wakes struct {
-	mu   sync.Mutex
-	wake map[string]chan struct{}
-}
-
-func (w *wakes) wait(pointID string) <-chan struct{} {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.wake == nil {
-		w.wake = map[string]chan struct{}{}
-	}
-	ch, ok := w.wake[pointID]
-	if !ok {
-		ch = make(chan struct{})
-		w.wake[pointID] = ch
-	}
-	return ch
-}
-
-func (w *wakes) notify(pointID string) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if ch, ok := w.wake[pointID]; ok {
-		close(ch)
-		delete(w.wake, pointID)
-	}
-}
-
-func (w *wakes) notifyAll() {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	for id, ch := range w.wake {
-		close(ch)
-		delete(w.wake, id)
-	}
-}
-
 // Wait returns a channel closed at the point's next Notify by any node.
-func (s *Store) Wait(pointID string) <-chan struct{} { return s.wake.wait(pointID) }
+func (s *Store) Wait(pointID string) <-chan struct{} { return s.wake.Wait(pointID) }
 
 // Notify wakes the point's waiters on every node: this one's at once, the
 // others' through NOTIFY.
 func (s *Store) Notify(ctx context.Context, pointID string) error {
-	s.wake.notify(pointID)
+	s.wake.Notify(ctx, pointID)
 	if _, err := s.pool.Exec(ctx, "SELECT pg_notify($1, $2)", wakeChannel, pointID); err != nil {
 		return fmt.Errorf("pgstore: notify point %s: %w", pointID, classify(err))
 	}
@@ -100,7 +58,7 @@ func (s *Store) listen(conn *pgx.Conn) {
 					break
 				}
 				pause = 100 * time.Millisecond
-				s.wake.notify(n.Payload)
+				s.wake.Notify(s.ctx, n.Payload)
 			}
 			closeCtx, cancel := context.WithTimeout(context.Background(), time.Second)
 			conn.Close(closeCtx)
@@ -120,6 +78,6 @@ func (s *Store) listen(conn *pgx.Conn) {
 			conn = nil
 			continue
 		}
-		s.wake.notifyAll()
+		s.wake.WakeAll()
 	}
 }

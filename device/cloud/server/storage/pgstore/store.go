@@ -22,7 +22,7 @@ import (
 type Store struct {
 	pool *pgxpool.Pool
 	log  *slog.Logger
-	wake wakes
+	wake storage.Wakes // this node's waiters
 
 	ctx    context.Context // ends at Close: the listener's
 	cancel context.CancelFunc
