@@ -13,10 +13,9 @@
 // another goes on from the database alone (holds on callback jobs and alert
 // destinations are rows with an end, not memory).
 //
-// What package storage lacks for a shared store, and how this package
-// copes: storage.Wakes cannot wake every point at once, which a node needs
-// when its listening connection was lost (the notifications sent meanwhile
-// are gone): the package keeps its own waiters (wakes).
+// A node's own long-polls wait on a storage.Wakes; the others' wake-ups come
+// through LISTEN, and when its listening connection was lost (the
+// notifications sent meanwhile are gone) it wakes every point's waiters.
 //
 // A full disk is SQLSTATE 53100 on the database's machine: the methods
 // return it wrapped with storage.ErrNoSpace (classify). Ping is a round trip
