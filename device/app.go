@@ -1,6 +1,7 @@
 package device
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -119,7 +120,7 @@ func (a *App) start(ctx context.Context, parts Parts, version string) error {
 
 	ofdAddr, ofdName, ofdSite := s.OFD.Server, s.OFD.Name, s.OFD.Site
 	if ofdAddr == "" {
-		ofdAddr, ofdName, ofdSite = parts.OFDAddr, orDefault(ofdName, parts.OFDName), orDefault(ofdSite, parts.OFDSite)
+		ofdAddr, ofdName, ofdSite = parts.OFDAddr, cmp.Or(ofdName, parts.OFDName), cmp.Or(ofdSite, parts.OFDSite)
 	}
 	if ofdAddr == "" {
 		return errors.New("ofd.server: a real drive needs a real OFD (its acknowledgements are signed with the OFD's key)")
@@ -135,7 +136,7 @@ func (a *App) start(ctx context.Context, parts Parts, version string) error {
 
 	longPoll := s.Cloud.LongPoll == nil || *s.Cloud.LongPoll
 	a.Runtime = New(Config{
-		Serial: s.Register.Serial, Version: version, Cashier: orDefault(s.Register.Cashier, "Администратор"),
+		Serial: s.Register.Serial, Version: version, Cashier: cmp.Or(s.Register.Cashier, "Администратор"),
 		Location: loc, ShiftMaxAge: s.Register.ShiftMaxAge.Duration, CloseAt: s.Register.CloseAt,
 		StopAfter: s.Register.StopAfter, RemoteMode: s.Register.RemoteMode,
 		Poller:  cloud.PollerConfig{Interval: s.Cloud.PollInterval.Duration, LongPoll: longPoll},
@@ -225,7 +226,7 @@ func (a *App) openPrinter(line io.ReadWriter) (Printer, printer.Profile, error) 
 
 // PrinterProfile is the printer model the settings name (default emu-58).
 func PrinterProfile(s PrinterSettings) (printer.Profile, error) {
-	prof, ok := printer.ProfileByName(orDefault(s.Profile, "emu-58"))
+	prof, ok := printer.ProfileByName(cmp.Or(s.Profile, "emu-58"))
 	if !ok {
 		return prof, fmt.Errorf("printer.profile: unknown model %q", s.Profile)
 	}
@@ -250,11 +251,4 @@ func (a *App) close() {
 		}
 	}
 	a.closers = nil
-}
-
-func orDefault(v, def string) string {
-	if v == "" {
-		return def
-	}
-	return v
 }

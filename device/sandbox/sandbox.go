@@ -5,6 +5,7 @@
 package sandbox
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/json"
@@ -172,7 +173,7 @@ func (sb *Sandbox) startCloud() (string, string, error) {
 	if err != nil {
 		return "", "", err
 	}
-	addr, err := sb.serveHTTP(orDefault(s.Cloud.Addr, "127.0.0.1:8780"), server.HTTPServer(srv.Handler(), server.ServerLimits{}))
+	addr, err := sb.serveHTTP(cmp.Or(s.Cloud.Addr, "127.0.0.1:8780"), server.HTTPServer(srv.Handler(), server.ServerLimits{}))
 	if err != nil {
 		return "", "", fmt.Errorf("cloud: %w", err)
 	}
@@ -266,12 +267,12 @@ func (sb *Sandbox) startOFD(ofdKey []byte) error {
 	}
 	sb.OFD = o
 	sb.closers = append(sb.closers, o.Close)
-	ln, err := net.Listen("tcp", orDefault(s.OFD.Addr, "127.0.0.1:7777"))
+	ln, err := net.Listen("tcp", cmp.Or(s.OFD.Addr, "127.0.0.1:7777"))
 	if err != nil {
 		return fmt.Errorf("ofd emulator: %w", err)
 	}
 	go o.Serve(ln)
-	lookup, err := sb.serveHTTP(orDefault(s.OFD.LookupAddr, "127.0.0.1:7778"), o.LookupServer())
+	lookup, err := sb.serveHTTP(cmp.Or(s.OFD.LookupAddr, "127.0.0.1:7778"), o.LookupServer())
 	if err != nil {
 		return fmt.Errorf("ofd look-up: %w", err)
 	}
@@ -360,11 +361,4 @@ func (sb *Sandbox) Close() {
 		}
 	}
 	sb.closers = nil
-}
-
-func orDefault(v, def string) string {
-	if v == "" {
-		return def
-	}
-	return v
 }
