@@ -162,13 +162,8 @@ func (s *Server) point(w http.ResponseWriter, r *http.Request, reg storage.Regis
 // results records the register's outcomes. A result for a document already
 // reported is accepted again and changes nothing, so the register may resend freely.
 func (s *Server) results(w http.ResponseWriter, r *http.Request, reg storage.Register) {
-	body, ok := readBody(w, r)
-	if !ok {
-		return
-	}
 	var req cloud.ResultsRequest
-	if err := cloud.DecodeStrict(body, &req, ""); err != nil {
-		writeFieldError(w, err)
+	if !decodeBody(w, r, &req) {
 		return
 	}
 	for i, res := range req.Results {
@@ -232,13 +227,8 @@ func (s *Server) results(w http.ResponseWriter, r *http.Request, reg storage.Reg
 // acknowledged as delivered, and answers whether the owner asked it to resume
 // or for a report.
 func (s *Server) heartbeat(w http.ResponseWriter, r *http.Request, reg storage.Register) {
-	body, ok := readBody(w, r)
-	if !ok {
-		return
-	}
 	var h cloud.Health
-	if err := cloud.DecodeStrict(body, &h, ""); err != nil {
-		writeFieldError(w, err)
+	if !decodeBody(w, r, &h) {
 		return
 	}
 	ctx := r.Context()

@@ -385,6 +385,19 @@ func readBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
 	return data, true
 }
 
+// decodeBody reads a request's JSON body into v, answering 400 naming the field.
+func decodeBody(w http.ResponseWriter, r *http.Request, v any) bool {
+	body, ok := readBody(w, r)
+	if !ok {
+		return false
+	}
+	if err := cloud.DecodeStrict(body, v, ""); err != nil {
+		writeFieldError(w, err)
+		return false
+	}
+	return true
+}
+
 func (s *Server) internal(w http.ResponseWriter, r *http.Request, err error) {
 	s.noteNoSpace(err)
 	s.log.Error("cloud: request failed", "method", r.Method, "path", r.URL.Path, "err", err)
